@@ -1,0 +1,45 @@
+# One entry point per task; each target installs what it needs and is safe to re-run.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# Keep the CDK CLI and SDK clients off the network: no telemetry, no version checks, fake credentials.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+
+.PHONY: install synth lint typecheck test test-unit test-e2e demo local voiceid bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+synth: install
+	$(PY) -m infra.synth
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+voiceid: install
+	$(PY) -m voiceid_emulator
+
+local: install
+	$(PY) -m local_cloud
+
+demo: install
+	$(PY) -m local_cloud.demo
+
+clean:
+	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache
