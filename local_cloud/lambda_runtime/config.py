@@ -1,0 +1,28 @@
+"""What the local Lambda runtime needs to know about one function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "000000000000"
+
+
+@dataclass(frozen=True)
+class LambdaFunctionConfig:
+    """One function: its code directory (the bundled asset), handler and settings from the template."""
+
+    name: str
+    handler: str  # "module.function", as in the template's Handler property
+    code_dir: Path  # the asset directory, i.e. what AWS unpacks into /var/task
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 3.0
+    memory_mb: int = 128
+    runtime: str = "python3.11"
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.name}"

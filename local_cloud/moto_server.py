@@ -1,0 +1,132 @@
+"""moto server (S3, KMS, Step Functions, STS, ...) as a child process on 127.0.0.1.
+
+Why a child process rather than ``ThreadedMotoServer``: moto's Step Functions interpreter builds its
+boto3 clients with ``endpoint_url=f"http://localhost:{MOTO_PORT}"`` (``moto.settings.moto_server_port``
+reads the environment variable at call time). The local cloud needs those calls - Lambda Invoke, DynamoDB
+and EventBridge tasks - to reach the gateway, so ``MOTO_PORT`` must be the GATEWAY's port inside moto's
+process. A child process gets its own environment without changing the caller's ``os.environ``.
+
+State machine execution is off by default in moto 5 (``default_user_config["stepfunctions"]
+["execute_state_machine"]``); :meth:`MotoServer.start` switches it on through moto's documented
+``POST /moto-api/config`` endpoint. Known interpreter limits: no JSONata, no ``Assign``; StartExecution
+must always get an explicit ``name``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_until
+
+_ENTRY_POINT = Path(__file__).resolve().parent / "_moto_main.py"
+_START_ATTEMPTS = 3
+
+
+class MotoServerError(RuntimeError):
+    """moto server does not start or rejects its configuration."""
+
+
+class MotoServer:
+    """moto server on a free port of 127.0.0.1.
+
+    ``interpreter_port`` is the port moto's Step Functions interpreter sends its own AWS calls to
+    (``MOTO_PORT``); pass the gateway's port. ``None`` means moto itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        interpreter_port: int | None = None,
+        log_path: Path | None = None,
+        execute_state_machines: bool = True,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self._interpreter_port = interpreter_port
+        self._log_path = log_path
+        self._execute_state_machines = execute_state_machines
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self.port is None:
+            raise MotoServerError("moto server is not started")
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def start(self) -> MotoServer:
+        log_path = self._log_path or Path(tempfile.mkdtemp(prefix="moto-server-")) / "moto-server.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(_START_ATTEMPTS):
+            port = free_port()
+            env = self._child_environment(port)
+            with log_path.open("ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, str(_ENTRY_POINT), LOCALHOST, str(port)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self._process, self.port = process, port
+            if wait_until(lambda: process.poll() is not None or self._answers(), timeout=self._startup_timeout):
+                if process.poll() is None:
+                    self.set_config({"stepfunctions": {"execute_state_machine": self._execute_state_machines}})
+                    return self
+            self.stop()
+        raise MotoServerError(f"moto server did not start; log {log_path}:\n{tail(log_path)}")
+
+    def _child_environment(self, port: int) -> dict[str, str]:
+        # Endpoint overrides meant for clients must not leak into moto, which talks to itself by MOTO_PORT.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT_URL")}
+        env.update(
+            MOTO_PORT=str(self._interpreter_port or port),
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S105 - fake credentials for a local emulator
+            AWS_DEFAULT_REGION=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        env.pop("AWS_PROFILE", None)
+        return env
+
+    def _answers(self) -> bool:
+        with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/config", timeout=2) as response:  # noqa: S310
+            return bool(response.status < 500)
+
+    def set_config(self, config: dict[str, object]) -> None:
+        """POST to moto's ``/moto-api/config`` (keys ``batch``, ``lambda``, ``stepfunctions``)."""
+        request = urllib.request.Request(  # noqa: S310 - fixed http://127.0.0.1 URL
+            f"{self.endpoint_url}/moto-api/config",
+            data=json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            if response.status >= 300:
+                raise MotoServerError(f"moto rejected config {config}: HTTP {response.status}")
+
+    def reset(self) -> None:
+        """Drop all moto state (``POST /moto-api/reset``)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop_process_group(self._process)
+        self._process = None
+        self.port = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
