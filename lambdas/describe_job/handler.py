@@ -1,0 +1,36 @@
+"""describe-job: one DescribeFraudsterRegistrationJob call per poll of the state machine's loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from job_tracker.adapters.voiceid import VoiceIdJobDescriber
+from job_tracker.settings import DescribeJobSettings
+from job_tracker.tracking import describe_job
+
+# Voice ID allows 2 TPS for its batch APIs per account, shared with every other caller: retry throttling
+# a few times here with the SDK's backoff, then let the state machine back off for longer.
+VOICE_ID_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15
+)
+
+settings = DescribeJobSettings.from_env()
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+describer = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG))
+
+
+@logger.inject_lambda_context(correlation_id_path="JobId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = describe_job(event, describer, settings.poll_bounds)
+    metrics.add_metric(name="JobPolls", unit=MetricUnit.Count, value=1)
+    return result

@@ -1,0 +1,172 @@
+"""DynamoDB: the failures table. Writes go through BatchWriteItem in chunks of 25 distinct keys."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from boto3.dynamodb.types import TypeSerializer
+
+from job_tracker import table_schema as schema
+from job_tracker.errors import RecordingIncomplete
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import WriteRequestOutputTypeDef, WriteRequestTypeDef
+
+    from job_tracker.models import JobRef
+
+# BatchWriteItem's own limit: 25 requests, no two on the same key.
+MAX_BATCH_ITEMS = 25
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_BASE_DELAY_SECONDS = 0.05
+DEFAULT_MAX_DELAY_SECONDS = 5.0
+
+Item = dict[str, Any]
+_serializer = TypeSerializer()
+
+
+def _to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items() if value is not None}
+
+
+class FailureStore(Protocol):
+    def mark_recording(self, ref: JobRef) -> None: ...
+    def mark_record_failed(self, ref: JobRef, problem: str) -> None: ...
+    def writer(self) -> BatchWriter: ...
+    def failure_sort_keys(self, ref: JobRef) -> set[str]: ...
+    def put_summary(self, item: Item) -> None: ...
+
+
+class BatchWriter:
+    """Buffers put and delete requests and sends them 25 at a time.
+
+    UnprocessedItems are sent again with capped exponential backoff and full jitter. If some remain after
+    the last attempt, RecordingIncomplete is raised: every write here is an idempotent put or delete, so
+    the state machine can retry the whole step safely.
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        base_delay_seconds: float = DEFAULT_BASE_DELAY_SECONDS,
+        max_delay_seconds: float = DEFAULT_MAX_DELAY_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay_seconds
+        self._max_delay = max_delay_seconds
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._pending: list[WriteRequestTypeDef] = []
+        self._pending_keys: set[tuple[str, str]] = set()
+        self.batches_sent = 0
+        self.retries = 0
+
+    def put(self, item: Item) -> None:
+        self._add(
+            (item[schema.PARTITION_KEY], item[schema.SORT_KEY]),
+            {"PutRequest": {"Item": _to_attribute_values(item)}},
+        )
+
+    def delete(self, partition_key: str, sort_key: str) -> None:
+        key = {schema.PARTITION_KEY: partition_key, schema.SORT_KEY: sort_key}
+        self._add((partition_key, sort_key), {"DeleteRequest": {"Key": _to_attribute_values(key)}})
+
+    def _add(self, key: tuple[str, str], request: WriteRequestTypeDef) -> None:
+        # DynamoDB rejects a whole batch that touches one key twice, so a repeat starts a new batch.
+        if key in self._pending_keys:
+            self.flush()
+        self._pending.append(request)
+        self._pending_keys.add(key)
+        if len(self._pending) == MAX_BATCH_ITEMS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        requests: list[WriteRequestTypeDef] | list[WriteRequestOutputTypeDef] = self._pending
+        self._pending, self._pending_keys = [], set()
+        for attempt in range(1, self._max_attempts + 1):
+            response = self._client.batch_write_item(RequestItems={self._table: requests})
+            self.batches_sent += 1
+            requests = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not requests:
+                return
+            if attempt < self._max_attempts:
+                self.retries += 1
+                ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+                self._sleep(self._rng.uniform(0, ceiling))
+        raise RecordingIncomplete(
+            f"DynamoDB left {len(requests)} write(s) to {self._table} unprocessed after "
+            f"{self._max_attempts} attempts; the step can be retried safely"
+        )
+
+
+class DynamoDbFailureStore:
+    def __init__(self, client: DynamoDBClient, table_name: str, **writer_options: Any) -> None:
+        self._client = client
+        self._table = table_name
+        self._writer_options = writer_options
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    def _summary_key(self, ref: JobRef) -> dict[str, Any]:
+        return _to_attribute_values(
+            {schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY}
+        )
+
+    def _set_record_state(self, ref: JobRef, state: str, problem: str | None) -> None:
+        expression = "SET RecordState = :state, DomainId = :domain, JobId = :job"
+        values: dict[str, Any] = {":state": state, ":domain": ref.domain_id, ":job": ref.job_id}
+        if problem is None:
+            expression += " REMOVE RecordProblem"
+        else:
+            expression += ", RecordProblem = :problem"
+            values[":problem"] = problem
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._summary_key(ref),
+            UpdateExpression=expression,
+            ExpressionAttributeValues=_to_attribute_values(values),
+        )
+
+    def mark_recording(self, ref: JobRef) -> None:
+        """Flag the summary as in progress before any failure is written, so that a crash part-way
+        never leaves a summary that claims a complete record."""
+        self._set_record_state(ref, schema.RECORD_STATE_RECORDING, None)
+
+    def mark_record_failed(self, ref: JobRef, problem: str) -> None:
+        self._set_record_state(ref, schema.RECORD_STATE_FAILED, problem)
+
+    def writer(self) -> BatchWriter:
+        return BatchWriter(self._client, self._table, **self._writer_options)
+
+    def failure_sort_keys(self, ref: JobRef) -> set[str]:
+        """Sort keys of the failure items already stored for the job."""
+        keys: set[str] = set()
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
+            ExpressionAttributeValues=_to_attribute_values(
+                {":pk": ref.partition_key, ":prefix": schema.FAILURE_SORT_KEY_PREFIX}
+            ),
+            ProjectionExpression="#sk",
+        ):
+            keys.update(item[schema.SORT_KEY]["S"] for item in page.get("Items", []))
+        return keys
+
+    def put_summary(self, item: Item) -> None:
+        self._client.put_item(TableName=self._table, Item=_to_attribute_values(item))

@@ -1,0 +1,52 @@
+"""S3: stream an object, such as a job's SSE-KMS encrypted `.out` (S3 decrypts it with our kms:Decrypt)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import ClientError
+
+from job_tracker.errors import AccessDenied, OutputFileMissing
+from job_tracker.models import S3Location
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+CHUNK_BYTES = 64 * 1024
+_MISSING = {"NoSuchKey", "404", "NoSuchBucket"}
+_DENIED = {
+    "AccessDenied",
+    "403",
+    "KMS.AccessDeniedException",
+    "AccessDeniedException",
+    "KMS.DisabledException",
+}
+
+
+class ObjectReader(Protocol):
+    def chunks(self, location: S3Location) -> Iterator[bytes]: ...
+
+
+class S3ObjectReader:
+    def __init__(self, client: S3Client, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self._client = client
+        self._chunk_bytes = chunk_bytes
+
+    def chunks(self, location: S3Location) -> Iterator[bytes]:
+        try:
+            body = self._client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _MISSING:
+                raise OutputFileMissing(f"{location.uri} does not exist ({code})") from error
+            if code in _DENIED:
+                raise AccessDenied(
+                    f"not allowed to read {location.uri} ({code}); check the tracker's output bucket, prefix "
+                    "and KMS key configuration"
+                ) from error
+            raise
+        try:
+            yield from body.iter_chunks(self._chunk_bytes)
+        finally:
+            body.close()

@@ -1,0 +1,45 @@
+"""Errors the state machine tells apart.
+
+Step Functions matches a Lambda failure by the exception's class name (`errorType`), so each class name
+here is part of the state machine's contract: Retry and Catch blocks in `infra/` name them.
+"""
+
+
+class TrackerError(Exception):
+    """Base class; never raised itself."""
+
+
+class InvalidJobRequest(TrackerError):
+    """The execution input or the job's own data is not a valid Voice ID job reference."""
+
+
+class JobNotFound(TrackerError):
+    """Voice ID has no such fraudster registration job in the domain (ResourceNotFoundException)."""
+
+
+class AccessDenied(TrackerError):
+    """The tracker's role may not read the job or its output (IAM, KMS key policy or bucket policy)."""
+
+
+class VoiceIdThrottled(TrackerError):
+    """Voice ID kept throttling after the SDK's own retries; the state machine retries with backoff."""
+
+
+class VoiceIdUnavailable(TrackerError):
+    """Voice ID answered with an internal error after the SDK's own retries; retried by the state machine."""
+
+
+class OutputFileMissing(TrackerError):
+    """The job ended but its `.out` object is not where the documented key rule puts it."""
+
+
+class OutputFileInvalid(TrackerError):
+    """The `.out` object is not valid JSON or does not follow the documented output schema."""
+
+
+class RecordingIncomplete(TrackerError):
+    """DynamoDB left items unprocessed after every retry; a re-run is safe and finishes the record."""
+
+
+class ConfigurationError(TrackerError):
+    """The function's environment is missing or has an invalid setting (raised at cold start)."""

@@ -1,0 +1,165 @@
+"""Record a finished job: its failed requests as items, then one summary item.
+
+Order matters for honesty on a crash or a bad file: the summary is first flagged RECORDING, failures are
+written, failure items left over from an earlier run that the `.out` no longer lists are deleted, and
+only then is the summary written as COMPLETE. Every write is a keyed put or delete, so re-running the
+step leaves exactly the same items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from job_tracker import table_schema as schema
+from job_tracker.adapters.dynamodb import FailureStore, Item
+from job_tracker.adapters.s3 import ObjectReader
+from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing
+from job_tracker.models import JobDescription, JobStatus
+from job_tracker.output_file import FailedRequest, OutputTally, read_output_file
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    job: JobDescription
+    failed: int
+    registered: int
+    duplicate_skipped: int
+    stale_failures_removed: int
+
+    def to_output(self, table_name: str) -> dict[str, Any]:
+        """The execution's output: short, and enough to find the items."""
+        return {
+            "DomainId": self.job.ref.domain_id,
+            "JobId": self.job.ref.job_id,
+            "JobStatus": self.job.status.value,
+            "FailedRequests": self.failed,
+            "RegisteredRequests": self.registered,
+            "DuplicateSkippedRequests": self.duplicate_skipped,
+            "OutputUri": self.job.output.uri if self.job.output else None,
+            "FailureDetails": self.job.failure_details.to_dict() if self.job.failure_details else None,
+            "Items": {"TableName": table_name, "pk": self.job.ref.partition_key},
+        }
+
+
+def failure_item(job: JobDescription, failure: FailedRequest) -> Item:
+    ref = job.ref
+    return {
+        schema.PARTITION_KEY: ref.partition_key,
+        schema.SORT_KEY: f"{schema.FAILURE_SORT_KEY_PREFIX}{failure.request_id}",
+        schema.ERROR_CODE_INDEX_PARTITION_KEY: f"DOMAIN#{ref.domain_id}#ERROR#{failure.error_code}",
+        schema.ERROR_CODE_INDEX_SORT_KEY: f"{job.created_at or ''}#{ref.job_id}#{failure.request_id}",
+        "RecordType": "FAILED_REQUEST",
+        "DomainId": ref.domain_id,
+        "JobId": ref.job_id,
+        "JobName": job.job_name,
+        "JobCreatedAt": job.created_at,
+        "JobEndedAt": job.ended_at,
+        "RequestId": failure.request_id,
+        "ErrorCode": failure.error_code,
+        "ErrorMessage": failure.error_message,
+        "OutputUri": job.output.uri if job.output else None,
+    }
+
+
+def summary_item(result: RecordResult) -> Item:
+    job = result.job
+    return {
+        schema.PARTITION_KEY: job.ref.partition_key,
+        schema.SORT_KEY: schema.SUMMARY_SORT_KEY,
+        "RecordType": "JOB_SUMMARY",
+        "RecordState": schema.RECORD_STATE_COMPLETE,
+        "DomainId": job.ref.domain_id,
+        "JobId": job.ref.job_id,
+        "JobName": job.job_name,
+        "JobStatus": job.status.value,
+        "JobCreatedAt": job.created_at,
+        "JobEndedAt": job.ended_at,
+        "FailedRequestCount": result.failed,
+        "RegisteredRequestCount": result.registered,
+        "DuplicateSkippedRequestCount": result.duplicate_skipped,
+        "OutputUri": job.output.uri if job.output else None,
+        "FailureDetails": job.failure_details.to_dict() if job.failure_details else None,
+    }
+
+
+def _read_failures(job: JobDescription, reader: ObjectReader, store: FailureStore) -> OutputTally:
+    if job.output is None:
+        raise OutputFileMissing(
+            f"job {job.ref.job_id} ended {job.status.value} but has no OutputDataConfig/InputDataConfig "
+            "to locate its .out file"
+        )
+    writer = store.writer()
+    tally = read_output_file(
+        reader.chunks(job.output), job.output.uri, lambda failure: writer.put(failure_item(job, failure))
+    )
+    writer.flush()
+    if tally.undocumented_members:
+        logger.warning(
+            "Output file has members the documented schema lacks; ignored them",
+            extra={"members": tally.undocumented_members, "output_uri": job.output.uri},
+        )
+    logger.info(
+        "Read the job's output file",
+        extra={
+            "output_uri": job.output.uri,
+            "failed": tally.failed,
+            "registered": tally.registered,
+            "duplicate_skipped": tally.duplicate_skipped,
+            "batches": writer.batches_sent,
+            "unprocessed_retries": writer.retries,
+        },
+    )
+    return tally
+
+
+def _remove_stale_failures(job: JobDescription, store: FailureStore, keep: set[str]) -> int:
+    wanted = {f"{schema.FAILURE_SORT_KEY_PREFIX}{request_id}" for request_id in keep}
+    stale = store.failure_sort_keys(job.ref) - wanted
+    if stale:
+        writer = store.writer()
+        for sort_key in sorted(stale):
+            writer.delete(job.ref.partition_key, sort_key)
+        writer.flush()
+    if tally.undocumented_members:
+        logger.warning(
+            "Output file has members the documented schema lacks; ignored them",
+            extra={"members": tally.undocumented_members, "output_uri": job.output.uri},
+        )
+        logger.warning("Removed failure items the output file no longer lists", extra={"removed": len(stale)})
+    return len(stale)
+
+
+def record_job_outcome(job: JobDescription, reader: ObjectReader, store: FailureStore) -> RecordResult:
+    """Write a finished job's record. Raises OutputFileMissing/OutputFileInvalid/AccessDenied for a `.out`
+    that cannot be used, after marking the summary FAILED with the reason."""
+    if not job.status.is_terminal:
+        raise ValueError(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
+    store.mark_recording(job.ref)
+    tally = OutputTally()
+    if job.status is not JobStatus.FAILED:
+        # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it.
+        try:
+            tally = _read_failures(job, reader, store)
+        except (OutputFileMissing, OutputFileInvalid, AccessDenied) as error:
+            store.mark_record_failed(job.ref, str(error))
+            raise
+        if job.status is JobStatus.COMPLETED and tally.failed:
+            logger.warning(
+                "Job reported COMPLETED but its output lists failed requests; recording them anyway",
+                extra={"failed": tally.failed},
+            )
+    removed = _remove_stale_failures(job, store, keep=tally.failed_request_ids)
+    result = RecordResult(
+        job=job,
+        failed=tally.failed,
+        registered=tally.registered,
+        duplicate_skipped=tally.duplicate_skipped,
+        stale_failures_removed=removed,
+    )
+    store.put_summary(summary_item(result))
+    return result

@@ -1,0 +1,26 @@
+"""Layout of the failures table: one partition per job, so one Query returns a job's whole record.
+
+| item             | pk                      | sk                    |
+|------------------|-------------------------|-----------------------|
+| failed request   | JOB#<DomainId>#<JobId>  | FAILURE#<RequestId>   |
+| job summary      | JOB#<DomainId>#<JobId>  | SUMMARY               |
+| job lock         | JOB#<DomainId>#<JobId>  | LOCK                  |
+
+Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#ERROR#<ErrorCode>, gsi1sk =
+<JobCreatedAt>#<JobId>#<RequestId>) lists one kind of failure across a domain's jobs, oldest first.
+The lock item is written by the state machine itself (see infra/constructs/state_machine.py).
+"""
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+ERROR_CODE_INDEX = "FailuresByErrorCode"
+ERROR_CODE_INDEX_PARTITION_KEY = "gsi1pk"
+ERROR_CODE_INDEX_SORT_KEY = "gsi1sk"
+
+FAILURE_SORT_KEY_PREFIX = "FAILURE#"
+SUMMARY_SORT_KEY = "SUMMARY"
+LOCK_SORT_KEY = "LOCK"
+
+RECORD_STATE_RECORDING = "RECORDING"
+RECORD_STATE_COMPLETE = "COMPLETE"
+RECORD_STATE_FAILED = "FAILED"
