@@ -125,11 +125,6 @@ def _remove_stale_failures(job: JobDescription, store: FailureStore, keep: set[s
         for sort_key in sorted(stale):
             writer.delete(job.ref.partition_key, sort_key)
         writer.flush()
-    if tally.undocumented_members:
-        logger.warning(
-            "Output file has members the documented schema lacks; ignored them",
-            extra={"members": tally.undocumented_members, "output_uri": job.output.uri},
-        )
         logger.warning("Removed failure items the output file no longer lists", extra={"removed": len(stale)})
     return len(stale)
 
