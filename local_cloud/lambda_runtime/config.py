@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account, so ARNs agree across services
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,15 @@ import uuid
 from pathlib import Path
 
 # Top-level import names present in the managed Python runtime (boto3 + botocore's dependency closure).
-RUNTIME_PACKAGES: tuple[str, ...] = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+RUNTIME_PACKAGES: tuple[str, ...] = (
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+)
 
 
 class RuntimePackagesError(RuntimeError):

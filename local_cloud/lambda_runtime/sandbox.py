@@ -126,7 +126,9 @@ class Sandbox:
         self._initialised = True
         if ready is None:
             timed_out = self._process.poll() is None
-            failure = self._died_payload(request_id, timed_out_after=INIT_TIMEOUT_SECONDS if timed_out else None)
+            failure = self._died_payload(
+                request_id, timed_out_after=INIT_TIMEOUT_SECONDS if timed_out else None
+            )
             self.close()
             raise SandboxFailedError(failure)
         self._init_error = ready.get("initError")
@@ -167,7 +169,8 @@ class Sandbox:
         if timed_out_after is not None:
             return {
                 "errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timed_out_after:.2f} seconds",
+                "errorMessage": f"RequestId: {request_id} Error: "
+                f"Task timed out after {timed_out_after:.2f} seconds",
             }
         return {
             "errorType": "Runtime.ExitError",

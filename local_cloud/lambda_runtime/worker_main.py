@@ -76,7 +76,9 @@ def load_handler(handler: str) -> Handler:
         ) from None
     function = getattr(module, function_name, None)
     if function is None:
-        raise FaultError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+        raise FaultError(
+            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
+        )
     result: Handler = function
     return result
 
@@ -90,6 +92,9 @@ def error_payload(error: BaseException, request_id: str) -> dict[str, Any]:
             "stackTrace": error.stack,
         }
     frames = traceback.extract_tb(error.__traceback__)
+    # Like AWS's runtime, start the trace at the first frame outside the runtime's own code.
+    while frames and frames[0].filename == __file__:
+        frames.pop(0)
     return {
         "errorMessage": str(error),
         "errorType": type(error).__name__,
@@ -111,9 +116,12 @@ def run_request(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
         event = json.loads(request["payload"])
         result = handler(event, LambdaContext(request))
     except Exception as error:
-        print(f"[ERROR] {type(error).__name__}: {error}", file=sys.stderr)
-        traceback.print_exc()
-        return {"type": "result", "ok": False, "payload": json.dumps(error_payload(error, request_id))}
+        payload = error_payload(error, request_id)
+        trace = "".join(payload["stackTrace"])
+        print(
+            f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\nTraceback:\n{trace}", file=sys.stderr
+        )
+        return {"type": "result", "ok": False, "payload": json.dumps(payload)}
     try:
         payload = json.dumps(result, default=_json_default)
     except (TypeError, ValueError) as error:

@@ -1,0 +1,103 @@
+"""All local cloud services wired together behind one gateway endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+
+from local_cloud.dynamodb_local import DynamoDBLocal
+from local_cloud.eventbridge import EventRouter, LambdaDispatcher, StepFunctionsDispatcher
+from local_cloud.gateway import Gateway, GatewayBackends
+from local_cloud.lambda_runtime import LambdaRuntime, LogSink, log_to_logging
+from local_cloud.lambda_runtime.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from local_cloud.moto_server import MotoServer
+
+FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+class LocalCloud:
+    """DynamoDB Local + moto server + Lambda runtime + EventBridge router behind :class:`Gateway`.
+
+    ``state_dir`` receives logs (``logs/``) and the Lambda runtime-packages directory. ``endpoint_url``
+    is the one URL clients use for every service.
+    """
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        lambda_environment: Mapping[str, str] | None = None,
+        log_sink: LogSink = log_to_logging,
+    ) -> None:
+        self.state_dir = state_dir
+        self.region = region
+        self.account_id = account_id
+        self._lambda_environment = dict(lambda_environment or {})
+        self._log_sink = log_sink
+        self.gateway = Gateway()
+        self.dynamodb = DynamoDBLocal(log_path=state_dir / "logs" / "dynamodb-local.log")
+        # moto's Step Functions interpreter sends its Lambda/DynamoDB/Events calls to MOTO_PORT: the gateway.
+        self.moto = MotoServer(interpreter_port=self.gateway.port, log_path=state_dir / "logs" / "moto.log")
+        self.lambdas = LambdaRuntime(
+            state_dir=state_dir,
+            endpoint_url=self.gateway.endpoint_url,
+            extra_environment=self._lambda_environment,
+            log_sink=log_sink,
+        )
+        self.events = EventRouter(region=region, account_id=account_id)
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.gateway.endpoint_url
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``service`` pointed at the gateway (typed clients: annotate at the caller)."""
+        return boto3.client(
+            service, endpoint_url=self.endpoint_url, region_name=self.region, **FAKE_CREDENTIALS, **kwargs
+        )
+
+    def start(self) -> LocalCloud:
+        try:
+            self.dynamodb.start()
+            self.moto.start()
+            sfn = boto3.client(
+                "stepfunctions",
+                endpoint_url=self.moto.endpoint_url,
+                region_name=self.region,
+                **FAKE_CREDENTIALS,
+            )
+            self.events.dispatchers.update(
+                {"states": StepFunctionsDispatcher(sfn), "lambda": LambdaDispatcher(self.lambdas)}
+            )
+            self.gateway.start(
+                GatewayBackends(
+                    moto_url=self.moto.endpoint_url,
+                    dynamodb_url=self.dynamodb.endpoint_url,
+                    lambda_invoker=self.lambdas,
+                    events=self.events,
+                )
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.lambdas.close()
+        self.moto.stop()
+        self.dynamodb.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

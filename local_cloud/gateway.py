@@ -1,0 +1,333 @@
+"""The local cloud's single HTTP endpoint on 127.0.0.1.
+
+Every client - tests, the Lambda functions' boto3 (``AWS_ENDPOINT_URL``) and moto's Step Functions
+interpreter (``MOTO_PORT`` is this gateway's port) - sends its AWS calls here. Routing:
+
+* ``POST /2015-03-31/functions/<name|ARN>/invocations`` -> the local Lambda runtime
+* ``X-Amz-Target: DynamoDB_20120810.*`` / ``DynamoDBStreams_20120810.*`` -> DynamoDB Local, so that
+  DynamoDB tasks of the state machine hit the same engine as everything else
+* ``X-Amz-Target: AWSEvents.PutEvents`` -> the local EventBridge router
+* everything else (S3, KMS, Step Functions, STS, other Lambda/Events APIs) -> reverse-proxied to moto
+
+Proxying streams bodies in both directions and keeps end-to-end headers (Content-Length, ETag,
+x-amz-*, Authorization, Host) unchanged; neither moto nor DynamoDB Local verifies signatures.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol
+
+from local_cloud._process import LOCALHOST
+from local_cloud.lambda_runtime import FunctionNotFoundError, InvalidPayloadError, InvokeResult
+
+_log = logging.getLogger("local_cloud.gateway")
+
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations$")
+_DYNAMODB_TARGET_PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+_PUT_EVENTS_TARGET = "AWSEvents.PutEvents"
+# Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection and are never forwarded. Expect is
+# answered by this server (100 Continue) before the body is read.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+_COPY_CHUNK = 64 * 1024
+_UPSTREAM_TIMEOUT = 300.0
+
+
+class LambdaInvoker(Protocol):
+    def invoke(self, name_or_arn: str, payload: bytes) -> InvokeResult: ...
+
+
+class EventsApi(Protocol):
+    def put_events(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass
+class GatewayBackends:
+    """Where the gateway sends each kind of call. Lambda and Events may be absent (-> 501)."""
+
+    moto_url: str
+    dynamodb_url: str
+    lambda_invoker: LambdaInvoker | None = None
+    events: EventsApi | None = None
+
+
+class Gateway:
+    """Threaded HTTP server on 127.0.0.1. Binds at construction so its port can be handed to moto
+    (``MOTO_PORT``) before the backends exist; :meth:`start` then takes the backends and serves."""
+
+    def __init__(self, *, port: int = 0) -> None:
+        self._backends: GatewayBackends | None = None
+        gateway = self
+
+        class Handler(_GatewayHandler):
+            def backends(self) -> GatewayBackends:
+                if gateway._backends is None:
+                    raise RuntimeError("gateway started without backends")
+                return gateway._backends
+
+        self._server = ThreadingHTTPServer((LOCALHOST, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        port: int = self._server.server_address[1]
+        return port
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def start(self, backends: GatewayBackends) -> Gateway:
+        self._backends = backends
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def set_backends(self, backends: GatewayBackends) -> None:
+        self._backends = backends
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
+    """Decode an HTTP/1.1 chunked body (trailers are read and dropped)."""
+    while True:
+        size_line = stream.readline()
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return
+        yield stream.read(size)
+        stream.readline()  # CRLF after each chunk
+
+
+def _read_exactly(stream: BinaryIO, length: int) -> Iterator[bytes]:
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(_COPY_CHUNK, remaining))
+        if not chunk:
+            raise ConnectionError("client closed the connection mid-body")
+        remaining -= len(chunk)
+        yield chunk
+
+
+class _GatewayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every response has Content-Length or chunked framing
+    server_version = "local-cloud-gateway"
+
+    def backends(self) -> GatewayBackends:  # replaced per gateway instance
+        raise NotImplementedError
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s - %s", self.address_string(), format % args)
+
+    # -- request body --------------------------------------------------------------------------------
+    def _body_chunks(self) -> Iterator[bytes]:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return _read_chunked(self.rfile)  # type: ignore[arg-type]
+        return _read_exactly(self.rfile, int(self.headers.get("Content-Length") or 0))  # type: ignore[arg-type]
+
+    def _read_body(self) -> bytes:
+        return b"".join(self._body_chunks())
+
+    # -- dispatch --------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        backends = self.backends()
+        target = self.headers.get("X-Amz-Target", "")
+        path = urllib.parse.urlsplit(self.path).path
+        invoke = _INVOKE_PATH.match(path)
+        try:
+            if invoke and self.command == "POST":
+                self._lambda_invoke(backends, urllib.parse.unquote(invoke["function"]))
+            elif target.startswith(_DYNAMODB_TARGET_PREFIXES):
+                self._proxy(backends.dynamodb_url)
+            elif target == _PUT_EVENTS_TARGET:
+                self._put_events(backends)
+            else:
+                self._proxy(backends.moto_url)
+        except (ConnectionError, TimeoutError, OSError) as error:
+            _log.warning("%s %s failed: %s", self.command, self.path, error)
+            self.close_connection = True
+            self._send_json(502, {"message": f"local cloud gateway: upstream failed: {error}"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
+
+    # -- responses -------------------------------------------------------------------------------------
+    def _send_json(
+        self,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        amz_json: bool = False,
+    ) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1" if amz_json else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _lambda_error(self, status: int, error_type: str, message: str) -> None:
+        self._send_json(status, {"Type": "User", "message": message}, {"x-amzn-ErrorType": error_type})
+
+    # -- Lambda ----------------------------------------------------------------------------------------
+    def _lambda_invoke(self, backends: GatewayBackends, function: str) -> None:
+        payload = self._read_body()
+        invoker = backends.lambda_invoker
+        if invoker is None:
+            self._lambda_error(501, "ServiceException", "local cloud has no Lambda runtime")
+            return
+        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            self._send_empty(204)
+            return
+        if invocation_type == "Event":
+            # Asynchronous invoke: accepted now, run in the background, result only in the logs.
+            threading.Thread(
+                target=_invoke_and_log,
+                args=(invoker, function, payload),
+                name=f"async-{function}",
+                daemon=True,
+            ).start()
+            self._send_empty(202)
+            return
+        try:
+            result = invoker.invoke(function, payload)
+        except FunctionNotFoundError as error:
+            self._lambda_error(404, "ResourceNotFoundException", f"Function not found: {error}")
+            return
+        except InvalidPayloadError as error:
+            self._lambda_error(400, "InvalidRequestContentException", str(error))
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(result.payload)))
+        self.send_header("X-Amz-Executed-Version", result.executed_version)
+        self.send_header("x-amzn-RequestId", result.request_id)
+        if result.function_error:
+            self.send_header("X-Amz-Function-Error", result.function_error)
+        self.end_headers()
+        self.wfile.write(result.payload)
+
+    def _send_empty(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    # -- EventBridge -----------------------------------------------------------------------------------
+    def _put_events(self, backends: GatewayBackends) -> None:
+        body = self._read_body()
+        if backends.events is None:
+            self._send_json(501, {"__type": "InternalException", "message": "no event router"}, amz_json=True)
+            return
+        try:
+            request = json.loads(body or b"{}")
+            response = backends.events.put_events(request)
+        except (ValueError, KeyError, TypeError) as error:
+            self._send_json(400, {"__type": "ValidationException", "message": str(error)}, amz_json=True)
+            return
+        self._send_json(200, response, amz_json=True)
+
+    # -- reverse proxy ---------------------------------------------------------------------------------
+    def _proxy(self, upstream_url: str) -> None:
+        upstream = urllib.parse.urlsplit(upstream_url)
+        connection = http.client.HTTPConnection(
+            upstream.hostname or LOCALHOST, upstream.port, timeout=_UPSTREAM_TIMEOUT
+        )
+        try:
+            self._forward_request(connection)
+            response = connection.getresponse()
+            self._forward_response(response)
+        finally:
+            connection.close()
+
+    def _forward_request(self, connection: http.client.HTTPConnection) -> None:
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        has_body = chunked or "Content-Length" in self.headers
+        connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() not in _HOP_BY_HOP:
+                connection.putheader(name, value)
+        if chunked:
+            connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        if not has_body:
+            return
+        for chunk in self._body_chunks():
+            if chunked:
+                if chunk:
+                    connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                connection.send(chunk)
+        if chunked:
+            connection.send(b"0\r\n\r\n")
+
+    def _forward_response(self, response: http.client.HTTPResponse) -> None:
+        self.send_response_only(response.status, response.reason)
+        length = response.getheader("Content-Length")
+        body_expected = (
+            self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
+        )
+        rechunk = body_expected and length is None
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        if rechunk:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if not body_expected:
+            return
+        write: Callable[[bytes], object] = self.wfile.write
+        while chunk := response.read(_COPY_CHUNK):
+            write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if rechunk else chunk)
+        if rechunk:
+            write(b"0\r\n\r\n")
+
+
+def _invoke_and_log(invoker: LambdaInvoker, function: str, payload: bytes) -> None:
+    try:
+        result = invoker.invoke(function, payload)
+    except (FunctionNotFoundError, InvalidPayloadError) as error:
+        _log.warning("async invoke of %s failed: %s", function, error)
+        return
+    if result.function_error:
+        _log.warning("async invoke of %s failed: %s", function, result.payload.decode(errors="replace"))
