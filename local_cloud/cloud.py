@@ -16,7 +16,8 @@ from local_cloud.lambda_runtime import LambdaRuntime, LogSink, log_to_logging
 from local_cloud.lambda_runtime.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from local_cloud.moto_server import MotoServer
 
-FAKE_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+FAKE_ACCESS_KEY_ID = "local"
+FAKE_SECRET_ACCESS_KEY = "local"  # noqa: S105 - the local services accept any credentials
 
 
 class LocalCloud:
@@ -58,8 +59,15 @@ class LocalCloud:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service`` pointed at the gateway (typed clients: annotate at the caller)."""
-        return boto3.client(
-            service, endpoint_url=self.endpoint_url, region_name=self.region, **FAKE_CREDENTIALS, **kwargs
+        # boto3-stubs only types calls with a literal service name; this helper is generic on purpose.
+        make_client: Any = boto3.client
+        return make_client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            **kwargs,
         )
 
     def start(self) -> LocalCloud:
@@ -70,7 +78,8 @@ class LocalCloud:
                 "stepfunctions",
                 endpoint_url=self.moto.endpoint_url,
                 region_name=self.region,
-                **FAKE_CREDENTIALS,
+                aws_access_key_id=FAKE_ACCESS_KEY_ID,
+                aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             )
             self.events.dispatchers.update(
                 {"states": StepFunctionsDispatcher(sfn), "lambda": LambdaDispatcher(self.lambdas)}

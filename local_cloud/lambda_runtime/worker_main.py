@@ -116,12 +116,12 @@ def run_request(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
         event = json.loads(request["payload"])
         result = handler(event, LambdaContext(request))
     except Exception as error:
-        payload = error_payload(error, request_id)
-        trace = "".join(payload["stackTrace"])
+        failure = error_payload(error, request_id)
+        trace = "".join(failure["stackTrace"])
         print(
-            f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\nTraceback:\n{trace}", file=sys.stderr
+            f"[ERROR] {failure['errorType']}: {failure['errorMessage']}\nTraceback:\n{trace}", file=sys.stderr
         )
-        return {"type": "result", "ok": False, "payload": json.dumps(payload)}
+        return {"type": "result", "ok": False, "payload": json.dumps(failure)}
     try:
         payload = json.dumps(result, default=_json_default)
     except (TypeError, ValueError) as error:
