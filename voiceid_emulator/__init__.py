@@ -1,0 +1,17 @@
+"""A local Amazon Connect Voice ID service for the batch-job APIs (see README.md)."""
+
+from voiceid_emulator.clock import Clock, ManualClock, Pacing, SystemClock
+from voiceid_emulator.emulator import Admin, VoiceIdEmulator
+from voiceid_emulator.errors import VoiceIdError
+from voiceid_emulator.store import Quotas
+
+__all__ = [
+    "Admin",
+    "Clock",
+    "ManualClock",
+    "Pacing",
+    "Quotas",
+    "SystemClock",
+    "VoiceIdEmulator",
+    "VoiceIdError",
+]

@@ -1,0 +1,131 @@
+"""EventBridge events for batch jobs (FACTS §2.2), delivered best effort like the real service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+
+LOG = logging.getLogger(__name__)
+
+EVENT_SOURCE = "aws.voiceid"
+FRAUDSTER_DETAIL_TYPE = "VoiceId Batch Fraudster Registration Action"
+SPEAKER_DETAIL_TYPE = "VoiceId Batch Speaker Enrollment Action"
+
+# The docs only say "success or failure"; these literals are the emulator's choice (see README).
+STATUS_SUBMITTED = "SUBMITTED"
+STATUS_SUCCEEDED = "SUCCEEDED"
+STATUS_FAILED = "FAILED"
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+# errorInfo.errorType for a whole-job failure, keyed by its FailureDetails.StatusCode.
+ERROR_TYPES = {
+    400: "ValidationException",
+    402: "ServiceQuotaExceededException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    409: "ConflictException",
+    429: "ThrottlingException",
+}
+
+
+def error_type_for(status_code: int) -> str:
+    return ERROR_TYPES.get(status_code, "InternalServerException")
+
+
+class EventPublisher:
+    """Builds full event envelopes and hands them to a callback or an EventBridge endpoint, never raising."""
+
+    def __init__(
+        self,
+        region: str,
+        account_id: str,
+        *,
+        callback: EventCallback | None = None,
+        endpoint_url: str | None = None,
+        event_bus: str = "default",
+        events_client: EventBridgeClient | None = None,
+    ) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.callback = callback
+        self.event_bus = event_bus
+        self._client = events_client
+        if self._client is None and endpoint_url and callback is None:
+            self._client = boto3.client(
+                "events",
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "voiceid-emulator"),
+                aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "voiceid-emulator"),
+                aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
+                config=Config(retries={"mode": "standard", "max_attempts": 2}),
+            )
+        self._lock = threading.Lock()
+        self.published: list[dict[str, Any]] = []
+
+    def envelope(self, detail_type: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": EVENT_SOURCE,
+            "account": self.account_id,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": resources,
+            "detail": detail,
+        }
+
+    def publish(self, detail_type: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
+        event = self.envelope(detail_type, resources, detail)
+        with self._lock:
+            self.published.append(event)
+        if self.callback is not None:
+            try:
+                self.callback(event)
+            except Exception:
+                LOG.exception(
+                    "Voice ID event callback raised; the event is dropped (delivery is best effort)"
+                )
+            return event
+        if self._client is not None:
+            self._put(event)
+        return event
+
+    def _put(self, event: dict[str, Any]) -> None:
+        try:
+            response = self._client.put_events(  # type: ignore[union-attr]
+                Entries=[
+                    {
+                        "Source": EVENT_SOURCE,
+                        "DetailType": event["detail-type"],
+                        "Detail": json.dumps(event["detail"]),
+                        "EventBusName": self.event_bus,
+                        "Resources": event["resources"],
+                    }
+                ]
+            )
+        except Exception:
+            LOG.exception(
+                "PutEvents to bus %s failed; the event is dropped (delivery is best effort)", self.event_bus
+            )
+            return
+        if response.get("FailedEntryCount"):
+            LOG.error("PutEvents rejected the event: %s", response.get("Entries"))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.published)
