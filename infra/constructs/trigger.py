@@ -1,0 +1,58 @@
+"""Start the state machine when Voice ID reports a fraudster registration job on EventBridge."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+EVENT_SOURCE = "aws.voiceid"
+EVENT_DETAIL_TYPE = "VoiceId Batch Fraudster Registration Action"
+
+
+class JobEventTrigger(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine) -> None:
+        super().__init__(scope, construct_id)
+        # Events that EventBridge could not turn into an execution (e.g. Step Functions throttling past
+        # the retry policy) are kept here rather than lost.
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the dead-letter queue of the rule."}],
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Voice ID fraudster registration job submitted, succeeded or failed",
+            event_pattern=events.EventPattern(
+                source=[EVENT_SOURCE],
+                detail_type=[EVENT_DETAIL_TYPE],
+                # Delivery is best effort and the status strings are undocumented, so every event of a
+                # job starts an execution; the job lock makes all but the first a no-op.
+                detail={"domainId": [{"exists": True}], "batchJobId": [{"exists": True}]},
+            ),
+        )
+        self.rule.add_target(
+            targets.SfnStateMachine(
+                state_machine,
+                input=events.RuleTargetInput.from_object(
+                    {
+                        "DomainId": events.EventField.from_path("$.detail.domainId"),
+                        "JobId": events.EventField.from_path("$.detail.batchJobId"),
+                    }
+                ),
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=20,
+                max_event_age=Duration.hours(24),
+            )
+        )

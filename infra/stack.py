@@ -1,0 +1,42 @@
+"""The tracker's one stack: table, functions, state machine, trigger and monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.config import TrackerConfig
+from infra.constructs.failures_table import FailuresTable
+from infra.constructs.functions import TrackerFunctions
+from infra.constructs.monitoring import TrackerMonitoring
+from infra.constructs.state_machine import TrackerStateMachine
+from infra.constructs.trigger import JobEventTrigger
+
+
+class VoiceIdJobTrackerStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TrackerConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        failures = FailuresTable(self, "Failures")
+        functions = TrackerFunctions(self, "Functions", config=config, table=failures.table)
+        tracker = TrackerStateMachine(
+            self,
+            "Tracker",
+            config=config,
+            table=failures.table,
+            describe_job=functions.describe_job,
+            record_failures=functions.record_failures,
+        )
+        trigger = JobEventTrigger(self, "Trigger", state_machine=tracker.state_machine)
+        TrackerMonitoring(
+            self,
+            "Monitoring",
+            state_machine=tracker.state_machine,
+            dead_letter_queue=trigger.dead_letter_queue,
+            alarm_topic_arn=config.alarm_topic_arn,
+        )
+        CfnOutput(self, "FailuresTableName", value=failures.table.table_name)
+        CfnOutput(self, "StateMachineArn", value=tracker.state_machine.state_machine_arn)
+        CfnOutput(self, "EventRuleName", value=trigger.rule.rule_name)
+        CfnOutput(self, "DeadLetterQueueUrl", value=trigger.dead_letter_queue.queue_url)
