@@ -1,0 +1,76 @@
+"""Fixtures for the local cloud tests.
+
+Integration tests share ONE running local cloud per xdist worker (session scope) and are grouped with
+``xdist_group("local_cloud")`` so ``--dist loadgroup`` runs them on the same worker. Every service listens
+on a free port of 127.0.0.1 and all files live under pytest's tmp paths, so parallel runs do not collide.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.lambda_runtime import LambdaFunctionConfig
+
+POLL_DEADLINE_SECONDS = 60.0
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with LocalCloud(state_dir=tmp_path_factory.mktemp("local-cloud")) as running:
+        yield running
+
+
+FunctionFactory = Callable[..., LambdaFunctionConfig]
+
+
+@pytest.fixture
+def make_function(cloud: LocalCloud, tmp_path: Path) -> FunctionFactory:
+    """Write a one-file asset (``app.py``) and register it under a unique name; returns its config."""
+
+    def make(
+        source: str, *, timeout_seconds: float = 10.0, extra_files: dict[str, str] | None = None
+    ) -> LambdaFunctionConfig:
+        name = f"fn-{uuid.uuid4().hex[:12]}"
+        asset = tmp_path / f"asset.{name}"
+        asset.mkdir()
+        (asset / "app.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        for relative, content in (extra_files or {}).items():
+            (asset / relative).parent.mkdir(parents=True, exist_ok=True)
+            (asset / relative).write_text(textwrap.dedent(content), encoding="utf-8")
+        config = LambdaFunctionConfig(
+            name=name, handler="app.handler", code_dir=asset, timeout_seconds=timeout_seconds, environment={}
+        )
+        cloud.lambdas.register(config)
+        return config
+
+    return make
+
+
+def wait_for_execution(sfn: Any, execution_arn: str) -> dict[str, Any]:
+    """Poll DescribeExecution until the execution leaves RUNNING (bounded; no timing assertions)."""
+    deadline = time.monotonic() + POLL_DEADLINE_SECONDS
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.1)
+
+
+def create_state_machine(cloud: LocalCloud, definition: dict[str, Any]) -> str:
+    sfn = cloud.client("stepfunctions")
+    created = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:12]}",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{cloud.account_id}:role/local",
+    )
+    arn: str = created["stateMachineArn"]
+    return arn
