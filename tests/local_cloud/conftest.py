@@ -7,20 +7,15 @@ on a free port of 127.0.0.1 and all files live under pytest's tmp paths, so para
 
 from __future__ import annotations
 
-import json
 import textwrap
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.lambda_runtime import LambdaFunctionConfig
-
-POLL_DEADLINE_SECONDS = 60.0
 
 
 @pytest.fixture(scope="session")
@@ -29,11 +24,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         yield running
 
 
-FunctionFactory = Callable[..., LambdaFunctionConfig]
-
-
 @pytest.fixture
-def make_function(cloud: LocalCloud, tmp_path: Path) -> FunctionFactory:
+def make_function(cloud: LocalCloud, tmp_path: Path) -> Callable[..., LambdaFunctionConfig]:
     """Write a one-file asset (``app.py``) and register it under a unique name; returns its config."""
 
     def make(
@@ -53,24 +45,3 @@ def make_function(cloud: LocalCloud, tmp_path: Path) -> FunctionFactory:
         return config
 
     return make
-
-
-def wait_for_execution(sfn: Any, execution_arn: str) -> dict[str, Any]:
-    """Poll DescribeExecution until the execution leaves RUNNING (bounded; no timing assertions)."""
-    deadline = time.monotonic() + POLL_DEADLINE_SECONDS
-    while True:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.1)
-
-
-def create_state_machine(cloud: LocalCloud, definition: dict[str, Any]) -> str:
-    sfn = cloud.client("stepfunctions")
-    created = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:12]}",
-        definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{cloud.account_id}:role/local",
-    )
-    arn: str = created["stateMachineArn"]
-    return arn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +13,10 @@ from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.eventbridge import EventRule, EventTarget, InputTransformer, execution_name
-from tests.local_cloud.conftest import FunctionFactory, create_state_machine, wait_for_execution
+from local_cloud.lambda_runtime import LambdaFunctionConfig
+from local_cloud.testing import create_state_machine, wait_for_execution
+
+FunctionFactory = Callable[..., LambdaFunctionConfig]
 
 pytestmark = pytest.mark.xdist_group("local_cloud")
 
@@ -49,7 +53,7 @@ def test_dynamodb_calls_through_the_gateway_are_answered_by_dynamodb_local(cloud
         endpoint_url=cloud.dynamodb.endpoint_url,
         region_name="eu-west-1",
         aws_access_key_id="other",
-        aws_secret_access_key="other",  # noqa: S106
+        aws_secret_access_key="other",
     )
     assert table in direct.list_tables()["TableNames"]
 
@@ -148,7 +152,7 @@ def test_state_machine_dynamodb_task_writes_to_dynamodb_local(cloud: LocalCloud)
         endpoint_url=cloud.dynamodb.endpoint_url,
         region_name=cloud.region,
         aws_access_key_id="x",
-        aws_secret_access_key="x",  # noqa: S106
+        aws_secret_access_key="x",
     )
     assert direct.get_item(TableName=table, Key={"pk": {"S": "job-1"}})["Item"] == {"pk": {"S": "job-1"}}
 
