@@ -224,7 +224,12 @@ class VoiceIdEmulator:
         model.service_model()  # load the model before the first request so it is not slowed by it
         self._server = VoiceIdHTTPServer((self.host, self.port), self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="voiceid-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="voiceid-http",
+            daemon=True,
+        )
         self._thread.start()
         self.engine.start_worker()
         return self
