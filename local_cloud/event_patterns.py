@@ -50,6 +50,34 @@ def matches_pattern(pattern: Mapping[str, Any], event: Any) -> bool:
     return True
 
 
+def validate_pattern(pattern: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidEventPatternError` for syntax this module cannot evaluate.
+
+    Matching only looks at the fields an event has, so without this a bad operator in a rule would go
+    unnoticed until the first event that carries the field.
+    """
+    for key, rule in pattern.items():
+        if key == "$or":
+            if not isinstance(rule, list):
+                raise InvalidEventPatternError(f"$or takes a list of patterns: {rule!r}")
+            for option in rule:
+                validate_pattern(option)
+        elif isinstance(rule, Mapping):
+            validate_pattern(rule)
+        elif isinstance(rule, list):
+            for matcher in rule:
+                if isinstance(matcher, Mapping) and "exists" in matcher and len(matcher) == 1:
+                    if not isinstance(matcher["exists"], bool):
+                        raise InvalidEventPatternError(f"exists takes true or false: {dict(matcher)}")
+                    continue
+                for probe in ("", 0):  # each operator checks its operand when given a value of its kind
+                    _matches_one(matcher, probe)
+        else:
+            raise InvalidEventPatternError(
+                f"pattern field {key!r} must be an object or an array, not {rule!r}"
+            )
+
+
 def _matches_nested(rule: Mapping[str, Any], present: bool, value: Any) -> bool:
     if present and isinstance(value, list):
         return any(matches_pattern(rule, element) for element in value)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from local_cloud.event_input import is_missing, predefined_variables, resolve_path, transformed_input
-from local_cloud.event_patterns import InvalidEventPatternError, matches_pattern
+from local_cloud.event_patterns import InvalidEventPatternError, matches_pattern, validate_pattern
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -99,7 +99,7 @@ class EventRule:
             event_bus_name=bus,
         )
         if pattern is not None:
-            matches_pattern(pattern, {})  # surfaces unsupported operators at load time, not on first event
+            validate_pattern(pattern)  # unsupported operators fail at load time, not on some later event
         return rule
 
 
