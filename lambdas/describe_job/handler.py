@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -22,6 +23,7 @@ VOICE_ID_CLIENT_CONFIG = Config(
 
 settings = DescribeJobSettings.from_env()
 logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 tracer = Tracer()
 metrics = Metrics()
 describer = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG))

@@ -8,10 +8,9 @@ step leaves exactly the same items.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import FailureStore, Item
@@ -20,7 +19,8 @@ from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissin
 from job_tracker.models import JobDescription, JobStatus
 from job_tracker.output_file import FailedRequest, OutputTally, read_output_file
 
-logger = Logger(child=True)
+# A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from job_tracker.adapters.dynamodb import FailureStore
 from job_tracker.adapters.s3 import ObjectReader
@@ -15,7 +14,8 @@ from job_tracker.models import JobRef, job_from_payload, job_to_payload
 from job_tracker.polling import PollBounds, next_wait_seconds
 from job_tracker.recording import RecordResult, record_job_outcome
 
-logger = Logger(child=True)
+# A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
+logger = logging.getLogger(__name__)
 
 
 def describe_job(

@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -19,6 +20,7 @@ CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_
 
 settings = RecordFailuresSettings.from_env()
 logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 tracer = Tracer()
 metrics = Metrics()
 reader = S3ObjectReader(boto3.client("s3", config=CLIENT_CONFIG))

@@ -1,0 +1,116 @@
+"""The thin handlers: cold-start config validation, one call into domain logic, JobId as correlation id."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from job_tracker.adapters.voiceid import VoiceIdJobDescriber
+from job_tracker.errors import ConfigurationError
+from job_tracker.models import JobStatus, job_to_payload
+from tests.unit.conftest import DOMAIN_ID, JOB_ID, REGION, TABLE, job, output_document, put_output
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "describe-job"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:describe-job"
+    aws_request_id: str = "req-1"
+
+
+def fresh_import(name: str) -> ModuleType:
+    """Import a handler as a cold start would, with the current environment."""
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "voiceid-job-tracker")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VoiceIdJobTracker")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+def log_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"level"' in line]
+
+
+def test_describe_handler_refuses_to_start_without_poll_bounds(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MIN_POLL_SECONDS", raising=False)
+    monkeypatch.setenv("MAX_POLL_SECONDS", "60")
+    with pytest.raises(ConfigurationError, match="MIN_POLL_SECONDS"):
+        fresh_import("describe_job.handler")
+
+
+def test_describe_handler_returns_the_job_and_logs_with_the_job_id(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MIN_POLL_SECONDS", "5")
+    monkeypatch.setenv("MAX_POLL_SECONDS", "60")
+    handler = fresh_import("describe_job.handler")
+    client = boto3.client("voice-id", region_name=REGION)
+    monkeypatch.setattr(handler, "describer", VoiceIdJobDescriber(client))
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "describe_fraudster_registration_job",
+            {
+                "Job": {
+                    "DomainId": DOMAIN_ID,
+                    "JobId": JOB_ID,
+                    "JobStatus": "IN_PROGRESS",
+                    "JobProgress": {"PercentComplete": 10},
+                }
+            },
+            {"DomainId": DOMAIN_ID, "JobId": JOB_ID},
+        )
+        result = handler.lambda_handler(
+            {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "PollCount": 0}, FakeContext()
+        )
+    assert result["JobStatus"] == "IN_PROGRESS"
+    assert 5 <= result["WaitSeconds"] <= 60
+    logs = log_lines(capsys.readouterr().out)
+    described = [line for line in logs if line["message"] == "Described fraudster registration job"]
+    assert described and described[0]["correlation_id"] == JOB_ID
+    assert described[0]["percent_complete"] == 10
+
+
+def test_record_handler_writes_failures_and_returns_a_short_summary(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, s3: Any, dynamodb: Any
+) -> None:
+    monkeypatch.setenv("FAILURES_TABLE_NAME", TABLE)
+    handler = fresh_import("record_failures.handler")
+    described = job(JobStatus.COMPLETED_WITH_ERRORS)
+    assert described.output is not None
+    put_output(
+        s3, described.output.key, output_document(errors=[("r1", 400, "Not enough speech")], registered=2)
+    )
+    result = handler.lambda_handler(
+        {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(described)},
+        FakeContext(function_name="record-failures"),
+    )
+    assert result == {
+        "DomainId": DOMAIN_ID,
+        "JobId": JOB_ID,
+        "JobStatus": "COMPLETED_WITH_ERRORS",
+        "FailedRequests": 1,
+        "RegisteredRequests": 2,
+        "DuplicateSkippedRequests": 0,
+        "OutputUri": described.output.uri,
+        "FailureDetails": None,
+        "Items": {"TableName": TABLE, "pk": f"JOB#{DOMAIN_ID}#{JOB_ID}"},
+    }
+    stored = dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"JOB#{DOMAIN_ID}#{JOB_ID}"}, "sk": {"S": "FAILURE#r1"}}
+    )
+    assert stored["Item"]["ErrorMessage"] == {"S": "Not enough speech"}

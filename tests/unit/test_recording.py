@@ -1,0 +1,130 @@
+"""Recording a finished job against moto's S3 (SSE-KMS), KMS and DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from job_tracker import table_schema as schema
+from job_tracker.adapters.dynamodb import DynamoDbFailureStore
+from job_tracker.adapters.s3 import S3ObjectReader
+from job_tracker.errors import OutputFileInvalid, OutputFileMissing
+from job_tracker.models import FailureDetails, JobStatus, job_to_payload
+from job_tracker.tracking import record_job
+from tests.unit.conftest import DOMAIN_ID, JOB_ID, TABLE, job, output_document, put_output
+
+OUT_KEY = f"out/{JOB_ID}/manifest.json.out"
+PK = f"JOB#{DOMAIN_ID}#{JOB_ID}"
+
+
+def items(dynamodb: Any) -> dict[str, dict[str, Any]]:
+    found = dynamodb.query(
+        TableName=TABLE, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": PK}}
+    )["Items"]
+    return {entry["sk"]["S"]: entry for entry in found}
+
+
+def record(s3: Any, dynamodb: Any, status: JobStatus = JobStatus.COMPLETED_WITH_ERRORS, **kwargs: Any) -> Any:
+    described = job(status, **kwargs)
+    store = DynamoDbFailureStore(dynamodb, TABLE)
+    request = {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(described)}
+    return record_job(request, S3ObjectReader(s3, chunk_bytes=256), store)
+
+
+def test_completed_with_errors_writes_one_item_per_failure_and_a_summary(
+    s3: Any, dynamodb: Any, kms_key_id: str
+) -> None:
+    errors = [(f"req-{n}", 400, "Not enough speech") for n in range(30)] + [("req-q", 402, "Fraudster limit")]
+    put_output(s3, OUT_KEY, output_document(errors=errors, registered=5, duplicates=2), kms_key_id)
+    result = record(s3, dynamodb)
+    stored = items(dynamodb)
+    failures = {k: v for k, v in stored.items() if k.startswith("FAILURE#")}
+    assert len(failures) == 31
+    quota = failures["FAILURE#req-q"]
+    assert quota["ErrorCode"] == {"N": "402"}
+    assert quota["ErrorMessage"] == {"S": "Fraudster limit"}
+    assert quota["DomainId"] == {"S": DOMAIN_ID} and quota["JobId"] == {"S": JOB_ID}
+    assert quota["JobCreatedAt"] == {"S": "2026-11-25T10:00:00+00:00"}
+    assert quota[schema.ERROR_CODE_INDEX_PARTITION_KEY] == {"S": f"DOMAIN#{DOMAIN_ID}#ERROR#402"}
+    summary = stored["SUMMARY"]
+    assert summary["RecordState"] == {"S": "COMPLETE"}
+    assert summary["FailedRequestCount"] == {"N": "31"}
+    assert summary["RegisteredRequestCount"] == {"N": "5"}
+    assert summary["DuplicateSkippedRequestCount"] == {"N": "2"}
+    assert summary["OutputUri"] == {"S": f"s3://voiceid-output-bucket/{OUT_KEY}"}
+    output = result.to_output(TABLE)
+    assert output["FailedRequests"] == 31 and output["Items"] == {"TableName": TABLE, "pk": PK}
+
+
+def test_recording_twice_leaves_identical_items(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, output_document(errors=[("a", 400, "x"), ("b", 500, "y")], registered=1))
+    record(s3, dynamodb)
+    first = items(dynamodb)
+    record(s3, dynamodb)
+    assert items(dynamodb) == first
+
+
+def test_rerun_removes_failures_the_output_no_longer_lists(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, output_document(errors=[("a", 400, "x"), ("b", 400, "x")]))
+    record(s3, dynamodb)
+    put_output(s3, OUT_KEY, output_document(errors=[("b", 400, "x")], registered=1))
+    result = record(s3, dynamodb)
+    assert result.stale_failures_removed == 1
+    assert sorted(k for k in items(dynamodb) if k.startswith("FAILURE#")) == ["FAILURE#b"]
+
+
+def test_completed_job_checks_the_output_and_records_zero_failures(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, output_document(registered=4))
+    record(s3, dynamodb, JobStatus.COMPLETED)
+    stored = items(dynamodb)
+    assert list(stored) == ["SUMMARY"]
+    assert stored["SUMMARY"]["JobStatus"] == {"S": "COMPLETED"}
+    assert stored["SUMMARY"]["FailedRequestCount"] == {"N": "0"}
+    assert stored["SUMMARY"]["RegisteredRequestCount"] == {"N": "4"}
+
+
+def test_completed_job_still_needs_its_output(s3: Any, dynamodb: Any) -> None:
+    with pytest.raises(OutputFileMissing, match=f"s3://voiceid-output-bucket/{OUT_KEY} does not exist"):
+        record(s3, dynamodb, JobStatus.COMPLETED)
+    summary = items(dynamodb)["SUMMARY"]
+    assert summary["RecordState"] == {"S": "FAILED"}
+    assert "does not exist" in summary["RecordProblem"]["S"]
+
+
+def test_failed_job_records_its_failure_details_without_reading_output(s3: Any, dynamodb: Any) -> None:
+    details = FailureDetails(status_code=400, message="Manifest Version must be 1.0")
+    record(s3, dynamodb, JobStatus.FAILED, output_key=None, failure=details)
+    summary = items(dynamodb)["SUMMARY"]
+    assert summary["JobStatus"] == {"S": "FAILED"}
+    assert summary["FailureDetails"] == {
+        "M": {"StatusCode": {"N": "400"}, "Message": {"S": "Manifest Version must be 1.0"}}
+    }
+    assert summary["RecordState"] == {"S": "COMPLETE"}
+    assert summary["FailedRequestCount"] == {"N": "0"}
+
+
+def test_malformed_output_names_the_object_and_never_claims_a_complete_record(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, b'{"Version": "1.0", "Errors": [{"RequestId": "a", "ErrorCode": 400, "ErrorMe')
+    with pytest.raises(OutputFileInvalid, match=f"s3://voiceid-output-bucket/{OUT_KEY} is not valid JSON"):
+        record(s3, dynamodb)
+    summary = items(dynamodb)["SUMMARY"]
+    assert summary["RecordState"] == {"S": "FAILED"}
+    assert "FailedRequestCount" not in summary
+
+
+def test_a_failed_rerun_downgrades_an_earlier_complete_summary(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, output_document(errors=[("a", 400, "x")]))
+    record(s3, dynamodb)
+    put_output(s3, OUT_KEY, b"not json")
+    with pytest.raises(OutputFileInvalid):
+        record(s3, dynamodb)
+    assert items(dynamodb)["SUMMARY"]["RecordState"] == {"S": "FAILED"}
+
+
+def test_mismatched_ids_between_input_and_job_are_rejected(s3: Any, dynamodb: Any) -> None:
+    from job_tracker.errors import InvalidJobRequest
+
+    request = {"DomainId": DOMAIN_ID, "JobId": "X" * 22, "Job": job_to_payload(job())}
+    with pytest.raises(InvalidJobRequest, match="do not match"):
+        record_job(request, S3ObjectReader(s3), DynamoDbFailureStore(dynamodb, TABLE))
