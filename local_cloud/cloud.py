@@ -12,7 +12,7 @@ import boto3
 from local_cloud.dynamodb_local import DynamoDBLocal
 from local_cloud.eventbridge import EventRouter, LambdaDispatcher, StepFunctionsDispatcher
 from local_cloud.gateway import Gateway, GatewayBackends
-from local_cloud.lambda_runtime import LambdaRuntime, LogSink, log_to_logging
+from local_cloud.lambda_runtime import LambdaRuntime, LogFileSink, LogSink, log_to_logging
 from local_cloud.lambda_runtime.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from local_cloud.moto_server import MotoServer
 
@@ -23,8 +23,10 @@ FAKE_SECRET_ACCESS_KEY = "local"  # noqa: S105 - the local services accept any c
 class LocalCloud:
     """DynamoDB Local + moto server + Lambda runtime + EventBridge router behind :class:`Gateway`.
 
-    ``state_dir`` receives logs (``logs/``) and the Lambda runtime-packages directory. ``endpoint_url``
-    is the one URL clients use for every service.
+    ``state_dir`` receives logs (``logs/``: dynamodb-local.log, moto.log, lambda.log) and the Lambda
+    runtime-packages directory. ``endpoint_url`` is the one URL clients use for every service. Function
+    output goes to ``logs/lambda.log`` and then to ``log_sink`` (default: the ``local_cloud.lambda``
+    logger), each line prefixed with the function name.
     """
 
     def __init__(
@@ -40,7 +42,6 @@ class LocalCloud:
         self.region = region
         self.account_id = account_id
         self._lambda_environment = dict(lambda_environment or {})
-        self._log_sink = log_sink
         self.gateway = Gateway()
         self.dynamodb = DynamoDBLocal(log_path=state_dir / "logs" / "dynamodb-local.log")
         # moto's Step Functions interpreter sends its Lambda/DynamoDB/Events calls to MOTO_PORT: the gateway.
@@ -49,7 +50,7 @@ class LocalCloud:
             state_dir=state_dir,
             endpoint_url=self.gateway.endpoint_url,
             extra_environment=self._lambda_environment,
-            log_sink=log_sink,
+            log_sink=LogFileSink(state_dir / "logs" / "lambda.log", forward=log_sink),
         )
         self.events = EventRouter(region=region, account_id=account_id)
 

@@ -8,7 +8,7 @@ from local_cloud.lambda_runtime.runtime import (
     LambdaRuntime,
     parse_function_name,
 )
-from local_cloud.lambda_runtime.sandbox import LogSink, log_to_logging
+from local_cloud.lambda_runtime.sandbox import LogFileSink, LogSink, log_to_logging
 
 __all__ = [
     "FunctionNotFoundError",
@@ -16,6 +16,7 @@ __all__ = [
     "InvokeResult",
     "LambdaFunctionConfig",
     "LambdaRuntime",
+    "LogFileSink",
     "LogSink",
     "log_to_logging",
     "parse_function_name",

@@ -36,6 +36,21 @@ def log_to_logging(function_name: str, line: str) -> None:
     _log.info("[%s] %s", function_name, line)
 
 
+class LogFileSink:
+    """Log sink that appends ``[function] line`` to a file and also passes the line on to ``forward``."""
+
+    def __init__(self, path: Path, forward: LogSink = log_to_logging) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._forward = forward
+        self._lock = threading.Lock()
+
+    def __call__(self, function_name: str, line: str) -> None:
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(f"[{function_name}] {line}\n")
+        self._forward(function_name, line)
+
+
 @dataclass(frozen=True)
 class SandboxOutcome:
     """Result of one invocation: the response payload (JSON text) and whether it is an error payload."""

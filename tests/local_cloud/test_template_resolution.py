@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_cloud.eventbridge import EventRule
+from local_cloud.stack_functions import lambda_function_configs
 from local_cloud.template import StackTemplate, TemplateError, UnsupportedResourceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -136,3 +138,33 @@ def test_events_rule_loads_from_resolved_properties(stack: StackTemplate) -> Non
     assert target.arn == stack.ref("TrackerMachine")
     assert target.input_transformer is not None
     assert json.loads(target.input_transformer.input_template.replace("<job>", '"x"')) == {"jobId": "x"}
+
+
+def test_lambda_function_configs_come_from_the_template_and_cdk_out(
+    stack: StackTemplate, tmp_path: Path
+) -> None:
+    (config,) = lambda_function_configs(stack, tmp_path)
+    assert config.name == stack.ref("DescribeJobFn")
+    assert config.arn == stack.get_att("DescribeJobFn", "Arn")
+    assert config.code_dir == tmp_path / "asset.abc123"
+    assert (config.handler, config.runtime, config.timeout_seconds, config.memory_mb) == (
+        "describe_job.handler.handler",
+        "python3.12",
+        30,
+        256,
+    )
+    assert config.environment["TABLE_NAME"] == stack.ref("JobsTable")
+
+
+def test_functions_the_local_runtime_cannot_run_are_named() -> None:
+    template = {
+        "Resources": {
+            "NodeFn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {"Runtime": "nodejs20.x", "Handler": "index.handler"},
+                "Metadata": {"aws:asset:path": "asset.x"},
+            }
+        }
+    }
+    with pytest.raises(TemplateError, match=re.escape("NodeFn: runtime 'nodejs20.x'")):
+        lambda_function_configs(StackTemplate(template, stack_name="s"), Path("cdk.out"))

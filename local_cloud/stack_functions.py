@@ -1,0 +1,60 @@
+"""Lambda function configurations from a synthesized template and its ``cdk.out`` asset directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from local_cloud.lambda_runtime import LambdaFunctionConfig
+from local_cloud.template import StackTemplate, TemplateError
+
+_DEFAULT_TIMEOUT_SECONDS = 3
+_DEFAULT_MEMORY_MB = 128
+
+
+def _unsupported_reason(properties: dict[str, Any], asset_path: object) -> str | None:
+    if properties.get("PackageType") == "Image":
+        return "container image functions are not supported locally"
+    if not asset_path:
+        return "no aws:asset:path metadata (inline or pre-uploaded code is not supported locally)"
+    runtime = str(properties.get("Runtime", ""))
+    if not runtime.startswith("python"):
+        return f"runtime {runtime!r} is not a Python runtime"
+    if properties.get("Layers"):
+        return "layers are not supported locally (nothing provides /opt/python)"
+    return None
+
+
+def lambda_function_configs(stack: StackTemplate, cdk_out: Path) -> list[LambdaFunctionConfig]:
+    """One config per ``AWS::Lambda::Function`` the stack creates.
+
+    The code directory is ``<cdk_out>/<Metadata["aws:asset:path"]>`` - the bundled asset CDK uploads.
+    Functions the local runtime cannot run faithfully (no asset, container images, non-Python runtimes,
+    layers) raise :class:`TemplateError` naming the function instead of being skipped.
+    """
+    configs = []
+    for logical_id in stack.resource_ids("AWS::Lambda::Function"):
+        if not stack.is_created(logical_id):
+            continue
+        properties = stack.resolved_properties(logical_id)
+        metadata = stack.resources[logical_id].get("Metadata") or {}
+        asset_path = metadata.get("aws:asset:path")
+        runtime = str(properties.get("Runtime", ""))
+        problem = _unsupported_reason(properties, asset_path)
+        if problem:
+            raise TemplateError(f"Lambda function {logical_id}: {problem}")
+        variables = (properties.get("Environment") or {}).get("Variables") or {}
+        configs.append(
+            LambdaFunctionConfig(
+                name=stack.physical_name(logical_id),
+                handler=str(properties["Handler"]),
+                code_dir=cdk_out / str(asset_path),
+                environment={key: str(value) for key, value in variables.items()},
+                timeout_seconds=float(properties.get("Timeout", _DEFAULT_TIMEOUT_SECONDS)),
+                memory_mb=int(properties.get("MemorySize", _DEFAULT_MEMORY_MB)),
+                runtime=runtime,
+                region=stack.region,
+                account_id=stack.account_id,
+            )
+        )
+    return configs
