@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -343,3 +344,24 @@ def test_s3_objects_stream_through_the_gateway(cloud: LocalCloud) -> None:
     downloaded = io.BytesIO()
     s3.download_fileobj(bucket, "big/object.bin", downloaded)
     assert downloaded.getvalue() == big
+
+
+def test_function_output_is_relayed_with_the_function_name(
+    cloud: LocalCloud, make_function: FunctionFactory
+) -> None:
+    function = make_function(
+        """
+        import json
+
+        def handler(event, context):
+            print(json.dumps({"level": "INFO", "message": "describing job", "jobId": event["jobId"]}))
+            return None
+        """
+    )
+    assert _invoke(cloud, function.name, {"jobId": "job-7"}) == (None, None)
+    expected = f'[{function.name}] {{"level": "INFO", "message": "describing job", "jobId": "job-7"}}'
+    log_file = cloud.state_dir / "logs" / "lambda.log"
+    deadline = time.monotonic() + 30  # the relay thread writes asynchronously
+    while expected not in log_file.read_text(encoding="utf-8") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert expected in log_file.read_text(encoding="utf-8")
