@@ -33,6 +33,7 @@ LOCAL_RESOURCE_TYPES: frozenset[str] = frozenset(
         "AWS::S3::Bucket",
         "AWS::KMS::Key",
         "AWS::KMS::Alias",
+        "AWS::SQS::Queue",
     }
 )
 
@@ -44,6 +45,7 @@ NO_LOCAL_EFFECT_TYPES: Mapping[str, str] = {
     "AWS::IAM::ManagedPolicy": "IAM is not enforced locally",
     "AWS::Lambda::Permission": "resource policies are not enforced locally",
     "AWS::S3::BucketPolicy": "resource policies are not enforced locally",
+    "AWS::SQS::QueuePolicy": "resource policies are not enforced locally",
     "AWS::Logs::LogGroup": "function logs go to the local cloud's console/log file",
     "AWS::CloudWatch::Alarm": "no metrics locally",
     "AWS::CloudWatch::Dashboard": "no metrics locally",
@@ -74,6 +76,7 @@ _NAME_PROPERTIES: Mapping[str, str] = {
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::KMS::Alias": "AliasName",
+    "AWS::SQS::Queue": "QueueName",
 }
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
@@ -218,6 +221,7 @@ class StackTemplate:
             ),
             "AWS::Events::Rule": f"arn:{partition}:events:{region}:{account}:rule/{name}",
             "AWS::Logs::LogGroup": f"arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
+            "AWS::SQS::Queue": f"arn:{partition}:sqs:{region}:{account}:{name}",
         }
         if resource_type not in formats:
             raise TemplateError(f"no local ARN for {logical_id} ({resource_type})")
@@ -232,6 +236,8 @@ class StackTemplate:
         resource_type = self.resource_type(name)
         if resource_type in ("AWS::StepFunctions::StateMachine", "AWS::IAM::ManagedPolicy"):
             return self.arn(name)
+        if resource_type == "AWS::SQS::Queue":
+            return self._queue_url(name)
         return self.physical_name(name)
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
@@ -254,6 +260,8 @@ class StackTemplate:
             ),
             ("AWS::StepFunctions::StateMachine", "Name"): lambda: name,
             ("AWS::Lambda::Function", "SnapStartResponse.ApplyOn"): lambda: "None",
+            ("AWS::SQS::Queue", "QueueName"): lambda: name,
+            ("AWS::SQS::Queue", "QueueUrl"): lambda: self._queue_url(logical_id),
         }
         getter = attributes.get((resource_type, attribute))
         if getter is None:
@@ -261,6 +269,9 @@ class StackTemplate:
                 f"Fn::GetAtt {logical_id}.{attribute} ({resource_type}) is not supported locally"
             )
         return getter()
+
+    def _queue_url(self, logical_id: str) -> str:
+        return f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{self.physical_name(logical_id)}"
 
     def _pseudo_parameter(self, name: str) -> Any:
         values: Mapping[str, Any] = {

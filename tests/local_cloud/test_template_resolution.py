@@ -89,7 +89,7 @@ def test_resource_report_classifies_every_resource(stack: StackTemplate) -> None
 def test_unknown_resource_types_are_reported_by_logical_id_and_type() -> None:
     template = {
         "Resources": {
-            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
             "Role": {"Type": "AWS::IAM::Role", "Properties": {}},
             "Custom": {"Type": "Custom::Thing", "Properties": {}},
         }
@@ -97,8 +97,8 @@ def test_unknown_resource_types_are_reported_by_logical_id_and_type() -> None:
     report = StackTemplate(template, stack_name="s").resource_report()
     with pytest.raises(UnsupportedResourceError) as raised:
         report.raise_for_unknown()
-    assert raised.value.unknown == [("Queue", "AWS::SQS::Queue"), ("Custom", "Custom::Thing")]
-    assert "Queue (AWS::SQS::Queue)" in str(raised.value)
+    assert raised.value.unknown == [("Topic", "AWS::SNS::Topic"), ("Custom", "Custom::Thing")]
+    assert "Topic (AWS::SNS::Topic)" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -168,3 +168,10 @@ def test_functions_the_local_runtime_cannot_run_are_named() -> None:
     }
     with pytest.raises(TemplateError, match=re.escape("NodeFn: runtime 'nodejs20.x'")):
         lambda_function_configs(StackTemplate(template, stack_name="s"), Path("cdk.out"))
+
+
+def test_sqs_queue_ref_is_its_url_and_getatt_arn() -> None:
+    stack = StackTemplate({"Resources": {"Dlq": {"Type": "AWS::SQS::Queue"}}}, stack_name="s", account_id="1")
+    name = stack.physical_name("Dlq")
+    assert stack.ref("Dlq") == f"https://sqs.us-east-1.amazonaws.com/1/{name}"
+    assert stack.resolve({"Fn::GetAtt": "Dlq.Arn"}) == f"arn:aws:sqs:us-east-1:1:{name}"
