@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
 from voiceid_emulator.audio import make_wav
+from voiceid_emulator.emulator import VoiceIdEmulator
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_voice_id import VoiceIDClient
 
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+FAKE_ACCESS_KEY = "testing"
+FAKE_SECRET_KEY = "testing"  # noqa: S105 - moto and the emulator accept any credentials
+FAKE_CREDENTIALS = {"aws_access_key_id": FAKE_ACCESS_KEY, "aws_secret_access_key": FAKE_SECRET_KEY}
 ROLE_ARN = "arn:aws:iam::123456789012:role/VoiceIdBatchAccess"
 
 
@@ -25,8 +29,9 @@ def voice_id_client(endpoint_url: str, region: str = "us-east-1", max_attempts: 
         "voice-id",
         endpoint_url=endpoint_url,
         region_name=region,
-        config=Config(retries={"mode": "standard", "max_attempts": max_attempts}),
-        **FAKE_CREDENTIALS,
+        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
     )
     return client
 
@@ -37,7 +42,8 @@ def s3_client(endpoint_url: str, region: str = "us-east-1") -> S3Client:
         endpoint_url=endpoint_url,
         region_name=region,
         config=Config(s3={"addressing_style": "path"}),
-        **FAKE_CREDENTIALS,
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
     )
     return client
 
@@ -86,3 +92,68 @@ def put_manifest(s3: S3Client, bucket: str, key: str, manifest: dict[str, Any] |
         body = manifest
     s3.put_object(Bucket=bucket, Key=key, Body=body)
     return f"s3://{bucket}/{key}"
+
+
+@dataclass
+class Env:
+    """One test's world: S3 buckets and a KMS key on moto, an emulator and a boto3 client for it."""
+
+    emulator: VoiceIdEmulator
+    client: VoiceIDClient
+    s3: S3Client
+    input_bucket: str
+    output_bucket: str
+    kms_key_id: str
+    moto_endpoint: str
+
+    def create_domain(self, name: str = "tracker-domain") -> str:
+        response = self.client.create_domain(
+            Name=name, ServerSideEncryptionConfiguration={"KmsKeyId": self.kms_key_id}
+        )
+        return str(response["Domain"]["DomainId"])
+
+    def put_manifest(self, manifest: dict[str, Any] | str | bytes, key: str = "manifests/batch.json") -> str:
+        body = json.dumps(manifest).encode() if isinstance(manifest, dict) else manifest
+        self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=body)
+        return f"s3://{self.input_bucket}/{key}"
+
+    def put_audio(self, key: str, wav: bytes) -> str:
+        self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=wav)
+        return f"s3://{self.input_bucket}/{key}"
+
+    def job_args(self, domain_id: str, manifest_uri: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "DomainId": domain_id,
+            "DataAccessRoleArn": ROLE_ARN,
+            "InputDataConfig": {"S3Uri": manifest_uri},
+            "OutputDataConfig": {"S3Uri": f"s3://{self.output_bucket}/results", "KmsKeyId": self.kms_key_id},
+            **extra,
+        }
+
+    def read_output(self, job_id: str, input_name: str = "batch.json", folder: str = "results") -> Any:
+        obj = self.s3.get_object(Bucket=self.output_bucket, Key=f"{folder}/{job_id}/{input_name}.out")
+        return json.loads(obj["Body"].read())
+
+
+def make_env(moto_endpoint: str, emulator: VoiceIdEmulator) -> Env:
+    s3 = s3_client(moto_endpoint)
+    input_bucket, output_bucket = unique_bucket("voiceid-in"), unique_bucket("voiceid-out")
+    s3.create_bucket(Bucket=input_bucket)
+    s3.create_bucket(Bucket=output_bucket)
+    kms = boto3.client(
+        "kms",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
+    )
+    key_id = kms.create_key(Description="voiceid output key")["KeyMetadata"]["KeyId"]
+    return Env(
+        emulator=emulator,
+        client=voice_id_client(emulator.endpoint_url),
+        s3=s3,
+        input_bucket=input_bucket,
+        output_bucket=output_bucket,
+        kms_key_id=key_id,
+        moto_endpoint=moto_endpoint,
+    )

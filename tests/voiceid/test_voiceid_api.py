@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 import requests
 from botocore.exceptions import ClientError, ParamValidationError
-from conftest import Env
 
 from voiceid_emulator.audio import make_wav
-from voiceid_emulator.testing import ROLE_ARN, fraudster_manifest, speaker_manifest
+from voiceid_emulator.testing import ROLE_ARN, Env, fraudster_manifest, speaker_manifest
 
 UNKNOWN_ID = "A" * 22
 
@@ -301,7 +300,7 @@ def post(env: Env, target: str | None, body: Any) -> requests.Response:
 
 
 def test_wire_level_checks_the_client_side_validator_would_hide(env: Env) -> None:
-    """Required members, lengths, ranges and enums are re-checked by the service, as boto3 is not the only client."""
+    """The service re-checks required members, lengths, ranges and enums: boto3 is not the only client."""
     domain_id = env.create_domain()
     cases: list[tuple[dict[str, Any], str]] = [
         ({"DomainId": domain_id}, "'JobId' failed to satisfy constraint: Member must not be null"),

@@ -6,23 +6,22 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Env
 
 from voiceid_emulator import Pacing, Quotas, VoiceIdEmulator
 from voiceid_emulator.audio import make_invalid_wav, make_wav
-from voiceid_emulator.testing import fraudster_manifest, speaker_manifest
+from voiceid_emulator.testing import Env, fraudster_manifest, make_env, speaker_manifest
 
 
 def start_fraudster_job(env: Env, domain_id: str, manifest: Any, **extra: Any) -> str:
     uri = env.put_manifest(manifest)
-    return env.client.start_fraudster_registration_job(**env.job_args(domain_id, uri, **extra))["Job"][
-        "JobId"
-    ]
+    job = env.client.start_fraudster_registration_job(**env.job_args(domain_id, uri, **extra))["Job"]
+    return str(job["JobId"])
 
 
 def start_speaker_job(env: Env, domain_id: str, manifest: Any, **extra: Any) -> str:
     uri = env.put_manifest(manifest)
-    return env.client.start_speaker_enrollment_job(**env.job_args(domain_id, uri, **extra))["Job"]["JobId"]
+    job = env.client.start_speaker_enrollment_job(**env.job_args(domain_id, uri, **extra))["Job"]
+    return str(job["JobId"])
 
 
 def describe(env: Env, domain_id: str, job_id: str) -> dict[str, Any]:
@@ -153,8 +152,6 @@ def test_partial_similarity_respects_the_threshold(env: Env) -> None:
 
 
 def test_speech_threshold_is_configurable(moto_endpoint: str) -> None:
-    from conftest import make_env
-
     with VoiceIdEmulator(
         s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps(), min_speech_seconds=0.5
     ) as emulator:
@@ -167,8 +164,6 @@ def test_speech_threshold_is_configurable(moto_endpoint: str) -> None:
 
 
 def test_watchlist_fraudster_quota_gives_402(moto_endpoint: str) -> None:
-    from conftest import make_env
-
     assert Quotas().fraudsters_per_watchlist == 500
     with VoiceIdEmulator(
         s3_endpoint_url=moto_endpoint,
