@@ -18,9 +18,7 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         app,
         STACK_NAME,
         config=load_config(app.node),
-        env=cdk.Environment(
-            account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
-        ),
+        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
         description="Tracks Amazon Connect Voice ID fraudster registration jobs and records failed requests",
     )
     # cdk-nag reports every AwsSolutions finding as an error, which fails `cdk synth`.

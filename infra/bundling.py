@@ -38,9 +38,27 @@ def _dependencies_dir() -> Path:
     staging = target.with_suffix(".partial")
     shutil.rmtree(staging, ignore_errors=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-deps",
-         "--no-compile", "--only-binary=:all:", "--platform", PLATFORM, "--implementation", "cp",
-         "--python-version", PYTHON_VERSION, "--target", str(staging), "-r", str(REQUIREMENTS)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-qq",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--platform",
+            PLATFORM,
+            "--implementation",
+            "cp",
+            "--python-version",
+            PYTHON_VERSION,
+            "--target",
+            str(staging),
+            "-r",
+            str(REQUIREMENTS),
+        ],
         check=True,
     )
     (staging / ".complete").touch()

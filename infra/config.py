@@ -125,15 +125,17 @@ def load_config(source: ContextSource) -> TrackerConfig:
     retention = _int(source, "logRetentionDays", 1, 3653)
     if retention not in _LOG_RETENTION:
         raise ConfigError(
-            f"context key {CONTEXT_PREFIX}logRetentionDays must be one of CloudWatch's values: "
-            f"{sorted(_LOG_RETENTION)}"
+            f"context key {CONTEXT_PREFIX}logRetentionDays must be one of CloudWatch's values: {sorted(_LOG_RETENTION)}"
         )
     topic = source.try_get_context(CONTEXT_PREFIX + "alarmTopicArn") or None
     if topic is not None and not _SNS_TOPIC_ARN.fullmatch(str(topic)):
         raise ConfigError(f"context key {CONTEXT_PREFIX}alarmTopicArn: {topic!r} is not an SNS topic ARN")
     return TrackerConfig(
         voice_id_domain_ids=_matching(
-            _list(source, "voiceIdDomainIds"), _VOICE_ID_RESOURCE_ID, "voiceIdDomainIds", "a Voice ID domain id"
+            _list(source, "voiceIdDomainIds"),
+            _VOICE_ID_RESOURCE_ID,
+            "voiceIdDomainIds",
+            "a Voice ID domain id",
         ),
         output_locations=tuple(_output_location(uri) for uri in _list(source, "outputLocations")),
         output_kms_key_arns=_matching(

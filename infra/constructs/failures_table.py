@@ -12,7 +12,7 @@ from infra.bundling import LAMBDAS_DIR
 
 # The item layout belongs to the code that writes it; the table's key names come from the same module.
 sys.path.insert(0, str(LAMBDAS_DIR))
-from job_tracker import table_schema as schema  # noqa: E402
+from job_tracker import table_schema as schema
 
 
 def _string(name: str) -> dynamodb.Attribute:

@@ -19,9 +19,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 class TrackerFunctions(Construct):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: TrackerConfig, table: dynamodb.ITable
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: TrackerConfig, table: dynamodb.ITable) -> None:
         super().__init__(scope, construct_id)
         code = lambda_code()
         self.describe_job = self._function(
@@ -71,7 +69,10 @@ class TrackerFunctions(Construct):
         # A role of our own, instead of AWSLambdaBasicExecutionRole, so logging is allowed on this
         # function's log group only.
         role = iam.Role(
-            self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description,
         )
         role.add_to_policy(
             iam.PolicyStatement(
@@ -162,8 +163,12 @@ class TrackerFunctions(Construct):
     def _grant_table_writes(self, table: dynamodb.ITable) -> None:
         self.record_failures.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                actions=[
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:Query",
+                ],
                 resources=[table.table_arn],
             )
         )
-

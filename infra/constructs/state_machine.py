@@ -21,7 +21,7 @@ from infra.bundling import LAMBDAS_DIR
 from infra.config import TrackerConfig
 
 sys.path.insert(0, str(LAMBDAS_DIR))
-from job_tracker import table_schema as schema  # noqa: E402
+from job_tracker import table_schema as schema
 
 # Errors the Lambdas raise by class name (lambdas/job_tracker/errors.py).
 LAMBDA_SERVICE_ERRORS = [
@@ -123,7 +123,10 @@ class TrackerStateMachine(Construct):
         ).next(describe)
 
         job_recorded = sfn.Succeed(
-            self, "Job recorded", output_path="$.Record", comment="Output: status, counts and where the items are."
+            self,
+            "Job recorded",
+            output_path="$.Record",
+            comment="Output: status, counts and where the items are.",
         )
         mark_recorded = tasks.DynamoUpdateItem(
             self,
@@ -131,7 +134,10 @@ class TrackerStateMachine(Construct):
             table=table,
             key=_lock_key(),
             update_expression="SET LockState = :recorded, RecordedAt = :now",
-            expression_attribute_values={":recorded": _string(LOCK_RECORDED), ":now": _string(STATE_ENTERED_TIME)},
+            expression_attribute_values={
+                ":recorded": _string(LOCK_RECORDED),
+                ":now": _string(STATE_ENTERED_TIME),
+            },
             result_path=sfn.JsonPath.DISCARD,
         ).next(job_recorded)
 
@@ -184,7 +190,10 @@ class TrackerStateMachine(Construct):
             sfn.Choice(self, "Job status?")
             .when(
                 sfn.Condition.string_equals("$.Job.JobStatus", "COMPLETED_WITH_ERRORS"),
-                record("Record failed requests", "Reads the .out and writes each failed request, then the summary."),
+                record(
+                    "Record failed requests",
+                    "Reads the .out and writes each failed request, then the summary.",
+                ),
             )
             .when(
                 sfn.Condition.string_equals("$.Job.JobStatus", "COMPLETED"),
@@ -209,7 +218,7 @@ class TrackerStateMachine(Construct):
                 "DomainId.$": "$.DomainId",
                 "JobId.$": "$.JobId",
                 "Outcome": "ALREADY_TRACKED",
-                "Message": 'Another execution is tracking or has recorded this job. Start an execution with '
+                "Message": "Another execution is tracking or has recorded this job. Start an execution with "
                 '"Rerecord": true to record it again.',
             },
         ).next(sfn.Succeed(self, "Nothing to do"))

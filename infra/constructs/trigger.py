@@ -28,7 +28,12 @@ class JobEventTrigger(Construct):
         )
         NagSuppressions.add_resource_suppressions(
             self.dead_letter_queue,
-            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the dead-letter queue of the rule."}],
+            [
+                {
+                    "id": "AwsSolutions-SQS3",
+                    "reason": "This queue is itself the dead-letter queue of the rule.",
+                }
+            ],
         )
         self.rule = events.Rule(
             self,

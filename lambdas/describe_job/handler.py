@@ -17,9 +17,7 @@ from job_tracker.tracking import describe_job
 
 # Voice ID allows 2 TPS for its batch APIs per account, shared with every other caller: retry throttling
 # a few times here with the SDK's backoff, then let the state machine back off for longer.
-VOICE_ID_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15
-)
+VOICE_ID_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
 
 settings = DescribeJobSettings.from_env()
 logger = Logger()

@@ -99,9 +99,7 @@ class _ChunkCursor:
     def expect(self, char: str, context: str) -> None:
         found = self.peek()
         if found != char:
-            raise self.invalid(
-                f"is not valid JSON: expected {char!r} {context}, found {found or 'end of file'!r}"
-            )
+            raise self.invalid(f"is not valid JSON: expected {char!r} {context}, found {found or 'end of file'!r}")
         self._pos += 1
 
     def value(self) -> Any:
@@ -116,12 +114,7 @@ class _ChunkCursor:
                 if self._fill():
                     continue
                 raise self.invalid(f"is not valid JSON: {error.msg}") from error
-            if (
-                end == len(self._buffer)
-                and not self._eof
-                and isinstance(decoded, int | float)
-                and self._fill()
-            ):
+            if end == len(self._buffer) and not self._eof and isinstance(decoded, int | float) and self._fill():
                 continue
             self._pos = end
             return decoded
@@ -169,9 +162,7 @@ def _check_registration(entry: dict[str, Any], index: int, cursor: _ChunkCursor)
     _request_id(entry, "SuccessfulRegistrations", index, cursor)
     fraudster_id = entry.get("GeneratedFraudsterId")
     if not isinstance(fraudster_id, str) or not GENERATED_FRAUDSTER_ID.fullmatch(fraudster_id):
-        raise cursor.invalid(
-            f"has a GeneratedFraudsterId not of the form id#<22 letters or digits> at {where}"
-        )
+        raise cursor.invalid(f"has a GeneratedFraudsterId not of the form id#<22 letters or digits> at {where}")
     status = entry.get("RegistrationStatus")
     if status not in NEW_REGISTRATION_STATUSES and status != DUPLICATE_SKIPPED:
         raise cursor.invalid(f"has an unknown RegistrationStatus {status!r} at {where}")
@@ -181,9 +172,7 @@ def _check_registration(entry: dict[str, Any], index: int, cursor: _ChunkCursor)
     return str(status)
 
 
-def _read_errors(
-    cursor: _ChunkCursor, tally: OutputTally, on_failure: Callable[[FailedRequest], None]
-) -> None:
+def _read_errors(cursor: _ChunkCursor, tally: OutputTally, on_failure: Callable[[FailedRequest], None]) -> None:
     for index, entry in enumerate(_array(cursor, "Errors")):
         failed = _failed_request(_require(entry, "Errors", index, cursor), index, cursor)
         if failed.request_id in tally.failed_request_ids:
@@ -209,9 +198,7 @@ def _read_version(cursor: _ChunkCursor, tally: OutputTally) -> None:
     tally.version = version
 
 
-def read_output_file(
-    chunks: Iterable[bytes], source: str, on_failure: Callable[[FailedRequest], None]
-) -> OutputTally:
+def read_output_file(chunks: Iterable[bytes], source: str, on_failure: Callable[[FailedRequest], None]) -> OutputTally:
     """Validate a `.out` stream, handing each failed request to `on_failure` as soon as it is read.
 
     Raises OutputFileInvalid naming `source` and the problem. Entries already handed to `on_failure`

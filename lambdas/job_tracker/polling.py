@@ -24,8 +24,7 @@ class PollBounds:
     def __post_init__(self) -> None:
         if self.min_seconds < 1 or self.max_seconds < self.min_seconds:
             raise ConfigurationError(
-                f"poll interval bounds must satisfy 1 <= min <= max, got min={self.min_seconds} "
-                f"max={self.max_seconds}"
+                f"poll interval bounds must satisfy 1 <= min <= max, got min={self.min_seconds} max={self.max_seconds}"
             )
 
 

@@ -74,9 +74,7 @@ def test_describe_handler_returns_the_job_and_logs_with_the_job_id(
             },
             {"DomainId": DOMAIN_ID, "JobId": JOB_ID},
         )
-        result = handler.lambda_handler(
-            {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "PollCount": 0}, FakeContext()
-        )
+        result = handler.lambda_handler({"DomainId": DOMAIN_ID, "JobId": JOB_ID, "PollCount": 0}, FakeContext())
     assert result["JobStatus"] == "IN_PROGRESS"
     assert 5 <= result["WaitSeconds"] <= 60
     logs = log_lines(capsys.readouterr().out)
@@ -92,9 +90,7 @@ def test_record_handler_writes_failures_and_returns_a_short_summary(
     handler = fresh_import("record_failures.handler")
     described = job(JobStatus.COMPLETED_WITH_ERRORS)
     assert described.output is not None
-    put_output(
-        s3, described.output.key, output_document(errors=[("r1", 400, "Not enough speech")], registered=2)
-    )
+    put_output(s3, described.output.key, output_document(errors=[("r1", 400, "Not enough speech")], registered=2))
     result = handler.lambda_handler(
         {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(described)},
         FakeContext(function_name="record-failures"),

@@ -54,9 +54,7 @@ def api_job(status: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("status", ["SUBMITTED", "IN_PROGRESS"])
-def test_running_job_gets_a_wait_within_bounds(
-    stubbed: tuple[VoiceIdJobDescriber, Stubber], status: str
-) -> None:
+def test_running_job_gets_a_wait_within_bounds(stubbed: tuple[VoiceIdJobDescriber, Stubber], status: str) -> None:
     describer, stubber = stubbed
     stubber.add_response("describe_fraudster_registration_job", {"Job": api_job(status)}, REQUEST)
     payload = describe_job({**REQUEST, "PollCount": 3}, describer, BOUNDS, random.Random(1))
@@ -68,14 +66,10 @@ def test_running_job_gets_a_wait_within_bounds(
 
 
 @pytest.mark.parametrize("status", ["COMPLETED", "COMPLETED_WITH_ERRORS"])
-def test_finished_job_carries_its_output_location(
-    stubbed: tuple[VoiceIdJobDescriber, Stubber], status: str
-) -> None:
+def test_finished_job_carries_its_output_location(stubbed: tuple[VoiceIdJobDescriber, Stubber], status: str) -> None:
     describer, stubber = stubbed
     ended = datetime(2026, 11, 25, 10, 7, tzinfo=UTC)
-    stubber.add_response(
-        "describe_fraudster_registration_job", {"Job": api_job(status, EndedAt=ended)}, REQUEST
-    )
+    stubber.add_response("describe_fraudster_registration_job", {"Job": api_job(status, EndedAt=ended)}, REQUEST)
     payload = describe_job(REQUEST, describer, BOUNDS)
     assert payload["JobStatus"] == status
     assert payload["PollCount"] == 1

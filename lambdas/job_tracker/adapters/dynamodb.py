@@ -122,9 +122,7 @@ class DynamoDbFailureStore:
         return self._table
 
     def _summary_key(self, ref: JobRef) -> dict[str, Any]:
-        return _to_attribute_values(
-            {schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY}
-        )
+        return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
 
     def _set_record_state(self, ref: JobRef, state: str, problem: str | None) -> None:
         expression = "SET RecordState = :state, DomainId = :domain, JobId = :job"

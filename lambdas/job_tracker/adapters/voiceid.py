@@ -38,9 +38,7 @@ class VoiceIdJobDescriber:
 
     def describe(self, ref: JobRef) -> JobDescription:
         try:
-            job = self._client.describe_fraudster_registration_job(DomainId=ref.domain_id, JobId=ref.job_id)[
-                "Job"
-            ]
+            job = self._client.describe_fraudster_registration_job(DomainId=ref.domain_id, JobId=ref.job_id)["Job"]
         except ClientError as error:
             raise _translate(error, ref) from error
         return _to_description(ref, job)
@@ -55,9 +53,7 @@ def _translate(error: ClientError, ref: JobRef) -> Exception:
     if code == "ValidationException":
         return InvalidJobRequest(f"Voice ID rejected the request for {where}: {message}")
     if code == "AccessDeniedException":
-        return AccessDenied(
-            f"not allowed to describe {where}; check the tracker's configured domains: {message}"
-        )
+        return AccessDenied(f"not allowed to describe {where}; check the tracker's configured domains: {message}")
     if code == "ThrottlingException":
         return VoiceIdThrottled(f"Voice ID throttled DescribeFraudsterRegistrationJob for {where}: {message}")
     if code == "InternalServerException":
@@ -77,11 +73,7 @@ def _to_description(ref: JobRef, job: FraudsterRegistrationJobTypeDef) -> JobDes
         created_at=_iso(job.get("CreatedAt")),
         ended_at=_iso(job.get("EndedAt")),
         failure_details=(
-            FailureDetails(status_code=details.get("StatusCode"), message=details.get("Message"))
-            if details
-            else None
+            FailureDetails(status_code=details.get("StatusCode"), message=details.get("Message")) if details else None
         ),
-        output=(
-            output_location(output_folder, ref.job_id, input_uri) if output_folder and input_uri else None
-        ),
+        output=(output_location(output_folder, ref.job_id, input_uri) if output_folder and input_uri else None),
     )

@@ -1,0 +1,168 @@
+"""Table keys, functions, trigger, IAM scoping, logging and alarms in the synthesized template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match, Template
+
+from job_tracker import table_schema as schema
+from tests.infra.conftest import cdk_json_context, only
+
+CONTEXT = cdk_json_context()
+
+
+def statements(template_json: dict[str, Any], role_fragment: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for logical_id, resource in template_json["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Policy" and role_fragment in logical_id:
+            found += resource["Properties"]["PolicyDocument"]["Statement"]
+    assert found, f"no policy for {role_fragment}"
+    return found
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_table_keys_billing_recovery_encryption_and_retention(
+    template: Template, template_json: dict[str, Any]
+) -> None:
+    template.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "KeySchema": [
+                    {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "BillingMode": "PAY_PER_REQUEST",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+                "DeletionProtectionEnabled": True,
+            },
+        },
+    )
+    _, table = only(template_json, "AWS::DynamoDB::Table")
+    (index,) = table["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == schema.ERROR_CODE_INDEX
+    assert [k["AttributeName"] for k in index["KeySchema"]] == [
+        schema.ERROR_CODE_INDEX_PARTITION_KEY,
+        schema.ERROR_CODE_INDEX_SORT_KEY,
+    ]
+
+
+def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: Template) -> None:
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("describe_job.handler.lambda_handler", {"MIN_POLL_SECONDS": "30", "MAX_POLL_SECONDS": "300"}),
+        ("record_failures.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value()}),
+    ]
+    for handler, env in cases:
+        template.has_resource_properties(
+            "AWS::Lambda::Function",
+            {
+                "Handler": handler,
+                "Runtime": Match.string_like_regexp(r"^python3\.1[3-9]$"),
+                "Architectures": ["arm64"],
+                "TracingConfig": {"Mode": "Active"},
+                "Environment": {
+                    "Variables": Match.object_like(
+                        {
+                            **env,
+                            "POWERTOOLS_SERVICE_NAME": "voiceid-job-tracker",
+                            "POWERTOOLS_METRICS_NAMESPACE": Match.any_value(),
+                        }
+                    )
+                },
+            },
+        )
+
+
+def test_trigger_matches_voice_id_batch_registration_events(template: Template, template_json: dict[str, Any]) -> None:
+    _, rule = only(template_json, "AWS::Events::Rule")
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.voiceid"],
+        "detail-type": ["VoiceId Batch Fraudster Registration Action"],
+        "detail": {"domainId": [{"exists": True}], "batchJobId": [{"exists": True}]},
+    }
+    (target,) = rule["Properties"]["Targets"]
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {
+        "detail-domainId": "$.detail.domainId",
+        "detail-batchJobId": "$.detail.batchJobId",
+    }
+    assert transformer["InputTemplate"] == '{"DomainId":<detail-domainId>,"JobId":<detail-batchJobId>}'
+    assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+
+
+def test_describe_job_may_only_describe_jobs_in_configured_domains(template_json: dict[str, Any]) -> None:
+    voice_id = [s for s in statements(template_json, "DescribeJobRole") if "voiceid" in str(s["Action"])]
+    assert len(voice_id) == 1
+    assert actions_of(voice_id[0]) == ["voiceid:DescribeFraudsterRegistrationJob"]
+    resources = voice_id[0]["Resource"]
+    resources = resources if isinstance(resources, list) else [resources]
+    assert len(resources) == len(CONTEXT["tracker:voiceIdDomainIds"])
+    joined = str(resources)
+    for domain_id in CONTEXT["tracker:voiceIdDomainIds"]:
+        assert f":domain/{domain_id}" in joined
+
+
+def test_record_failures_reads_only_the_output_prefix_and_decrypts_only_via_s3(
+    template_json: dict[str, Any],
+) -> None:
+    policy = statements(template_json, "RecordFailuresRole")
+    (s3_read,) = [s for s in policy if "s3:GetObject" in actions_of(s)]
+    assert actions_of(s3_read) == ["s3:GetObject"]
+    bucket_prefix = CONTEXT["tracker:outputLocations"][0].removeprefix("s3://")
+    assert s3_read["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{bucket_prefix}*"]]}
+    (decrypt,) = [s for s in policy if "kms:Decrypt" in actions_of(s)]
+    assert actions_of(decrypt) == ["kms:Decrypt"]
+    assert decrypt["Resource"] == CONTEXT["tracker:outputKmsKeyArns"][0]
+    assert "kms:ViaService" in decrypt["Condition"]["StringEquals"]
+    (writes,) = [s for s in policy if any(a.startswith("dynamodb:") for a in actions_of(s))]
+    assert set(actions_of(writes)) == {
+        "dynamodb:BatchWriteItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+    }
+    assert writes["Resource"] == {"Fn::GetAtt": [only(template_json, "AWS::DynamoDB::Table")[0], "Arn"]}
+
+
+def test_no_policy_grants_wildcard_actions_or_voice_id_beyond_describe(template_json: dict[str, Any]) -> None:
+    for resource in template_json["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            for action in actions_of(statement):
+                assert not action.endswith(":*") and action != "*", action
+                if action.startswith("voiceid:"):
+                    assert action == "voiceid:DescribeFraudsterRegistrationJob"
+                if action.startswith("dynamodb:"):
+                    assert "Table" in str(statement["Resource"]), statement
+
+
+def test_state_machine_logs_traces_and_times_out(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+        },
+    )
+    template.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": CONTEXT["tracker:logRetentionDays"]})
+
+
+def test_alarm_on_failed_timed_out_or_aborted_executions(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Metrics": Match.array_with([Match.object_like({"Expression": "failed + timedOut + aborted"})]),
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    )
