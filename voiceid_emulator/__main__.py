@@ -40,12 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VOICEID_THROTTLING", "1").lower() in {"0", "false", "no", "off"},
         help="disable the 2 TPS token bucket (env VOICEID_THROTTLING=0)",
     )
-    parser.add_argument(
-        "--submitted-seconds", type=float, default=_env_float("VOICEID_SUBMITTED_SECONDS", 1.0)
-    )
-    parser.add_argument(
-        "--seconds-per-request", type=float, default=_env_float("VOICEID_SECONDS_PER_REQUEST", 0.5)
-    )
+    parser.add_argument("--submitted-seconds", type=float, default=_env_float("VOICEID_SUBMITTED_SECONDS", 1.0))
+    parser.add_argument("--seconds-per-request", type=float, default=_env_float("VOICEID_SECONDS_PER_REQUEST", 0.5))
     parser.add_argument(
         "--min-speech-seconds",
         type=float,
@@ -56,9 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("VOICEID_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=os.environ.get("VOICEID_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     emulator = VoiceIdEmulator(
         port=args.port,
         region=args.region,

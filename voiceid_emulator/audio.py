@@ -39,9 +39,7 @@ class ChannelAnalysis:
 def analyze(data: bytes, channel: int, rms_threshold: float = DEFAULT_RMS_THRESHOLD) -> ChannelAnalysis:
     """Check the format and measure speech on one channel; AudioFormatError when Voice ID would reject it."""
     if len(data) > MAX_AUDIO_BYTES:
-        raise AudioFormatError(
-            f"Audio file is {len(data)} bytes; the maximum is {MAX_AUDIO_BYTES} bytes (20 MB)"
-        )
+        raise AudioFormatError(f"Audio file is {len(data)} bytes; the maximum is {MAX_AUDIO_BYTES} bytes (20 MB)")
     try:
         with wave.open(io.BytesIO(data), "rb") as reader:
             rate = reader.getframerate()

@@ -115,9 +115,7 @@ class Admin:
         elif route[1] == "reset":
             self.reset_faults()
         elif route[1] == "fail-next-jobs":
-            self.fail_next_jobs(
-                int(body.get("count", 1)), int(body.get("statusCode", 500)), body.get("message")
-            )
+            self.fail_next_jobs(int(body.get("count", 1)), int(body.get("statusCode", 500)), body.get("message"))
         elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "fail":
             try:
                 self.force_job_failure(parts[1], int(body.get("statusCode", 500)), body.get("message"))

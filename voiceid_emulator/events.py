@@ -97,9 +97,7 @@ class EventPublisher:
             try:
                 self.callback(event)
             except Exception:
-                LOG.exception(
-                    "Voice ID event callback raised; the event is dropped (delivery is best effort)"
-                )
+                LOG.exception("Voice ID event callback raised; the event is dropped (delivery is best effort)")
             return event
         if self._client is not None:
             self._put(event)
@@ -119,9 +117,7 @@ class EventPublisher:
                 ]
             )
         except Exception:
-            LOG.exception(
-                "PutEvents to bus %s failed; the event is dropped (delivery is best effort)", self.event_bus
-            )
+            LOG.exception("PutEvents to bus %s failed; the event is dropped (delivery is best effort)", self.event_bus)
             return
         if response.get("FailedEntryCount"):
             LOG.error("PutEvents rejected the event: %s", response.get("Entries"))

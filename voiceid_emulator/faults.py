@@ -87,10 +87,7 @@ class FaultController:
         with self._lock:
             if self._internal_errors_left <= 0:
                 return False
-            if (
-                self._internal_error_operations is not None
-                and operation not in self._internal_error_operations
-            ):
+            if self._internal_error_operations is not None and operation not in self._internal_error_operations:
                 return False
             self._internal_errors_left -= 1
             return True

@@ -92,23 +92,15 @@ def parse_manifest(  # noqa: PLR0912 - one check per documented manifest rule
         if not isinstance(request_id, str) or not request_id:
             raise ManifestError(f"{where}.RequestId is required and must be a non-empty string")
         if request_id in seen:
-            raise ManifestError(
-                f"Duplicate RequestId {request_id!r}; RequestIds must be unique in the manifest"
-            )
+            raise ManifestError(f"Duplicate RequestId {request_id!r}; RequestIds must be unique in the manifest")
         seen.add(request_id)
         if kind is JobKind.SPEAKER_ENROLLMENT:
             speaker_id = request.get("SpeakerId")
-            if (
-                not isinstance(speaker_id, str)
-                or not _CUSTOMER_SPEAKER_ID.match(speaker_id)
-                or len(speaker_id) > 256
-            ):
+            if not isinstance(speaker_id, str) or not _CUSTOMER_SPEAKER_ID.match(speaker_id) or len(speaker_id) > 256:
                 raise ManifestError(f"{where}.SpeakerId must be a CustomerSpeakerId (1-256 of [a-zA-Z0-9_-])")
         specs = request.get("AudioSpecifications")
         if not isinstance(specs, list) or not 1 <= len(specs) <= MAX_AUDIO_SPECIFICATIONS:
-            raise ManifestError(
-                f"{where}.AudioSpecifications must list 1 to {MAX_AUDIO_SPECIFICATIONS} audio files"
-            )
+            raise ManifestError(f"{where}.AudioSpecifications must list 1 to {MAX_AUDIO_SPECIFICATIONS} audio files")
         for spec_index, spec in enumerate(specs):
             spec_where = f"{where}.AudioSpecifications[{spec_index}]"
             if not isinstance(spec, dict):
@@ -328,12 +320,8 @@ class JobEngine:
                 }
         limit = self.config.quotas.fraudsters_per_watchlist
         if domain.fraudsters_in(watchlist_id) >= limit:
-            raise RequestFailure(
-                402, f"Fraudster limit exceeded: watchlist {watchlist_id} has {limit} fraudsters"
-            )
-        fraudster = Fraudster(
-            new_entity_id(), domain.domain_id, {watchlist_id}, fingerprints, self.clock.now()
-        )
+            raise RequestFailure(402, f"Fraudster limit exceeded: watchlist {watchlist_id} has {limit} fraudsters")
+        fraudster = Fraudster(new_entity_id(), domain.domain_id, {watchlist_id}, fingerprints, self.clock.now())
         domain.fraudsters[fraudster.fraudster_id] = fraudster
         return {
             "RequestId": request_id,
@@ -348,9 +336,7 @@ class JobEngine:
         customer_id = request["SpeakerId"]
         existing = domain.speakers.get(customer_id)
         if existing is not None and existing.opted_out:
-            raise RequestFailure(
-                409, f"You cannot request an enrollment for an opted out speaker ({customer_id})"
-            )
+            raise RequestFailure(409, f"You cannot request an enrollment for an opted out speaker ({customer_id})")
         fraud = config.get("FraudDetectionConfig", {})
         if fraud.get("FraudDetectionAction", "FAIL") == "FAIL":
             watchlist_id = (fraud.get("WatchlistIds") or [domain.default_watchlist_id])[0]
@@ -391,9 +377,7 @@ class JobEngine:
                 job.kind.successes_member: job.successes,
             }
             params = job.params
-        location = output_location(
-            params["OutputDataConfig"]["S3Uri"], job.job_id, params["InputDataConfig"]["S3Uri"]
-        )
+        location = output_location(params["OutputDataConfig"]["S3Uri"], job.job_id, params["InputDataConfig"]["S3Uri"])
         try:
             self._s3().write_output(
                 location, json.dumps(output, indent=2).encode(), params["OutputDataConfig"].get("KmsKeyId")

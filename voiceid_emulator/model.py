@@ -148,17 +148,13 @@ def validate_value(  # noqa: PLR0911, PLR0912, PLR0915 - one branch per model ty
         for required in shape.required_members:
             if value.get(required) is None:
                 member_path = f"{path}.{required}" if path else required
-                errors.append(
-                    f"Value null at '{member_path}' failed to satisfy constraint: Member must not be null"
-                )
+                errors.append(f"Value null at '{member_path}' failed to satisfy constraint: Member must not be null")
         for key, member_value in value.items():
             member_shape = shape.members.get(key)
             if member_shape is None or member_value is None:
                 continue
             member_path = f"{path}.{key}" if path else key
-            validate_value(
-                member_value, member_shape, member_path, errors, check_constraints=check_constraints
-            )
+            validate_value(member_value, member_shape, member_path, errors, check_constraints=check_constraints)
         return
     if type_name == "list":
         assert isinstance(shape, ListShape)
@@ -168,9 +164,7 @@ def validate_value(  # noqa: PLR0911, PLR0912, PLR0915 - one branch per model ty
         if check_constraints:
             _check_length(len(value), shape, fail, unit="length")
         for index, item in enumerate(value):
-            validate_value(
-                item, shape.member, f"{path}.{index + 1}", errors, check_constraints=check_constraints
-            )
+            validate_value(item, shape.member, f"{path}.{index + 1}", errors, check_constraints=check_constraints)
         return
     if type_name == "map":
         assert isinstance(shape, MapShape)
@@ -251,6 +245,12 @@ def request_errors(operation: OperationModel, params: Any) -> list[str]:
 def format_validation_message(errors: list[str]) -> str:
     noun = "error" if len(errors) == 1 else "errors"
     return f"{len(errors)} validation {noun} detected: " + "; ".join(errors)
+
+
+def shape_errors(shape: Shape, value: Any) -> list[str]:
+    errors: list[str] = []
+    validate_value(value, shape, "", errors, check_constraints=True)
+    return errors
 
 
 def response_errors(operation: OperationModel, body: Any) -> list[str]:

@@ -81,9 +81,7 @@ class VoiceIdRequestHandler(BaseHTTPRequestHandler):
         if self.path.startswith(ADMIN_PREFIX):
             self._admin("GET", body)
             return
-        self._send(
-            404, {"message": "Not found; Voice ID requests are POST / with X-Amz-Target"}, "application/json"
-        )
+        self._send(404, {"message": "Not found; Voice ID requests are POST / with X-Amz-Target"}, "application/json")
 
     def do_POST(self) -> None:
         body = self._body()
@@ -153,9 +151,7 @@ def dispatch(
     try:
         params = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError) as exc:
-        raise VoiceIdError(
-            "SerializationException", f"Request body is not valid JSON: {exc}", status=400
-        ) from exc
+        raise VoiceIdError("SerializationException", f"Request body is not valid JSON: {exc}", status=400) from exc
     if not isinstance(params, dict):
         raise VoiceIdError("SerializationException", "Request body must be a JSON object", status=400)
     errors = model.request_errors(operation_model, params)

@@ -59,9 +59,7 @@ class VoiceIdService:
             "CreateWatchlist": self.create_watchlist,
             "ListWatchlists": self.list_watchlists,
             "StartFraudsterRegistrationJob": lambda p: self.start_job(JobKind.FRAUDSTER_REGISTRATION, p),
-            "DescribeFraudsterRegistrationJob": lambda p: self.describe_job(
-                JobKind.FRAUDSTER_REGISTRATION, p
-            ),
+            "DescribeFraudsterRegistrationJob": lambda p: self.describe_job(JobKind.FRAUDSTER_REGISTRATION, p),
             "ListFraudsterRegistrationJobs": lambda p: self.list_jobs(JobKind.FRAUDSTER_REGISTRATION, p),
             "StartSpeakerEnrollmentJob": lambda p: self.start_job(JobKind.SPEAKER_ENROLLMENT, p),
             "DescribeSpeakerEnrollmentJob": lambda p: self.describe_job(JobKind.SPEAKER_ENROLLMENT, p),
@@ -118,9 +116,7 @@ class VoiceIdService:
                 )
             now = self.clock.now()
             domain_id = new_resource_id()
-            default_watchlist = Watchlist(
-                new_resource_id(), domain_id, "Default", "Default watchlist", True, now, now
-            )
+            default_watchlist = Watchlist(new_resource_id(), domain_id, "Default", "Default watchlist", True, now, now)
             domain = Domain(
                 domain_id=domain_id,
                 arn=f"arn:aws:voiceid:{self.region}:{self.account_id}:domain/{domain_id}",
@@ -185,9 +181,7 @@ class VoiceIdService:
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
         operation = (
-            "StartFraudsterRegistrationJob"
-            if kind is JobKind.FRAUDSTER_REGISTRATION
-            else "StartSpeakerEnrollmentJob"
+            "StartFraudsterRegistrationJob" if kind is JobKind.FRAUDSTER_REGISTRATION else "StartSpeakerEnrollmentJob"
         )
         with self.state.lock:
             domain = self._domain(params["DomainId"])
@@ -225,9 +219,7 @@ class VoiceIdService:
     def _job(self, kind: JobKind, domain: Domain, job_id: str) -> Job:
         job = domain.jobs.get(job_id)
         if job is None or job.kind is not kind:
-            raise not_found(
-                "BATCH_JOB", f"The {kind.label} {job_id} does not exist in domain {domain.domain_id}"
-            )
+            raise not_found("BATCH_JOB", f"The {kind.label} {job_id} does not exist in domain {domain.domain_id}")
         return job
 
     def describe_job(self, kind: JobKind, params: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +304,6 @@ def _decode_token(token: str, scope: str) -> int:
 def operation_error(operation: str) -> VoiceIdError:
     return VoiceIdError(
         "UnknownOperationException",
-        f"The Voice ID emulator does not implement {operation}; "
-        f"it supports {', '.join(SUPPORTED_OPERATIONS)}",
+        f"The Voice ID emulator does not implement {operation}; it supports {', '.join(SUPPORTED_OPERATIONS)}",
         status=400,
     )

@@ -50,11 +50,7 @@ class JobKind(Enum):
 
     @property
     def event_action(self) -> str:
-        return (
-            "BATCH_REGISTRATION_REQUEST"
-            if self is JobKind.FRAUDSTER_REGISTRATION
-            else "BATCH_ENROLLMENT_REQUEST"
-        )
+        return "BATCH_REGISTRATION_REQUEST" if self is JobKind.FRAUDSTER_REGISTRATION else "BATCH_ENROLLMENT_REQUEST"
 
     @property
     def config_member(self) -> str:
@@ -68,9 +64,7 @@ class JobKind(Enum):
 
     @property
     def successes_member(self) -> str:
-        return (
-            "SuccessfulRegistrations" if self is JobKind.FRAUDSTER_REGISTRATION else "SuccessfulEnrollments"
-        )
+        return "SuccessfulRegistrations" if self is JobKind.FRAUDSTER_REGISTRATION else "SuccessfulEnrollments"
 
     @property
     def label(self) -> str:

@@ -107,9 +107,7 @@ class Env:
     moto_endpoint: str
 
     def create_domain(self, name: str = "tracker-domain") -> str:
-        response = self.client.create_domain(
-            Name=name, ServerSideEncryptionConfiguration={"KmsKeyId": self.kms_key_id}
-        )
+        response = self.client.create_domain(Name=name, ServerSideEncryptionConfiguration={"KmsKeyId": self.kms_key_id})
         return str(response["Domain"]["DomainId"])
 
     def put_manifest(self, manifest: dict[str, Any] | str | bytes, key: str = "manifests/batch.json") -> str:

@@ -23,7 +23,5 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def env(moto_endpoint: str) -> Iterator[Env]:
     """Manual pacing, throttling off: jobs move only when the test steps them."""
-    with VoiceIdEmulator(
-        s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps()
-    ) as emulator:
+    with VoiceIdEmulator(s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps()) as emulator:
         yield make_env(moto_endpoint, emulator)

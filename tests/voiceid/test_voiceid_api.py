@@ -36,10 +36,7 @@ def test_create_describe_list_domains(env: Env) -> None:
     assert created["Arn"] == f"arn:aws:voiceid:us-east-1:123456789012:domain/{created['DomainId']}"
     described = env.client.describe_domain(DomainId=created["DomainId"])["Domain"]
     assert described["Name"] == "my-domain"
-    assert (
-        described["WatchlistDetails"]["DefaultWatchlistId"]
-        == created["WatchlistDetails"]["DefaultWatchlistId"]
-    )
+    assert described["WatchlistDetails"]["DefaultWatchlistId"] == created["WatchlistDetails"]["DefaultWatchlistId"]
     listed = env.client.list_domains()["DomainSummaries"]
     assert [d["DomainId"] for d in listed] == [created["DomainId"]]
 
@@ -97,9 +94,7 @@ def test_create_watchlist_in_unknown_domain(env: Env) -> None:
 def test_start_describe_list_fraudster_job(env: Env) -> None:
     domain_id = env.create_domain()
     manifest = simple_manifest(env)
-    job = env.client.start_fraudster_registration_job(
-        **env.job_args(domain_id, manifest, JobName="nightly-1")
-    )["Job"]
+    job = env.client.start_fraudster_registration_job(**env.job_args(domain_id, manifest, JobName="nightly-1"))["Job"]
     assert job["JobStatus"] == "SUBMITTED"
     assert job["JobProgress"]["PercentComplete"] == 0
     assert job["RegistrationConfig"]["DuplicateRegistrationAction"] == "SKIP"
@@ -126,9 +121,7 @@ def test_start_describe_list_speaker_job(env: Env) -> None:
     described = env.client.describe_speaker_enrollment_job(DomainId=domain_id, JobId=job["JobId"])["Job"]
     assert described["JobStatus"] == "COMPLETED"
     assert described["EndedAt"] >= described["CreatedAt"]
-    listed = env.client.list_speaker_enrollment_jobs(DomainId=domain_id, JobStatus="COMPLETED")[
-        "JobSummaries"
-    ]
+    listed = env.client.list_speaker_enrollment_jobs(DomainId=domain_id, JobStatus="COMPLETED")["JobSummaries"]
     assert [s["JobId"] for s in listed] == [job["JobId"]]
     assert env.client.list_fraudster_registration_jobs(DomainId=domain_id)["JobSummaries"] == []
 
@@ -144,9 +137,9 @@ def test_describe_unknown_job_is_batch_job_not_found(env: Env) -> None:
 
 def test_fraudster_job_id_is_not_a_speaker_job(env: Env) -> None:
     domain_id = env.create_domain()
-    job_id = env.client.start_fraudster_registration_job(**env.job_args(domain_id, simple_manifest(env)))[
-        "Job"
-    ]["JobId"]
+    job_id = env.client.start_fraudster_registration_job(**env.job_args(domain_id, simple_manifest(env)))["Job"][
+        "JobId"
+    ]
     with pytest.raises(ClientError) as exc:
         env.client.describe_speaker_enrollment_job(DomainId=domain_id, JobId=job_id)
     assert error_of(exc)[0] == "ResourceNotFoundException"
@@ -219,24 +212,17 @@ def test_list_jobs_pages_and_filters_by_status(env: Env) -> None:
     manifest = simple_manifest(env)
     ids = []
     for _ in range(3):
-        job_id = env.client.start_fraudster_registration_job(**env.job_args(domain_id, manifest))["Job"][
-            "JobId"
-        ]
+        job_id = env.client.start_fraudster_registration_job(**env.job_args(domain_id, manifest))["Job"]["JobId"]
         env.emulator.run_until_done(job_id)
         ids.append(job_id)
     env.client.start_fraudster_registration_job(**env.job_args(domain_id, manifest))
     paginator = env.client.get_paginator("list_fraudster_registration_jobs")
-    pages = list(
-        paginator.paginate(DomainId=domain_id, JobStatus="COMPLETED", PaginationConfig={"PageSize": 2})
-    )
+    pages = list(paginator.paginate(DomainId=domain_id, JobStatus="COMPLETED", PaginationConfig={"PageSize": 2}))
     assert [len(p["JobSummaries"]) for p in pages] == [2, 1]
     assert [s["JobId"] for p in pages for s in p["JobSummaries"]] == ids
     submitted = env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="SUBMITTED")
     assert len(submitted["JobSummaries"]) == 1
-    assert (
-        env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="FAILED")["JobSummaries"]
-        == []
-    )
+    assert env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="FAILED")["JobSummaries"] == []
 
 
 def test_next_token_from_another_listing_is_rejected(env: Env) -> None:
@@ -338,10 +324,7 @@ def test_protocol_errors(env: Env) -> None:
     missing = post(env, None, {})
     assert missing.status_code == 400
     unsupported = post(env, "VoiceID.EvaluateSession", {"DomainId": UNKNOWN_ID, "SessionNameOrId": "s"})
-    assert (
-        unsupported.status_code == 400
-        and "does not implement EvaluateSession" in unsupported.json()["Message"]
-    )
+    assert unsupported.status_code == 400 and "does not implement EvaluateSession" in unsupported.json()["Message"]
     garbage = post(env, "VoiceID.ListDomains", b"{not json")
     assert garbage.status_code == 400
     assert garbage.json()["__type"].endswith("#SerializationException")

@@ -108,9 +108,7 @@ def test_failure_event_has_error_info(env: Env) -> None:
     info = failed["detail"]["errorInfo"]
     assert info["errorCode"] == 400 and info["errorType"] == "ValidationException"
     assert "NoSuchKey" in info["errorMessage"]
-    assert failed["detail"]["data"]["enrollmentConfig"]["fraudDetectionConfig"] == {
-        "fraudDetectionAction": "FAIL"
-    }
+    assert failed["detail"]["data"]["enrollmentConfig"]["fraudDetectionConfig"] == {"fraudDetectionAction": "FAIL"}
 
 
 def test_events_are_put_on_the_configured_eventbridge_bus(moto_endpoint: str) -> None:
@@ -120,9 +118,7 @@ def test_events_are_put_on_the_configured_eventbridge_bus(moto_endpoint: str) ->
     bus = f"voiceid-bus-{os.getpid()}-{time.monotonic_ns()}"
     events.create_event_bus(Name=bus)
     queue_url = sqs.create_queue(QueueName=bus)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(
         Name="voiceid-batch",
         EventBusName=bus,
@@ -207,9 +203,7 @@ def test_throttling_is_on_by_default_and_can_be_switched_off(moto_endpoint: str)
 
 
 def test_throttling_via_admin_http(moto_endpoint: str) -> None:
-    with VoiceIdEmulator(
-        s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps()
-    ) as emulator:
+    with VoiceIdEmulator(s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps()) as emulator:
         admin = emulator.endpoint_url + "/_voiceid/admin"
         state = requests.post(admin + "/throttling", json={"enabled": True, "tps": 0.001}, timeout=10).json()
         assert state["throttling"] == {"enabled": True, "tps": 0.001}
@@ -235,9 +229,7 @@ def test_injected_internal_errors(env: Env) -> None:
 
 
 def test_injected_errors_are_retried_by_a_retrying_client(env: Env) -> None:
-    requests.post(
-        env.emulator.endpoint_url + "/_voiceid/admin/internal-errors", json={"count": 1}, timeout=10
-    )
+    requests.post(env.emulator.endpoint_url + "/_voiceid/admin/internal-errors", json={"count": 1}, timeout=10)
     retrying = voice_id_client(env.emulator.endpoint_url, max_attempts=3)
     assert retrying.list_domains()["DomainSummaries"] == []
     assert env.emulator.admin.state()["internalErrors"]["remaining"] == 0
@@ -274,9 +266,7 @@ def test_forced_job_failure_python_and_http(env: Env) -> None:
     assert again.status_code == 409
     assert requests.post(f"{admin}/jobs/{'Z' * 22}/fail", json={}, timeout=10).status_code == 404
     next_job = start_job(env, domain_id)
-    response = requests.post(
-        f"{admin}/jobs/{next_job}/fail", json={"statusCode": 400, "message": "bad"}, timeout=10
-    )
+    response = requests.post(f"{admin}/jobs/{next_job}/fail", json={"statusCode": 400, "message": "bad"}, timeout=10)
     assert response.status_code == 200
     assert requests.post(f"{admin}/jobs/{next_job}/step", timeout=10).json() == {"moved": True}
     assert env.emulator.job(next_job).failure == {"StatusCode": 400, "Message": "bad"}
@@ -303,9 +293,7 @@ def test_admin_rejects_unknown_routes_and_bad_bodies(env: Env) -> None:
     assert requests.post(admin + "/latency", json={}, timeout=10).status_code == 400
     assert requests.post(admin + "/latency", json={"seconds": -1}, timeout=10).status_code == 400
     assert (
-        requests.post(
-            admin + "/internal-errors", json={"count": 1, "operations": ["Nope"]}, timeout=10
-        ).status_code
+        requests.post(admin + "/internal-errors", json={"count": 1, "operations": ["Nope"]}, timeout=10).status_code
         == 400
     )
     assert requests.post(admin + "/advance", timeout=10).json() == {"moved": 0}

@@ -31,9 +31,7 @@ def describe(env: Env, domain_id: str, job_id: str) -> dict[str, Any]:
 def test_lifecycle_steps_through_in_progress_with_rising_percent(env: Env) -> None:
     domain_id = env.create_domain()
     uris = [env.put_audio(f"audio/{i}.wav", make_wav(3, seed=i)) for i in range(4)]
-    job_id = start_fraudster_job(
-        env, domain_id, fraudster_manifest([(f"r{i}", [u]) for i, u in enumerate(uris)])
-    )
+    job_id = start_fraudster_job(env, domain_id, fraudster_manifest([(f"r{i}", [u]) for i, u in enumerate(uris)]))
     seen: list[tuple[str, int]] = []
     job = describe(env, domain_id, job_id)
     seen.append((job["JobStatus"], job["JobProgress"]["PercentComplete"]))
@@ -176,9 +174,7 @@ def test_watchlist_fraudster_quota_gives_402(moto_endpoint: str) -> None:
         watchlist_id = env.client.create_watchlist(DomainId=domain_id, Name="vip")["Watchlist"]["WatchlistId"]
         uris = [env.put_audio(f"audio/{i}.wav", make_wav(3, seed=i)) for i in range(3)]
         manifest = fraudster_manifest([(f"r{i}", [u]) for i, u in enumerate(uris)] + [("dup", [uris[0]])])
-        job_id = start_fraudster_job(
-            env, domain_id, manifest, RegistrationConfig={"WatchlistIds": [watchlist_id]}
-        )
+        job_id = start_fraudster_job(env, domain_id, manifest, RegistrationConfig={"WatchlistIds": [watchlist_id]})
         emulator.run_until_done(job_id)
         output = env.read_output(job_id)
         assert [(e["RequestId"], e["ErrorCode"]) for e in output["Errors"]] == [("r2", 402)]
@@ -299,9 +295,7 @@ def test_unreadable_manifest_fails_the_job(env: Env) -> None:
     assert job["JobStatus"] == "FAILED"
     assert job["FailureDetails"]["StatusCode"] == 400
     assert "NoSuchKey" in job["FailureDetails"]["Message"]
-    summary = env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="FAILED")[
-        "JobSummaries"
-    ]
+    summary = env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="FAILED")["JobSummaries"]
     assert summary[0]["FailureDetails"] == job["FailureDetails"]
 
 
@@ -323,9 +317,7 @@ def test_speaker_enrollment_outcomes(env: Env) -> None:
     alice = env.put_audio("audio/alice.wav", make_wav(3, seed=11))
     alice2 = env.put_audio("audio/alice2.wav", make_wav(3, seed=12))
     bob = env.put_audio("audio/bob.wav", make_wav(3, seed=13))
-    first = start_speaker_job(
-        env, domain_id, speaker_manifest([("r1", "alice", [alice]), ("r2", "bob", [bob])])
-    )
+    first = start_speaker_job(env, domain_id, speaker_manifest([("r1", "alice", [alice]), ("r2", "bob", [bob])]))
     env.emulator.run_until_done(first)
     enrolled = {e["CustomerSpeakerId"]: e for e in env.read_output(first)["SuccessfulEnrollments"]}
     assert {e["EnrollmentStatus"] for e in enrolled.values()} == {"NEW_ENROLLMENT"}

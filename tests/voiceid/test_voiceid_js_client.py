@@ -1,0 +1,65 @@
+"""The AWS SDK for JavaScript v3 as a second, independent client (tests/voiceid/js/voiceid_client.mjs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from voiceid_emulator.audio import make_wav
+from voiceid_emulator.testing import ROLE_ARN, Env, fraudster_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).parent / "js" / "voiceid_client.mjs"
+SDK = REPO / "node_modules" / "@aws-sdk" / "client-voice-id"
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not SDK.is_dir(), reason="needs node and npm ci")
+def test_js_sdk_start_describe_list(env: Env) -> None:
+    domain_id = env.create_domain()
+    audio = env.put_audio("audio/a.wav", make_wav(3))
+    manifest = env.put_manifest(fraudster_manifest([("r1", [audio])]))
+    child_env = {
+        **os.environ,
+        "VOICEID_ENDPOINT": env.emulator.endpoint_url,
+        "DOMAIN_ID": domain_id,
+        "INPUT_S3_URI": manifest,
+        "OUTPUT_S3_URI": f"s3://{env.output_bucket}/js",
+        "KMS_KEY_ID": env.kms_key_id,
+        "ROLE_ARN": ROLE_ARN,
+        "AWS_REGION": "us-east-1",
+    }
+    result = subprocess.run(
+        ["node", str(SCRIPT)],
+        env=child_env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    job_id = out["startFraudster"]["JobId"]
+    assert out["startFraudster"]["JobStatus"] == "SUBMITTED"
+    assert out["startFraudster"]["JobName"] == "from-js"
+    assert out["describeFraudster"]["JobId"] == job_id
+    assert out["describeFraudster"]["OutputDataConfig"]["KmsKeyId"] == env.kms_key_id
+    assert [s["JobId"] for s in out["listFraudster"]["JobSummaries"]] == [job_id]
+    assert out["secondStartError"]["name"] == "ServiceQuotaExceededException"
+    assert out["secondStartError"]["status"] == 402
+    assert out["notFoundError"]["name"] == "ResourceNotFoundException"
+    assert out["notFoundError"]["status"] == 404
+    assert out["notFoundError"]["resourceType"] == "BATCH_JOB"
+    assert out["patternError"]["name"] == "ValidationException"
+    assert "InputDataConfig.S3Uri" in out["patternError"]["message"]
+    speaker_id = out["startSpeaker"]["JobId"]
+    assert out["describeSpeaker"]["JobId"] == speaker_id
+    assert [s["JobId"] for s in out["listSpeaker"]["JobSummaries"]] == [speaker_id]
+    # The JS SDK's ClientToken (auto-filled UUID) passed the service's pattern check; the job really runs.
+    env.emulator.run_until_done(job_id)
+    assert env.read_output(job_id, folder="js")["SuccessfulRegistrations"][0]["RequestId"] == "r1"
