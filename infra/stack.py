@@ -40,3 +40,11 @@ class VoiceIdJobTrackerStack(Stack):
         CfnOutput(self, "StateMachineArn", value=tracker.state_machine.state_machine_arn)
         CfnOutput(self, "EventRuleName", value=trigger.rule.rule_name)
         CfnOutput(self, "DeadLetterQueueUrl", value=trigger.dead_letter_queue.queue_url)
+        # What the stack only refers to, echoed so operators and the local cloud can see what it may read.
+        CfnOutput(self, "VoiceIdDomainIds", value=",".join(config.voice_id_domain_ids))
+        CfnOutput(
+            self,
+            "VoiceIdOutputLocations",
+            value=",".join(f"s3://{location.bucket}/{location.prefix}" for location in config.output_locations),
+        )
+        CfnOutput(self, "VoiceIdOutputKmsKeyArns", value=",".join(config.output_kms_key_arns))

@@ -56,7 +56,8 @@ def _translate(error: ClientError, ref: JobRef) -> Exception:
         return AccessDenied(f"not allowed to describe {where}; check the tracker's configured domains: {message}")
     if code == "ThrottlingException":
         return VoiceIdThrottled(f"Voice ID throttled DescribeFraudsterRegistrationJob for {where}: {message}")
-    if code == "InternalServerException":
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code == "InternalServerException" or status >= 500:
         return VoiceIdUnavailable(f"Voice ID failed internally describing {where}: {message}")
     return error
 
