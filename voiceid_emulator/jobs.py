@@ -217,10 +217,15 @@ class JobEngine:
         if forced is not None:
             self._fail(job, domain, forced.status_code, forced.message)
             return True
-        if status == "SUBMITTED":
-            self._start(job, domain)
-        else:
-            self._process_next(job, domain)
+        try:
+            if status == "SUBMITTED":
+                self._start(job, domain)
+            else:
+                self._process_next(job, domain)
+        except Exception as exc:
+            # An emulator bug must end the job like a service fault would, not leave it stuck IN_PROGRESS.
+            LOG.exception("Unexpected error while processing job %s", job_id)
+            self._fail(job, domain, 500, f"Internal failure: {exc}")
         return True
 
     def _start(self, job: Job, domain: Domain) -> None:
