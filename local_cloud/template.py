@@ -154,9 +154,7 @@ class StackTemplate:
             if resource_type in LOCAL_RESOURCE_TYPES:
                 report.local.append((logical_id, resource_type))
             elif resource_type in NO_LOCAL_EFFECT_TYPES:
-                report.no_local_effect.append(
-                    (logical_id, resource_type, NO_LOCAL_EFFECT_TYPES[resource_type])
-                )
+                report.no_local_effect.append((logical_id, resource_type, NO_LOCAL_EFFECT_TYPES[resource_type]))
             else:
                 report.unknown.append((logical_id, resource_type))
         return report
@@ -199,9 +197,7 @@ class StackTemplate:
         suffix = digest[:12].upper()
         if resource_type == "AWS::S3::Bucket":
             return f"{self.stack_name}-{logical_id}-{suffix}".lower()[:63]
-        limit = (
-            64 if resource_type in ("AWS::Lambda::Function", "AWS::Events::Rule", "AWS::IAM::Role") else 80
-        )
+        limit = 64 if resource_type in ("AWS::Lambda::Function", "AWS::Events::Rule", "AWS::IAM::Role") else 80
         prefix = f"{self.stack_name}-{logical_id}"[: limit - len(suffix) - 1]
         return f"{prefix}-{suffix}"
 
@@ -216,9 +212,7 @@ class StackTemplate:
             "AWS::KMS::Alias": f"arn:{partition}:kms:{region}:{account}:{name}",
             "AWS::IAM::Role": f"arn:{partition}:iam::{account}:role/{name}",
             "AWS::IAM::ManagedPolicy": f"arn:{partition}:iam::{account}:policy/{name}",
-            "AWS::StepFunctions::StateMachine": (
-                f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
-            ),
+            "AWS::StepFunctions::StateMachine": (f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"),
             "AWS::Events::Rule": f"arn:{partition}:events:{region}:{account}:rule/{name}",
             "AWS::Logs::LogGroup": f"arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
             "AWS::SQS::Queue": f"arn:{partition}:sqs:{region}:{account}:{name}",
@@ -246,18 +240,12 @@ class StackTemplate:
         if attribute == "Arn":
             return self.arn(logical_id)
         attributes: Mapping[tuple[str, str], Callable[[], Any]] = {
-            ("AWS::DynamoDB::Table", "StreamArn"): lambda: (
-                f"{self.arn(logical_id)}/stream/1970-01-01T00:00:00.000"
-            ),
+            ("AWS::DynamoDB::Table", "StreamArn"): lambda: f"{self.arn(logical_id)}/stream/1970-01-01T00:00:00.000",
             ("AWS::S3::Bucket", "DomainName"): lambda: f"{name}.s3.amazonaws.com",
             ("AWS::S3::Bucket", "RegionalDomainName"): lambda: f"{name}.s3.{self.region}.amazonaws.com",
-            ("AWS::S3::Bucket", "WebsiteURL"): lambda: (
-                f"http://{name}.s3-website-{self.region}.amazonaws.com"
-            ),
+            ("AWS::S3::Bucket", "WebsiteURL"): lambda: f"http://{name}.s3-website-{self.region}.amazonaws.com",
             ("AWS::KMS::Key", "KeyId"): lambda: name,
-            ("AWS::IAM::Role", "RoleId"): lambda: (
-                "AROA" + hashlib.sha256(name.encode()).hexdigest()[:17].upper()
-            ),
+            ("AWS::IAM::Role", "RoleId"): lambda: "AROA" + hashlib.sha256(name.encode()).hexdigest()[:17].upper(),
             ("AWS::StepFunctions::StateMachine", "Name"): lambda: name,
             ("AWS::Lambda::Function", "SnapStartResponse.ApplyOn"): lambda: "None",
             ("AWS::SQS::Queue", "QueueName"): lambda: name,
@@ -265,9 +253,7 @@ class StackTemplate:
         }
         getter = attributes.get((resource_type, attribute))
         if getter is None:
-            raise TemplateError(
-                f"Fn::GetAtt {logical_id}.{attribute} ({resource_type}) is not supported locally"
-            )
+            raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} ({resource_type}) is not supported locally")
         return getter()
 
     def _queue_url(self, logical_id: str) -> str:
@@ -294,10 +280,7 @@ class StackTemplate:
         if "Default" not in declaration:
             raise TemplateError(f"parameter {name} has no value and no default")
         value = declaration["Default"]
-        if (
-            str(declaration.get("Type", "")).startswith("List<")
-            or declaration.get("Type") == "CommaDelimitedList"
-        ):
+        if str(declaration.get("Type", "")).startswith("List<") or declaration.get("Type") == "CommaDelimitedList":
             return [item.strip() for item in str(value).split(",")]
         return value
 
@@ -343,9 +326,7 @@ class StackTemplate:
             "Fn::Select": self._fn_select,
             "Fn::Split": self._fn_split,
             "Fn::If": self._fn_if,
-            "Fn::Equals": lambda args: (
-                self._list(args, 2, "Fn::Equals")[0] == self._list(args, 2, "Fn::Equals")[1]
-            ),
+            "Fn::Equals": lambda args: self._list(args, 2, "Fn::Equals")[0] == self._list(args, 2, "Fn::Equals")[1],
             "Fn::And": lambda args: all(self._list(args, None, "Fn::And")),
             "Fn::Or": lambda args: any(self._list(args, None, "Fn::Or")),
             "Fn::Not": lambda args: not self._list(args, 1, "Fn::Not")[0],
@@ -424,9 +405,7 @@ class StackTemplate:
         properties = self.resolved_properties(logical_id)
         definition = properties.get("DefinitionString", properties.get("Definition"))
         if definition is None:
-            raise TemplateError(
-                f"state machine {logical_id} has no inline definition (S3 definitions unsupported)"
-            )
+            raise TemplateError(f"state machine {logical_id} has no inline definition (S3 definitions unsupported)")
         text = definition if isinstance(definition, str) else json.dumps(definition)
         for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
             text = text.replace("${" + key + "}", str(value))

@@ -105,6 +105,11 @@ class LambdaRuntime:
             raise FunctionNotFoundError(name)
         return pool.config
 
+    def set_environment(self, name: str, value: str) -> None:
+        """Add a variable for every sandbox started from now on (e.g. an endpoint known only after start)."""
+        with self._lock:
+            self._extra_environment[name] = value
+
     def sandbox_environment(self, config: LambdaFunctionConfig) -> dict[str, str]:
         """The worker's complete environment (nothing is inherited from the local cloud's process)."""
         environment = {

@@ -141,9 +141,7 @@ class Sandbox:
         self._initialised = True
         if ready is None:
             timed_out = self._process.poll() is None
-            failure = self._died_payload(
-                request_id, timed_out_after=INIT_TIMEOUT_SECONDS if timed_out else None
-            )
+            failure = self._died_payload(request_id, timed_out_after=INIT_TIMEOUT_SECONDS if timed_out else None)
             self.close()
             raise SandboxFailedError(failure)
         self._init_error = ready.get("initError")
@@ -173,9 +171,7 @@ class Sandbox:
         message = self._read_message(time.monotonic() + self.config.timeout_seconds)
         if message is None:
             timed_out = self._process.poll() is None
-            failure = self._died_payload(
-                request_id, timed_out_after=self.config.timeout_seconds if timed_out else None
-            )
+            failure = self._died_payload(request_id, timed_out_after=self.config.timeout_seconds if timed_out else None)
             self.close()
             raise SandboxFailedError(failure)
         return SandboxOutcome(str(message["payload"]).encode(), is_error=not message["ok"])
@@ -184,8 +180,7 @@ class Sandbox:
         if timed_out_after is not None:
             return {
                 "errorType": "Sandbox.Timedout",
-                "errorMessage": f"RequestId: {request_id} Error: "
-                f"Task timed out after {timed_out_after:.2f} seconds",
+                "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timed_out_after:.2f} seconds",
             }
         return {
             "errorType": "Runtime.ExitError",

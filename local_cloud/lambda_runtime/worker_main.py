@@ -66,9 +66,7 @@ def load_handler(handler: str) -> Handler:
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as error:
-        raise FaultError(
-            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
-        ) from None
+        raise FaultError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}") from None
     except SyntaxError as error:
         stack = [f'  File "{error.filename}" Line {error.lineno}\n    {error.text}']
         raise FaultError(
@@ -76,9 +74,7 @@ def load_handler(handler: str) -> Handler:
         ) from None
     function = getattr(module, function_name, None)
     if function is None:
-        raise FaultError(
-            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
-        )
+        raise FaultError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
     result: Handler = function
     return result
 
@@ -118,9 +114,7 @@ def run_request(handler: Handler, request: dict[str, Any]) -> dict[str, Any]:
     except Exception as error:
         failure = error_payload(error, request_id)
         trace = "".join(failure["stackTrace"])
-        print(
-            f"[ERROR] {failure['errorType']}: {failure['errorMessage']}\nTraceback:\n{trace}", file=sys.stderr
-        )
+        print(f"[ERROR] {failure['errorType']}: {failure['errorMessage']}\nTraceback:\n{trace}", file=sys.stderr)
         return {"type": "result", "ok": False, "payload": json.dumps(failure)}
     try:
         payload = json.dumps(result, default=_json_default)

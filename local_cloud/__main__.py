@@ -1,0 +1,46 @@
+"""`make local`: start the local cloud with the synthesized stack deployed, print its endpoints and names, and
+serve until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, LocalEnvironment, VoiceIdSettings
+from voiceid_emulator.clock import Pacing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m local_cloud", description=__doc__)
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help="synthesized stack template")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="logs and outputs.json")
+    parser.add_argument("--no-throttling", action="store_true", help="switch off Voice ID's 2 TPS limit")
+    parser.add_argument("--seconds-per-request", type=float, default=0.4, help="Voice ID job pacing")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    settings = VoiceIdSettings(
+        pacing=Pacing(submitted_seconds=1.0, seconds_per_request=args.seconds_per_request),
+        throttling=not args.no_throttling,
+    )
+    with LocalEnvironment(template_path=args.template, state_dir=args.state_dir, voice_id=settings) as local:
+        outputs = local.outputs()
+        print("Local cloud is up (Ctrl-C to stop). Everything listens on 127.0.0.1, except DynamoDB Local,")
+        print("which has no bind option.")
+        print(json.dumps(outputs, indent=2))
+        print(f"Written to {local.outputs_path}")
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    print("Local cloud stopped.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Drive the deployed tracker the way a user and Voice ID would: shared by the demo and the end-to-end tests.
+
+Everything goes through public APIs over HTTP (boto3 against the emulator and the local AWS endpoint),
+except job progress for display, which is read from the emulator in-process so that watching a job does
+not spend the account's 2 TPS Voice ID budget.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+from local_cloud.environment import INPUT_BUCKET, LocalEnvironment
+from voiceid_emulator.audio import make_wav
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_voice_id import VoiceIDClient
+
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class AudioRequest:
+    """One fraudster registration request: its RequestId and how to make (or not make) its audio."""
+
+    request_id: str
+    seconds_speech: float = 4.0
+    seconds_silence: float = 0.0
+    seed: int = 0
+    missing: bool = False
+
+
+@dataclass
+class TrackedJob:
+    domain_id: str
+    job_id: str
+    executions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def partition_key(self) -> str:
+        return f"JOB#{self.domain_id}#{self.job_id}"
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (numbers become int where they are whole)."""
+    values = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    plain_values: dict[str, Any] = json.loads(
+        json.dumps(values, default=lambda number: int(number) if number % 1 == 0 else float(number))
+    )
+    return plain_values
+
+
+class TrackerDriver:
+    def __init__(self, local: LocalEnvironment) -> None:
+        self.local = local
+        # Like any caller sharing Voice ID's 2 TPS, retry throttling with the SDK's standard backoff.
+        self.voice_id: VoiceIDClient = boto3.client(
+            "voice-id",
+            endpoint_url=local.voice_id.endpoint_url,
+            region_name=local.cloud.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the emulator accepts any credentials
+            config=Config(retries={"mode": "standard", "max_attempts": 8}),
+        )
+        self.s3: S3Client = local.cloud.client("s3")
+        self.sfn: SFNClient = local.cloud.client("stepfunctions")
+        self.dynamodb: DynamoDBClient = local.cloud.client("dynamodb")
+
+    # -- Voice ID, as its user -------------------------------------------------------------------------
+    def create_domain(self, name: str = "fraud-ops") -> str:
+        domain = self.voice_id.create_domain(
+            Name=name,
+            ServerSideEncryptionConfiguration={"KmsKeyId": self.local.output_kms_key_id},
+            ClientToken=uuid.uuid4().hex,
+        )["Domain"]
+        return str(domain["DomainId"])
+
+    def upload_manifest(self, requests: Sequence[AudioRequest], *, name: str | None = None) -> str:
+        """Write each request's WAV and a manifest listing them; returns the manifest's S3 URI."""
+        prefix = f"batch-{uuid.uuid4().hex[:8]}"
+        entries = []
+        for request in requests:
+            key = f"{prefix}/audio/{request.request_id}.wav"
+            if not request.missing:
+                wav = make_wav(request.seconds_speech, request.seconds_silence, seed=request.seed)
+                self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=wav)
+            entries.append(
+                {
+                    "RequestId": request.request_id,
+                    "AudioSpecifications": [{"S3Uri": f"s3://{INPUT_BUCKET}/{key}", "ChannelId": 0}],
+                }
+            )
+        return self.upload_raw_manifest(
+            {"Version": "1.0", "FraudsterRegistrationRequests": entries}, name=name, prefix=prefix
+        )
+
+    def upload_raw_manifest(self, manifest: Any, *, name: str | None = None, prefix: str | None = None) -> str:
+        key = f"{prefix or 'manifests'}/{name or 'fraudsters'}.json"
+        body = manifest if isinstance(manifest, bytes) else json.dumps(manifest, indent=1).encode()
+        self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
+        return f"s3://{INPUT_BUCKET}/{key}"
+
+    def start_job(self, domain_id: str, manifest_uri: str, *, job_name: str = "fraudster-batch") -> TrackedJob:
+        job = self.voice_id.start_fraudster_registration_job(
+            DomainId=domain_id,
+            JobName=job_name,
+            ClientToken=uuid.uuid4().hex,
+            DataAccessRoleArn=self.local.data_access_role_arn,
+            InputDataConfig={"S3Uri": manifest_uri},
+            OutputDataConfig={"S3Uri": self.local.output_s3_uri, "KmsKeyId": self.local.output_kms_key_id},
+            RegistrationConfig={"DuplicateRegistrationAction": "SKIP"},
+        )["Job"]
+        return TrackedJob(domain_id=domain_id, job_id=str(job["JobId"]))
+
+    def job_progress(self, job: TrackedJob) -> tuple[str, int]:
+        """(JobStatus, PercentComplete) read in-process, so watching costs no Voice ID TPS."""
+        state = self.local.voice_id.state
+        with state.lock:
+            found = state.find_job(job.job_id)
+            return (found.status, found.percent_complete) if found else ("UNKNOWN", 0)
+
+    # -- the tracker, as an operator ------------------------------------------------------------------
+    def start_execution(self, job: TrackedJob, **extra: Any) -> str:
+        started = self.sfn.start_execution(
+            stateMachineArn=self.local.state_machine_arn,
+            name=f"manual-{job.job_id}-{uuid.uuid4().hex[:6]}",
+            input=json.dumps({"DomainId": job.domain_id, "JobId": job.job_id, **extra}),
+        )
+        return started["executionArn"]
+
+    def executions(self, job: TrackedJob | None = None) -> list[dict[str, Any]]:
+        """Executions of the tracker (for `job` only, when given), oldest first, with their input."""
+        found = []
+        paginator = self.sfn.get_paginator("list_executions")
+        for page in paginator.paginate(stateMachineArn=self.local.state_machine_arn):
+            for summary in page["executions"]:
+                described = self.sfn.describe_execution(executionArn=summary["executionArn"])
+                job_input = json.loads(described.get("input") or "{}")
+                if job is None or job_input.get("JobId") == job.job_id:
+                    found.append(dict(described))
+        return sorted(found, key=lambda execution: execution["startDate"])
+
+    def state_names(self, execution_arn: str) -> Iterator[str]:
+        """Names of the states the execution has entered, in order."""
+        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for event in history:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                yield details["name"]
+
+    def wait_until_settled(
+        self, job: TrackedJob, *, expected_executions: int = 1, deadline_seconds: float = 90.0
+    ) -> list[dict[str, Any]]:
+        """Wait until at least `expected_executions` executions exist for the job and none is running."""
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            executions = self.executions(job)
+            settled = len(executions) >= expected_executions and all(e["status"] != "RUNNING" for e in executions)
+            if settled or time.monotonic() > deadline:
+                job.executions = executions
+                return executions
+            time.sleep(0.25)
+
+    def items(self, job: TrackedJob) -> dict[str, dict[str, Any]]:
+        """The job's items by sort key, from one Query."""
+        found: dict[str, dict[str, Any]] = {}
+        paginator = self.dynamodb.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.local.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": job.partition_key}},
+            ConsistentRead=True,
+        ):
+            for item in page["Items"]:
+                found[item["sk"]["S"]] = plain(dict(item))
+        return found
+
+    def failures(self, job: TrackedJob) -> dict[str, dict[str, Any]]:
+        return {
+            key.removeprefix("FAILURE#"): item for key, item in self.items(job).items() if key.startswith("FAILURE#")
+        }

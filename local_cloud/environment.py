@@ -1,0 +1,147 @@
+"""The whole local cloud for the tracker: AWS engines, the Voice ID emulator and the deployed stack.
+
+`make local`, `make demo` and the end-to-end tests all start it through `LocalEnvironment`, so they run
+the same thing. It writes what it created to `outputs.json` in its state folder (format in the README).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.lambda_runtime import LogSink, log_to_logging
+from local_cloud.provision import Deployment, deploy_stack
+from voiceid_emulator import VoiceIdEmulator
+from voiceid_emulator.clock import Pacing
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
+DEFAULT_TEMPLATE = DEFAULT_STATE_DIR / "cdk.out" / "VoiceIdJobTracker.template.json"
+OUTPUTS_FILE_NAME = "outputs.json"
+INPUT_BUCKET = "voiceid-local-input"
+# Voice ID needs a role it may assume to read input and write output; IAM is not enforced locally.
+DATA_ACCESS_ROLE_ARN = "arn:aws:iam::{account}:role/VoiceIdBatchDataAccess"
+
+# Only the Lambdas' environment differs from AWS: there is no X-Ray daemon to send traces to.
+LOCAL_LAMBDA_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+@dataclass(frozen=True)
+class VoiceIdSettings:
+    pacing: Pacing = field(default_factory=lambda: Pacing(submitted_seconds=1.0, seconds_per_request=0.4))
+    throttling: bool = True
+
+
+class LocalEnvironment:
+    def __init__(
+        self,
+        *,
+        template_path: Path = DEFAULT_TEMPLATE,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        voice_id: VoiceIdSettings | None = None,
+        log_sink: LogSink = log_to_logging,
+    ) -> None:
+        if not template_path.is_file():
+            raise FileNotFoundError(
+                f"no synthesized template at {template_path}; run `make local` (it synthesizes first)"
+            )
+        self.template_path = template_path
+        self.state_dir = state_dir
+        self.cloud = LocalCloud(
+            state_dir=state_dir / "run", lambda_environment=LOCAL_LAMBDA_ENVIRONMENT, log_sink=log_sink
+        )
+        settings = voice_id or VoiceIdSettings()
+        self.voice_id = VoiceIdEmulator(
+            region=self.cloud.region,
+            account_id=self.cloud.account_id,
+            s3_endpoint_url=self.cloud.endpoint_url,
+            events_endpoint_url=self.cloud.endpoint_url,
+            throttling=settings.throttling,
+            pacing=settings.pacing,
+        )
+        self.deployment: Deployment | None = None
+
+    @property
+    def outputs_path(self) -> Path:
+        return self.state_dir / OUTPUTS_FILE_NAME
+
+    def start(self) -> LocalEnvironment:
+        try:
+            self.cloud.start()
+            self.voice_id.start()
+            self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_VOICE_ID", self.voice_id.endpoint_url)
+            self.deployment = deploy_stack(self.cloud, self.template_path)
+            self.cloud.client("s3").create_bucket(Bucket=INPUT_BUCKET)
+            self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
+            self.outputs_path.write_text(json.dumps(self.outputs(), indent=2) + "\n", encoding="utf-8")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.voice_id.stop()
+        self.cloud.stop()
+
+    def __enter__(self) -> LocalEnvironment:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what scripts need to drive it -----------------------------------------------------------------
+    @property
+    def stack(self) -> Deployment:
+        if self.deployment is None:
+            raise RuntimeError("the local environment is not started")
+        return self.deployment
+
+    @property
+    def table_name(self) -> str:
+        return self.stack.outputs["FailuresTableName"]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.stack.outputs["StateMachineArn"]
+
+    @property
+    def output_s3_uri(self) -> str:
+        return self.stack.outputs["VoiceIdOutputLocations"].split(",")[0]
+
+    @property
+    def output_kms_key_id(self) -> str:
+        configured = self.stack.outputs["VoiceIdOutputKmsKeyArns"].split(",")[0]
+        return self.stack.kms_keys[configured]
+
+    @property
+    def data_access_role_arn(self) -> str:
+        return DATA_ACCESS_ROLE_ARN.format(account=self.cloud.account_id)
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "region": self.cloud.region,
+            "accountId": self.cloud.account_id,
+            "endpoints": {
+                "aws": self.cloud.endpoint_url,
+                "voiceId": self.voice_id.endpoint_url,
+                "dynamodbLocal": self.cloud.dynamodb.endpoint_url,
+                "moto": self.cloud.moto.endpoint_url,
+            },
+            "stack": self.stack.to_dict(),
+            "voiceId": {
+                "inputBucket": INPUT_BUCKET,
+                "outputS3Uri": self.output_s3_uri,
+                "outputKmsKeyId": self.output_kms_key_id,
+                "dataAccessRoleArn": self.data_access_role_arn,
+            },
+            "logs": str(self.state_dir / "run" / "logs"),
+        }
