@@ -39,14 +39,20 @@ lint: install
 test: install
 	$(PY) -m pytest -n 2 --dist loadgroup
 
+# The local cloud runs its own synth of the same app, with short poll waits so a demo job is followed
+# within seconds. Re-synthesized only when the app, its config or the Lambda code changed.
+LOCAL_TEMPLATE := .local-cloud/cdk.out/VoiceIdJobTracker.template.json
+$(LOCAL_TEMPLATE): $(INFRA_SOURCES) | install
+	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2
+
 voiceid: install
 	$(PY) -m voiceid_emulator
 
-local: install
-	$(PY) -m local_cloud
+local: $(LOCAL_TEMPLATE)
+	$(PY) -m local_cloud --template $(LOCAL_TEMPLATE)
 
-demo: install
-	$(PY) -m local_cloud.demo
+demo: $(LOCAL_TEMPLATE)
+	$(PY) -m local_cloud.demo --template $(LOCAL_TEMPLATE)
 
 clean:
 	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache
