@@ -60,6 +60,7 @@ class FaultController:
             self._internal_errors_left = 0
             self._internal_error_operations: frozenset[str] | None = None
             self._forced_failures: dict[str, ForcedFailure] = {}
+            self.throttled_requests = 0
 
     def set_throttling(self, enabled: bool, tps: float = DOCUMENTED_TPS) -> None:
         if tps <= 0:
@@ -74,7 +75,11 @@ class FaultController:
             if not self.throttling_enabled:
                 return False
             bucket = self._bucket
-        return not bucket.try_acquire()
+        throttled = not bucket.try_acquire()
+        if throttled:
+            with self._lock:
+                self.throttled_requests += 1
+        return throttled
 
     def inject_internal_errors(self, count: int, operations: list[str] | None = None) -> None:
         if count < 0:
@@ -110,7 +115,11 @@ class FaultController:
     def state(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "throttling": {"enabled": self.throttling_enabled, "tps": self.tps},
+                "throttling": {
+                    "enabled": self.throttling_enabled,
+                    "tps": self.tps,
+                    "throttledRequests": self.throttled_requests,
+                },
                 "latencySeconds": self.latency_seconds,
                 "internalErrors": {
                     "remaining": self._internal_errors_left,

@@ -206,13 +206,14 @@ def test_throttling_via_admin_http(moto_endpoint: str) -> None:
     with VoiceIdEmulator(s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps()) as emulator:
         admin = emulator.endpoint_url + "/_voiceid/admin"
         state = requests.post(admin + "/throttling", json={"enabled": True, "tps": 0.001}, timeout=10).json()
-        assert state["throttling"] == {"enabled": True, "tps": 0.001}
+        assert state["throttling"] == {"enabled": True, "tps": 0.001, "throttledRequests": 0}
         client = voice_id_client(emulator.endpoint_url)
         client.list_domains()  # the one token in the bucket
         with pytest.raises(ClientError) as exc:
             client.list_domains()
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-        assert requests.get(admin + "/state", timeout=10).json()["throttling"]["enabled"] is True
+        throttling = requests.get(admin + "/state", timeout=10).json()["throttling"]
+        assert throttling["enabled"] is True and throttling["throttledRequests"] >= 1
         requests.post(admin + "/reset", timeout=10)
         client.list_domains()
 

@@ -1,0 +1,63 @@
+"""One local cloud per test session, running the stack synthesized from this checkout.
+
+The template is synthesized in-process by the same `build_app` that `cdk synth` runs, with short poll
+waits, and deployed by `LocalEnvironment`, the same code `make local` and `make demo` use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+
+from app import build_app
+from infra.config import STACK_NAME
+from local_cloud.driver import TrackerDriver
+from local_cloud.environment import LocalEnvironment, VoiceIdSettings
+from tests.infra.conftest import cdk_json_context
+from voiceid_emulator.clock import Pacing
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # All end-to-end tests share one local cloud, so pytest-xdist keeps them on one worker.
+    for item in items:
+        if "tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
+@pytest.fixture(scope="session")
+def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("local-cdk.out")
+    # The CDK CLI sets the asset-metadata flag; the local cloud finds each function's bundle through it.
+    context = {
+        **cdk_json_context(),
+        "tracker:pollMinSeconds": 1,
+        "tracker:pollMaxSeconds": 2,
+        "aws:cdk:enable-asset-metadata": True,
+    }
+    build_app(cdk.App(outdir=str(outdir), context=context)).synth()
+    return outdir / f"{STACK_NAME}.template.json"
+
+
+@pytest.fixture(scope="session")
+def local(local_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
+    settings = VoiceIdSettings(pacing=Pacing(submitted_seconds=0.3, seconds_per_request=0.15), throttling=True)
+    with LocalEnvironment(
+        template_path=local_template, state_dir=tmp_path_factory.mktemp("local-cloud"), voice_id=settings
+    ) as environment:
+        yield environment
+
+
+@pytest.fixture
+def driver(local: LocalEnvironment) -> Iterator[TrackerDriver]:
+    local.voice_id.admin.reset_faults()
+    yield TrackerDriver(local)
+    local.voice_id.admin.reset_faults()
+
+
+@pytest.fixture(scope="session")
+def domain_id(local: LocalEnvironment) -> str:
+    return TrackerDriver(local).create_domain("e2e")

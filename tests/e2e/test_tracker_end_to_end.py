@@ -1,0 +1,173 @@
+"""The deployed mechanics on the local cloud: Voice ID events start executions, the loop polls, and failures
+land in DynamoDB Local. Each test acts only as Voice ID's user (or an operator) and checks the outcome."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver
+from voiceid_emulator.events import EventPublisher
+
+MIXED = [
+    AudioRequest("good-1", seed=1001),
+    AudioRequest("good-2", seed=1002),
+    AudioRequest("short-3", seconds_speech=0.5, seconds_silence=3.0, seed=1003),
+    AudioRequest("missing-4", missing=True),
+]
+
+
+def recorded_by(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in executions if e["status"] == "SUCCEEDED" and '"FailedRequests"' in (e.get("output") or "")]
+
+
+def run_job(driver: TrackerDriver, domain_id: str, requests: list[AudioRequest], **wait: Any) -> TrackedJob:
+    job = driver.start_job(domain_id, driver.upload_manifest(requests))
+    driver.wait_until_settled(job, **wait)
+    return job
+
+
+def test_completed_with_errors_records_exactly_the_failed_requests(driver: TrackerDriver, domain_id: str) -> None:
+    job = run_job(driver, domain_id, MIXED, expected_executions=2)
+    failures = driver.failures(job)
+    assert sorted(failures) == ["missing-4", "short-3"]
+    assert failures["short-3"]["ErrorCode"] == 400
+    assert "speech" in failures["short-3"]["ErrorMessage"]
+    assert failures["missing-4"]["ErrorCode"] == 400
+    assert failures["missing-4"]["JobId"] == job.job_id and failures["missing-4"]["DomainId"] == domain_id
+    summary = driver.items(job)["SUMMARY"]
+    assert summary["JobStatus"] == "COMPLETED_WITH_ERRORS"
+    assert (summary["FailedRequestCount"], summary["RegisteredRequestCount"]) == (2, 2)
+    assert summary["RecordState"] == "COMPLETE"
+    (recorder,) = recorded_by(job.executions)
+    output = json.loads(recorder["output"])
+    assert output["Items"] == {"TableName": driver.local.table_name, "pk": job.partition_key}
+    assert set(driver.items(job)) == {"FAILURE#missing-4", "FAILURE#short-3", "SUMMARY", "LOCK"}
+
+
+def test_completed_job_has_no_failure_items_and_a_correct_summary(driver: TrackerDriver, domain_id: str) -> None:
+    job = run_job(driver, domain_id, [AudioRequest(f"clean-{n}", seed=2000 + n) for n in range(3)])
+    assert driver.failures(job) == {}
+    summary = driver.items(job)["SUMMARY"]
+    assert summary["JobStatus"] == "COMPLETED"
+    assert summary["FailedRequestCount"] == 0
+    assert summary["RegisteredRequestCount"] == 3
+    assert summary["RecordState"] == "COMPLETE"
+    assert summary["OutputUri"].endswith(f"/{job.job_id}/fraudsters.json.out")
+
+
+def test_failed_job_records_its_failure_details(driver: TrackerDriver, domain_id: str) -> None:
+    manifest = driver.upload_raw_manifest({"Version": "2.0", "FraudsterRegistrationRequests": []})
+    job = driver.start_job(domain_id, manifest)
+    executions = driver.wait_until_settled(job, expected_executions=2)
+    assert len(recorded_by(executions)) == 1
+    summary = driver.items(job)["SUMMARY"]
+    assert summary["JobStatus"] == "FAILED"
+    assert summary["FailureDetails"]["StatusCode"] == 400
+    assert "Version" in summary["FailureDetails"]["Message"]
+    assert driver.failures(job) == {}
+
+
+def test_three_events_for_one_job_give_one_tracked_run_and_one_set_of_items(
+    driver: TrackerDriver, domain_id: str
+) -> None:
+    job = run_job(driver, domain_id, MIXED, expected_executions=2)
+    first_items = driver.items(job)
+    # EventBridge delivery is at least once: the success event arrives a second time.
+    (success,) = [
+        e
+        for e in driver.local.voice_id.events
+        if e["detail"]["batchJobId"] == job.job_id and e["detail"]["status"] == "SUCCEEDED"
+    ]
+    response = driver.local.cloud.client("events").put_events(
+        Entries=[
+            {"Source": success["source"], "DetailType": success["detail-type"], "Detail": json.dumps(success["detail"])}
+        ]
+    )
+    assert response["FailedEntryCount"] == 0
+    executions = driver.wait_until_settled(job, expected_executions=3)
+    assert len(executions) == 3
+    assert all(e["status"] == "SUCCEEDED" for e in executions)
+    assert len(recorded_by(executions)) == 1
+    skipped = [json.loads(e["output"]) for e in executions if "ALREADY_TRACKED" in (e.get("output") or "")]
+    assert len(skipped) == 2
+    assert driver.items(job) == first_items
+
+
+def test_a_lost_submit_event_still_leads_to_a_full_record(
+    driver: TrackerDriver, domain_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish = EventPublisher.publish
+
+    def drop_submit_events(
+        self: EventPublisher, detail_type: str, resources: list[str], detail: dict[str, Any]
+    ) -> dict[str, Any]:
+        if detail.get("status") == "SUBMITTED":
+            return self.envelope(detail_type, resources, detail)  # built, never delivered
+        return publish(self, detail_type, resources, detail)
+
+    monkeypatch.setattr(EventPublisher, "publish", drop_submit_events)
+    job = run_job(driver, domain_id, MIXED, expected_executions=1)
+    (execution,) = job.executions
+    assert execution["status"] == "SUCCEEDED"
+    assert sorted(driver.failures(job)) == ["missing-4", "short-3"]
+    assert driver.items(job)["SUMMARY"]["RecordState"] == "COMPLETE"
+
+
+def test_unknown_job_fails_the_execution_with_a_clear_error_and_cause(driver: TrackerDriver, domain_id: str) -> None:
+    job = TrackedJob(domain_id=domain_id, job_id="NoSuchJob0000000000000")
+    driver.start_execution(job)
+    (execution,) = driver.wait_until_settled(job)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "JobNotFound"
+    assert "Voice ID has no fraudster registration job NoSuchJob0000000000000" in execution["cause"]
+    assert driver.items(job)["LOCK"]["LockState"] == "RELEASED"
+
+
+def test_malformed_ids_are_rejected_by_the_describe_step(driver: TrackerDriver, domain_id: str) -> None:
+    job = TrackedJob(domain_id=domain_id, job_id="not-a-job-id")
+    driver.start_execution(job)
+    (execution,) = driver.wait_until_settled(job)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "InvalidJobRequest"
+    assert "JobId must be 22 letters or digits" in execution["cause"]
+
+
+def test_voice_id_throttling_is_retried_and_the_run_completes(driver: TrackerDriver, domain_id: str) -> None:
+    manifest = driver.upload_manifest(MIXED)
+    job = driver.start_job(domain_id, manifest)
+    faults = driver.local.voice_id.faults
+    before = faults.throttled_requests
+    # A quarter of the documented 2 TPS: the describe Lambda's calls collide with the bucket and retry.
+    driver.local.voice_id.admin.set_throttling(True, tps=0.25)
+    executions = driver.wait_until_settled(job, expected_executions=2, deadline_seconds=150)
+    assert faults.throttled_requests > before
+    assert all(e["status"] == "SUCCEEDED" for e in executions)
+    assert sorted(driver.failures(job)) == ["missing-4", "short-3"]
+
+
+def test_recording_the_same_job_twice_leaves_identical_items(driver: TrackerDriver, domain_id: str) -> None:
+    job = run_job(driver, domain_id, MIXED, expected_executions=2)
+    before = {key: item for key, item in driver.items(job).items() if key != "LOCK"}
+    driver.start_execution(job, Rerecord=True)
+    executions = driver.wait_until_settled(job, expected_executions=3)
+    assert len(recorded_by(executions)) == 2
+    after = {key: item for key, item in driver.items(job).items() if key != "LOCK"}
+    assert after == before
+    assert driver.items(job)["LOCK"]["LockState"] == "RECORDED"
+
+
+def test_input_without_ids_is_rejected_before_any_work(driver: TrackerDriver) -> None:
+    started = driver.sfn.start_execution(
+        stateMachineArn=driver.local.state_machine_arn, name="no-ids", input=json.dumps({"jobId": "x"})
+    )
+    described = driver.sfn.describe_execution(executionArn=started["executionArn"])
+    for _ in range(100):
+        if described["status"] != "RUNNING":
+            break
+        described = driver.sfn.describe_execution(executionArn=started["executionArn"])
+    assert described["status"] == "FAILED"
+    assert described["error"] == "InvalidJobRequest"
+    assert list(driver.state_names(started["executionArn"])) == ["Validate input", "Input rejected"]
