@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 
-.PHONY: install synth lint typecheck test test-unit test-e2e demo local voiceid bench clean
+.PHONY: install synth lint test demo local voiceid bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -36,7 +36,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: install
+# Lint and types first (cheap), then every test: unit, infrastructure (cdk-nag, cfn-lint), the Voice ID
+# emulator, the local cloud's parts, and the end-to-end tests on the local cloud.
+test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The local cloud runs its own synth of the same app, with short poll waits so a demo job is followed

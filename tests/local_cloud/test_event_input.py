@@ -36,9 +36,7 @@ PATHS = {
     "first": "$.resources[0]",
     "missing": "$.detail.nope",
 }
-PREDEFINED = predefined_variables(
-    EVENT, "example", "arn:aws:events:us-east-1:123456789012:rule/example", "now"
-)
+PREDEFINED = predefined_variables(EVENT, "example", "arn:aws:events:us-east-1:123456789012:rule/example", "now")
 
 
 def _transform(template: str) -> str:
@@ -63,9 +61,7 @@ def test_simple_json_template_quotes_strings_outside_quotes() -> None:
 
 
 def test_placeholders_inside_json_strings_are_inserted_raw() -> None:
-    template = (
-        '{"instance": <instance>, "state": "<state>", "status": "instance \\"<instance>\\" is in <state>"}'
-    )
+    template = '{"instance": <instance>, "state": "<state>", "status": "instance \\"<instance>\\" is in <state>"}'
     assert json.loads(_transform(template)) == {
         "instance": "i-0123456789",
         "state": "RUNNING",

@@ -105,9 +105,7 @@ def test_disabled_rules_other_buses_and_non_matching_events_are_skipped() -> Non
     )
     router.put_events({"Entries": [_entry()]})
     assert dispatcher.calls == []
-    router.put_events(
-        {"Entries": [_entry(EventBusName=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/custom")]}
-    )
+    router.put_events({"Entries": [_entry(EventBusName=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/custom")]})
     assert len(dispatcher.calls) == 1
 
 

@@ -158,9 +158,7 @@ def test_state_machine_dynamodb_task_writes_to_dynamodb_local(cloud: LocalCloud)
     assert direct.get_item(TableName=table, Key={"pk": {"S": "job-1"}})["Item"] == {"pk": {"S": "job-1"}}
 
 
-def test_a_module_missing_from_the_asset_fails_like_in_aws(
-    cloud: LocalCloud, make_function: FunctionFactory
-) -> None:
+def test_a_module_missing_from_the_asset_fails_like_in_aws(cloud: LocalCloud, make_function: FunctionFactory) -> None:
     # aws_lambda_powertools IS installed in the venv running the tests; the asset does not bundle it.
     function = make_function(
         """
@@ -203,9 +201,7 @@ def test_handler_gets_the_lambda_runtime_packages_and_reaches_the_local_cloud(
     assert 0 < payload["remaining"] <= 10_000
 
 
-def test_unhandled_exception_returns_lambdas_error_payload(
-    cloud: LocalCloud, make_function: FunctionFactory
-) -> None:
+def test_unhandled_exception_returns_lambdas_error_payload(cloud: LocalCloud, make_function: FunctionFactory) -> None:
     function = make_function(
         """
         def handler(event, context):
@@ -220,9 +216,7 @@ def test_unhandled_exception_returns_lambdas_error_payload(
     assert any("app.py" in frame for frame in payload["stackTrace"])
 
 
-def test_timeout_is_enforced_and_the_sandbox_recycled(
-    cloud: LocalCloud, make_function: FunctionFactory
-) -> None:
+def test_timeout_is_enforced_and_the_sandbox_recycled(cloud: LocalCloud, make_function: FunctionFactory) -> None:
     function = make_function(
         """
         import time
@@ -245,9 +239,7 @@ def test_timeout_is_enforced_and_the_sandbox_recycled(
     assert _invoke(cloud, function.name, {}) == (None, 1)
 
 
-def test_module_state_persists_across_warm_invocations(
-    cloud: LocalCloud, make_function: FunctionFactory
-) -> None:
+def test_module_state_persists_across_warm_invocations(cloud: LocalCloud, make_function: FunctionFactory) -> None:
     function = make_function(
         """
         import os
@@ -272,9 +264,7 @@ def test_unknown_function_is_resource_not_found(cloud: LocalCloud) -> None:
 
 
 def test_put_events_starts_an_execution_through_a_rule_with_an_input_transformer(cloud: LocalCloud) -> None:
-    machine = create_state_machine(
-        cloud, {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
-    )
+    machine = create_state_machine(cloud, {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
     rule_name = f"rule-{uuid.uuid4().hex[:8]}"
     cloud.events.add_rules(
         [
@@ -312,9 +302,7 @@ def test_put_events_starts_an_execution_through_a_rule_with_an_input_transformer
     event_id = response["Entries"][0]["EventId"]
 
     sfn = cloud.client("stepfunctions")
-    execution_arn = (
-        f"{machine.replace(':stateMachine:', ':execution:')}:{execution_name(event_id, 'Target0')}"
-    )
+    execution_arn = f"{machine.replace(':stateMachine:', ':execution:')}:{execution_name(event_id, 'Target0')}"
     execution = wait_for_execution(sfn, execution_arn)
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["input"]) == {"jobId": "job-42", "summary": "job job-42 is COMPLETED"}
@@ -338,17 +326,13 @@ def test_s3_objects_stream_through_the_gateway(cloud: LocalCloud) -> None:
     from boto3.s3.transfer import TransferConfig
 
     big = body * 3
-    s3.upload_fileobj(
-        io.BytesIO(big), bucket, "big/object.bin", Config=TransferConfig(multipart_threshold=5 * 2**20)
-    )
+    s3.upload_fileobj(io.BytesIO(big), bucket, "big/object.bin", Config=TransferConfig(multipart_threshold=5 * 2**20))
     downloaded = io.BytesIO()
     s3.download_fileobj(bucket, "big/object.bin", downloaded)
     assert downloaded.getvalue() == big
 
 
-def test_function_output_is_relayed_with_the_function_name(
-    cloud: LocalCloud, make_function: FunctionFactory
-) -> None:
+def test_function_output_is_relayed_with_the_function_name(cloud: LocalCloud, make_function: FunctionFactory) -> None:
     function = make_function(
         """
         import json

@@ -140,9 +140,7 @@ def test_events_rule_loads_from_resolved_properties(stack: StackTemplate) -> Non
     assert json.loads(target.input_transformer.input_template.replace("<job>", '"x"')) == {"jobId": "x"}
 
 
-def test_lambda_function_configs_come_from_the_template_and_cdk_out(
-    stack: StackTemplate, tmp_path: Path
-) -> None:
+def test_lambda_function_configs_come_from_the_template_and_cdk_out(stack: StackTemplate, tmp_path: Path) -> None:
     (config,) = lambda_function_configs(stack, tmp_path)
     assert config.name == stack.ref("DescribeJobFn")
     assert config.arn == stack.get_att("DescribeJobFn", "Arn")
