@@ -56,5 +56,8 @@ local: $(LOCAL_TEMPLATE)
 demo: $(LOCAL_TEMPLATE)
 	$(PY) -m local_cloud.demo --template $(LOCAL_TEMPLATE)
 
+bench: install
+	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_output_file
+
 clean:
 	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,8 @@ class VoiceIdJobTrackerStack(Stack):
         CfnOutput(self, "StateMachineArn", value=tracker.state_machine.state_machine_arn)
         CfnOutput(self, "EventRuleName", value=trigger.rule.rule_name)
         CfnOutput(self, "DeadLetterQueueUrl", value=trigger.dead_letter_queue.queue_url)
+        # The output key's policy must allow this role to decrypt through S3.
+        CfnOutput(self, "RecordFailuresRoleArn", value=functions.record_failures.role.role_arn)  # type: ignore[union-attr]
         # What the stack only refers to, echoed so operators and the local cloud can see what it may read.
         CfnOutput(self, "VoiceIdDomainIds", value=",".join(config.voice_id_domain_ids))
         CfnOutput(
