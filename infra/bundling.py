@@ -7,10 +7,12 @@ re-synth after a code change only copies files.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsii
@@ -30,40 +32,31 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
 
 
 def _dependencies_dir() -> Path:
-    """Install the pinned wheels for the Lambda platform once per requirements content."""
+    """Install the pinned wheels for the Lambda platform once per requirements content.
+
+    Several synths may run at once (pytest workers, a demo beside the tests), so the first takes a file
+    lock and builds into a private folder that it renames into place; the others wait and reuse it.
+    """
     digest = hashlib.sha256(REQUIREMENTS.read_bytes() + f"{PLATFORM}{PYTHON_VERSION}".encode()).hexdigest()[:16]
     target = CACHE_DIR / digest
-    if (target / ".complete").exists():
-        return target
-    staging = target.with_suffix(".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-qq",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-compile",
-            "--only-binary=:all:",
-            "--platform",
-            PLATFORM,
-            "--implementation",
-            "cp",
-            "--python-version",
-            PYTHON_VERSION,
-            "--target",
-            str(staging),
-            "-r",
-            str(REQUIREMENTS),
-        ],
-        check=True,
-    )
-    (staging / ".complete").touch()
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with (CACHE_DIR / f"{digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").exists():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f"{digest}.", dir=CACHE_DIR))
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "--no-deps",
+                 "--no-compile", "--only-binary=:all:", "--platform", PLATFORM, "--implementation", "cp",
+                 "--python-version", PYTHON_VERSION, "--target", str(staging), "-r", str(REQUIREMENTS)],
+                check=True,
+            )  # fmt: skip
+            (staging / ".complete").touch()
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

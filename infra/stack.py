@@ -28,7 +28,9 @@ class VoiceIdJobTrackerStack(Stack):
             describe_job=functions.describe_job,
             record_failures=functions.record_failures,
         )
-        trigger = JobEventTrigger(self, "Trigger", state_machine=tracker.state_machine)
+        trigger = JobEventTrigger(
+            self, "Trigger", state_machine=tracker.state_machine, domain_ids=config.voice_id_domain_ids
+        )
         TrackerMonitoring(
             self,
             "Monitoring",

@@ -4,7 +4,6 @@ serve until interrupted."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import signal
@@ -26,7 +25,9 @@ def main() -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
     stop = threading.Event()
+    # Both, explicitly: a shell that starts this in the background makes it ignore SIGINT otherwise.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     settings = VoiceIdSettings(
         pacing=Pacing(submitted_seconds=1.0, seconds_per_request=args.seconds_per_request),
         throttling=not args.no_throttling,
@@ -37,8 +38,7 @@ def main() -> None:
         print("which has no bind option.")
         print(json.dumps(outputs, indent=2))
         print(f"Written to {local.outputs_path}")
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        stop.wait()
     print("Local cloud stopped.")
 
 

@@ -109,8 +109,8 @@ def report(driver: TrackerDriver, job: TrackedJob, executions: list[dict[str, An
 
 def run(local: LocalEnvironment) -> None:
     driver = TrackerDriver(local)
-    say("1. Setting up a Voice ID domain and a manifest of 8 fraudster recordings")
-    domain_id = driver.create_domain()
+    say("1. Uploading 8 fraudster recordings and a manifest for the configured Voice ID domain")
+    domain_id = local.domain_ids[0]
     manifest = driver.upload_manifest(DEMO_REQUESTS, name="nightly-fraudsters")
     say(f"   domain {domain_id}, manifest {manifest}")
     say("2. Starting the fraudster registration job with boto3, as a user would")

@@ -162,15 +162,32 @@ class TrackerDriver:
     def wait_until_settled(
         self, job: TrackedJob, *, expected_executions: int = 1, deadline_seconds: float = 90.0
     ) -> list[dict[str, Any]]:
-        """Wait until at least `expected_executions` executions exist for the job and none is running."""
+        """Wait until at least `expected_executions` executions exist for the job and none is running.
+
+        Raises TimeoutError naming what was seen, so a stuck chain fails with the link that broke."""
         deadline = time.monotonic() + deadline_seconds
         while True:
             executions = self.executions(job)
-            settled = len(executions) >= expected_executions and all(e["status"] != "RUNNING" for e in executions)
-            if settled or time.monotonic() > deadline:
-                job.executions = executions
+            job.executions = executions
+            if len(executions) >= expected_executions and all(e["status"] != "RUNNING" for e in executions):
                 return executions
+            if time.monotonic() > deadline:
+                seen = [(e["name"], e["status"], list(self.state_names(e["executionArn"]))[-1:]) for e in executions]
+                raise TimeoutError(
+                    f"after {deadline_seconds:.0f} s job {job.job_id} is {self.job_progress(job)} with "
+                    f"{len(executions)} of {expected_executions} expected execution(s) settled or not: {seen}"
+                )
             time.sleep(0.25)
+
+    def wait_until_running(self, job: TrackedJob, *, deadline_seconds: float = 30.0) -> dict[str, Any]:
+        """The job's first execution, once it has started and is still running."""
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            running = [e for e in self.executions(job) if e["status"] == "RUNNING"]
+            if running:
+                return running[0]
+            time.sleep(0.05)
+        raise TimeoutError(f"no execution for job {job.job_id} was running within {deadline_seconds:.0f} s")
 
     def items(self, job: TrackedJob) -> dict[str, dict[str, Any]]:
         """The job's items by sort key, from one Query."""

@@ -78,6 +78,10 @@ class LocalEnvironment:
             self.voice_id.start()
             self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_VOICE_ID", self.voice_id.endpoint_url)
             self.deployment = deploy_stack(self.cloud, self.template_path)
+            # The configured Voice ID domains exist in the account the stack is deployed to; here they are
+            # created in the emulator with the same ids, so IAM scope and event pattern hold as deployed.
+            for domain_id in self.domain_ids:
+                self.voice_id.admin.seed_domain(domain_id, name="configured", kms_key_id=self.output_kms_key_id)
             self.cloud.client("s3").create_bucket(Bucket=INPUT_BUCKET)
             self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
             self.outputs_path.write_text(json.dumps(self.outputs(), indent=2) + "\n", encoding="utf-8")
@@ -114,6 +118,10 @@ class LocalEnvironment:
         return self.stack.outputs["StateMachineArn"]
 
     @property
+    def domain_ids(self) -> list[str]:
+        return self.stack.outputs["VoiceIdDomainIds"].split(",")
+
+    @property
     def output_s3_uri(self) -> str:
         return self.stack.outputs["VoiceIdOutputLocations"].split(",")[0]
 
@@ -138,6 +146,7 @@ class LocalEnvironment:
             },
             "stack": self.stack.to_dict(),
             "voiceId": {
+                "domainIds": self.domain_ids,
                 "inputBucket": INPUT_BUCKET,
                 "outputS3Uri": self.output_s3_uri,
                 "outputKmsKeyId": self.output_kms_key_id,

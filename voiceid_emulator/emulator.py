@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,16 @@ class Admin:
         self.faults.reset()
         with self._emulator.state.lock:
             self._emulator.service._pending_failures.clear()
+
+    def seed_domain(self, domain_id: str, *, name: str, kms_key_id: str) -> None:
+        """Create a domain with a given id, standing in for one that exists in a real account (the local
+        cloud seeds the domains a deployment is configured for). Re-seeding an existing id is a no-op."""
+        if not re.fullmatch(r"[a-zA-Z0-9]{22}", domain_id):
+            raise ValueError(f"a Voice ID domain id is 22 letters or digits, got {domain_id!r}")
+        with self._emulator.state.lock:
+            if domain_id in self._emulator.state.domains:
+                return
+            self._emulator.service.add_domain(name=name, kms_key_id=kms_key_id, domain_id=domain_id)
 
     def opt_out_speaker(self, domain_id: str, customer_speaker_id: str) -> None:
         """Mark a speaker opted out, so enrolling it is a 409 (the emulator has no OptOutSpeaker API)."""

@@ -114,24 +114,45 @@ class VoiceIdService:
                     f"The account already has {len(self.state.domains)} domains; "
                     f"the quota is {self.quotas.domains_per_account} domains per account"
                 )
+            domain = self.add_domain(
+                name=params["Name"],
+                kms_key_id=params["ServerSideEncryptionConfiguration"]["KmsKeyId"],
+                description=params.get("Description"),
+                tags=list(params.get("Tags", [])),
+            )
+            domain_id = domain.domain_id
+            self._remember_token("CreateDomain", params, domain_id)
+            return {"Domain": domain.to_api()}
+
+    def add_domain(
+        self,
+        *,
+        name: str,
+        kms_key_id: str,
+        description: str | None = None,
+        tags: list[dict[str, str]] | None = None,
+        domain_id: str | None = None,
+    ) -> Domain:
+        """Create a domain with its default watchlist; `domain_id` is chosen by the caller only when seeding
+        a domain that already exists elsewhere (the admin API), never through CreateDomain."""
+        with self.state.lock:
             now = self.clock.now()
-            domain_id = new_resource_id()
+            domain_id = domain_id or new_resource_id()
             default_watchlist = Watchlist(new_resource_id(), domain_id, "Default", "Default watchlist", True, now, now)
             domain = Domain(
                 domain_id=domain_id,
                 arn=f"arn:aws:voiceid:{self.region}:{self.account_id}:domain/{domain_id}",
-                name=params["Name"],
-                description=params.get("Description"),
-                kms_key_id=params["ServerSideEncryptionConfiguration"]["KmsKeyId"],
+                name=name,
+                description=description,
+                kms_key_id=kms_key_id,
                 created_at=now,
                 updated_at=now,
                 default_watchlist_id=default_watchlist.watchlist_id,
-                tags=list(params.get("Tags", [])),
+                tags=list(tags or []),
             )
             domain.watchlists[default_watchlist.watchlist_id] = default_watchlist
             self.state.domains[domain_id] = domain
-            self._remember_token("CreateDomain", params, domain_id)
-            return {"Domain": domain.to_api()}
+            return domain
 
     def describe_domain(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:

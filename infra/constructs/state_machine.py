@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -23,7 +23,7 @@ from infra.config import TrackerConfig
 sys.path.insert(0, str(LAMBDAS_DIR))
 from job_tracker import table_schema as schema
 
-# Errors the Lambdas raise by class name (lambdas/job_tracker/errors.py).
+# Lambda's own transient errors, as Step Functions names them.
 LAMBDA_SERVICE_ERRORS = [
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
@@ -31,6 +31,7 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
+# Errors our Lambdas raise, matched by class name (lambdas/job_tracker/errors.py).
 VOICE_ID_TRANSIENT_ERRORS = ["VoiceIdThrottled", "VoiceIdUnavailable"]
 RECORDING_TRANSIENT_ERRORS = ["RecordingIncomplete"]
 # Errors that a retry cannot fix: the execution ends with the Lambda's own message as the Cause.
@@ -43,12 +44,23 @@ TRACKING_ERRORS = [
     "ConfigurationError",
 ]
 LOCK_TAKEN = "DynamoDB.ConditionalCheckFailedException"
+HOLDER_GONE = "Sfn.ExecutionDoesNotExistException"
+DYNAMODB_TRANSIENT_ERRORS = [
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.RequestLimitExceeded",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+]
 
 LOCK_TRACKING = "TRACKING"
 LOCK_RECORDED = "RECORDED"
 LOCK_RELEASED = "RELEASED"
 
 RUNNING_STATUSES = ("SUBMITTED", "IN_PROGRESS")
+
+
+def state_machine_name(stack_name: str) -> str:
+    return f"{stack_name}-Tracker"
 
 
 def _string(value: str) -> tasks.DynamoAttributeValue:
@@ -134,12 +146,18 @@ class TrackerStateMachine(Construct):
             table=table,
             key=_lock_key(),
             update_expression="SET LockState = :recorded, RecordedAt = :now",
+            condition_expression="ExecutionArn = :me",
             expression_attribute_values={
                 ":recorded": _string(LOCK_RECORDED),
+                ":me": _string(EXECUTION_ARN),
                 ":now": _string(STATE_ENTERED_TIME),
             },
             result_path=sfn.JsonPath.DISCARD,
-        ).next(job_recorded)
+        )
+        self._retry_dynamodb(mark_recorded)
+        # The record is written either way; a lock left TRACKING is taken over by the next start.
+        mark_recorded.add_catch(job_recorded, errors=["States.ALL"], result_path="$.MarkError")
+        mark_recorded.next(job_recorded)
 
         def record(state_name: str, comment: str) -> sfn.IChainable:
             task = self._invoke(
@@ -211,42 +229,7 @@ class TrackerStateMachine(Construct):
         )
         describe.next(job_status)
 
-        already_tracked = sfn.Pass(
-            self,
-            "Job already tracked",
-            parameters={
-                "DomainId.$": "$.DomainId",
-                "JobId.$": "$.JobId",
-                "Outcome": "ALREADY_TRACKED",
-                "Message": "Another execution is tracking or has recorded this job. Start an execution with "
-                '"Rerecord": true to record it again.',
-            },
-        ).next(sfn.Succeed(self, "Nothing to do"))
-        take_over = tasks.DynamoUpdateItem(
-            self,
-            "Take over job lock",
-            table=table,
-            key=_lock_key(),
-            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now",
-            expression_attribute_values={
-                ":tracking": _string(LOCK_TRACKING),
-                ":me": _string(EXECUTION_ARN),
-                ":now": _string(STATE_ENTERED_TIME),
-            },
-            result_path=sfn.JsonPath.DISCARD,
-        ).next(start_polling)
-        rerecord_requested = (
-            sfn.Choice(self, "Re-record requested?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.Rerecord"),
-                    sfn.Condition.is_boolean("$.Rerecord"),
-                    sfn.Condition.boolean_equals("$.Rerecord", True),
-                ),
-                take_over,
-            )
-            .otherwise(already_tracked)
-        )
+        read_lock = self._when_lock_is_taken(start_polling=start_polling, tracking_stopped=tracking_stopped)
         acquire_lock = tasks.DynamoPutItem(
             self,
             "Acquire job lock",
@@ -266,8 +249,9 @@ class TrackerStateMachine(Construct):
             result_path=sfn.JsonPath.DISCARD,
             comment="One execution per job, however many events arrive.",
         )
-        acquire_lock.add_catch(rerecord_requested, errors=[LOCK_TAKEN], result_path="$.LockError")
-        acquire_lock.add_catch(release_then_stop, errors=["States.ALL"], result_path="$.Error")
+        self._retry_dynamodb(acquire_lock)
+        acquire_lock.add_catch(read_lock, errors=[LOCK_TAKEN], result_path="$.LockError")
+        acquire_lock.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
         acquire_lock.next(start_polling)
 
         input_rejected = sfn.Fail(
@@ -302,6 +286,9 @@ class TrackerStateMachine(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="Follows one Voice ID fraudster registration job and records its failed requests.",
+            # A fixed name lets the role read this machine's executions (the lock-holder check) without a
+            # reference cycle between the role and the state machine.
+            state_machine_name=state_machine_name(Stack.of(self).stack_name),
         )
         NagSuppressions.add_resource_suppressions(
             self.state_machine.role,
@@ -309,10 +296,12 @@ class TrackerStateMachine(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "CloudWatch Logs delivery and X-Ray APIs support no resource scoping; Lambda "
-                    "invoke permissions name the two functions (and their versions, the <arn>:* form CDK adds).",
+                    "invoke permissions name the two functions (and their versions, the <arn>:* form CDK adds); "
+                    "DescribeExecution covers this state machine's own executions, whose names are chosen at start.",
                     "appliesTo": [
                         "Resource::*",
                         {"regex": "/^Resource::<.*(DescribeJob|RecordFailures).*\\.Arn>:\\*$/g"},
+                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
                     ],
                 }
             ],
@@ -358,6 +347,116 @@ class TrackerStateMachine(Construct):
         )
         return task
 
+    def _when_lock_is_taken(
+        self, *, start_polling: sfn.IChainable, tracking_stopped: sfn.IChainable
+    ) -> sfn.TaskStateBase:
+        """The path from a taken lock: stop if its holder still runs, take over a stale lock, or re-record
+        a recorded job on request. Returns its first state."""
+        table = self._table
+        already_tracked = sfn.Pass(
+            self,
+            "Job already tracked",
+            parameters={
+                "DomainId.$": "$.DomainId",
+                "JobId.$": "$.JobId",
+                "Outcome": "ALREADY_TRACKED",
+                "Message": "Another execution is tracking this job or has recorded it. Once none is running, "
+                'start an execution with "Rerecord": true to record it again.',
+            },
+        ).next(sfn.Succeed(self, "Nothing to do"))
+        take_over = tasks.DynamoUpdateItem(
+            self,
+            "Take over job lock",
+            table=table,
+            key=_lock_key(),
+            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now",
+            # Only from the holder just inspected: of two executions taking over at once, one wins.
+            condition_expression="ExecutionArn = :holder",
+            expression_attribute_values={
+                ":tracking": _string(LOCK_TRACKING),
+                ":me": _string(EXECUTION_ARN),
+                ":holder": _string(sfn.JsonPath.string_at("$.Lock.ExecutionArn")),
+                ":now": _string(STATE_ENTERED_TIME),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        self._retry_dynamodb(take_over)
+        take_over.add_catch(already_tracked, errors=[LOCK_TAKEN], result_path="$.LockError")
+        take_over.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
+        take_over.next(start_polling)
+
+        rerecord_requested = (
+            sfn.Choice(self, "Re-record requested?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.Rerecord"),
+                    sfn.Condition.is_boolean("$.Rerecord"),
+                    sfn.Condition.boolean_equals("$.Rerecord", True),
+                ),
+                take_over,
+            )
+            .otherwise(already_tracked)
+        )
+        holder_running = (
+            sfn.Choice(self, "Lock holder still running?")
+            .when(sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"), already_tracked)
+            .otherwise(take_over)
+        )
+        # A lock left TRACKING by an execution that timed out, was stopped or failed outside its catches
+        # would block the job forever; asking Step Functions about the holder makes such a lock stale.
+        check_holder = tasks.CallAwsService(
+            self,
+            "Check lock holder",
+            service="sfn",
+            action="describeExecution",
+            parameters={"ExecutionArn": sfn.JsonPath.string_at("$.Lock.ExecutionArn")},
+            iam_resources=[self._execution_arn_pattern()],
+            iam_action="states:DescribeExecution",
+            result_selector={"Status.$": "$.Status"},
+            result_path="$.Lock.Holder",
+        )
+        check_holder.add_catch(take_over, errors=[HOLDER_GONE], result_path="$.LockError")
+        check_holder.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
+        check_holder.next(holder_running)
+        lock_state = (
+            sfn.Choice(self, "Lock state?")
+            .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_TRACKING), check_holder)
+            .otherwise(rerecord_requested)
+        )
+        read_lock = tasks.DynamoGetItem(
+            self,
+            "Read job lock",
+            table=table,
+            key=_lock_key(),
+            consistent_read=True,
+            result_selector={"LockState.$": "$.Item.LockState.S", "ExecutionArn.$": "$.Item.ExecutionArn.S"},
+            result_path="$.Lock",
+        )
+        self._retry_dynamodb(read_lock)
+        read_lock.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
+        read_lock.next(lock_state)
+        return read_lock
+
+    def _execution_arn_pattern(self) -> str:
+        stack = Stack.of(self)
+        return stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name(stack.stack_name)}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    @staticmethod
+    def _retry_dynamodb(task: sfn.TaskStateBase) -> None:
+        task.add_retry(
+            errors=DYNAMODB_TRANSIENT_ERRORS,
+            interval=Duration.seconds(1),
+            max_attempts=5,
+            backoff_rate=2,
+            max_delay=Duration.seconds(20),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+
     def _release_lock(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
         """Let a later execution follow the job after this one failed. Only our own lock is released, and
         a failed release never hides the original error."""
@@ -375,5 +474,6 @@ class TrackerStateMachine(Construct):
             },
             result_path=sfn.JsonPath.DISCARD,
         )
+        self._retry_dynamodb(release)
         release.add_catch(then, errors=["States.ALL"], result_path="$.ReleaseError")
         return release.next(then)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -15,7 +17,9 @@ EVENT_DETAIL_TYPE = "VoiceId Batch Fraudster Registration Action"
 
 
 class JobEventTrigger(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine, domain_ids: Sequence[str]
+    ) -> None:
         super().__init__(scope, construct_id)
         # Events that EventBridge could not turn into an execution (e.g. Step Functions throttling past
         # the retry policy) are kept here rather than lost.
@@ -44,7 +48,8 @@ class JobEventTrigger(Construct):
                 detail_type=[EVENT_DETAIL_TYPE],
                 # Delivery is best effort and the status strings are undocumented, so every event of a
                 # job starts an execution; the job lock makes all but the first a no-op.
-                detail={"domainId": [{"exists": True}], "batchJobId": [{"exists": True}]},
+                # Only the configured domains: the tracker may not describe jobs of any other.
+                detail={"domainId": list(domain_ids), "batchJobId": [{"exists": True}]},
             ),
         )
         self.rule.add_target(

@@ -29,6 +29,10 @@ class VoiceIdUnavailable(TrackerError):
     """Voice ID answered with an internal error after the SDK's own retries; retried by the state machine."""
 
 
+class UnexpectedJobStatus(TrackerError):
+    """Voice ID reported a JobStatus the tracker does not know; the job cannot be followed safely."""
+
+
 class OutputFileMissing(TrackerError):
     """The job ended but its `.out` object is not where the documented key rule puts it."""
 
@@ -38,7 +42,8 @@ class OutputFileInvalid(TrackerError):
 
 
 class RecordingIncomplete(TrackerError):
-    """DynamoDB left items unprocessed after every retry; a re-run is safe and finishes the record."""
+    """The record could not be finished this time (DynamoDB left items unprocessed after every retry, or
+    reading the output was cut off); a re-run is safe and finishes it."""
 
 
 class ConfigurationError(TrackerError):

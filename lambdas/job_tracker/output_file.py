@@ -26,7 +26,9 @@ SUPPORTED_VERSION = "1.0"
 # The schema block says NEW_REGISTRATION while the text under it says NEW_FRAUDSTER; accept both.
 NEW_REGISTRATION_STATUSES = frozenset({"NEW_REGISTRATION", "NEW_FRAUDSTER"})
 DUPLICATE_SKIPPED = "DUPLICATE_SKIPPED"
-MAX_REQUEST_ID_LENGTH = 1024
+# RequestIds become part of DynamoDB keys (`FAILURE#<RequestId>` and the index's sort key), which DynamoDB
+# limits to 1024 bytes; this leaves room for the prefixes and the job's timestamp and id.
+MAX_REQUEST_ID_BYTES = 900
 _WHITESPACE = " \t\r\n"
 
 
@@ -41,7 +43,6 @@ class FailedRequest:
 class OutputTally:
     """What a fully read `.out` says, apart from the failures themselves (which are streamed out)."""
 
-    version: str | None = None
     failed: int = 0
     registered: int = 0
     duplicate_skipped: int = 0
@@ -142,8 +143,10 @@ def _require(entry: Any, name: str, index: int, cursor: _ChunkCursor) -> dict[st
 
 def _request_id(entry: dict[str, Any], name: str, index: int, cursor: _ChunkCursor) -> str:
     request_id = entry.get("RequestId")
-    if not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID_LENGTH:
+    if not isinstance(request_id, str) or not request_id:
         raise cursor.invalid(f"has no valid RequestId at {name}[{index}]")
+    if len(request_id.encode("utf-8")) > MAX_REQUEST_ID_BYTES:
+        raise cursor.invalid(f"has a RequestId longer than {MAX_REQUEST_ID_BYTES} bytes at {name}[{index}]")
     return request_id
 
 
@@ -191,11 +194,10 @@ def _read_registrations(cursor: _ChunkCursor, tally: OutputTally) -> None:
             tally.registered += 1
 
 
-def _read_version(cursor: _ChunkCursor, tally: OutputTally) -> None:
+def _read_version(cursor: _ChunkCursor) -> None:
     version = cursor.value()
     if version != SUPPORTED_VERSION:
         raise cursor.invalid(f"has Version {version!r}; only {SUPPORTED_VERSION!r} is documented")
-    tally.version = version
 
 
 def read_output_file(chunks: Iterable[bytes], source: str, on_failure: Callable[[FailedRequest], None]) -> OutputTally:
@@ -207,7 +209,7 @@ def read_output_file(chunks: Iterable[bytes], source: str, on_failure: Callable[
     cursor = _ChunkCursor(chunks, source)
     tally = OutputTally()
     sections: dict[str, Callable[[], None]] = {
-        "Version": lambda: _read_version(cursor, tally),
+        "Version": lambda: _read_version(cursor),
         "Errors": lambda: _read_errors(cursor, tally, on_failure),
         "SuccessfulRegistrations": lambda: _read_registrations(cursor, tally),
     }

@@ -15,7 +15,7 @@ from typing import Any
 from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import FailureStore, Item
 from job_tracker.adapters.s3 import ObjectReader
-from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing
+from job_tracker.errors import OutputFileMissing
 from job_tracker.models import JobDescription, JobStatus
 from job_tracker.output_file import FailedRequest, OutputTally, read_output_file
 
@@ -130,19 +130,24 @@ def _remove_stale_failures(job: JobDescription, store: FailureStore, keep: set[s
 
 
 def record_job_outcome(job: JobDescription, reader: ObjectReader, store: FailureStore) -> RecordResult:
-    """Write a finished job's record. Raises OutputFileMissing/OutputFileInvalid/AccessDenied for a `.out`
-    that cannot be used, after marking the summary FAILED with the reason."""
+    """Write a finished job's record. Any failure (OutputFileMissing, OutputFileInvalid, AccessDenied,
+    RecordingIncomplete, ...) is raised after marking the summary FAILED with the reason."""
     if not job.status.is_terminal:
         raise ValueError(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
     store.mark_recording(job.ref)
+    try:
+        return _record(job, reader, store)
+    except Exception as error:
+        # Whatever stopped the record, the summary must not look complete or still in progress.
+        store.mark_record_failed(job.ref, f"{type(error).__name__}: {error}")
+        raise
+
+
+def _record(job: JobDescription, reader: ObjectReader, store: FailureStore) -> RecordResult:
     tally = OutputTally()
     if job.status is not JobStatus.FAILED:
         # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it.
-        try:
-            tally = _read_failures(job, reader, store)
-        except (OutputFileMissing, OutputFileInvalid, AccessDenied) as error:
-            store.mark_record_failed(job.ref, str(error))
-            raise
+        tally = _read_failures(job, reader, store)
         if job.status is JobStatus.COMPLETED and tally.failed:
             logger.warning(
                 "Job reported COMPLETED but its output lists failed requests; recording them anyway",

@@ -60,4 +60,5 @@ def driver(local: LocalEnvironment) -> Iterator[TrackerDriver]:
 
 @pytest.fixture(scope="session")
 def domain_id(local: LocalEnvironment) -> str:
-    return TrackerDriver(local).create_domain("e2e")
+    """The domain the stack is configured for (cdk.json), seeded into the emulator by the local cloud."""
+    return local.domain_ids[0]

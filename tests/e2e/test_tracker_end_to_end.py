@@ -3,20 +3,35 @@ land in DynamoDB Local. Each test acts only as Voice ID's user (or an operator) 
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 import pytest
 
 from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver
+from local_cloud.testing import wait_for_execution
 from voiceid_emulator.events import EventPublisher
 
-MIXED = [
-    AudioRequest("good-1", seed=1001),
-    AudioRequest("good-2", seed=1002),
-    AudioRequest("short-3", seconds_speech=0.5, seconds_silence=3.0, seed=1003),
-    AudioRequest("missing-4", missing=True),
-]
+# Every test registers new audio: the domain is shared, and audio seen before is a duplicate fraudster.
+_seeds = itertools.count(1000, 10)
+
+
+def mixed() -> list[AudioRequest]:
+    """Two good recordings, one with too little speech, one whose audio was never uploaded."""
+    seed = next(_seeds)
+    return [
+        AudioRequest("good-1", seed=seed),
+        AudioRequest("good-2", seed=seed + 1),
+        AudioRequest("short-3", seconds_speech=0.5, seconds_silence=3.0, seed=seed + 2),
+        AudioRequest("missing-4", missing=True),
+    ]
+
+
+def long_job(count: int = 24) -> list[AudioRequest]:
+    """A job that stays IN_PROGRESS for a few seconds, so its tracker can be caught running."""
+    seed = next(_seeds) * 100
+    return [AudioRequest(f"req-{n}", seconds_speech=2.5, seed=seed + n) for n in range(count)]
 
 
 def recorded_by(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -30,7 +45,7 @@ def run_job(driver: TrackerDriver, domain_id: str, requests: list[AudioRequest],
 
 
 def test_completed_with_errors_records_exactly_the_failed_requests(driver: TrackerDriver, domain_id: str) -> None:
-    job = run_job(driver, domain_id, MIXED, expected_executions=2)
+    job = run_job(driver, domain_id, mixed(), expected_executions=2)
     failures = driver.failures(job)
     assert sorted(failures) == ["missing-4", "short-3"]
     assert failures["short-3"]["ErrorCode"] == 400
@@ -48,7 +63,8 @@ def test_completed_with_errors_records_exactly_the_failed_requests(driver: Track
 
 
 def test_completed_job_has_no_failure_items_and_a_correct_summary(driver: TrackerDriver, domain_id: str) -> None:
-    job = run_job(driver, domain_id, [AudioRequest(f"clean-{n}", seed=2000 + n) for n in range(3)])
+    seed = next(_seeds)
+    job = run_job(driver, domain_id, [AudioRequest(f"clean-{n}", seed=seed + n) for n in range(3)])
     assert driver.failures(job) == {}
     summary = driver.items(job)["SUMMARY"]
     assert summary["JobStatus"] == "COMPLETED"
@@ -73,7 +89,7 @@ def test_failed_job_records_its_failure_details(driver: TrackerDriver, domain_id
 def test_three_events_for_one_job_give_one_tracked_run_and_one_set_of_items(
     driver: TrackerDriver, domain_id: str
 ) -> None:
-    job = run_job(driver, domain_id, MIXED, expected_executions=2)
+    job = run_job(driver, domain_id, mixed(), expected_executions=2)
     first_items = driver.items(job)
     # EventBridge delivery is at least once: the success event arrives a second time.
     (success,) = [
@@ -109,7 +125,7 @@ def test_a_lost_submit_event_still_leads_to_a_full_record(
         return publish(self, detail_type, resources, detail)
 
     monkeypatch.setattr(EventPublisher, "publish", drop_submit_events)
-    job = run_job(driver, domain_id, MIXED, expected_executions=1)
+    job = run_job(driver, domain_id, mixed(), expected_executions=1)
     (execution,) = job.executions
     assert execution["status"] == "SUCCEEDED"
     assert sorted(driver.failures(job)) == ["missing-4", "short-3"]
@@ -136,7 +152,7 @@ def test_malformed_ids_are_rejected_by_the_describe_step(driver: TrackerDriver, 
 
 
 def test_voice_id_throttling_is_retried_and_the_run_completes(driver: TrackerDriver, domain_id: str) -> None:
-    manifest = driver.upload_manifest(MIXED)
+    manifest = driver.upload_manifest(mixed())
     job = driver.start_job(domain_id, manifest)
     faults = driver.local.voice_id.faults
     before = faults.throttled_requests
@@ -149,7 +165,7 @@ def test_voice_id_throttling_is_retried_and_the_run_completes(driver: TrackerDri
 
 
 def test_recording_the_same_job_twice_leaves_identical_items(driver: TrackerDriver, domain_id: str) -> None:
-    job = run_job(driver, domain_id, MIXED, expected_executions=2)
+    job = run_job(driver, domain_id, mixed(), expected_executions=2)
     before = {key: item for key, item in driver.items(job).items() if key != "LOCK"}
     driver.start_execution(job, Rerecord=True)
     executions = driver.wait_until_settled(job, expected_executions=3)
@@ -163,11 +179,69 @@ def test_input_without_ids_is_rejected_before_any_work(driver: TrackerDriver) ->
     started = driver.sfn.start_execution(
         stateMachineArn=driver.local.state_machine_arn, name="no-ids", input=json.dumps({"jobId": "x"})
     )
-    described = driver.sfn.describe_execution(executionArn=started["executionArn"])
-    for _ in range(100):
-        if described["status"] != "RUNNING":
-            break
-        described = driver.sfn.describe_execution(executionArn=started["executionArn"])
+    described = wait_for_execution(driver.sfn, started["executionArn"])
     assert described["status"] == "FAILED"
     assert described["error"] == "InvalidJobRequest"
     assert list(driver.state_names(started["executionArn"])) == ["Validate input", "Input rejected"]
+
+
+def test_rerecord_while_the_job_is_being_tracked_starts_no_second_tracker(
+    driver: TrackerDriver, domain_id: str
+) -> None:
+    job = driver.start_job(domain_id, driver.upload_manifest(long_job()))
+    driver.wait_until_running(job)
+    manual = driver.start_execution(job, Rerecord=True)
+    assert wait_for_execution(driver.sfn, manual)["status"] == "SUCCEEDED"
+    assert "Lock holder still running?" in list(driver.state_names(manual))
+    executions = driver.wait_until_settled(job, expected_executions=3)
+    assert len(recorded_by(executions)) == 1
+    assert len(driver.failures(job)) == 0
+    assert driver.items(job)["SUMMARY"]["RegisteredRequestCount"] == 24
+
+
+def test_a_lock_left_by_a_stopped_execution_is_taken_over(driver: TrackerDriver, domain_id: str) -> None:
+    job = driver.start_job(domain_id, driver.upload_manifest(long_job()))
+    first = driver.wait_until_running(job)
+    driver.sfn.stop_execution(executionArn=first["executionArn"], error="Operator", cause="stopped by the test")
+    assert driver.items(job)["LOCK"]["LockState"] == "TRACKING"  # a stopped execution runs no catch
+    executions = driver.wait_until_settled(job, expected_executions=2)
+    assert [e["status"] for e in executions] == ["ABORTED", "SUCCEEDED"]
+    assert "Take over job lock" in list(driver.state_names(executions[1]["executionArn"]))
+    assert driver.items(job)["LOCK"]["LockState"] == "RECORDED"
+    assert driver.items(job)["SUMMARY"]["RecordState"] == "COMPLETE"
+
+
+def test_an_unreadable_output_file_fails_the_record_step_and_says_why(driver: TrackerDriver, domain_id: str) -> None:
+    job = run_job(driver, domain_id, mixed(), expected_executions=2)
+    output_uri = driver.items(job)["SUMMARY"]["OutputUri"]
+    bucket, key = output_uri.removeprefix("s3://").split("/", 1)
+    driver.s3.put_object(Bucket=bucket, Key=key, Body=b'{"Version": "1.0", "Errors": [')
+    manual = driver.start_execution(job, Rerecord=True)
+    described = wait_for_execution(driver.sfn, manual)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "OutputFileInvalid"
+    assert described["cause"].startswith(f"{output_uri} is not valid JSON")
+    items = driver.items(job)
+    assert items["LOCK"]["LockState"] == "RELEASED"
+    assert items["SUMMARY"]["RecordState"] == "FAILED"
+    assert "OutputFileInvalid" in items["SUMMARY"]["RecordProblem"]
+
+
+def test_jobs_of_unconfigured_domains_start_no_execution(driver: TrackerDriver) -> None:
+    other_domain = driver.create_domain("not-configured")
+    job = driver.start_job(other_domain, driver.upload_manifest(mixed()))
+    assert driver.local.voice_id.wait_for_job(job.job_id, timeout=60) == "COMPLETED_WITH_ERRORS"
+    events = [e for e in driver.local.voice_id.events if e["detail"]["batchJobId"] == job.job_id]
+    assert [e["detail"]["status"] for e in events] == ["SUBMITTED", "SUCCEEDED"]
+    # Routing is synchronous: once this PutEvents returns, any matching rule has started its execution.
+    response = driver.local.cloud.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.voiceid",
+                "DetailType": events[-1]["detail-type"],
+                "Detail": json.dumps(events[-1]["detail"]),
+            }
+        ]
+    )
+    assert response["FailedEntryCount"] == 0
+    assert driver.executions(job) == []

@@ -349,3 +349,34 @@ def test_function_output_is_relayed_with_the_function_name(cloud: LocalCloud, ma
     while expected not in log_file.read_text(encoding="utf-8") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert expected in log_file.read_text(encoding="utf-8")
+
+
+def test_aws_sdk_tasks_take_pascal_case_parameters_and_name_service_errors_like_aws(cloud: LocalCloud) -> None:
+    sfn = cloud.client("stepfunctions")
+    target = create_state_machine(cloud, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    finished = sfn.start_execution(stateMachineArn=target, name="finished", input="{}")["executionArn"]
+    wait_for_execution(sfn, finished)
+    checker = create_state_machine(
+        cloud,
+        {
+            "StartAt": "Describe",
+            "States": {
+                "Describe": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+                    "Parameters": {"ExecutionArn.$": "$.arn"},
+                    "ResultSelector": {"Status.$": "$.Status"},
+                    "Catch": [{"ErrorEquals": ["Sfn.ExecutionDoesNotExistException"], "Next": "Gone"}],
+                    "End": True,
+                },
+                "Gone": {"Type": "Pass", "Result": {"Holder": "gone"}, "End": True},
+            },
+        },
+    )
+    outputs = []
+    for name, arn in [("known", finished), ("unknown", finished.replace(":finished", ":never-started"))]:
+        started = sfn.start_execution(stateMachineArn=checker, name=name, input=json.dumps({"arn": arn}))
+        described = wait_for_execution(sfn, started["executionArn"])
+        assert described["status"] == "SUCCEEDED", described
+        outputs.append(json.loads(described["output"]))
+    assert outputs == [{"Status": "SUCCEEDED"}, {"Holder": "gone"}]

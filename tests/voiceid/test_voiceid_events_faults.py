@@ -369,3 +369,17 @@ def test_cli_starts_prints_endpoint_and_stops_on_sigterm(moto_endpoint: str) -> 
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+def test_seeded_domain_keeps_its_id_and_accepts_jobs(moto_endpoint: str) -> None:
+    with VoiceIdEmulator(s3_endpoint_url=moto_endpoint, throttling=False, pacing=Pacing.manual_steps()) as emulator:
+        emulator.admin.seed_domain("SeededDomain0000000001", name="from-config", kms_key_id="key-1")
+        emulator.admin.seed_domain("SeededDomain0000000001", name="ignored", kms_key_id="key-2")
+        client = voice_id_client(emulator.endpoint_url)
+        domain = client.describe_domain(DomainId="SeededDomain0000000001")["Domain"]
+        assert domain["Name"] == "from-config"
+        assert [w["Name"] for w in client.list_watchlists(DomainId="SeededDomain0000000001")["WatchlistSummaries"]] == [
+            "Default"
+        ]
+        with pytest.raises(ValueError, match="22 letters or digits"):
+            emulator.admin.seed_domain("short", name="x", kms_key_id="k")

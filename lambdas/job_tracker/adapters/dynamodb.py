@@ -117,10 +117,6 @@ class DynamoDbFailureStore:
         self._table = table_name
         self._writer_options = writer_options
 
-    @property
-    def table_name(self) -> str:
-        return self._table
-
     def _summary_key(self, ref: JobRef) -> dict[str, Any]:
         return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
 
@@ -162,6 +158,7 @@ class DynamoDbFailureStore:
                 {":pk": ref.partition_key, ":prefix": schema.FAILURE_SORT_KEY_PREFIX}
             ),
             ProjectionExpression="#sk",
+            ConsistentRead=True,
         ):
             keys.update(item[schema.SORT_KEY]["S"] for item in page.get("Items", []))
         return keys

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from job_tracker.errors import AccessDenied, OutputFileMissing
+from job_tracker.errors import AccessDenied, OutputFileMissing, RecordingIncomplete
 from job_tracker.models import S3Location
 
 if TYPE_CHECKING:
@@ -41,12 +41,17 @@ class S3ObjectReader:
             if code in _MISSING:
                 raise OutputFileMissing(f"{location.uri} does not exist ({code})") from error
             if code in _DENIED:
+                # Without s3:ListBucket, which the tracker deliberately lacks, S3 also answers 403 for a
+                # missing object, so both causes are named.
                 raise AccessDenied(
-                    f"not allowed to read {location.uri} ({code}); check the tracker's output bucket, prefix "
-                    "and KMS key configuration"
+                    f"could not read {location.uri} ({code}): the object is missing, or the tracker may not "
+                    "read it (check the output bucket and prefix in the configuration, the bucket policy and "
+                    "the KMS key policy)"
                 ) from error
             raise
         try:
             yield from body.iter_chunks(self._chunk_bytes)
+        except BotoCoreError as error:
+            raise RecordingIncomplete(f"reading {location.uri} was cut off: {error}") from error
         finally:
             body.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from job_tracker.errors import (
     AccessDenied,
     InvalidJobRequest,
     JobNotFound,
+    UnexpectedJobStatus,
     VoiceIdThrottled,
     VoiceIdUnavailable,
 )
@@ -41,6 +42,9 @@ class VoiceIdJobDescriber:
             job = self._client.describe_fraudster_registration_job(DomainId=ref.domain_id, JobId=ref.job_id)["Job"]
         except ClientError as error:
             raise _translate(error, ref) from error
+        except BotoCoreError as error:
+            # Connection failures and read timeouts that outlasted the SDK's retries.
+            raise VoiceIdUnavailable(f"could not reach Voice ID describing job {ref.job_id}: {error}") from error
         return _to_description(ref, job)
 
 
@@ -63,12 +67,18 @@ def _translate(error: ClientError, ref: JobRef) -> Exception:
 
 
 def _to_description(ref: JobRef, job: FraudsterRegistrationJobTypeDef) -> JobDescription:
+    try:
+        status = JobStatus(job["JobStatus"])
+    except ValueError:
+        raise UnexpectedJobStatus(
+            f"Voice ID reported JobStatus {job['JobStatus']!r} for job {ref.job_id}, which the tracker does not know"
+        ) from None
     details = job.get("FailureDetails")
     output_folder = job.get("OutputDataConfig", {}).get("S3Uri")
     input_uri = job.get("InputDataConfig", {}).get("S3Uri")
     return JobDescription(
         ref=ref,
-        status=JobStatus(job["JobStatus"]),
+        status=status,
         percent_complete=job.get("JobProgress", {}).get("PercentComplete", 0),
         job_name=job.get("JobName"),
         created_at=_iso(job.get("CreatedAt")),
