@@ -16,9 +16,13 @@ from aws_cdk.aws_logs import RetentionDays
 CONTEXT_PREFIX = "tracker:"
 STACK_NAME = "VoiceIdJobTracker"
 
-# A Wait -> Task -> Choice iteration writes about 9 history events, more when a step is retried.
-# Standard workflows fail at 25,000 events; this keeps the worst case well below it.
-EVENTS_PER_POLL_WORST_CASE = 12
+# One poll writes 11 history events: Wait (entered, exited), the describe task (entered, scheduled,
+# started, succeeded, exited) and two Choice states (entered, exited each); every retry of the task adds
+# 3 more. Budgeting one retry per poll on average, and headroom for the states around the loop, keeps an
+# execution that reaches the cap below Standard's hard limit of 25,000 events.
+EVENTS_PER_POLL = 11
+EVENTS_PER_RETRY = 3
+EVENTS_PER_POLL_WORST_CASE = EVENTS_PER_POLL + EVENTS_PER_RETRY
 HISTORY_EVENT_LIMIT = 25_000
 HISTORY_HEADROOM_EVENTS = 1_000
 MAX_POLL_CAP = (HISTORY_EVENT_LIMIT - HISTORY_HEADROOM_EVENTS) // EVENTS_PER_POLL_WORST_CASE

@@ -86,7 +86,7 @@ def test_trigger_matches_voice_id_batch_registration_events(template: Template, 
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.voiceid"],
         "detail-type": ["VoiceId Batch Fraudster Registration Action"],
-        "detail": {"domainId": [{"exists": True}], "batchJobId": [{"exists": True}]},
+        "detail": {"domainId": CONTEXT["tracker:voiceIdDomainIds"], "batchJobId": [{"exists": True}]},
     }
     (target,) = rule["Properties"]["Targets"]
     transformer = target["InputTransformer"]
@@ -145,10 +145,11 @@ def test_no_policy_grants_wildcard_actions_or_voice_id_beyond_describe(template_
                     assert "Table" in str(statement["Resource"]), statement
 
 
-def test_state_machine_logs_traces_and_times_out(template: Template) -> None:
+def test_state_machine_is_named_logged_and_traced(template: Template) -> None:
     template.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
+            "StateMachineName": "VoiceIdJobTracker-Tracker",
             "StateMachineType": "STANDARD",
             "TracingConfiguration": {"Enabled": True},
             "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from infra.config import EVENTS_PER_POLL, EVENTS_PER_RETRY, MAX_POLL_CAP
 from tests.infra.conftest import cdk_json_context, definition
 
 STATES_IN_ORDER = [
@@ -40,6 +41,11 @@ def test_the_happy_path_loops_describe_choice_wait(asl: dict[str, Any], states: 
     assert states["Wait for job"]["SecondsPath"] == "$.Job.WaitSeconds"
     assert states["Wait for job"]["Next"] == "Describe job"
     assert set(STATES_IN_ORDER) <= set(states)
+
+
+def test_execution_times_out_after_the_longest_possible_polling(asl: dict[str, Any]) -> None:
+    context = cdk_json_context()
+    assert asl["TimeoutSeconds"] == context["tracker:pollCap"] * context["tracker:pollMaxSeconds"] + 3600
 
 
 def test_job_status_choice_routes_every_status(states: dict[str, Any]) -> None:
@@ -81,8 +87,12 @@ def test_poll_cap_comes_from_config_and_fits_the_history_limit(states: dict[str,
         "NumericGreaterThanEquals": cap,
         "Next": "Poll cap reached",
     }
-    # About 9 history events per poll, up to 12 with retries: the cap keeps below Standard's 25,000.
-    assert cap * 12 < 25_000
+    # The loop is exactly Wait -> one Task -> two Choices, which is what EVENTS_PER_POLL counts.
+    loop = ["Wait for job", "Describe job", "Job status?", "Poll cap reached?"]
+    assert [states[name]["Type"] for name in loop] == ["Wait", "Task", "Choice", "Choice"]
+    assert EVENTS_PER_POLL == 2 + 5 + 2 + 2
+    assert cap <= MAX_POLL_CAP
+    assert MAX_POLL_CAP * (EVENTS_PER_POLL + EVENTS_PER_RETRY) < 25_000
 
 
 @pytest.mark.parametrize("state", ["Describe job", "Record failed requests", "Record completed job"])
@@ -129,12 +139,41 @@ def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any
     assert lock["Catch"][0] == {
         "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
         "ResultPath": "$.LockError",
-        "Next": "Re-record requested?",
+        "Next": "Read job lock",
     }
+    assert states["Read job lock"]["Parameters"]["ConsistentRead"] is True
+    assert states["Read job lock"]["Next"] == "Lock state?"
+    (tracking,) = states["Lock state?"]["Choices"]
+    assert tracking == {"Variable": "$.Lock.LockState", "StringEquals": "TRACKING", "Next": "Check lock holder"}
+    assert states["Lock state?"]["Default"] == "Re-record requested?"
     assert states["Re-record requested?"]["Default"] == "Job already tracked"
     assert states["Re-record requested?"]["Choices"][0]["Next"] == "Take over job lock"
-    release = states["Release job lock"]
-    assert release["Parameters"]["ConditionExpression"] == "ExecutionArn = :me"
+
+
+def test_a_lock_whose_holder_stopped_is_taken_over(states: dict[str, Any]) -> None:
+    check = states["Check lock holder"]
+    assert check["Resource"].endswith(":states:::aws-sdk:sfn:describeExecution")
+    assert check["Parameters"] == {"ExecutionArn.$": "$.Lock.ExecutionArn"}
+    assert check["Catch"][0]["ErrorEquals"] == ["Sfn.ExecutionDoesNotExistException"]
+    assert check["Catch"][0]["Next"] == "Take over job lock"
+    (running,) = states["Lock holder still running?"]["Choices"]
+    assert running == {"Variable": "$.Lock.Holder.Status", "StringEquals": "RUNNING", "Next": "Job already tracked"}
+    assert states["Lock holder still running?"]["Default"] == "Take over job lock"
+    take_over = states["Take over job lock"]
+    assert take_over["Parameters"]["ConditionExpression"] == "ExecutionArn = :holder"
+    assert take_over["Catch"][0]["Next"] == "Job already tracked"
+    assert states["Release job lock"]["Parameters"]["ConditionExpression"] == "ExecutionArn = :me"
+    assert states["Mark job recorded"]["Parameters"]["ConditionExpression"] == "ExecutionArn = :me"
+
+
+@pytest.mark.parametrize(
+    "state", ["Acquire job lock", "Read job lock", "Take over job lock", "Mark job recorded", "Release job lock"]
+)
+def test_dynamodb_steps_retry_throttling_and_internal_errors(states: dict[str, Any], state: str) -> None:
+    (retry,) = states[state]["Retry"]
+    assert "DynamoDB.ProvisionedThroughputExceededException" in retry["ErrorEquals"]
+    assert "DynamoDB.InternalServerErrorException" in retry["ErrorEquals"]
+    assert retry["JitterStrategy"] == "FULL"
 
 
 def test_uses_no_jsonata(asl: dict[str, Any], states: dict[str, Any]) -> None:

@@ -180,3 +180,12 @@ def test_reads_a_large_file_in_bounded_chunks() -> None:
     tally = read_output_file(tracked(), SOURCE, count_failure)
     assert count == tally.failed == 10_000
     assert largest_chunk == 4096
+
+
+def test_request_ids_must_fit_in_a_dynamodb_key() -> None:
+    fits = "é" * 450  # 900 bytes in UTF-8
+    too_long = "é" * 451
+    tally, _ = read(_with(Errors=[{"RequestId": fits, "ErrorCode": 400, "ErrorMessage": "m"}]))
+    assert tally.failed == 1
+    with pytest.raises(OutputFileInvalid, match="RequestId longer than 900 bytes at Errors\\[0\\]"):
+        read(_with(Errors=[{"RequestId": too_long, "ErrorCode": 400, "ErrorMessage": "m"}]))

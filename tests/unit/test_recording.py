@@ -128,3 +128,23 @@ def test_mismatched_ids_between_input_and_job_are_rejected(s3: Any, dynamodb: An
     request = {"DomainId": DOMAIN_ID, "JobId": "X" * 22, "Job": job_to_payload(job())}
     with pytest.raises(InvalidJobRequest, match="do not match"):
         record_job(request, S3ObjectReader(s3), DynamoDbFailureStore(dynamodb, TABLE))
+
+
+def test_any_failure_mid_record_marks_the_summary_failed(s3: Any, dynamodb: Any) -> None:
+    from job_tracker.adapters.dynamodb import BatchWriter
+    from job_tracker.errors import RecordingIncomplete
+
+    put_output(s3, OUT_KEY, output_document(errors=[(f"r{n}", 400, "x") for n in range(30)]))
+
+    class NeverDone:
+        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            return {"UnprocessedItems": RequestItems}
+
+    store = DynamoDbFailureStore(dynamodb, TABLE, max_attempts=2, sleep=lambda _: None)
+    store.writer = lambda: BatchWriter(NeverDone(), TABLE, max_attempts=2, sleep=lambda _: None)  # type: ignore[method-assign,arg-type]
+    request = {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(job())}
+    with pytest.raises(RecordingIncomplete):
+        record_job(request, S3ObjectReader(s3), store)
+    summary = items(dynamodb)["SUMMARY"]
+    assert summary["RecordState"] == {"S": "FAILED"}
+    assert summary["RecordProblem"]["S"].startswith("RecordingIncomplete: DynamoDB left")

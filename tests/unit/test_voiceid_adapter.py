@@ -17,10 +17,11 @@ from job_tracker.errors import (
     AccessDenied,
     InvalidJobRequest,
     JobNotFound,
+    UnexpectedJobStatus,
     VoiceIdThrottled,
     VoiceIdUnavailable,
 )
-from job_tracker.models import JobStatus
+from job_tracker.models import JobRef, JobStatus
 from job_tracker.polling import PollBounds
 from job_tracker.tracking import describe_job
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, REGION
@@ -128,3 +129,30 @@ def test_bad_ids_are_rejected_before_calling_voice_id(stubbed: tuple[VoiceIdJobD
     describer, _ = stubbed
     with pytest.raises(InvalidJobRequest, match="JobId"):
         describe_job({"DomainId": DOMAIN_ID, "JobId": "../../etc"}, describer, BOUNDS)
+
+
+class ClientAnswering:
+    """A Voice ID client whose answer the model's own validation would refuse (a status it does not list)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self._job = job
+
+    def describe_fraudster_registration_job(self, **_: str) -> dict[str, Any]:
+        return {"Job": self._job}
+
+
+def test_an_unknown_job_status_is_a_named_error() -> None:
+    describer = VoiceIdJobDescriber(ClientAnswering(api_job("PAUSED")))  # type: ignore[arg-type]
+    with pytest.raises(UnexpectedJobStatus, match="JobStatus 'PAUSED'"):
+        describe_job(REQUEST, describer, BOUNDS)
+
+
+def test_connection_failures_become_retryable_unavailability() -> None:
+    client = boto3.client(
+        "voice-id",
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    with pytest.raises(VoiceIdUnavailable, match="could not reach Voice ID"):
+        VoiceIdJobDescriber(client).describe(JobRef(DOMAIN_ID, JOB_ID))
