@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from aws_cdk.aws_logs import RetentionDays
 
+from infra.lambda_contract import VOICE_ID_RESOURCE_ID
+
 CONTEXT_PREFIX = "tracker:"
 STACK_NAME = "VoiceIdJobTracker"
 
@@ -27,7 +29,6 @@ HISTORY_EVENT_LIMIT = 25_000
 HISTORY_HEADROOM_EVENTS = 1_000
 MAX_POLL_CAP = (HISTORY_EVENT_LIMIT - HISTORY_HEADROOM_EVENTS) // EVENTS_PER_POLL_WORST_CASE
 
-_VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
 _SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+")
@@ -137,7 +138,7 @@ def load_config(source: ContextSource) -> TrackerConfig:
     return TrackerConfig(
         voice_id_domain_ids=_matching(
             _list(source, "voiceIdDomainIds"),
-            _VOICE_ID_RESOURCE_ID,
+            VOICE_ID_RESOURCE_ID,
             "voiceIdDomainIds",
             "a Voice ID domain id",
         ),

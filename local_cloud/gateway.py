@@ -104,9 +104,6 @@ class Gateway:
         self._thread.start()
         return self
 
-    def set_backends(self, backends: GatewayBackends) -> None:
-        self._backends = backends
-
     def stop(self) -> None:
         if self._thread is not None:
             self._server.shutdown()

@@ -73,9 +73,6 @@ class VoiceIdRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _send_error(self, error: VoiceIdError) -> None:
-        self._send(error.status, error.body())
-
     def do_GET(self) -> None:
         body = self._body()
         if self.path.startswith(ADMIN_PREFIX):

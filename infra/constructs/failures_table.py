@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from infra.bundling import LAMBDAS_DIR
-
 # The item layout belongs to the code that writes it; the table's key names come from the same module.
-sys.path.insert(0, str(LAMBDAS_DIR))
-from job_tracker import table_schema as schema
+from infra.lambda_contract import table_schema as schema
 
 
 def _string(name: str) -> dynamodb.Attribute:

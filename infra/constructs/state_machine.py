@@ -6,8 +6,6 @@ operator reads in the console; the README's "State machine" section draws the sa
 
 from __future__ import annotations
 
-import sys
-
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
@@ -17,11 +15,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from infra.bundling import LAMBDAS_DIR
 from infra.config import TrackerConfig
-
-sys.path.insert(0, str(LAMBDAS_DIR))
-from job_tracker import table_schema as schema
+from infra.lambda_contract import table_schema as schema
 
 # Lambda's own transient errors, as Step Functions names them.
 LAMBDA_SERVICE_ERRORS = [

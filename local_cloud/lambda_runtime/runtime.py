@@ -93,10 +93,6 @@ class LambdaRuntime:
         with self._lock:
             self._pools[config.name] = _FunctionPool(config)
 
-    def function_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._pools)
-
     def get_config(self, name_or_arn: str) -> LambdaFunctionConfig:
         name, _qualifier = parse_function_name(name_or_arn)
         with self._lock:

@@ -1,0 +1,18 @@
+"""What the infrastructure shares with the Lambda code: the table's layout and Voice ID's id format.
+
+The Lambda package under `lambdas/` is their one definition; this module makes it importable for infra.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from infra.bundling import LAMBDAS_DIR
+
+if str(LAMBDAS_DIR) not in sys.path:
+    sys.path.insert(0, str(LAMBDAS_DIR))
+
+from job_tracker import table_schema
+from job_tracker.ids import VOICE_ID_RESOURCE_ID
+
+__all__ = ["VOICE_ID_RESOURCE_ID", "table_schema"]
