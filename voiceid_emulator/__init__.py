@@ -1,4 +1,7 @@
-"""A local Amazon Connect Voice ID service for the batch-job APIs (see README.md)."""
+"""A local Amazon Connect Voice ID service for the batch-job APIs (see README.md).
+
+"voiceid-facts §N" in comments refers to a section of docs/voiceid-facts.md, the sourced fact sheet it follows.
+"""
 
 from voiceid_emulator.clock import Clock, ManualClock, Pacing, SystemClock
 from voiceid_emulator.emulator import Admin, VoiceIdEmulator

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # botocore's voice-id model carries no `error.httpStatusCode` for its exceptions; these codes come from the
-# Smithy model's `httpError` traits (FACTS §3.4). A code in botocore's model, when present, wins (model.py).
+# Smithy model's `httpError` traits (voiceid-facts §3.4). A code in botocore's model, when present, wins (model.py).
 SMITHY_HTTP_STATUS: dict[str, int] = {
     "ValidationException": 400,
     "AccessDeniedException": 403,

@@ -1,4 +1,4 @@
-"""EventBridge events for batch jobs (FACTS §2.2), delivered best effort like the real service."""
+"""EventBridge events for batch jobs (voiceid-facts §2.2), delivered best effort like the real service."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-DOCUMENTED_TPS = 2.0  # Domain APIs and all batch APIs, per account (FACTS §3.2)
+DOCUMENTED_TPS = 2.0  # Domain APIs and all batch APIs, per account (voiceid-facts §3.2)
 
 
 class TokenBucket:

@@ -65,7 +65,7 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> int:
 def parse_manifest(  # noqa: PLR0912 - one check per documented manifest rule
     raw: bytes, kind: JobKind, max_requests: int
 ) -> list[dict[str, Any]]:
-    """Check a manifest against the documented schema (FACTS §1.1/§1.3); any violation fails the whole job."""
+    """Check a manifest against the documented schema (voiceid-facts §1.1/§1.3); any violation fails the whole job."""
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -44,7 +44,7 @@ class S3Location:
 
 
 def output_location(output_folder_uri: str, job_id: str, input_uri: str) -> S3Location:
-    """`<folder>/<JobId>/<input file name>.out`, with a trailing `/` on the folder stripped (FACTS §1.5)."""
+    """`<folder>/<JobId>/<input file name>.out`, with a trailing `/` on the folder stripped (voiceid-facts §1.5)."""
     folder = S3Location.parse(output_folder_uri.rstrip("/"))
     input_name = posixpath.basename(S3Location.parse(input_uri).key) or "manifest"
     key = "/".join(part for part in (folder.key, job_id, f"{input_name}.out") if part)

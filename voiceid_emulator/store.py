@@ -27,7 +27,7 @@ def new_entity_id() -> str:
 
 @dataclass(frozen=True)
 class Quotas:
-    """Service quotas (FACTS §3.1); tests may lower them to reach a limit cheaply."""
+    """Service quotas (voiceid-facts §3.1); tests may lower them to reach a limit cheaply."""
 
     domains_per_account: int = 3
     watchlists_per_domain: int = 3
