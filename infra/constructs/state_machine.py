@@ -172,8 +172,8 @@ class TrackerStateMachine(Construct):
             "Poll cap reached",
             parameters={
                 "Error": "PollCapReached",
-                "Cause.$": f"States.Format('The job was still {{}} after {config.poll_cap} polls; start a new "
-                "execution to keep following it.', $.Job.JobStatus)",
+                "Cause.$": "States.Format('The job was still {} after {} polls; start a new execution to keep "
+                "following it.', $.Job.JobStatus, $.Job.PollCount)",
             },
             result_path="$.Error",
         ).next(release_then_stop)

@@ -62,3 +62,9 @@ def driver(local: LocalEnvironment) -> Iterator[TrackerDriver]:
 def domain_id(local: LocalEnvironment) -> str:
     """The domain the stack is configured for (cdk.json), seeded into the emulator by the local cloud."""
     return local.domain_ids[0]
+
+
+@pytest.fixture(scope="session")
+def other_domain_id(local: LocalEnvironment) -> str:
+    """A domain the stack is not configured for (Voice ID allows 3 domains per account, so it is shared)."""
+    return TrackerDriver(local).create_domain("not-configured")

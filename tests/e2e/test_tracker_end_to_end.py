@@ -227,9 +227,8 @@ def test_an_unreadable_output_file_fails_the_record_step_and_says_why(driver: Tr
     assert "OutputFileInvalid" in items["SUMMARY"]["RecordProblem"]
 
 
-def test_jobs_of_unconfigured_domains_start_no_execution(driver: TrackerDriver) -> None:
-    other_domain = driver.create_domain("not-configured")
-    job = driver.start_job(other_domain, driver.upload_manifest(mixed()))
+def test_jobs_of_unconfigured_domains_start_no_execution(driver: TrackerDriver, other_domain_id: str) -> None:
+    job = driver.start_job(other_domain_id, driver.upload_manifest(mixed()))
     assert driver.local.voice_id.wait_for_job(job.job_id, timeout=60) == "COMPLETED_WITH_ERRORS"
     events = [e for e in driver.local.voice_id.events if e["detail"]["batchJobId"] == job.job_id]
     assert [e["detail"]["status"] for e in events] == ["SUBMITTED", "SUCCEEDED"]
@@ -245,3 +244,29 @@ def test_jobs_of_unconfigured_domains_start_no_execution(driver: TrackerDriver) 
     )
     assert response["FailedEntryCount"] == 0
     assert driver.executions(job) == []
+
+
+def test_the_poll_cap_stops_the_execution_and_releases_the_lock(driver: TrackerDriver, other_domain_id: str) -> None:
+    # The deployed definition with a cap of 2 polls, as a second state machine; the job runs in a domain the
+    # rule ignores, so only this machine follows it.
+    sfn = driver.sfn
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=driver.local.state_machine_arn)["definition"])
+    (cap_rule,) = definition["States"]["Poll cap reached?"]["Choices"]
+    cap_rule["NumericGreaterThanEquals"] = 2
+    low_cap = sfn.create_state_machine(
+        name="tracker-with-poll-cap-2",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{driver.local.cloud.account_id}:role/tracker",
+    )["stateMachineArn"]
+    job = driver.start_job(other_domain_id, driver.upload_manifest(long_job(40)))
+    started = sfn.start_execution(
+        stateMachineArn=low_cap,
+        name=f"cap-{job.job_id}",
+        input=json.dumps({"DomainId": job.domain_id, "JobId": job.job_id}),
+    )
+    described = wait_for_execution(sfn, started["executionArn"])
+    assert described["status"] == "FAILED"
+    assert described["error"] == "PollCapReached"
+    assert "after 2 polls" in described["cause"]
+    assert driver.items(job)["LOCK"]["LockState"] == "RELEASED"
+    driver.local.voice_id.wait_for_job(job.job_id, timeout=60)
