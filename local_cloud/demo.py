@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver
+from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
 from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, LocalEnvironment
 
 DEADLINE_SECONDS = 90.0
@@ -43,11 +43,12 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def watch(driver: TrackerDriver, job: TrackedJob) -> dict[str, Any]:
+def watch(driver: TrackerDriver, job: TrackedJob) -> list[dict[str, Any]]:
     """Print the job's progress and each state the tracking execution enters, until it ends."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     last_progress: tuple[str, int] | None = None
     seen_states: dict[str, int] = {}
+    fully_shown: set[str] = set()  # finished executions whose every state is printed
     while time.monotonic() < deadline:
         progress = driver.job_progress(job)
         if progress != last_progress:
@@ -56,13 +57,16 @@ def watch(driver: TrackerDriver, job: TrackedJob) -> dict[str, Any]:
         executions = driver.executions(job)
         for execution in executions:
             name = execution["name"]
+            if name in fully_shown:
+                continue
             states = list(driver.state_names(execution["executionArn"]))
             for state in states[seen_states.get(name, 0) :]:
                 say(f"  Tracker    {name[:26]:<26} -> {state}")
             seen_states[name] = len(states)
-        finished = [e for e in executions if e["status"] != "RUNNING"]
-        if executions and len(finished) == len(executions) and progress[0] not in ("SUBMITTED", "IN_PROGRESS"):
-            return {"executions": executions}
+            if execution["status"] != "RUNNING":
+                fully_shown.add(name)
+        if executions and len(fully_shown) == len(executions) and progress[0] not in ("SUBMITTED", "IN_PROGRESS"):
+            return executions
         time.sleep(0.3)
     raise DemoFailed(
         f"nothing finished within {DEADLINE_SECONDS:.0f} s: job {job.job_id} is {last_progress}, "
@@ -71,7 +75,7 @@ def watch(driver: TrackerDriver, job: TrackedJob) -> dict[str, Any]:
 
 
 def report(driver: TrackerDriver, job: TrackedJob, executions: list[dict[str, Any]]) -> None:
-    tracking = [e for e in executions if e.get("output") and '"FailedRequests"' in e["output"]]
+    tracking = recorded_by(executions)
     failed = [e for e in executions if e["status"] != "SUCCEEDED"]
     say("")
     say(f"Executions for job {job.job_id}: {len(executions)} started by Voice ID's events")
@@ -117,7 +121,7 @@ def run(local: LocalEnvironment) -> None:
     job = driver.start_job(domain_id, manifest, job_name="nightly-fraudsters")
     say(f"   job {job.job_id}; from here on only the deployed tracker acts")
     say("3. Watching the job and the tracker's state machine")
-    executions = watch(driver, job)["executions"]
+    executions = watch(driver, job)
     report(driver, job, executions)
 
 

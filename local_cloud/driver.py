@@ -52,6 +52,11 @@ class TrackedJob:
         return f"JOB#{self.domain_id}#{self.job_id}"
 
 
+def recorded_by(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The executions that recorded their job (the others stopped at the job lock, or failed)."""
+    return [e for e in executions if e["status"] == "SUCCEEDED" and '"FailedRequests"' in (e.get("output") or "")]
+
+
 def plain(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item as plain Python values (numbers become int where they are whole)."""
     values = {key: _deserializer.deserialize(value) for key, value in item.items()}
@@ -76,6 +81,7 @@ class TrackerDriver:
         self.s3: S3Client = local.cloud.client("s3")
         self.sfn: SFNClient = local.cloud.client("stepfunctions")
         self.dynamodb: DynamoDBClient = local.cloud.client("dynamodb")
+        self._job_of_execution: dict[str, str | None] = {}
 
     # -- Voice ID, as its user -------------------------------------------------------------------------
     def create_domain(self, name: str = "fraud-ops") -> str:
@@ -140,15 +146,23 @@ class TrackerDriver:
         return started["executionArn"]
 
     def executions(self, job: TrackedJob | None = None) -> list[dict[str, Any]]:
-        """Executions of the tracker (for `job` only, when given), oldest first, with their input."""
+        """Executions of the tracker (for `job` only, when given), oldest first, as DescribeExecution gives them.
+
+        An execution's input never changes, so each is read once to learn its job; after that only the
+        job's own executions are described again, however many other executions the machine has run.
+        """
         found = []
         paginator = self.sfn.get_paginator("list_executions")
         for page in paginator.paginate(stateMachineArn=self.local.state_machine_arn):
             for summary in page["executions"]:
-                described = self.sfn.describe_execution(executionArn=summary["executionArn"])
-                job_input = json.loads(described.get("input") or "{}")
-                if job is None or job_input.get("JobId") == job.job_id:
-                    found.append(dict(described))
+                arn = summary["executionArn"]
+                described: dict[str, Any] | None = None
+                if arn not in self._job_of_execution:
+                    described = dict(self.sfn.describe_execution(executionArn=arn))
+                    self._job_of_execution[arn] = json.loads(described.get("input") or "{}").get("JobId")
+                if job is not None and self._job_of_execution[arn] != job.job_id:
+                    continue
+                found.append(described or dict(self.sfn.describe_execution(executionArn=arn)))
         return sorted(found, key=lambda execution: execution["startDate"])
 
     def state_names(self, execution_arn: str) -> Iterator[str]:

@@ -135,24 +135,10 @@ class TrackerStateMachine(Construct):
             output_path="$.Record",
             comment="Output: status, counts and where the items are.",
         )
-        mark_recorded = tasks.DynamoUpdateItem(
-            self,
-            "Mark job recorded",
-            table=table,
-            key=_lock_key(),
-            update_expression="SET LockState = :recorded, RecordedAt = :now",
-            condition_expression="ExecutionArn = :me",
-            expression_attribute_values={
-                ":recorded": _string(LOCK_RECORDED),
-                ":me": _string(EXECUTION_ARN),
-                ":now": _string(STATE_ENTERED_TIME),
-            },
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        self._retry_dynamodb(mark_recorded)
         # The record is written either way; a lock left TRACKING is taken over by the next start.
-        mark_recorded.add_catch(job_recorded, errors=["States.ALL"], result_path="$.MarkError")
-        mark_recorded.next(job_recorded)
+        mark_recorded = self._update_own_lock(
+            "Mark job recorded", lock_state=LOCK_RECORDED, time_attribute="RecordedAt", then=job_recorded
+        )
 
         def record(state_name: str, comment: str) -> sfn.IChainable:
             task = self._invoke(
@@ -453,22 +439,28 @@ class TrackerStateMachine(Construct):
         )
 
     def _release_lock(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
-        """Let a later execution follow the job after this one failed. Only our own lock is released, and
-        a failed release never hides the original error."""
-        release = tasks.DynamoUpdateItem(
+        """Let a later execution follow the job after this one failed; a failed release never hides the
+        original error."""
+        return self._update_own_lock(state_name, lock_state=LOCK_RELEASED, time_attribute="ReleasedAt", then=then)
+
+    def _update_own_lock(
+        self, state_name: str, *, lock_state: str, time_attribute: str, then: sfn.IChainable
+    ) -> sfn.IChainable:
+        """Set the job lock's state, only while this execution holds it, and go on to `then` either way."""
+        update = tasks.DynamoUpdateItem(
             self,
             state_name,
             table=self._table,
             key=_lock_key(),
-            update_expression="SET LockState = :released, ReleasedAt = :now",
+            update_expression=f"SET LockState = :state, {time_attribute} = :now",
             condition_expression="ExecutionArn = :me",
             expression_attribute_values={
-                ":released": _string(LOCK_RELEASED),
+                ":state": _string(lock_state),
                 ":me": _string(EXECUTION_ARN),
                 ":now": _string(STATE_ENTERED_TIME),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
-        self._retry_dynamodb(release)
-        release.add_catch(then, errors=["States.ALL"], result_path="$.ReleaseError")
-        return release.next(then)
+        self._retry_dynamodb(update)
+        update.add_catch(then, errors=["States.ALL"], result_path="$.LockUpdateError")
+        return update.next(then)

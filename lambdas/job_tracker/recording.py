@@ -15,7 +15,7 @@ from typing import Any
 from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import FailureStore, Item
 from job_tracker.adapters.s3 import ObjectReader
-from job_tracker.errors import OutputFileMissing
+from job_tracker.errors import InvalidJobRequest, OutputFileMissing
 from job_tracker.models import JobDescription, JobStatus
 from job_tracker.output_file import FailedRequest, OutputTally, read_output_file
 
@@ -133,7 +133,7 @@ def record_job_outcome(job: JobDescription, reader: ObjectReader, store: Failure
     """Write a finished job's record. Any failure (OutputFileMissing, OutputFileInvalid, AccessDenied,
     RecordingIncomplete, ...) is raised after marking the summary FAILED with the reason."""
     if not job.status.is_terminal:
-        raise ValueError(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
+        raise InvalidJobRequest(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
     store.mark_recording(job.ref)
     try:
         return _record(job, reader, store)

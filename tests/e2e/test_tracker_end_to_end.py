@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver
+from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
 from local_cloud.testing import wait_for_execution
 from voiceid_emulator.events import EventPublisher
 
@@ -32,10 +32,6 @@ def long_job(count: int = 24) -> list[AudioRequest]:
     """A job that stays IN_PROGRESS for a few seconds, so its tracker can be caught running."""
     seed = next(_seeds) * 100
     return [AudioRequest(f"req-{n}", seconds_speech=2.5, seed=seed + n) for n in range(count)]
-
-
-def recorded_by(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in executions if e["status"] == "SUCCEEDED" and '"FailedRequests"' in (e.get("output") or "")]
 
 
 def run_job(driver: TrackerDriver, domain_id: str, requests: list[AudioRequest], **wait: Any) -> TrackedJob:

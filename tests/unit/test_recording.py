@@ -148,3 +148,11 @@ def test_any_failure_mid_record_marks_the_summary_failed(s3: Any, dynamodb: Any)
     summary = items(dynamodb)["SUMMARY"]
     assert summary["RecordState"] == {"S": "FAILED"}
     assert summary["RecordProblem"]["S"].startswith("RecordingIncomplete: DynamoDB left")
+
+
+def test_a_running_job_is_not_recorded(s3: Any, dynamodb: Any) -> None:
+    from job_tracker.errors import InvalidJobRequest
+
+    with pytest.raises(InvalidJobRequest, match="still IN_PROGRESS"):
+        record(s3, dynamodb, JobStatus.IN_PROGRESS)
+    assert items(dynamodb) == {}
