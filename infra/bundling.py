@@ -22,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"
-PACKAGES = ("job_tracker", "describe_job", "record_failures")
+PACKAGES = ("job_tracker", "describe_job", "record_failures", "wake_tracker", "sweep")
 CACHE_DIR = REPO_ROOT / ".cache" / "lambda-dependencies"
 
 # The deployed runtime; wheels are chosen for it, not for the machine running `cdk synth`.

@@ -18,16 +18,27 @@ from infra.lambda_contract import VOICE_ID_RESOURCE_ID
 CONTEXT_PREFIX = "tracker:"
 STACK_NAME = "VoiceIdJobTracker"
 
-# One poll writes 11 history events: Wait (entered, exited), the describe task (entered, scheduled,
-# started, succeeded, exited) and two Choice states (entered, exited each); every retry of the task adds
-# 3 more. Budgeting one retry per poll on average, and headroom for the states around the loop, keeps an
-# execution that reaches the cap below Standard's hard limit of 25,000 events.
-EVENTS_PER_POLL = 11
+# One poll writes 15 history events: the wait-for-wake-up task (entered, scheduled, started, submitted,
+# succeeded or timed out, exited), the describe task (entered, scheduled, started, succeeded, exited) and
+# two Choice states (entered, exited each); every retry of the describe task adds 3 more, and a wait that
+# falls back to a plain Wait state (the token could not be stored) 2 more. Budgeting one retry and one
+# fallback per poll, and headroom for the states around the loop, keeps an execution that reaches the cap
+# below Standard's hard limit of 25,000 events.
+EVENTS_PER_POLL = 15
 EVENTS_PER_RETRY = 3
-EVENTS_PER_POLL_WORST_CASE = EVENTS_PER_POLL + EVENTS_PER_RETRY
+EVENTS_PER_WAIT_FALLBACK = 2
+EVENTS_PER_POLL_WORST_CASE = EVENTS_PER_POLL + EVENTS_PER_RETRY + EVENTS_PER_WAIT_FALLBACK
 HISTORY_EVENT_LIMIT = 25_000
 HISTORY_HEADROOM_EVENTS = 1_000
 MAX_POLL_CAP = (HISTORY_EVENT_LIMIT - HISTORY_HEADROOM_EVENTS) // EVENTS_PER_POLL_WORST_CASE
+
+# The reconciliation sweep: every 15 minutes by default (a job whose events were all lost is recorded at
+# most that long after it ends), looking back a week. A day between sweeps at most; a longer lookback
+# than 90 days only lists more jobs that were recorded long ago.
+DEFAULT_SWEEP_MINUTES = 15
+MAX_SWEEP_MINUTES = 1440
+DEFAULT_SWEEP_LOOKBACK_DAYS = 7
+MAX_SWEEP_LOOKBACK_DAYS = 90
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
@@ -70,6 +81,8 @@ class TrackerConfig:
     poll_cap: int
     log_retention_days: int
     alarm_topic_arn: str | None
+    sweep_minutes: int
+    sweep_lookback_days: int
 
     @property
     def log_retention(self) -> RetentionDays:
@@ -100,8 +113,10 @@ def _list(source: ContextSource, name: str) -> list[str]:
     return value
 
 
-def _int(source: ContextSource, name: str, low: int, high: int) -> int:
-    value = _raw(source, name)
+def _int(source: ContextSource, name: str, low: int, high: int, default: int | None = None) -> int:
+    value = source.try_get_context(CONTEXT_PREFIX + name) if default is not None else _raw(source, name)
+    if value is None:
+        value = default
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -151,4 +166,8 @@ def load_config(source: ContextSource) -> TrackerConfig:
         poll_cap=_int(source, "pollCap", 1, MAX_POLL_CAP),
         log_retention_days=retention,
         alarm_topic_arn=str(topic) if topic else None,
+        sweep_minutes=_int(source, "sweepMinutes", 1, MAX_SWEEP_MINUTES, default=DEFAULT_SWEEP_MINUTES),
+        sweep_lookback_days=_int(
+            source, "sweepLookbackDays", 1, MAX_SWEEP_LOOKBACK_DAYS, default=DEFAULT_SWEEP_LOOKBACK_DAYS
+        ),
     )

@@ -12,6 +12,7 @@ from infra.constructs.failures_table import FailuresTable
 from infra.constructs.functions import TrackerFunctions
 from infra.constructs.monitoring import TrackerMonitoring
 from infra.constructs.state_machine import TrackerStateMachine
+from infra.constructs.sweep_schedule import SweepSchedule
 from infra.constructs.trigger import JobEventTrigger
 
 
@@ -27,7 +28,9 @@ class VoiceIdJobTrackerStack(Stack):
             table=failures.table,
             describe_job=functions.describe_job,
             record_failures=functions.record_failures,
+            wake_tracker=functions.wake_tracker,
         )
+        sweep = SweepSchedule(self, "Sweep", sweep=functions.sweep, every_minutes=config.sweep_minutes)
         trigger = JobEventTrigger(
             self, "Trigger", state_machine=tracker.state_machine, domain_ids=config.voice_id_domain_ids
         )
@@ -36,12 +39,15 @@ class VoiceIdJobTrackerStack(Stack):
             "Monitoring",
             state_machine=tracker.state_machine,
             dead_letter_queue=trigger.dead_letter_queue,
+            sweep_dead_letter_queue=sweep.dead_letter_queue,
             alarm_topic_arn=config.alarm_topic_arn,
         )
         CfnOutput(self, "FailuresTableName", value=failures.table.table_name)
         CfnOutput(self, "StateMachineArn", value=tracker.state_machine.state_machine_arn)
         CfnOutput(self, "EventRuleName", value=trigger.rule.rule_name)
         CfnOutput(self, "DeadLetterQueueUrl", value=trigger.dead_letter_queue.queue_url)
+        CfnOutput(self, "SweepFunctionName", value=functions.sweep.function_name)
+        CfnOutput(self, "SweepScheduleName", value=sweep.schedule.schedule_name)
         # The output key's policy must allow this role to decrypt through S3.
         CfnOutput(self, "RecordFailuresRoleArn", value=functions.record_failures.role.role_arn)  # type: ignore[union-attr]
         # What the stack only refers to, echoed so operators and the local cloud can see what it may read.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 import re
 import threading
 import time
@@ -64,7 +66,34 @@ class Admin:
         text = message or "The job was failed on demand through the Voice ID emulator's admin API"
         self._emulator.service.fail_next_jobs(count, status_code, text)
 
+    def set_event_loss(self, fraction: float, seed: int | None = None) -> None:
+        """Lose this fraction (0 to 1) of the EventBridge events published from now on: 1.0 drops every event,
+        0 restores delivery. A dropped event is built and listed in `emulator.dropped_events` but never reaches
+        the callback or PutEvents. `seed` reseeds the random source for a repeatable subset.
+        ValueError for a fraction outside [0, 1] or not a number, or a seed that is not an integer."""
+        self.faults.set_event_loss(fraction, seed)
+
+    def backdate_job(self, job_id: str, seconds: float) -> None:
+        """Make a job look `seconds` older: CreatedAt, and EndedAt if it has ended, move back by `seconds`
+        (cumulative over calls), in Describe* and List* alike. Pacing is unaffected: an active job still
+        takes its next step when it would have. KeyError for an unknown job, ValueError for negative (or
+        non-numeric, non-finite) seconds."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+            raise ValueError(f"seconds must be a finite number, got {seconds!r}")
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0 (a job can only be moved into the past), got {seconds!r}")
+        state = self._emulator.state
+        with state.lock:
+            job = state.find_job(job_id)
+            if job is None:
+                raise KeyError(f"no job {job_id}")
+            job.created_at -= seconds
+            if job.ended_at is not None:
+                job.ended_at -= seconds
+
     def reset_faults(self) -> None:
+        """Clear every fault: throttling back to its start-up setting, no latency, injected errors or pending
+        job failures, event delivery restored (event-loss fraction 0)."""
         self.faults.reset()
         with self._emulator.state.lock:
             self._emulator.service._pending_failures.clear()
@@ -97,6 +126,7 @@ class Admin:
     def state(self) -> dict[str, Any]:
         return {
             **self.faults.state(),
+            "droppedEvents": self._emulator.publisher.dropped_count(),
             "pacing": {
                 "manual": self._emulator.pacing.manual,
                 "submittedSeconds": self._emulator.pacing.submitted_seconds,
@@ -104,7 +134,7 @@ class Admin:
             },
         }
 
-    def handle_http(  # noqa: PLR0912 - a flat routing table
+    def handle_http(  # noqa: PLR0911, PLR0912 - a flat routing table
         self, method: str, path: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         """Route `/_voiceid/admin/<path>`; see README for the table of paths."""
@@ -115,6 +145,8 @@ class Admin:
             return self.state()
         if route == ("GET", "events"):
             return {"events": emulator.events}
+        if route == ("GET", "dropped-events"):
+            return {"droppedEvents": emulator.dropped_events}
         if method != "POST":
             raise AdminError(404, f"No admin route {method} /{path}")
         if route[1] == "throttling":
@@ -123,6 +155,13 @@ class Admin:
             self.inject_internal_errors(int(body["count"]), body.get("operations"))
         elif route[1] == "latency":
             self.set_latency(float(body["seconds"]))
+        elif route[1] == "event-loss":
+            if "fraction" not in body:
+                raise AdminError(400, 'fraction is required, e.g. {"fraction": 1.0} to drop every event')
+            try:
+                self.set_event_loss(body["fraction"], body.get("seed"))
+            except ValueError as exc:
+                raise AdminError(400, str(exc)) from exc
         elif route[1] == "reset":
             self.reset_faults()
         elif route[1] == "fail-next-jobs":
@@ -134,6 +173,8 @@ class Admin:
                 raise AdminError(404, str(exc)) from exc
             except ValueError as exc:
                 raise AdminError(409, str(exc)) from exc
+        elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "backdate":
+            return self._backdate_http(parts[1], body)
         elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "step":
             return {"moved": emulator.step_job(parts[1])}
         elif route[1] == "advance":
@@ -148,6 +189,19 @@ class Admin:
         else:
             raise AdminError(404, f"No admin route {method} /{path}")
         return self.state()
+
+    def _backdate_http(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        if "seconds" not in body:
+            raise AdminError(400, 'seconds is required, e.g. {"seconds": 691200} for 8 days')
+        try:
+            self.backdate_job(job_id, body["seconds"])
+        except KeyError as exc:
+            raise AdminError(404, str(exc)) from exc
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from exc
+        with self._emulator.state.lock:
+            job = self._emulator.job(job_id)
+            return {"jobId": job.job_id, "createdAt": job.created_at, "endedAt": job.ended_at}
 
 
 class VoiceIdEmulator:
@@ -172,6 +226,7 @@ class VoiceIdEmulator:
         pacing: Pacing | None = None,
         min_speech_seconds: float = DEFAULT_MIN_SPEECH_SECONDS,
         quotas: Quotas | None = None,
+        event_loss_random: random.Random | None = None,
     ) -> None:
         if host not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError("the Voice ID emulator only binds to the loopback interface")
@@ -183,7 +238,7 @@ class VoiceIdEmulator:
         self.pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
         self.state = AccountState()
-        self.faults = FaultController(throttling=throttling, tps=tps)
+        self.faults = FaultController(throttling=throttling, tps=tps, random_source=event_loss_random)
         self.publisher = EventPublisher(
             region,
             account_id,
@@ -191,6 +246,7 @@ class VoiceIdEmulator:
             endpoint_url=events_endpoint_url,
             event_bus=event_bus,
             events_client=events_client,
+            drop_event=self.faults.should_drop_event,
         )
         self._s3_endpoint_url = s3_endpoint_url
         self._s3_client = s3_client
@@ -322,5 +378,11 @@ class VoiceIdEmulator:
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        """Every event the emulator has published, in order (kept whatever the delivery target)."""
+        """Every event handed to delivery, in order, whatever the target and whether or not delivery then
+        succeeded; events lost to the event-loss fault are not here but in `dropped_events`."""
         return self.publisher.snapshot()
+
+    @property
+    def dropped_events(self) -> list[dict[str, Any]]:
+        """Every event the event-loss fault dropped (built, never delivered), in order."""
+        return self.publisher.dropped_snapshot()

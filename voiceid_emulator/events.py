@@ -46,7 +46,16 @@ def error_type_for(status_code: int) -> str:
 
 
 class EventPublisher:
-    """Builds full event envelopes and hands them to a callback or an EventBridge endpoint, never raising."""
+    """Builds full event envelopes and hands them to a callback or an EventBridge endpoint, never raising.
+
+    `drop_event`, asked once per event, is the event-loss fault (FaultController.should_drop_event): an event
+    it drops is built but never delivered. Two records, each in publish order:
+
+    * `published`: every event handed to delivery (the callback, PutEvents, or neither when no target is
+      configured). A delivery that then fails (a raising callback, a failed PutEvents) stays listed: the
+      emulator did try to deliver it.
+    * `dropped`: every event the event-loss fault withheld; none of these reached the callback or PutEvents.
+    """
 
     def __init__(
         self,
@@ -57,6 +66,7 @@ class EventPublisher:
         endpoint_url: str | None = None,
         event_bus: str = "default",
         events_client: EventBridgeClient | None = None,
+        drop_event: Callable[[], bool] | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -73,8 +83,10 @@ class EventPublisher:
                 aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
                 config=Config(retries={"mode": "standard", "max_attempts": 2}),
             )
+        self._drop_event = drop_event
         self._lock = threading.Lock()
         self.published: list[dict[str, Any]] = []
+        self.dropped: list[dict[str, Any]] = []
 
     def envelope(self, detail_type: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -90,7 +102,18 @@ class EventPublisher:
         }
 
     def publish(self, detail_type: str, resources: list[str], detail: dict[str, Any]) -> dict[str, Any]:
+        """Build the event and deliver it unless the event-loss fault drops it; return it either way."""
         event = self.envelope(detail_type, resources, detail)
+        if self._drop_event is not None and self._drop_event():
+            with self._lock:
+                self.dropped.append(event)
+            LOG.info(
+                "Event-loss fault: dropped %s %s event of job %s",
+                detail_type,
+                detail.get("status"),
+                detail.get("batchJobId"),
+            )
+            return event
         with self._lock:
             self.published.append(event)
         if self.callback is not None:
@@ -123,5 +146,15 @@ class EventPublisher:
             LOG.error("PutEvents rejected the event: %s", response.get("Entries"))
 
     def snapshot(self) -> list[dict[str, Any]]:
+        """A copy of `published`: the events handed to delivery."""
         with self._lock:
             return list(self.published)
+
+    def dropped_snapshot(self) -> list[dict[str, Any]]:
+        """A copy of `dropped`: the events the event-loss fault withheld."""
+        with self._lock:
+            return list(self.dropped)
+
+    def dropped_count(self) -> int:
+        with self._lock:
+            return len(self.dropped)

@@ -1,7 +1,8 @@
-"""Faults on demand: throttling, injected internal errors, latency and forced job failures."""
+"""Faults on demand: throttling, injected internal errors, latency, forced job failures and event loss."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,15 @@ class TokenBucket:
             return False
 
 
+def check_fraction(value: object, name: str = "fraction") -> float:
+    """`value` as a float in [0, 1]; ValueError (naming `name`) for anything else, bools and NaN included."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+    if not 0.0 <= value <= 1.0:  # also false for NaN
+        raise ValueError(f"{name} must be from 0 to 1, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class ForcedFailure:
     status_code: int
@@ -44,11 +54,20 @@ class ForcedFailure:
 class FaultController:
     """Thread-safe fault settings shared by the HTTP layer, the admin endpoint and the job runner."""
 
-    def __init__(self, *, throttling: bool = True, tps: float = DOCUMENTED_TPS) -> None:
+    def __init__(
+        self,
+        *,
+        throttling: bool = True,
+        tps: float = DOCUMENTED_TPS,
+        random_source: random.Random | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._default_throttling = throttling
         self._default_tps = tps
         self._monotonic: Callable[[], float] = time.monotonic
+        # Decides which events the event-loss fault drops; inject a seeded Random (or reseed it through
+        # set_event_loss(seed=...)) for a deterministic subset.
+        self._random = random_source if random_source is not None else random.Random()
         self.reset()
 
     def reset(self) -> None:
@@ -61,6 +80,7 @@ class FaultController:
             self._internal_error_operations: frozenset[str] | None = None
             self._forced_failures: dict[str, ForcedFailure] = {}
             self.throttled_requests = 0
+            self.event_loss_fraction = 0.0
 
     def set_throttling(self, enabled: bool, tps: float = DOCUMENTED_TPS) -> None:
         if tps <= 0:
@@ -103,6 +123,30 @@ class FaultController:
         with self._lock:
             self.latency_seconds = seconds
 
+    def set_event_loss(self, fraction: float, seed: int | None = None) -> None:
+        """Drop this fraction of the events published from now on (0 = deliver all, 1 = drop all).
+
+        `seed` reseeds the random source first, so the same seed and fraction drop the same events of the
+        same sequence of publishes."""
+        checked = check_fraction(fraction)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        with self._lock:
+            if seed is not None:
+                self._random.seed(seed)
+            self.event_loss_fraction = checked
+
+    def should_drop_event(self) -> bool:
+        """Whether the event being published now is lost. Draws from the random source only when the
+        fraction is strictly between 0 and 1, so 0 and 1 leave a seeded sequence untouched."""
+        with self._lock:
+            fraction = self.event_loss_fraction
+            if fraction <= 0.0:
+                return False
+            if fraction >= 1.0:
+                return True
+            return self._random.random() < fraction
+
     def force_job_failure(self, job_id: str, status_code: int = 500, message: str | None = None) -> None:
         text = message or "The job was failed on demand through the Voice ID emulator's admin API"
         with self._lock:
@@ -131,4 +175,5 @@ class FaultController:
                     job_id: {"statusCode": f.status_code, "message": f.message}
                     for job_id, f in self._forced_failures.items()
                 },
+                "eventLossFraction": self.event_loss_fraction,
             }

@@ -160,7 +160,7 @@ class VoiceIdService:
 
     def list_domains(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
-            items = [d.to_api() for d in self.state.domains.values()]
+            items = list(enumerate(d.to_api() for d in self.state.domains.values()))
         page, token = _paginate("ListDomains", items, params, default_max=10)
         return _with_token({"DomainSummaries": page}, token)
 
@@ -194,7 +194,7 @@ class VoiceIdService:
     def list_watchlists(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
             domain = self._domain(params["DomainId"])
-            items = [w.to_api() for w in domain.watchlists.values()]
+            items = list(enumerate(w.to_api() for w in domain.watchlists.values()))
         page, token = _paginate(f"ListWatchlists:{domain.domain_id}", items, params, default_max=100)
         return _with_token({"WatchlistSummaries": page}, token)
 
@@ -252,9 +252,11 @@ class VoiceIdService:
         status = params.get("JobStatus")
         with self.state.lock:
             domain = self._domain(params["DomainId"])
+            # Positions count every job of the domain, so a page boundary stays put when jobs before it change
+            # status (leave or enter the JobStatus filter) between pages.
             items = [
-                job.summary()
-                for job in domain.jobs.values()
+                (position, job.summary())
+                for position, job in enumerate(domain.jobs.values())
                 if job.kind is kind and (status is None or job.status == status)
             ]
         scope = f"{kind.value}:{domain.domain_id}:{status or '*'}"
@@ -293,20 +295,24 @@ def _with_token(body: dict[str, Any], token: str | None) -> dict[str, Any]:
 
 
 def _paginate(
-    scope: str, items: list[dict[str, Any]], params: dict[str, Any], default_max: int
+    scope: str, items: list[tuple[int, dict[str, Any]]], params: dict[str, Any], default_max: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Offset pagination in creation order; the token is bound to the listing it came from."""
-    offset = 0
+    """Cursor pagination in creation order over (creation position, item) pairs, positions ascending.
+
+    The token holds the position after the last item returned, not an offset into the (filtered) list, so
+    every item that matches throughout a listing is returned exactly once even if others enter or leave the
+    filter between pages. The token is bound to the listing (scope) it came from."""
+    start = 0
     token = params.get("NextToken")
     if token:
-        offset = _decode_token(token, scope)
+        start = _decode_token(token, scope)
     limit = params.get("MaxResults") or default_max
-    page = items[offset : offset + limit]
-    next_offset = offset + limit
-    if next_offset >= len(items):
-        return page, None
-    payload = json.dumps({"scope": scope, "offset": next_offset}).encode()
-    return page, base64.urlsafe_b64encode(payload).decode()
+    remaining = [(position, item) for position, item in items if position >= start]
+    page = remaining[:limit]
+    if len(remaining) <= limit:
+        return [item for _, item in page], None
+    payload = json.dumps({"scope": scope, "start": page[-1][0] + 1}).encode()
+    return [item for _, item in page], base64.urlsafe_b64encode(payload).decode()
 
 
 def _decode_token(token: str, scope: str) -> int:
@@ -316,10 +322,10 @@ def _decode_token(token: str, scope: str) -> int:
         raise validation_error("The NextToken is invalid") from exc
     if not isinstance(decoded, dict) or decoded.get("scope") != scope:
         raise validation_error("The NextToken is invalid or belongs to a different listing")
-    offset = decoded.get("offset")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    start = decoded.get("start")
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
         raise validation_error("The NextToken is invalid")
-    return offset
+    return start
 
 
 def operation_error(operation: str) -> VoiceIdError:

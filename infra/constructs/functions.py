@@ -1,4 +1,8 @@
-"""The two Lambdas, their log groups and their least-privilege roles."""
+"""The tracker's Lambdas, their log groups and their least-privilege roles.
+
+describe-job and record-failures serve the state machine's loop, wake-tracker the event wake-up, and sweep
+the scheduled reconciliation sweep. All share one asset and differ only in handler, environment and grants.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from constructs import Construct
 
 from infra.bundling import lambda_code
 from infra.config import TrackerConfig
+from infra.naming import state_machine_arn, tracker_execution_arn_pattern
 
 SERVICE_NAME = "voiceid-job-tracker"
 METRICS_NAMESPACE = "VoiceIdJobTracker"
@@ -44,9 +49,37 @@ class TrackerFunctions(Construct):
             environment={"FAILURES_TABLE_NAME": table.table_name},
             description="Writes a finished Voice ID job's failed requests and summary to DynamoDB",
         )
+        self.wake_tracker = self._function(
+            "WakeTracker",
+            handler="wake_tracker.handler.lambda_handler",
+            code=code,
+            config=config,
+            timeout=Duration.seconds(30),
+            environment={},
+            description="Wakes a Voice ID job's waiting tracker when a later event for the job arrives",
+        )
+        self.sweep = self._function(
+            "Sweep",
+            handler="sweep.handler.lambda_handler",
+            code=code,
+            config=config,
+            # Listing pages at Voice ID's 2 TPS, with throttling backoff, for every configured domain.
+            timeout=Duration.minutes(5),
+            environment={
+                "VOICE_ID_DOMAIN_IDS": ",".join(config.voice_id_domain_ids),
+                "SWEEP_LOOKBACK_DAYS": str(config.sweep_lookback_days),
+                "FAILURES_TABLE_NAME": table.table_name,
+                # Built from the state machine's fixed name: the state machine invokes these functions, so
+                # a reference to it would be a cycle.
+                "STATE_MACHINE_ARN": state_machine_arn(Stack.of(self)),
+            },
+            description="Reconciliation sweep: starts a tracker for every recent Voice ID job nothing follows",
+        )
         self._grant_voice_id(config)
         self._grant_output_read(config)
         self._grant_table_writes(table)
+        self._grant_wake_up()
+        self._grant_sweep(config, table)
 
     def _function(
         self,
@@ -116,15 +149,46 @@ class TrackerFunctions(Construct):
         return function
 
     def _grant_voice_id(self, config: TrackerConfig) -> None:
-        stack = Stack.of(self)
         self.describe_job.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["voiceid:DescribeFraudsterRegistrationJob"],
-                resources=[
-                    stack.format_arn(service="voiceid", resource="domain", resource_name=domain_id)
-                    for domain_id in config.voice_id_domain_ids
-                ],
+                actions=["voiceid:DescribeFraudsterRegistrationJob"], resources=self._domain_arns(config)
             )
+        )
+
+    def _domain_arns(self, config: TrackerConfig) -> list[str]:
+        stack = Stack.of(self)
+        return [
+            stack.format_arn(service="voiceid", resource="domain", resource_name=domain_id)
+            for domain_id in config.voice_id_domain_ids
+        ]
+
+    def _grant_wake_up(self) -> None:
+        # Task tokens belong to the state machine's executions; the grant names the state machine.
+        self.wake_tracker.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[state_machine_arn(Stack.of(self))])
+        )
+
+    def _grant_sweep(self, config: TrackerConfig, table: dynamodb.ITable) -> None:
+        stack = Stack.of(self)
+        statements = [
+            iam.PolicyStatement(actions=["voiceid:ListFraudsterRegistrationJobs"], resources=self._domain_arns(config)),
+            iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn(stack)]),
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[tracker_execution_arn_pattern(stack)]),
+        ]
+        for statement in statements:
+            self.sweep.add_to_role_policy(statement)
+        NagSuppressions.add_resource_suppressions(
+            self.sweep.role,  # type: ignore[arg-type]
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "DescribeExecution covers the tracker state machine's own executions, whose names "
+                    "are chosen when they start (the lock-holder check).",
+                    "appliesTo": [{"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"}],
+                }
+            ],
+            apply_to_children=True,
         )
 
     def _grant_output_read(self, config: TrackerConfig) -> None:

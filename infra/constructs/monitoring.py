@@ -1,4 +1,5 @@
-"""Alarms an operator acts on: executions that failed or timed out, and events that never started one."""
+"""Alarms an operator acts on: executions that failed or timed out, events that never started one, and
+sweeps the scheduler could not run."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class TrackerMonitoring(Construct):
         *,
         state_machine: sfn.StateMachine,
         dead_letter_queue: sqs.IQueue,
+        sweep_dead_letter_queue: sqs.IQueue,
         alarm_topic_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -53,7 +55,18 @@ class TrackerMonitoring(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        self.missed_sweeps = cloudwatch.Alarm(
+            self,
+            "MissedSweeps",
+            alarm_description="EventBridge Scheduler could not invoke the reconciliation sweep after its retries; "
+            "jobs whose events were lost are not being recorded. Invoke the sweep function by hand.",
+            metric=sweep_dead_letter_queue.metric_approximate_number_of_messages_visible(period=period),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         if alarm_topic_arn:
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
-            for alarm in (self.failed_executions, self.undelivered_events):
+            for alarm in (self.failed_executions, self.undelivered_events, self.missed_sweeps):
                 alarm.add_alarm_action(actions.SnsAction(topic))

@@ -6,7 +6,7 @@ operator reads in the console; the README's "State machine" section draws the sa
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra.config import TrackerConfig
 from infra.lambda_contract import table_schema as schema
+from infra.naming import state_machine_name, tracker_execution_arn_pattern
 
 # Lambda's own transient errors, as Step Functions names them.
 LAMBDA_SERVICE_ERRORS = [
@@ -54,10 +55,6 @@ LOCK_RELEASED = "RELEASED"
 RUNNING_STATUSES = ("SUBMITTED", "IN_PROGRESS")
 
 
-def state_machine_name(stack_name: str) -> str:
-    return f"{stack_name}-Tracker"
-
-
 def _string(value: str) -> tasks.DynamoAttributeValue:
     return tasks.DynamoAttributeValue.from_string(value)
 
@@ -70,6 +67,14 @@ def _job_partition_key() -> tasks.DynamoAttributeValue:
 
 def _lock_key() -> dict[str, tasks.DynamoAttributeValue]:
     return {schema.PARTITION_KEY: _job_partition_key(), schema.SORT_KEY: _string(schema.LOCK_SORT_KEY)}
+
+
+def _sdk_lock_key() -> dict[str, object]:
+    """The lock item's key in the AWS SDK integration's own (DynamoDB JSON) form."""
+    return {
+        schema.PARTITION_KEY: {"S.$": "States.Format('JOB#{}#{}', $.DomainId, $.JobId)"},
+        schema.SORT_KEY: {"S": schema.LOCK_SORT_KEY},
+    }
 
 
 EXECUTION_ARN = sfn.JsonPath.string_at("$$.Execution.Id")
@@ -86,10 +91,12 @@ class TrackerStateMachine(Construct):
         table: dynamodb.ITable,
         describe_job: lambda_.IFunction,
         record_failures: lambda_.IFunction,
+        wake_tracker: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
         self._config = config
+        self._wake_tracker = wake_tracker
 
         tracking_failed = sfn.Fail(
             self,
@@ -117,16 +124,24 @@ class TrackerStateMachine(Construct):
         describe = self._invoke(
             "Describe job",
             describe_job,
-            payload={"DomainId.$": "$.DomainId", "JobId.$": "$.JobId", "PollCount.$": "$.Job.PollCount"},
+            payload={
+                "DomainId.$": "$.DomainId",
+                "JobId.$": "$.JobId",
+                "PollCount.$": "$.Job.PollCount",
+                "Polling.$": "$.Job.Polling",
+            },
             result_path="$.Job",
             transient_errors=VOICE_ID_TRANSIENT_ERRORS,
-            comment="DescribeFraudsterRegistrationJob; also chooses how long to wait before the next poll.",
+            comment="DescribeFraudsterRegistrationJob; also plans the next poll from the job's progress.",
         )
         describe.add_catch(release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
         describe.add_catch(release_then_stop, errors=["States.ALL"], result_path="$.Error")
 
         start_polling = sfn.Pass(
-            self, "Start polling", result=sfn.Result.from_object({"PollCount": 0}), result_path="$.Job"
+            self,
+            "Start polling",
+            result=sfn.Result.from_object({"PollCount": 0, "Polling": {}}),
+            result_path="$.Job",
         ).next(describe)
 
         job_recorded = sfn.Succeed(
@@ -174,16 +189,10 @@ class TrackerStateMachine(Construct):
             result_path="$.Error",
         ).next(release_then_stop)
 
-        wait = sfn.Wait(
-            self,
-            "Wait for job",
-            time=sfn.WaitTime.seconds_path("$.Job.WaitSeconds"),
-            comment="The describe step chose this interval from the configured bounds.",
-        ).next(describe)
         keep_polling = (
             sfn.Choice(self, "Poll cap reached?")
             .when(sfn.Condition.number_greater_than_equals("$.Job.PollCount", config.poll_cap), poll_cap_reached)
-            .otherwise(wait)
+            .otherwise(self._wait_for_job_or_wake_up(then=describe))
         )
         job_status = (
             sfn.Choice(self, "Job status?")
@@ -277,11 +286,11 @@ class TrackerStateMachine(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "CloudWatch Logs delivery and X-Ray APIs support no resource scoping; Lambda "
-                    "invoke permissions name the two functions (and their versions, the <arn>:* form CDK adds); "
+                    "invoke permissions name the three functions (and their versions, the <arn>:* form CDK adds); "
                     "DescribeExecution covers this state machine's own executions, whose names are chosen at start.",
                     "appliesTo": [
                         "Resource::*",
-                        {"regex": "/^Resource::<.*(DescribeJob|RecordFailures).*\\.Arn>:\\*$/g"},
+                        {"regex": "/^Resource::<.*(DescribeJob|RecordFailures|WakeTracker).*\\.Arn>:\\*$/g"},
                         {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
                     ],
                 }
@@ -378,9 +387,39 @@ class TrackerStateMachine(Construct):
             )
             .otherwise(already_tracked)
         )
+        # The holder parks on a task token between polls; sending it makes the holder describe at once,
+        # which is how a job's end event is noticed within seconds instead of at the next planned poll.
+        wake_holder = tasks.LambdaInvoke(
+            self,
+            "Wake lock holder",
+            lambda_function=self._wake_tracker,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "DomainId.$": "$.DomainId",
+                    "JobId.$": "$.JobId",
+                    "TaskToken.$": "$.Lock.Item.WakeToken.S",
+                    "WokenBy.$": "$$.Execution.Id",
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.Wake",
+            comment="Best effort: a token the holder no longer waits on wakes nothing, and the holder's planned "
+            "poll is the fallback.",
+        )
+        wake_holder.add_retry(
+            errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(1), max_attempts=2, backoff_rate=2
+        )
+        wake_holder.add_catch(already_tracked, errors=["States.ALL"], result_path="$.WakeError")
+        wake_holder.next(already_tracked)
+        holder_waiting = (
+            sfn.Choice(self, "Lock holder waiting?")
+            .when(sfn.Condition.is_present("$.Lock.Item.WakeToken.S"), wake_holder)
+            .otherwise(already_tracked)
+        )
         holder_running = (
             sfn.Choice(self, "Lock holder still running?")
-            .when(sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"), already_tracked)
+            .when(sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"), holder_waiting)
             .otherwise(take_over)
         )
         # A lock left TRACKING by an execution that timed out, was stopped or failed outside its catches
@@ -391,7 +430,7 @@ class TrackerStateMachine(Construct):
             service="sfn",
             action="describeExecution",
             parameters={"ExecutionArn": sfn.JsonPath.string_at("$.Lock.ExecutionArn")},
-            iam_resources=[self._execution_arn_pattern()],
+            iam_resources=[tracker_execution_arn_pattern(Stack.of(self))],
             iam_action="states:DescribeExecution",
             result_selector={"Status.$": "$.Status"},
             result_path="$.Lock.Holder",
@@ -410,7 +449,12 @@ class TrackerStateMachine(Construct):
             table=table,
             key=_lock_key(),
             consistent_read=True,
-            result_selector={"LockState.$": "$.Item.LockState.S", "ExecutionArn.$": "$.Item.ExecutionArn.S"},
+            # The whole item too: the holder's wake-up token, when it has one, is read from it.
+            result_selector={
+                "LockState.$": "$.Item.LockState.S",
+                "ExecutionArn.$": "$.Item.ExecutionArn.S",
+                "Item.$": "$.Item",
+            },
             result_path="$.Lock",
         )
         self._retry_dynamodb(read_lock)
@@ -418,14 +462,47 @@ class TrackerStateMachine(Construct):
         read_lock.next(lock_state)
         return read_lock
 
-    def _execution_arn_pattern(self) -> str:
-        stack = Stack.of(self)
-        return stack.format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{state_machine_name(stack.stack_name)}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    def _wait_for_job_or_wake_up(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Wait the planned interval, or less if a later event for the job wakes this execution.
+
+        The wait is a task that stores its token on the job's lock item (only while this execution holds
+        it) and then waits for the token, at most the planned seconds; a timeout simply polls. The
+        optimized DynamoDB integration cannot wait for a token; the AWS SDK integration can. If the token
+        cannot be stored, a plain Wait of the same length keeps the loop going.
+        """
+        plain_wait = sfn.Wait(
+            self,
+            "Wait for job",
+            time=sfn.WaitTime.seconds_path("$.Job.WaitSeconds"),
+            comment="Fallback when the wake-up token could not be stored: the planned wait, no wake-up.",
+        ).next(then)
+        wait_for_token = tasks.CallAwsService(
+            self,
+            "Wait for job or wake-up",
+            service="dynamodb",
+            action="updateItem",
+            iam_action="dynamodb:UpdateItem",
+            iam_resources=[self._table.table_arn],
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            parameters={
+                "TableName": self._table.table_name,
+                "Key": _sdk_lock_key(),
+                "UpdateExpression": "SET WakeToken = :token, WaitingSince = :now",
+                "ConditionExpression": "ExecutionArn = :me AND LockState = :tracking",
+                "ExpressionAttributeValues": {
+                    ":token": {"S.$": "$$.Task.Token"},
+                    ":me": {"S.$": "$$.Execution.Id"},
+                    ":tracking": {"S": LOCK_TRACKING},
+                    ":now": {"S.$": "$$.State.EnteredTime"},
+                },
+            },
+            task_timeout=sfn.Timeout.at("$.Job.WaitSeconds"),
+            result_path="$.Wake",
+            comment="The describe step planned this wait from the job's progress; an event can cut it short.",
         )
+        wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Wake")
+        wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Wake")
+        return wait_for_token.next(then)
 
     @staticmethod
     def _retry_dynamodb(task: sfn.TaskStateBase) -> None:

@@ -10,7 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from job_tracker.errors import ConfigurationError
+from job_tracker.errors import ConfigurationError, InvalidJobRequest
+from job_tracker.ids import require_resource_id as _require_id
 from job_tracker.polling import PollBounds
 
 
@@ -53,3 +54,26 @@ class RecordFailuresSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RecordFailuresSettings:
         return cls(table_name=_required(env, "FAILURES_TABLE_NAME"))
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    domain_ids: tuple[str, ...]
+    lookback_days: int
+    table_name: str
+    state_machine_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> SweepSettings:
+        domains = tuple(domain for domain in _required(env, "VOICE_ID_DOMAIN_IDS").split(",") if domain)
+        try:
+            for domain in domains:
+                _require_id("VOICE_ID_DOMAIN_IDS", domain)
+        except InvalidJobRequest as error:
+            raise ConfigurationError(f"environment variable {error}") from None
+        return cls(
+            domain_ids=domains,
+            lookback_days=_positive_int(env, "SWEEP_LOOKBACK_DAYS"),
+            table_name=_required(env, "FAILURES_TABLE_NAME"),
+            state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Callable
 from typing import Any
 
 from job_tracker.adapters.dynamodb import FailureStore
@@ -11,36 +13,81 @@ from job_tracker.adapters.s3 import ObjectReader
 from job_tracker.adapters.voiceid import JobDescriber
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.models import JobRef, job_from_payload, job_to_payload
-from job_tracker.polling import PollBounds, next_wait_seconds
+from job_tracker.polling import MAX_POLL_SAMPLES, PollBounds, Sample, append_sample, plan_next_poll
 from job_tracker.recording import RecordResult, record_job_outcome
+
+# Waits are shortened (never lengthened) by up to this fraction, so executions started by one burst of
+# events do not describe in lockstep against Voice ID's shared 2 TPS; a shorter wait never delays seeing
+# the job's end.
+JITTER_FRACTION = 0.1
 
 # A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
 logger = logging.getLogger(__name__)
 
 
+def _polling_state(request: dict[str, Any]) -> tuple[float | None, list[Sample]]:
+    """The previous describes' progress samples, as the execution carries them in `Polling`."""
+    polling = request.get("Polling") or {}
+    if not isinstance(polling, dict):
+        raise InvalidJobRequest(f"Polling must be an object, got {polling!r}")
+    first = polling.get("FirstDescribedAt")
+    if first is not None and (isinstance(first, bool) or not isinstance(first, int | float)):
+        raise InvalidJobRequest(f"Polling.FirstDescribedAt must be a number of seconds, got {first!r}")
+    raw_samples = polling.get("Samples") or []
+    if not isinstance(raw_samples, list) or len(raw_samples) > MAX_POLL_SAMPLES:
+        raise InvalidJobRequest(f"Polling.Samples must be a list of at most {MAX_POLL_SAMPLES} samples")
+    samples: list[Sample] = []
+    for sample in raw_samples:
+        if not (isinstance(sample, list) and len(sample) == 2 and all(isinstance(v, int | float) for v in sample)):
+            raise InvalidJobRequest(f"Polling.Samples holds [elapsed seconds, percent] pairs, got {sample!r}")
+        samples.append((float(sample[0]), int(sample[1])))
+    return first, samples
+
+
 def describe_job(
-    request: dict[str, Any], describer: JobDescriber, bounds: PollBounds, rng: random.Random | None = None
+    request: dict[str, Any],
+    describer: JobDescriber,
+    bounds: PollBounds,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
-    """Describe the job named by `request` ({"DomainId", "JobId", "PollCount"}) and plan the next wait.
+    """Describe the job named by `request` ({"DomainId", "JobId", "PollCount", "Polling"}) and plan the
+    next wait from its progress.
 
     `PollCount` is how many describes this execution has made before; the answer carries it plus one,
-    which the state machine compares with its poll cap.
+    which the state machine compares with its poll cap. `Polling` carries the last few progress samples
+    (elapsed seconds since this execution's first describe, PercentComplete), bounded so the execution's
+    state stays small; the answer carries them back with this describe's sample added.
     """
     ref = JobRef.parse(request)
     previous = request.get("PollCount", 0)
     if isinstance(previous, bool) or not isinstance(previous, int) or previous < 0:
         raise InvalidJobRequest(f"PollCount must be a whole number >= 0, got {previous!r}")
+    first_described_at, samples = _polling_state(request)
     job = describer.describe(ref)
+    now = clock()
+    first_described_at = now if first_described_at is None else first_described_at
+    elapsed = max(now - first_described_at, samples[-1][0] if samples else 0.0)
+    if samples and elapsed <= samples[-1][0]:
+        elapsed = samples[-1][0] + 0.001  # clocks of two Lambda hosts may disagree slightly
+    samples = append_sample(samples, (round(elapsed, 3), job.percent_complete))
     poll_count = previous + 1
     payload = job_to_payload(job)
     payload["PollCount"] = poll_count
-    payload["WaitSeconds"] = 0 if job.status.is_terminal else next_wait_seconds(poll_count, bounds, rng)
+    payload["Polling"] = {"FirstDescribedAt": first_described_at, "Samples": [list(sample) for sample in samples]}
+    if job.status.is_terminal:
+        payload["WaitSeconds"] = 0
+    else:
+        planned = plan_next_poll(samples, bounds)
+        shortened = planned * (1 - (rng or random).uniform(0, JITTER_FRACTION))
+        payload["WaitSeconds"] = max(bounds.min_seconds, int(shortened))
     logger.info(
         "Described fraudster registration job",
         extra={
             "job_status": job.status.value,
             "percent_complete": job.percent_complete,
             "poll_count": poll_count,
+            "elapsed_seconds": samples[-1][0],
             "wait_seconds": payload["WaitSeconds"],
         },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
@@ -132,7 +133,7 @@ def test_record_failures_reads_only_the_output_prefix_and_decrypts_only_via_s3(
     assert writes["Resource"] == {"Fn::GetAtt": [only(template_json, "AWS::DynamoDB::Table")[0], "Arn"]}
 
 
-def test_no_policy_grants_wildcard_actions_or_voice_id_beyond_describe(template_json: dict[str, Any]) -> None:
+def test_no_policy_grants_wildcard_actions_or_voice_id_beyond_describe_and_list(template_json: dict[str, Any]) -> None:
     for resource in template_json["Resources"].values():
         if resource["Type"] != "AWS::IAM::Policy":
             continue
@@ -140,9 +141,54 @@ def test_no_policy_grants_wildcard_actions_or_voice_id_beyond_describe(template_
             for action in actions_of(statement):
                 assert not action.endswith(":*") and action != "*", action
                 if action.startswith("voiceid:"):
-                    assert action == "voiceid:DescribeFraudsterRegistrationJob"
+                    assert action in {
+                        "voiceid:DescribeFraudsterRegistrationJob",
+                        "voiceid:ListFraudsterRegistrationJobs",
+                    }
+                    assert ":domain/" in str(statement["Resource"]), statement
                 if action.startswith("dynamodb:"):
                     assert "Table" in str(statement["Resource"]), statement
+
+
+def test_sweep_may_list_configured_domains_read_locks_and_start_only_the_tracker(
+    template_json: dict[str, Any],
+) -> None:
+    policy = statements(template_json, "SweepRole")
+    by_action = {action: statement for statement in policy for action in actions_of(statement)}
+    assert set(by_action) >= {
+        "voiceid:ListFraudsterRegistrationJobs",
+        "dynamodb:GetItem",
+        "states:StartExecution",
+        "states:DescribeExecution",
+    }
+    assert not any(a.startswith("dynamodb:") and a != "dynamodb:GetItem" for a in by_action)
+    domains = str(by_action["voiceid:ListFraudsterRegistrationJobs"]["Resource"])
+    for domain_id in CONTEXT["tracker:voiceIdDomainIds"]:
+        assert f":domain/{domain_id}" in domains
+    assert ":stateMachine:VoiceIdJobTracker-Tracker" in str(by_action["states:StartExecution"]["Resource"])
+    assert ":execution:VoiceIdJobTracker-Tracker:*" in str(by_action["states:DescribeExecution"]["Resource"])
+
+
+def test_wake_tracker_may_only_send_task_success_to_the_tracker(template_json: dict[str, Any]) -> None:
+    policy = statements(template_json, "WakeTrackerRole")
+    actions = {action for statement in policy for action in actions_of(statement)}
+    assert {a for a in actions if not a.startswith(("logs:", "xray:"))} == {"states:SendTaskSuccess"}
+    (send,) = [s for s in policy if "states:SendTaskSuccess" in actions_of(s)]
+    assert ":stateMachine:VoiceIdJobTracker-Tracker" in str(send["Resource"])
+
+
+def test_the_sweep_runs_on_a_schedule_with_a_dead_letter_queue_and_retries(template_json: dict[str, Any]) -> None:
+    _, schedule = only(template_json, "AWS::Scheduler::Schedule")
+    properties = schedule["Properties"]
+    assert properties["ScheduleExpression"] == f"rate({CONTEXT['tracker:sweepMinutes']} minutes)"
+    assert properties["State"] == "ENABLED"
+    target = properties["Target"]
+    assert "Sweep" in target["Arn"]["Fn::GetAtt"][0]
+    assert json.loads(target["Input"]) == {}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert "DeadLetterQueue" in target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    _, group = only(template_json, "AWS::Scheduler::ScheduleGroup")
+    assert properties["GroupName"] == group["Properties"]["Name"]
 
 
 def test_state_machine_is_named_logged_and_traced(template: Template) -> None:

@@ -37,7 +37,8 @@ def test_the_happy_path_loops_describe_choice_wait(asl: dict[str, Any], states: 
     assert states["Acquire job lock"]["Next"] == "Start polling"
     assert states["Start polling"]["Next"] == "Describe job"
     assert states["Describe job"]["Next"] == "Job status?"
-    assert states["Poll cap reached?"]["Default"] == "Wait for job"
+    assert states["Poll cap reached?"]["Default"] == "Wait for job or wake-up"
+    assert states["Wait for job or wake-up"]["Next"] == "Describe job"
     assert states["Wait for job"]["SecondsPath"] == "$.Job.WaitSeconds"
     assert states["Wait for job"]["Next"] == "Describe job"
     assert set(STATES_IN_ORDER) <= set(states)
@@ -87,12 +88,14 @@ def test_poll_cap_comes_from_config_and_fits_the_history_limit(states: dict[str,
         "NumericGreaterThanEquals": cap,
         "Next": "Poll cap reached",
     }
-    # The loop is exactly Wait -> one Task -> two Choices, which is what EVENTS_PER_POLL counts.
-    loop = ["Wait for job", "Describe job", "Job status?", "Poll cap reached?"]
-    assert [states[name]["Type"] for name in loop] == ["Wait", "Task", "Choice", "Choice"]
-    assert EVENTS_PER_POLL == 2 + 5 + 2 + 2
+    # The loop is exactly a token-wait Task -> the describe Task -> two Choices, which is what
+    # EVENTS_PER_POLL counts (a token wait writes one more event than a plain task: TaskSubmitted).
+    loop = ["Wait for job or wake-up", "Describe job", "Job status?", "Poll cap reached?"]
+    assert [states[name]["Type"] for name in loop] == ["Task", "Task", "Choice", "Choice"]
+    assert EVENTS_PER_POLL == 6 + 5 + 2 + 2
     assert cap <= MAX_POLL_CAP
-    assert MAX_POLL_CAP * (EVENTS_PER_POLL + EVENTS_PER_RETRY) < 25_000
+    # One describe retry and one fallback to the plain Wait state per poll, at the cap, still fit.
+    assert MAX_POLL_CAP * (EVENTS_PER_POLL + EVENTS_PER_RETRY + 2) + 1_000 <= 25_000
 
 
 @pytest.mark.parametrize("state", ["Describe job", "Record failed requests", "Record completed job"])
@@ -157,7 +160,7 @@ def test_a_lock_whose_holder_stopped_is_taken_over(states: dict[str, Any]) -> No
     assert check["Catch"][0]["ErrorEquals"] == ["Sfn.ExecutionDoesNotExistException"]
     assert check["Catch"][0]["Next"] == "Take over job lock"
     (running,) = states["Lock holder still running?"]["Choices"]
-    assert running == {"Variable": "$.Lock.Holder.Status", "StringEquals": "RUNNING", "Next": "Job already tracked"}
+    assert running == {"Variable": "$.Lock.Holder.Status", "StringEquals": "RUNNING", "Next": "Lock holder waiting?"}
     assert states["Lock holder still running?"]["Default"] == "Take over job lock"
     take_over = states["Take over job lock"]
     assert take_over["Parameters"]["ConditionExpression"] == "ExecutionArn = :holder"
@@ -181,3 +184,28 @@ def test_uses_no_jsonata(asl: dict[str, Any], states: dict[str, Any]) -> None:
     for name, state in states.items():
         assert state.get("QueryLanguage", "JSONPath") == "JSONPath", name
         assert "Assign" not in state, name
+
+
+def test_the_wait_stores_a_token_on_the_own_lock_and_times_out_into_a_poll(states: dict[str, Any]) -> None:
+    wait = states["Wait for job or wake-up"]
+    assert wait["Resource"].endswith(":states:::aws-sdk:dynamodb:updateItem.waitForTaskToken")
+    assert wait["TimeoutSecondsPath"] == "$.Job.WaitSeconds"
+    parameters = wait["Parameters"]
+    assert parameters["ExpressionAttributeValues"][":token"] == {"S.$": "$$.Task.Token"}
+    assert parameters["ExpressionAttributeValues"][":me"] == {"S.$": "$$.Execution.Id"}
+    assert parameters["ConditionExpression"] == "ExecutionArn = :me AND LockState = :tracking"
+    assert parameters["Key"]["sk"] == {"S": "LOCK"}
+    assert [(c["ErrorEquals"], c["Next"]) for c in wait["Catch"]] == [
+        (["States.Timeout"], "Describe job"),
+        (["States.ALL"], "Wait for job"),
+    ]
+
+
+def test_a_later_execution_wakes_a_running_holder_then_stops(states: dict[str, Any]) -> None:
+    (waiting,) = states["Lock holder waiting?"]["Choices"]
+    assert waiting == {"Variable": "$.Lock.Item.WakeToken.S", "IsPresent": True, "Next": "Wake lock holder"}
+    assert states["Lock holder waiting?"]["Default"] == "Job already tracked"
+    wake = states["Wake lock holder"]
+    assert wake["Parameters"]["TaskToken.$"] == "$.Lock.Item.WakeToken.S"
+    assert wake["Next"] == "Job already tracked"
+    assert [(c["ErrorEquals"], c["Next"]) for c in wake["Catch"]] == [(["States.ALL"], "Job already tracked")]

@@ -95,7 +95,7 @@ def test_failed_job_carries_failure_details(stubbed: tuple[VoiceIdJobDescriber, 
     [
         ("ResourceNotFoundException", 404, JobNotFound, "has no fraudster registration job"),
         ("ValidationException", 400, InvalidJobRequest, "rejected the request"),
-        ("AccessDeniedException", 403, AccessDenied, "not allowed to describe"),
+        ("AccessDeniedException", 403, AccessDenied, "not allowed to call DescribeFraudsterRegistrationJob"),
         ("ThrottlingException", 429, VoiceIdThrottled, "throttled"),
         ("InternalServerException", 500, VoiceIdUnavailable, "failed internally"),
     ],

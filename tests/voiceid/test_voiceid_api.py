@@ -9,8 +9,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError, ParamValidationError
 
+from voiceid_emulator import Pacing, Quotas, VoiceIdEmulator
 from voiceid_emulator.audio import make_wav
-from voiceid_emulator.testing import ROLE_ARN, Env, fraudster_manifest, speaker_manifest
+from voiceid_emulator.testing import ROLE_ARN, Env, fraudster_manifest, make_env, speaker_manifest
 
 UNKNOWN_ID = "A" * 22
 
@@ -223,6 +224,63 @@ def test_list_jobs_pages_and_filters_by_status(env: Env) -> None:
     submitted = env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="SUBMITTED")
     assert len(submitted["JobSummaries"]) == 1
     assert env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="FAILED")["JobSummaries"] == []
+
+
+SUMMARY_KEYS = {"CreatedAt", "DomainId", "JobId", "JobStatus"}
+
+
+@pytest.mark.parametrize("kind", ["fraudster", "speaker"])
+def test_job_listings_page_every_job_exactly_once(env: Env, kind: str) -> None:
+    """Jobs of the other kind interleave with the listed ones; the paginator must still see each job once."""
+    domain_id = env.create_domain()
+    fraudster_uri = simple_manifest(env)
+    audio = env.put_audio("audio/s.wav", make_wav(3, seed=9))
+    speaker_uri = env.put_manifest(speaker_manifest([("r1", "customer-1", [audio])]), key="manifests/s.json")
+    listed_ids: list[str] = []
+    for _ in range(5):
+        fraudster = env.client.start_fraudster_registration_job(**env.job_args(domain_id, fraudster_uri))["Job"]
+        speaker = env.client.start_speaker_enrollment_job(**env.job_args(domain_id, speaker_uri))["Job"]
+        env.emulator.run_until_done()
+        listed_ids.append(fraudster["JobId"] if kind == "fraudster" else speaker["JobId"])
+    operation = "list_fraudster_registration_jobs" if kind == "fraudster" else "list_speaker_enrollment_jobs"
+    paginator = env.client.get_paginator(operation)  # type: ignore[call-overload]
+    pages = list(paginator.paginate(DomainId=domain_id, PaginationConfig={"PageSize": 2}))
+    assert [len(p["JobSummaries"]) for p in pages] == [2, 2, 1]
+    assert ["NextToken" in p for p in pages] == [True, True, False]
+    summaries = [s for p in pages for s in p["JobSummaries"]]
+    assert [s["JobId"] for s in summaries] == listed_ids
+    for summary in summaries:
+        assert set(summary) >= SUMMARY_KEYS
+        assert summary["DomainId"] == domain_id and summary["JobStatus"] == "COMPLETED"
+    exact = (
+        env.client.list_fraudster_registration_jobs if kind == "fraudster" else env.client.list_speaker_enrollment_jobs
+    )
+    first = exact(DomainId=domain_id, MaxResults=5)
+    assert [s["JobId"] for s in first["JobSummaries"]] == listed_ids and "NextToken" not in first
+
+
+def test_status_filtered_pages_stay_exact_when_jobs_change_status_between_pages(moto_endpoint: str) -> None:
+    with VoiceIdEmulator(
+        s3_endpoint_url=moto_endpoint,
+        throttling=False,
+        pacing=Pacing.manual_steps(),
+        quotas=Quotas(active_jobs_per_domain_per_kind=4),
+    ) as emulator:
+        env = make_env(moto_endpoint, emulator)
+        domain_id = env.create_domain()
+        manifest = simple_manifest(env)
+        ids = [
+            env.client.start_fraudster_registration_job(**env.job_args(domain_id, manifest))["Job"]["JobId"]
+            for _ in range(4)
+        ]
+        first = env.client.list_fraudster_registration_jobs(DomainId=domain_id, JobStatus="SUBMITTED", MaxResults=2)
+        assert [s["JobId"] for s in first["JobSummaries"]] == ids[:2]
+        emulator.step_job(ids[0])  # leaves the SUBMITTED filter before the next page is read
+        second = env.client.list_fraudster_registration_jobs(
+            DomainId=domain_id, JobStatus="SUBMITTED", MaxResults=2, NextToken=first["NextToken"]
+        )
+        assert [s["JobId"] for s in second["JobSummaries"]] == ids[2:]
+        assert "NextToken" not in second
 
 
 def test_next_token_from_another_listing_is_rejected(env: Env) -> None:

@@ -11,6 +11,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from job_tracker import table_schema as schema
 from job_tracker.errors import RecordingIncomplete
+from job_tracker.sweep import JobLock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -165,3 +166,25 @@ class DynamoDbFailureStore:
 
     def put_summary(self, item: Item) -> None:
         self._client.put_item(TableName=self._table, Item=_to_attribute_values(item))
+
+
+class DynamoDbLockReader:
+    """Reads a job's LOCK item (written by the state machine), consistently: the sweep decides on it."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def read_lock(self, ref: JobRef) -> JobLock | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=_to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY}),
+            ProjectionExpression="LockState, ExecutionArn",
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        return JobLock(
+            state=item.get("LockState", {}).get("S", ""),
+            execution_arn=item.get("ExecutionArn", {}).get("S"),
+        )

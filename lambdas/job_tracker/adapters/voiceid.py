@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,6 +17,7 @@ from job_tracker.errors import (
     VoiceIdUnavailable,
 )
 from job_tracker.models import FailureDetails, JobDescription, JobRef, JobStatus, output_location
+from job_tracker.sweep import ListedJob
 
 if TYPE_CHECKING:
     from mypy_boto3_voice_id import VoiceIDClient
@@ -41,28 +43,59 @@ class VoiceIdJobDescriber:
         try:
             job = self._client.describe_fraudster_registration_job(DomainId=ref.domain_id, JobId=ref.job_id)["Job"]
         except ClientError as error:
-            raise _translate(error, ref) from error
+            raise _translate(
+                error, f"job {ref.job_id} in Voice ID domain {ref.domain_id}", "DescribeFraudsterRegistrationJob"
+            ) from error
         except BotoCoreError as error:
             # Connection failures and read timeouts that outlasted the SDK's retries.
             raise VoiceIdUnavailable(f"could not reach Voice ID describing job {ref.job_id}: {error}") from error
         return _to_description(ref, job)
 
 
-def _translate(error: ClientError, ref: JobRef) -> Exception:
+# A page as large as the API allows: fewer calls against the shared 2 TPS.
+LIST_PAGE_SIZE = 100
+
+
+class VoiceIdJobLister:
+    """Lists a domain's fraudster registration jobs, every page. The client's retry configuration (adaptive
+    mode) spaces the calls out when Voice ID throttles; what throttling is left raises VoiceIdThrottled."""
+
+    def __init__(self, client: VoiceIDClient) -> None:
+        self._client = client
+
+    def list_jobs(self, domain_id: str) -> Iterator[ListedJob]:
+        try:
+            paginator = self._client.get_paginator("list_fraudster_registration_jobs")
+            for page in paginator.paginate(DomainId=domain_id, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
+                for summary in page.get("JobSummaries", []):
+                    yield ListedJob(
+                        ref=JobRef(domain_id=domain_id, job_id=summary["JobId"]),
+                        status=summary["JobStatus"],
+                        created_at=summary["CreatedAt"],
+                    )
+        except ClientError as error:
+            raise _translate(error, f"Voice ID domain {domain_id}", "ListFraudsterRegistrationJobs") from error
+        except BotoCoreError as error:
+            raise VoiceIdUnavailable(f"could not reach Voice ID listing jobs of domain {domain_id}: {error}") from error
+
+
+def _translate(error: ClientError, where: str, operation: str) -> Exception:
+    """Voice ID's error, as the tracker error the state machine tells apart. `where` names the job or domain."""
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
-    where = f"job {ref.job_id} in Voice ID domain {ref.domain_id}"
     if code == "ResourceNotFoundException":
         return JobNotFound(f"Voice ID has no fraudster registration {where}: {message}")
     if code == "ValidationException":
         return InvalidJobRequest(f"Voice ID rejected the request for {where}: {message}")
     if code == "AccessDeniedException":
-        return AccessDenied(f"not allowed to describe {where}; check the tracker's configured domains: {message}")
+        return AccessDenied(
+            f"not allowed to call {operation} for {where}; check the tracker's configured domains: {message}"
+        )
     if code == "ThrottlingException":
-        return VoiceIdThrottled(f"Voice ID throttled DescribeFraudsterRegistrationJob for {where}: {message}")
+        return VoiceIdThrottled(f"Voice ID throttled {operation} for {where}: {message}")
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code == "InternalServerException" or status >= 500:
-        return VoiceIdUnavailable(f"Voice ID failed internally describing {where}: {message}")
+        return VoiceIdUnavailable(f"Voice ID failed internally in {operation} for {where}: {message}")
     return error
 
 

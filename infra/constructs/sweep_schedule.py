@@ -1,0 +1,71 @@
+"""Run the reconciliation sweep on a schedule: EventBridge Scheduler invokes the sweep Lambda every
+`tracker:sweepMinutes`, so a job whose events were all lost is still recorded."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagSuppressions
+from constructs import Construct
+
+
+class SweepSchedule(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, sweep: lambda_.IFunction, every_minutes: int) -> None:
+        super().__init__(scope, construct_id)
+        # Invocations the scheduler could not make after its retries are kept here (an alarm watches it).
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.dead_letter_queue,
+            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the dead-letter queue of the schedule."}],
+        )
+        self.group = scheduler.ScheduleGroup(self, "Group")
+        # A role of our own (CDK would share one per target across the stack) so its scope is this schedule.
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description="EventBridge Scheduler invokes the reconciliation sweep",
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            schedule=scheduler.ScheduleExpression.rate(Duration.minutes(every_minutes)),
+            schedule_group=self.group,
+            description="Reconciliation sweep: starts a tracker for every recent Voice ID job nothing follows",
+            target=scheduler_targets.LambdaInvoke(
+                sweep,
+                # The sweep needs nothing from its event: invoking it with {} sweeps once.
+                input=scheduler.ScheduleTargetInput.from_object({}),
+                role=role,
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=3,
+                # A sweep older than the next one is redundant.
+                max_event_age=Duration.minutes(max(every_minutes, 1)),
+            ),
+        )
+        # After the target is bound: that is when CDK adds the invoke statement to the role.
+        NagSuppressions.add_resource_suppressions(
+            role,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "CDK grants invoke on the sweep function and its versions (the <arn>:* form); "
+                    "nothing else.",
+                    "appliesTo": [{"regex": "/^Resource::<.*Sweep.*\\.Arn>:\\*$/g"}],
+                }
+            ],
+            apply_to_children=True,
+        )

@@ -1,0 +1,133 @@
+"""The reconciliation sweep: start a tracker for every recent job that nothing is following.
+
+Voice ID's events are best effort, so a job whose events were all lost (or that ended before the stack
+was deployed) would never be recorded. The sweep lists each configured domain's jobs and starts a
+tracker for every one created within the lookback that is neither recorded nor followed by a running
+tracker. It reads the job lock first so that it never starts a second tracker for a tracked job; the
+state machine's own conditional lock still settles the race with an event that arrives meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from job_tracker.models import JobRef
+
+logger = logging.getLogger(__name__)
+
+# Says in the execution's input (and so in the console) who started it; events start executions without it.
+STARTED_BY_SWEEP = "RECONCILIATION_SWEEP"
+
+LOCK_TRACKING = "TRACKING"
+LOCK_RECORDED = "RECORDED"
+
+
+@dataclass(frozen=True)
+class ListedJob:
+    """One entry of a List*Jobs page: enough to decide whether the job needs a tracker."""
+
+    ref: JobRef
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class JobLock:
+    """The job's LOCK item as the state machine wrote it."""
+
+    state: str
+    execution_arn: str | None
+
+
+class JobLister(Protocol):
+    def list_jobs(self, domain_id: str) -> Iterator[ListedJob]: ...
+
+
+class LockReader(Protocol):
+    def read_lock(self, ref: JobRef) -> JobLock | None: ...
+
+
+class TrackerStarter(Protocol):
+    def is_running(self, execution_arn: str) -> bool: ...
+    def start(self, ref: JobRef, *, execution_name: str, started_by: str) -> bool:
+        """Start a tracker; False when an execution of that name already exists (a retried sweep)."""
+        ...
+
+
+class Verdict(StrEnum):
+    STARTED = "STARTED"
+    ALREADY_RECORDED = "ALREADY_RECORDED"
+    ALREADY_TRACKED = "ALREADY_TRACKED"
+    ALREADY_STARTED = "ALREADY_STARTED"
+    OUTSIDE_LOOKBACK = "OUTSIDE_LOOKBACK"
+
+
+@dataclass
+class SweepReport:
+    jobs_found: int = 0
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    """JobId -> what the sweep did about it (jobs outside the lookback included)."""
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for value in self.verdicts.values() if value is verdict)
+
+    def to_output(self) -> dict[str, object]:
+        return {
+            "JobsFound": self.jobs_found,
+            "TrackersStarted": self.count(Verdict.STARTED),
+            "JobsAlreadyRecorded": self.count(Verdict.ALREADY_RECORDED),
+            "JobsAlreadyTracked": self.count(Verdict.ALREADY_TRACKED) + self.count(Verdict.ALREADY_STARTED),
+            "JobsOutsideLookback": self.count(Verdict.OUTSIDE_LOOKBACK),
+            "Started": sorted(job for job, verdict in self.verdicts.items() if verdict is Verdict.STARTED),
+        }
+
+
+def execution_name(ref: JobRef, now: datetime) -> str:
+    """One name per job and minute: a sweep retried by the scheduler (or run twice within a minute) asks
+    Step Functions for the same execution, which it refuses to start twice."""
+    return f"sweep-{ref.job_id}-{now.strftime('%Y%m%dT%H%M')}"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    lister: JobLister
+    locks: LockReader
+    trackers: TrackerStarter
+    lookback: timedelta
+
+    def run(self, domain_ids: Iterable[str], now: datetime) -> SweepReport:
+        report = SweepReport()
+        oldest = now - self.lookback
+        for domain_id in domain_ids:
+            for job in self.lister.list_jobs(domain_id):
+                report.jobs_found += 1
+                verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile(job, now)
+                report.verdicts[job.ref.job_id] = verdict
+                logger.info(
+                    "Swept job",
+                    extra={
+                        "domain_id": domain_id,
+                        "job_id": job.ref.job_id,
+                        "job_status": job.status,
+                        "created_at": job.created_at.isoformat(),
+                        "verdict": verdict.value,
+                    },
+                )
+        return report
+
+    def _reconcile(self, job: ListedJob, now: datetime) -> Verdict:
+        lock = self.locks.read_lock(job.ref)
+        if lock is not None and lock.state == LOCK_RECORDED:
+            return Verdict.ALREADY_RECORDED
+        holder = lock.execution_arn if lock is not None and lock.state == LOCK_TRACKING else None
+        if holder and self.trackers.is_running(holder):
+            return Verdict.ALREADY_TRACKED
+        # No lock, a released lock (its tracker failed) or a stale one (its tracker stopped or timed out):
+        # the state machine takes such a lock, or over, itself.
+        started = self.trackers.start(job.ref, execution_name=execution_name(job.ref, now), started_by=STARTED_BY_SWEEP)
+        return Verdict.STARTED if started else Verdict.ALREADY_STARTED

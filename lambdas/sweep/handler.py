@@ -1,0 +1,55 @@
+"""sweep: the scheduled reconciliation sweep; starts a tracker for every recent job nothing follows.
+
+Invoked by EventBridge Scheduler every `tracker:sweepMinutes`, or directly (Lambda Invoke with `{}`) to
+sweep now; the event carries nothing the sweep needs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from job_tracker.adapters.dynamodb import DynamoDbLockReader
+from job_tracker.adapters.stepfunctions import StepFunctionsTrackers
+from job_tracker.adapters.voiceid import VoiceIdJobLister
+from job_tracker.settings import SweepSettings
+from job_tracker.sweep import Sweep, Verdict
+
+# Listing shares Voice ID's 2 TPS with every tracker's describes: adaptive mode slows this client down
+# when it is throttled, and keeps retrying for longer than the trackers' clients do.
+VOICE_ID_CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5, read_timeout=15)
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=15)
+
+settings = SweepSettings.from_env()
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
+tracer = Tracer()
+metrics = Metrics()
+sweep = Sweep(
+    lister=VoiceIdJobLister(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG)),
+    locks=DynamoDbLockReader(boto3.client("dynamodb", config=CLIENT_CONFIG), settings.table_name),
+    trackers=StepFunctionsTrackers(boto3.client("stepfunctions", config=CLIENT_CONFIG), settings.state_machine_arn),
+    lookback=timedelta(days=settings.lookback_days),
+)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = sweep.run(settings.domain_ids, datetime.now(UTC))
+    metrics.add_metric(name="SweepJobsFound", unit=MetricUnit.Count, value=report.jobs_found)
+    metrics.add_metric(name="SweepTrackersStarted", unit=MetricUnit.Count, value=report.count(Verdict.STARTED))
+    metrics.add_metric(
+        name="SweepJobsAlreadyRecorded", unit=MetricUnit.Count, value=report.count(Verdict.ALREADY_RECORDED)
+    )
+    output = report.to_output()
+    logger.info("Sweep finished", extra={k: v for k, v in output.items() if k != "Started"})
+    return output

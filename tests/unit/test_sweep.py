@@ -1,0 +1,187 @@
+"""The reconciliation sweep: which jobs get a tracker, through its real adapters (moto Step Functions and
+DynamoDB, botocore's Stubber for Voice ID's List API)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+
+from job_tracker.adapters.dynamodb import DynamoDbLockReader
+from job_tracker.adapters.stepfunctions import StepFunctionsTrackers
+from job_tracker.adapters.voiceid import VoiceIdJobLister
+from job_tracker.errors import AccessDenied, VoiceIdThrottled
+from job_tracker.models import JobRef
+from job_tracker.sweep import STARTED_BY_SWEEP, ListedJob, Sweep, Verdict, execution_name
+from tests.unit.conftest import DOMAIN_ID, REGION, TABLE
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+PASS_DEFINITION = json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}})
+
+
+def job_id(n: int) -> str:
+    return f"Job{n:019d}"
+
+
+class FixedLister:
+    """A Voice ID domain's jobs, as ListFraudsterRegistrationJobs would page them."""
+
+    def __init__(self, jobs: dict[str, list[ListedJob]]) -> None:
+        self.jobs = jobs
+
+    def list_jobs(self, domain_id: str) -> Iterator[ListedJob]:
+        yield from self.jobs.get(domain_id, [])
+
+
+def listed(n: int, *, age: timedelta = timedelta(hours=1), status: str = "COMPLETED") -> ListedJob:
+    return ListedJob(JobRef(DOMAIN_ID, job_id(n)), status, NOW - age)
+
+
+@pytest.fixture
+def sfn(aws: None) -> Any:
+    return boto3.client("stepfunctions", region_name=REGION)
+
+
+@pytest.fixture
+def state_machine_arn(sfn: Any) -> str:
+    created = sfn.create_state_machine(
+        name="VoiceIdJobTracker-Tracker", definition=PASS_DEFINITION, roleArn="arn:aws:iam::123456789012:role/sm"
+    )
+    return str(created["stateMachineArn"])
+
+
+def put_lock(dynamodb: Any, n: int, state: str, execution_arn: str) -> None:
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"JOB#{DOMAIN_ID}#{job_id(n)}"},
+            "sk": {"S": "LOCK"},
+            "LockState": {"S": state},
+            "ExecutionArn": {"S": execution_arn},
+        },
+    )
+
+
+def make_sweep(dynamodb: Any, sfn: Any, arn: str, jobs: list[ListedJob]) -> Sweep:
+    return Sweep(
+        lister=FixedLister({DOMAIN_ID: jobs}),
+        locks=DynamoDbLockReader(dynamodb, TABLE),
+        trackers=StepFunctionsTrackers(sfn, arn),
+        lookback=timedelta(days=7),
+    )
+
+
+def started_inputs(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    inputs = (json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]) for e in executions)
+    return sorted((value for value in inputs if "StartedBy" in value), key=lambda value: value["JobId"])
+
+
+def test_untracked_jobs_get_one_tracker_each_with_the_event_input_plus_who_started_it(
+    dynamodb: Any, sfn: Any, state_machine_arn: str
+) -> None:
+    sweep = make_sweep(dynamodb, sfn, state_machine_arn, [listed(1), listed(2, status="IN_PROGRESS")])
+    report = sweep.run([DOMAIN_ID], NOW)
+    assert report.to_output()["TrackersStarted"] == 2
+    assert started_inputs(sfn, state_machine_arn) == [
+        {"DomainId": DOMAIN_ID, "JobId": job_id(1), "StartedBy": STARTED_BY_SWEEP},
+        {"DomainId": DOMAIN_ID, "JobId": job_id(2), "StartedBy": STARTED_BY_SWEEP},
+    ]
+
+
+def test_recorded_running_and_old_jobs_are_left_alone_and_stale_or_released_locks_are_retried(
+    dynamodb: Any, sfn: Any, state_machine_arn: str
+) -> None:
+    running = sfn.start_execution(stateMachineArn=state_machine_arn, name="holder", input="{}")["executionArn"]
+    stopped = sfn.start_execution(stateMachineArn=state_machine_arn, name="stopped", input="{}")["executionArn"]
+    sfn.stop_execution(executionArn=stopped)
+    put_lock(dynamodb, 1, "RECORDED", "arn:done")
+    put_lock(dynamodb, 2, "TRACKING", running)
+    put_lock(dynamodb, 3, "TRACKING", stopped)
+    put_lock(dynamodb, 4, "RELEASED", stopped)
+    put_lock(dynamodb, 5, "TRACKING", f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:gone")
+    jobs = [listed(n) for n in range(1, 6)] + [listed(6, age=timedelta(days=8))]
+    report = make_sweep(dynamodb, sfn, state_machine_arn, jobs).run([DOMAIN_ID], NOW)
+    assert report.verdicts == {
+        job_id(1): Verdict.ALREADY_RECORDED,
+        job_id(2): Verdict.ALREADY_TRACKED,
+        job_id(3): Verdict.STARTED,
+        job_id(4): Verdict.STARTED,
+        job_id(5): Verdict.STARTED,
+        job_id(6): Verdict.OUTSIDE_LOOKBACK,
+    }
+    output = report.to_output()
+    assert (output["JobsFound"], output["TrackersStarted"], output["JobsAlreadyRecorded"]) == (6, 3, 1)
+    assert [value["JobId"] for value in started_inputs(sfn, state_machine_arn)] == [
+        job_id(3),
+        job_id(4),
+        job_id(5),
+    ]
+
+
+def test_a_sweep_retried_within_a_minute_starts_each_tracker_once(
+    dynamodb: Any, sfn: Any, state_machine_arn: str
+) -> None:
+    sweep = make_sweep(dynamodb, sfn, state_machine_arn, [listed(1)])
+    assert sweep.run([DOMAIN_ID], NOW).verdicts == {job_id(1): Verdict.STARTED}
+    # Step Functions answers a repeated name with the running execution (or ExecutionAlreadyExists once
+    # it has ended): never a second execution.
+    sweep.run([DOMAIN_ID], NOW + timedelta(seconds=20))
+    assert len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]) == 1
+    executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
+    sfn.stop_execution(executionArn=executions[0]["executionArn"])
+    assert sweep.run([DOMAIN_ID], NOW + timedelta(seconds=40)).verdicts == {job_id(1): Verdict.ALREADY_STARTED}
+    assert len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]) == 1
+    assert execution_name(JobRef(DOMAIN_ID, job_id(1)), NOW) == f"sweep-{job_id(1)}-20261125T1200"
+
+
+@pytest.fixture
+def stubbed_lister() -> Iterator[tuple[VoiceIdJobLister, Stubber]]:
+    client = boto3.client("voice-id", region_name=REGION, config=Config(retries={"max_attempts": 1}))
+    with Stubber(client) as stubber:
+        yield VoiceIdJobLister(client), stubber
+        stubber.assert_no_pending_responses()
+
+
+def summary(n: int) -> dict[str, Any]:
+    return {"DomainId": DOMAIN_ID, "JobId": job_id(n), "JobStatus": "COMPLETED", "CreatedAt": NOW}
+
+
+def test_the_lister_follows_every_page(stubbed_lister: tuple[VoiceIdJobLister, Stubber]) -> None:
+    lister, stubber = stubbed_lister
+    stubber.add_response(
+        "list_fraudster_registration_jobs",
+        {"JobSummaries": [summary(1), summary(2)], "NextToken": "page-2"},
+        {"DomainId": DOMAIN_ID, "MaxResults": 100},
+    )
+    stubber.add_response(
+        "list_fraudster_registration_jobs",
+        {"JobSummaries": [summary(3)]},
+        {"DomainId": DOMAIN_ID, "MaxResults": 100, "NextToken": "page-2"},
+    )
+    jobs = list(lister.list_jobs(DOMAIN_ID))
+    assert [job.ref.job_id for job in jobs] == [job_id(1), job_id(2), job_id(3)]
+    assert jobs[0].created_at == NOW and jobs[0].status == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error", "text"),
+    [
+        ("ThrottlingException", 429, VoiceIdThrottled, "throttled ListFraudsterRegistrationJobs"),
+        ("AccessDeniedException", 403, AccessDenied, "not allowed to call ListFraudsterRegistrationJobs"),
+    ],
+)
+def test_list_errors_become_tracker_errors_naming_the_domain(
+    stubbed_lister: tuple[VoiceIdJobLister, Stubber], code: str, status: int, error: type[Exception], text: str
+) -> None:
+    lister, stubber = stubbed_lister
+    stubber.add_client_error("list_fraudster_registration_jobs", code, "no", http_status_code=status)
+    with pytest.raises(error, match=text) as raised:
+        list(lister.list_jobs(DOMAIN_ID))
+    assert DOMAIN_ID in str(raised.value)
