@@ -15,18 +15,21 @@ from local_cloud.gateway import Gateway, GatewayBackends
 from local_cloud.lambda_runtime import LambdaRuntime, LogFileSink, LogSink, log_to_logging
 from local_cloud.lambda_runtime.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from local_cloud.moto_server import MotoServer
+from local_cloud.scheduler import Clock, SchedulerRunner
 
 FAKE_ACCESS_KEY_ID = "local"
 FAKE_SECRET_ACCESS_KEY = "local"  # noqa: S105 - the local services accept any credentials
 
 
 class LocalCloud:
-    """DynamoDB Local + moto server + Lambda runtime + EventBridge router behind :class:`Gateway`.
+    """DynamoDB Local + moto server + Lambda runtime + EventBridge router behind :class:`Gateway`, and
+    :attr:`scheduler`, the runner that fires the deployed EventBridge Scheduler schedules.
 
     ``state_dir`` receives logs (``logs/``: dynamodb-local.log, moto.log, lambda.log) and the Lambda
     runtime-packages directory. ``endpoint_url`` is the one URL clients use for every service. Function
     output goes to ``logs/lambda.log`` and then to ``log_sink`` (default: the ``local_cloud.lambda``
-    logger), each line prefixed with the function name.
+    logger), each line prefixed with the function name. ``scheduler_clock`` is the scheduler's time
+    (default: real time; :class:`~local_cloud.scheduler.ScaledClock` speeds it up).
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class LocalCloud:
         account_id: str = DEFAULT_ACCOUNT_ID,
         lambda_environment: Mapping[str, str] | None = None,
         log_sink: LogSink = log_to_logging,
+        scheduler_clock: Clock | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.region = region
@@ -53,6 +57,10 @@ class LocalCloud:
             log_sink=LogFileSink(state_dir / "logs" / "lambda.log", forward=log_sink),
         )
         self.events = EventRouter(region=region, account_id=account_id)
+        # Dead-letter messages go through the gateway to moto's SQS, like any other client's.
+        self.scheduler = SchedulerRunner(
+            invoker=self.lambdas, sqs_client=lambda: self.client("sqs"), clock=scheduler_clock
+        )
 
     @property
     def endpoint_url(self) -> str:
@@ -93,12 +101,14 @@ class LocalCloud:
                     events=self.events,
                 )
             )
+            self.scheduler.start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        self.scheduler.stop()  # first: no fire may start while the engines go away
         self.gateway.stop()
         self.lambdas.close()
         self.moto.stop()

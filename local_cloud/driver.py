@@ -23,6 +23,7 @@ from voiceid_emulator.audio import make_wav
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_voice_id import VoiceIDClient
@@ -81,6 +82,7 @@ class TrackerDriver:
         self.s3: S3Client = local.cloud.client("s3")
         self.sfn: SFNClient = local.cloud.client("stepfunctions")
         self.dynamodb: DynamoDBClient = local.cloud.client("dynamodb")
+        self.lambdas: LambdaClient = local.cloud.client("lambda")
         self._job_of_execution: dict[str, str | None] = {}
 
     # -- Voice ID, as its user -------------------------------------------------------------------------
@@ -144,6 +146,15 @@ class TrackerDriver:
             input=json.dumps({"DomainId": job.domain_id, "JobId": job.job_id, **extra}),
         )
         return started["executionArn"]
+
+    def run_sweep(self) -> dict[str, Any]:
+        """One reconciliation sweep now, as the schedule runs it: Lambda Invoke of the sweep function with `{}`."""
+        response = self.lambdas.invoke(FunctionName=self.local.stack.outputs["SweepFunctionName"], Payload=b"{}")
+        body = json.loads(response["Payload"].read())
+        if response.get("FunctionError"):
+            raise RuntimeError(f"the sweep failed: {body}")
+        report: dict[str, Any] = body
+        return report
 
     def executions(self, job: TrackedJob | None = None) -> list[dict[str, Any]]:
         """Executions of the tracker (for `job` only, when given), oldest first, as DescribeExecution gives them.

@@ -1,10 +1,10 @@
 """Deploy a synthesized stack into a running LocalCloud, the way CloudFormation would deploy it to AWS.
 
 Every resource in the template is either created on its local engine (DynamoDB Local, moto, the Lambda
-runtime, the event router) or listed as having no local effect; an unknown type stops the deployment
-with its logical id (`StackTemplate.resource_report`). Resources the stack only refers to, through the
-outputs `VoiceIdOutputLocations` and `VoiceIdOutputKmsKeyArns`, are created too, so a local run needs no
-edits to `cdk.json`.
+runtime, the event router, the schedule runner) or listed as having no local effect; an unknown type stops
+the deployment with its logical id (`StackTemplate.resource_report`). Resources the stack only refers to,
+through the outputs `VoiceIdOutputLocations` and `VoiceIdOutputKmsKeyArns`, are created too, so a local run
+needs no edits to `cdk.json`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.eventbridge import EventRule
+from local_cloud.lambda_runtime import parse_function_name
+from local_cloud.scheduler import LocalSchedule
 from local_cloud.stack_functions import lambda_function_configs
 from local_cloud.template import StackTemplate, TemplateError
 
@@ -24,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 _TABLE_PROPERTIES = ("KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput")
 _INDEX_PROPERTIES = ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+_SCHEDULE_PROPERTIES = (
+    "GroupName",
+    "Description",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "FlexibleTimeWindow",
+    "Target",
+    "State",
+    "KmsKeyArn",
+)
 
 
 @dataclass
@@ -37,6 +49,8 @@ class Deployment:
     state_machines: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)
+    """EventBridge Scheduler schedule names (``LocalCloud.scheduler`` fires them)."""
     buckets: list[str] = field(default_factory=list)
     kms_keys: dict[str, str] = field(default_factory=dict)
     """Configured or template key -> the local key's ARN (moto cannot create a key with a chosen id)."""
@@ -51,6 +65,7 @@ class Deployment:
             "stateMachines": self.state_machines,
             "rules": self.rules,
             "queues": self.queues,
+            "schedules": self.schedules,
             "buckets": self.buckets,
             "kmsKeys": self.kms_keys,
             "noLocalEffect": self.no_local_effect,
@@ -82,6 +97,7 @@ class StackDeployer:
         self._create_functions()
         self._create_state_machines()
         self._create_rules()
+        self._create_schedules()
         self.deployment.outputs = {
             name: str(self.stack.resolve(output["Value"]))
             for name, output in (self.stack.template.get("Outputs") or {}).items()
@@ -143,6 +159,43 @@ class StackDeployer:
             )
             self._cloud.events.add_rules([rule])
             self.deployment.rules.append(name)
+
+    def _create_schedules(self) -> None:
+        """Schedule groups and schedules in moto (for the Scheduler API), each schedule also registered
+        with the local runner, which fires it. Every schedule is checked before any is created."""
+        scheduler = self._cloud.client("scheduler")
+        groups = {self.stack.physical_name(logical_id) for logical_id in self._created("AWS::Scheduler::ScheduleGroup")}
+        queues = {self.stack.arn(logical_id) for logical_id in self._created("AWS::SQS::Queue")}
+        schedules: list[tuple[LocalSchedule, dict[str, Any]]] = []
+        for logical_id in self._created("AWS::Scheduler::Schedule"):
+            properties = self.stack.resolved_properties(logical_id)
+            schedule = LocalSchedule.from_cloudformation(
+                logical_id,
+                name=self.stack.physical_name(logical_id),
+                arn=self.stack.arn(logical_id),
+                properties=properties,
+            )
+            function_name, _qualifier = parse_function_name(schedule.target_arn)
+            if function_name not in self.deployment.functions:
+                raise TemplateError(
+                    f"schedule {logical_id}: target {schedule.target_arn} is not a function of the stack"
+                )
+            if schedule.dead_letter_arn is not None and schedule.dead_letter_arn not in queues:
+                raise TemplateError(
+                    f"schedule {logical_id}: dead-letter queue {schedule.dead_letter_arn} is not a queue of the stack"
+                )
+            group = self.stack.schedule_group_name(logical_id)
+            if group != "default" and group not in groups:
+                raise TemplateError(f"schedule {logical_id}: group {group!r} is not a schedule group of the stack")
+            schedules.append((schedule, {"GroupName": group, **properties}))
+        for group in sorted(groups):
+            scheduler.create_schedule_group(Name=group)
+        for schedule, properties in schedules:
+            scheduler.create_schedule(
+                Name=schedule.name, **{key: properties[key] for key in _SCHEDULE_PROPERTIES if key in properties}
+            )
+            self._cloud.scheduler.add(schedule)
+            self.deployment.schedules.append(schedule.name)
 
     def _create_queues(self) -> None:
         sqs = self._cloud.client("sqs")

@@ -34,6 +34,8 @@ LOCAL_RESOURCE_TYPES: frozenset[str] = frozenset(
         "AWS::KMS::Key",
         "AWS::KMS::Alias",
         "AWS::SQS::Queue",
+        "AWS::Scheduler::ScheduleGroup",
+        "AWS::Scheduler::Schedule",
     }
 )
 
@@ -77,7 +79,19 @@ _NAME_PROPERTIES: Mapping[str, str] = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::SQS::Queue": "QueueName",
+    "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::Scheduler::Schedule": "Name",
 }
+# Types whose names CloudFormation generates within 64 characters (the others: 80).
+_64_CHARACTER_NAMES = frozenset(
+    {
+        "AWS::Lambda::Function",
+        "AWS::Events::Rule",
+        "AWS::IAM::Role",
+        "AWS::Scheduler::ScheduleGroup",
+        "AWS::Scheduler::Schedule",
+    }
+)
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -197,7 +211,7 @@ class StackTemplate:
         suffix = digest[:12].upper()
         if resource_type == "AWS::S3::Bucket":
             return f"{self.stack_name}-{logical_id}-{suffix}".lower()[:63]
-        limit = 64 if resource_type in ("AWS::Lambda::Function", "AWS::Events::Rule", "AWS::IAM::Role") else 80
+        limit = 64 if resource_type in _64_CHARACTER_NAMES else 80
         prefix = f"{self.stack_name}-{logical_id}"[: limit - len(suffix) - 1]
         return f"{prefix}-{suffix}"
 
@@ -216,7 +230,11 @@ class StackTemplate:
             "AWS::Events::Rule": f"arn:{partition}:events:{region}:{account}:rule/{name}",
             "AWS::Logs::LogGroup": f"arn:{partition}:logs:{region}:{account}:log-group:{name}:*",
             "AWS::SQS::Queue": f"arn:{partition}:sqs:{region}:{account}:{name}",
+            "AWS::Scheduler::ScheduleGroup": f"arn:{partition}:scheduler:{region}:{account}:schedule-group/{name}",
         }
+        if resource_type == "AWS::Scheduler::Schedule":
+            group = self.schedule_group_name(logical_id)
+            return f"arn:{partition}:scheduler:{region}:{account}:schedule/{group}/{name}"
         if resource_type not in formats:
             raise TemplateError(f"no local ARN for {logical_id} ({resource_type})")
         return formats[resource_type]
@@ -400,6 +418,11 @@ class StackTemplate:
         return _SUB_VARIABLE.sub(substitute, text)
 
     # -- helpers for specific resource types -----------------------------------------------------------
+    def schedule_group_name(self, logical_id: str) -> str:
+        """The ``GroupName`` of an ``AWS::Scheduler::Schedule``; without one, the account's ``default`` group."""
+        group = (self._resource(logical_id).get("Properties") or {}).get("GroupName")
+        return str(self.resolve(group)) if group is not None else "default"
+
     def state_machine_definition(self, logical_id: str) -> dict[str, Any]:
         """The ASL definition (``DefinitionString`` or ``Definition``) with ``DefinitionSubstitutions``."""
         properties = self.resolved_properties(logical_id)

@@ -28,23 +28,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
-@pytest.fixture(scope="session")
-def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    outdir = tmp_path_factory.mktemp("local-cdk.out")
+def synth_local_template(outdir: Path, **overrides: int) -> Path:
+    """The app synthesized in-process with cdk.json's context plus `overrides` (tracker:<key> = value)."""
     # The CDK CLI sets the asset-metadata flag; the local cloud finds each function's bundle through it.
     context = {
         **cdk_json_context(),
-        "tracker:pollMinSeconds": 1,
-        "tracker:pollMaxSeconds": 2,
+        **{f"tracker:{key}": value for key, value in overrides.items()},
         "aws:cdk:enable-asset-metadata": True,
     }
     build_app(cdk.App(outdir=str(outdir), context=context)).synth()
     return outdir / f"{STACK_NAME}.template.json"
 
 
+TEST_PACING = Pacing(submitted_seconds=0.3, seconds_per_request=0.15)
+
+
+@pytest.fixture(scope="session")
+def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Short poll waits so jobs are followed within seconds. The schedule fires once an hour, so that it
+    # never starts a tracker in the middle of a test; the tests invoke the sweep themselves.
+    return synth_local_template(
+        tmp_path_factory.mktemp("local-cdk.out"), pollMinSeconds=1, pollMaxSeconds=2, sweepMinutes=60
+    )
+
+
 @pytest.fixture(scope="session")
 def local(local_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
-    settings = VoiceIdSettings(pacing=Pacing(submitted_seconds=0.3, seconds_per_request=0.15), throttling=True)
+    settings = VoiceIdSettings(pacing=TEST_PACING, throttling=True)
     with LocalEnvironment(
         template_path=local_template, state_dir=tmp_path_factory.mktemp("local-cloud"), voice_id=settings
     ) as environment:
