@@ -42,10 +42,11 @@ test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The local cloud runs its own synth of the same app, with short poll waits so a demo job is followed
-# within seconds. Re-synthesized only when the app, its config or the Lambda code changed.
+# within seconds, and the reconciliation sweep every minute (the shortest rate EventBridge Scheduler
+# takes). Re-synthesized only when the app, its config or the Lambda code changed.
 LOCAL_TEMPLATE := .local-cloud/cdk.out/VoiceIdJobTracker.template.json
 $(LOCAL_TEMPLATE): $(INFRA_SOURCES) | install
-	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2
+	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2 -c tracker:sweepMinutes=1
 
 voiceid: install
 	$(PY) -m voiceid_emulator
@@ -58,6 +59,7 @@ demo: $(LOCAL_TEMPLATE)
 
 bench: install
 	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_output_file
+	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_polling
 
 clean:
 	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache

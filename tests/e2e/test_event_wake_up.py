@@ -36,7 +36,7 @@ def slow_polling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackerDr
 
 
 def history(driver: TrackerDriver, execution_arn: str) -> list[dict[str, Any]]:
-    return driver.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [dict(e) for e in driver.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]]
 
 
 def test_the_end_event_wakes_the_tracker_well_before_its_planned_poll(slow_polling: TrackerDriver) -> None:
