@@ -51,6 +51,26 @@ def fill_aws_sdk_integration_gaps() -> None:
     setattr(StateTaskServiceAwsSdk, "_normalise_exception_name", staticmethod(exception_name))  # noqa: B010
 
 
+def keep_stopped_executions_aborted() -> None:
+    """A stopped execution stays ABORTED, as on AWS, even if it was waiting on a task token.
+
+    moto 5.2.5 interrupts a `.waitForTaskToken` wait when the execution is stopped; the interrupted task
+    then reports an error, and `Environment.set_error` overwrites the stopped state, so StopExecution of
+    a tracker parked on its wake-up token ended FAILED instead of ABORTED.
+    """
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    set_error = Environment.set_error
+
+    def set_error_unless_stopped(self: Environment, error: object) -> None:
+        if isinstance(self.program_state(), ProgramStopped):
+            return
+        set_error(self, error)  # type: ignore[arg-type]
+
+    setattr(Environment, "set_error", set_error_unless_stopped)  # noqa: B010
+
+
 def main() -> None:
     host, port = sys.argv[1], sys.argv[2]
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s moto %(levelname)s %(name)s: %(message)s")
@@ -62,6 +82,7 @@ def main() -> None:
     from moto import server
 
     fill_aws_sdk_integration_gaps()
+    keep_stopped_executions_aborted()
 
     server.main(["-H", host, "-p", port])
 
