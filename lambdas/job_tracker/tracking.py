@@ -78,7 +78,10 @@ def describe_job(
     if job.status.is_terminal:
         payload["WaitSeconds"] = 0
     else:
-        planned = plan_next_poll(samples, bounds)
+        try:
+            planned = plan_next_poll(samples, bounds)
+        except ValueError as error:
+            raise InvalidJobRequest(f"Polling.Samples cannot be planned from: {error}") from error
         shortened = planned * (1 - (rng or random).uniform(0, JITTER_FRACTION))
         payload["WaitSeconds"] = max(bounds.min_seconds, int(shortened))
     logger.info(

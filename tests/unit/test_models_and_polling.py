@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from job_tracker.errors import ConfigurationError, InvalidJobRequest
 from job_tracker.models import JobRef, S3Location, job_from_payload, job_to_payload, output_location
-from job_tracker.polling import PollBounds, next_wait_seconds
+from job_tracker.polling import PollBounds
 from job_tracker.settings import DescribeJobSettings, RecordFailuresSettings
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, job
 
@@ -61,16 +59,6 @@ def test_job_payload_with_unknown_status_is_rejected() -> None:
     payload["JobStatus"] = "PAUSED"
     with pytest.raises(InvalidJobRequest, match="not usable"):
         job_from_payload(payload)
-
-
-def test_waits_grow_from_the_minimum_and_stop_at_the_maximum() -> None:
-    bounds = PollBounds(min_seconds=10, max_seconds=60)
-    rng = random.Random(7)
-    waits = [next_wait_seconds(n, bounds, rng) for n in range(1, 12)]
-    assert all(10 <= wait <= 60 for wait in waits)
-    assert waits[0] < 15
-    assert waits[-1] == 60
-    assert waits == sorted(waits)
 
 
 @pytest.mark.parametrize(("low", "high"), [(0, 10), (20, 10)])
