@@ -54,11 +54,20 @@ def test_command_line_strings_are_coerced() -> None:
         ({"pollCap": MAX_POLL_CAP + 1}, "pollCap must be a whole number"),
         ({"logRetentionDays": 42}, "logRetentionDays must be one of"),
         ({"alarmTopicArn": "my-topic"}, "is not an SNS topic ARN"),
+        ({"sweepMinutes": 0}, "tracker:sweepMinutes must be a whole number from 1 to 1440"),
+        ({"sweepMinutes": "often"}, "tracker:sweepMinutes must be a whole number"),
+        ({"sweepLookbackDays": 91}, "tracker:sweepLookbackDays must be a whole number from 1 to 90"),
     ],
 )
 def test_bad_values_name_the_key(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_config(Context(**overrides))
+
+
+def test_sweep_keys_are_optional_with_documented_defaults() -> None:
+    config = load_config(Context(sweepMinutes=None, sweepLookbackDays=None))
+    assert (config.sweep_minutes, config.sweep_lookback_days) == (15, 7)
+    assert load_config(Context(sweepMinutes="1", sweepLookbackDays="30")).sweep_minutes == 1
 
 
 def test_poll_bounds_flow_into_the_describe_function(tmp_path: Path) -> None:
