@@ -13,6 +13,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 
+from job_tracker.kinds import JOB_KINDS
 from job_tracker.output_file import FailedRequest, read_output_file
 
 REQUESTS = 10_000
@@ -41,7 +42,7 @@ def whole_file(data: bytes) -> int:
 def streaming(data: bytes) -> int:
     seen: list[FailedRequest] = []
     # Keep only a count, as the record Lambda does: each failure goes to the batch writer and is dropped.
-    tally = read_output_file(chunks(data), "s3://bench/out", lambda failure: seen.clear())
+    tally = read_output_file(chunks(data), "s3://bench/out", lambda failure: seen.clear(), JOB_KINDS["FRAUDSTER_REGISTRATION"])
     return tally.failed
 
 

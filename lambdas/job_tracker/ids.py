@@ -1,15 +1,26 @@
-"""Identifier formats from the Voice ID service model (`DomainId`, `JobId`: `^[a-zA-Z0-9]{22}$`)."""
+"""Identifier formats from the Voice ID service model (FACTS.md §3.3)."""
 
 import re
 
 from job_tracker.errors import InvalidJobRequest
 
 VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
-GENERATED_FRAUDSTER_ID = re.compile(r"id#[a-zA-Z0-9]{22}")
+"""DomainId, JobId, WatchlistId."""
+GENERATED_ID = re.compile(r"id#[a-zA-Z0-9]{22}")
+"""GeneratedFraudsterId and GeneratedSpeakerId."""
+CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}")
+# Long enough to show what was sent, short enough that a 5,000-character id does not flood a Cause.
+_SHOWN_CHARACTERS = 60
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, cut to a readable length for error messages."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARACTERS else f"{text[:_SHOWN_CHARACTERS]}... ({len(text)} characters)"
 
 
 def require_resource_id(field: str, value: object) -> str:
     """Return `value` if it is a 22-character Voice ID identifier, else raise InvalidJobRequest."""
     if not isinstance(value, str) or not VOICE_ID_RESOURCE_ID.fullmatch(value):
-        raise InvalidJobRequest(f"{field} must be 22 letters or digits (^[a-zA-Z0-9]{{22}}$), got {value!r}")
+        raise InvalidJobRequest(f"{field} must be 22 letters or digits (^[a-zA-Z0-9]{{22}}$), got {shown(value)}")
     return value

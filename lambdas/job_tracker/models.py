@@ -10,6 +10,7 @@ from typing import Any
 
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.ids import require_resource_id
+from job_tracker.kinds import JobKind, job_kind
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
 
@@ -87,9 +88,10 @@ class FailureDetails:
 
 @dataclass(frozen=True)
 class JobDescription:
-    """The part of DescribeFraudsterRegistrationJob's answer the tracker acts on."""
+    """The part of a Describe*Job answer the tracker acts on."""
 
     ref: JobRef
+    kind: JobKind
     status: JobStatus
     percent_complete: int
     job_name: str | None
@@ -98,6 +100,8 @@ class JobDescription:
     failure_details: FailureDetails | None
     output: S3Location | None
     """Where the `.out` is (or will be); None when the job carries no output configuration."""
+    input: S3Location | None = None
+    """The job's input manifest (InputDataConfig.S3Uri)."""
 
 
 def job_to_payload(job: JobDescription) -> dict[str, Any]:
@@ -105,6 +109,7 @@ def job_to_payload(job: JobDescription) -> dict[str, Any]:
     return {
         "DomainId": job.ref.domain_id,
         "JobId": job.ref.job_id,
+        "JobKind": job.kind.name,
         "JobName": job.job_name,
         "JobStatus": job.status.value,
         "PercentComplete": job.percent_complete,
@@ -112,6 +117,7 @@ def job_to_payload(job: JobDescription) -> dict[str, Any]:
         "EndedAt": job.ended_at,
         "FailureDetails": job.failure_details.to_dict() if job.failure_details else None,
         "OutputUri": job.output.uri if job.output else None,
+        "InputUri": job.input.uri if job.input else None,
     }
 
 
@@ -121,8 +127,10 @@ def job_from_payload(payload: dict[str, Any]) -> JobDescription:
         status = JobStatus(payload["JobStatus"])
         details = payload.get("FailureDetails")
         output_uri = payload.get("OutputUri")
+        input_uri = payload.get("InputUri")
         return JobDescription(
             ref=JobRef.parse(payload),
+            kind=job_kind(payload.get("JobKind")),
             status=status,
             percent_complete=int(payload.get("PercentComplete") or 0),
             job_name=payload.get("JobName"),
@@ -134,6 +142,7 @@ def job_from_payload(payload: dict[str, Any]) -> JobDescription:
                 else None
             ),
             output=S3Location.parse(output_uri) if output_uri else None,
+            input=S3Location.parse(input_uri) if input_uri else None,
         )
     except (KeyError, ValueError, TypeError) as error:
         raise InvalidJobRequest(f"the job payload from the describe step is not usable: {error!r}") from error

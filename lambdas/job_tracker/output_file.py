@@ -1,15 +1,19 @@
-"""Streaming reader and validator for a fraudster registration job's `.out` file.
+"""Streaming reader and validator for a batch job's `.out` file (and the input manifest's requests).
 
-The documented schema is::
+The documented schema is the same for every kind, apart from its list of successes (the kind's
+`SuccessSchema`)::
 
     {"Version": "1.0",
      "Errors": [{"RequestId": str, "ErrorCode": int, "ErrorMessage": str}],
      "SuccessfulRegistrations": [{"RequestId": str, "GeneratedFraudsterId": "id#...",
                                   "RegistrationStatus": "NEW_REGISTRATION" | "DUPLICATE_SKIPPED",
                                   "FraudsterSimilarityScore": int (optional)}]}
+     -- or, for speaker enrollments --
+     "SuccessfulEnrollments": [{"RequestId": str, "GeneratedSpeakerId": "id#...", "CustomerSpeakerId": str,
+                                "EnrollmentStatus": "NEW_ENROLLMENT" | "ENROLLMENT_OVERWRITE" | "DUPLICATE_SKIPPED"}]
 
-A job can list up to 500 fraudster requests, and the same format carries 10,000 speaker enrollments, so
-the file is never loaded whole: the reader decodes one array element at a time from fixed-size chunks.
+A fraudster job lists up to 500 requests and a speaker enrollment job 10,000, so the file is never loaded
+whole: the reader decodes one array element at a time from fixed-size chunks.
 """
 
 from __future__ import annotations
@@ -20,12 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from job_tracker.errors import OutputFileInvalid
-from job_tracker.ids import GENERATED_FRAUDSTER_ID
+from job_tracker.kinds import JobKind
 
 SUPPORTED_VERSION = "1.0"
-# The schema block says NEW_REGISTRATION while the text under it says NEW_FRAUDSTER; accept both.
-NEW_REGISTRATION_STATUSES = frozenset({"NEW_REGISTRATION", "NEW_FRAUDSTER"})
-DUPLICATE_SKIPPED = "DUPLICATE_SKIPPED"
 # RequestIds become part of DynamoDB keys (`FAILURE#<RequestId>` and the index's sort key), which DynamoDB
 # limits to 1024 bytes; this leaves room for the prefixes and the job's timestamp and id.
 MAX_REQUEST_ID_BYTES = 900
@@ -44,10 +45,13 @@ class OutputTally:
     """What a fully read `.out` says, apart from the failures themselves (which are streamed out)."""
 
     failed: int = 0
-    registered: int = 0
-    duplicate_skipped: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    """Successful requests by the kind's OutcomeCount.summary_attribute."""
     failed_request_ids: set[str] = field(default_factory=set)
     undocumented_members: list[str] = field(default_factory=list)
+
+    def count(self, summary_attribute: str) -> int:
+        return self.counts.get(summary_attribute, 0)
 
 
 class _ChunkCursor:
@@ -160,19 +164,18 @@ def _failed_request(entry: dict[str, Any], index: int, cursor: _ChunkCursor) -> 
     return FailedRequest(request_id=request_id, error_code=code, error_message=message)
 
 
-def _check_registration(entry: dict[str, Any], index: int, cursor: _ChunkCursor) -> str:
-    where = f"SuccessfulRegistrations[{index}]"
-    _request_id(entry, "SuccessfulRegistrations", index, cursor)
-    fraudster_id = entry.get("GeneratedFraudsterId")
-    if not isinstance(fraudster_id, str) or not GENERATED_FRAUDSTER_ID.fullmatch(fraudster_id):
-        raise cursor.invalid(f"has a GeneratedFraudsterId not of the form id#<22 letters or digits> at {where}")
-    status = entry.get("RegistrationStatus")
-    if status not in NEW_REGISTRATION_STATUSES and status != DUPLICATE_SKIPPED:
-        raise cursor.invalid(f"has an unknown RegistrationStatus {status!r} at {where}")
-    score = entry.get("FraudsterSimilarityScore")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 100):
-        raise cursor.invalid(f"has a FraudsterSimilarityScore outside 0-100 at {where}: {score!r}")
-    return str(status)
+def _success_count_attribute(kind: JobKind, entry: dict[str, Any], index: int, cursor: _ChunkCursor) -> str:
+    schema = kind.successes
+    where = f"{schema.member}[{index}]"
+    _request_id(entry, schema.member, index, cursor)
+    status = entry.get(schema.status_field)
+    count = kind.count_for(status)
+    if count is None:
+        raise cursor.invalid(f"has an unknown {schema.status_field} {status!r} at {where}")
+    problem = schema.check_entry(entry)
+    if problem is not None:
+        raise cursor.invalid(f"has {problem} at {where}")
+    return count.summary_attribute
 
 
 def _read_errors(cursor: _ChunkCursor, tally: OutputTally, on_failure: Callable[[FailedRequest], None]) -> None:
@@ -185,13 +188,11 @@ def _read_errors(cursor: _ChunkCursor, tally: OutputTally, on_failure: Callable[
         on_failure(failed)
 
 
-def _read_registrations(cursor: _ChunkCursor, tally: OutputTally) -> None:
-    for index, entry in enumerate(_array(cursor, "SuccessfulRegistrations")):
-        status = _check_registration(_require(entry, "SuccessfulRegistrations", index, cursor), index, cursor)
-        if status == DUPLICATE_SKIPPED:
-            tally.duplicate_skipped += 1
-        else:
-            tally.registered += 1
+def _read_successes(cursor: _ChunkCursor, tally: OutputTally, kind: JobKind) -> None:
+    member = kind.successes.member
+    for index, entry in enumerate(_array(cursor, member)):
+        attribute = _success_count_attribute(kind, _require(entry, member, index, cursor), index, cursor)
+        tally.counts[attribute] = tally.counts.get(attribute, 0) + 1
 
 
 def _read_version(cursor: _ChunkCursor) -> None:
@@ -200,19 +201,54 @@ def _read_version(cursor: _ChunkCursor) -> None:
         raise cursor.invalid(f"has Version {version!r}; only {SUPPORTED_VERSION!r} is documented")
 
 
-def read_output_file(chunks: Iterable[bytes], source: str, on_failure: Callable[[FailedRequest], None]) -> OutputTally:
-    """Validate a `.out` stream, handing each failed request to `on_failure` as soon as it is read.
+def read_output_file(
+    chunks: Iterable[bytes], source: str, on_failure: Callable[[FailedRequest], None], kind: JobKind
+) -> OutputTally:
+    """Validate a `.out` stream of a `kind` job, handing each failed request to `on_failure` as soon as it
+    is read.
 
     Raises OutputFileInvalid naming `source` and the problem. Entries already handed to `on_failure`
     before an error is found stay handed over: the caller decides what a partial read means.
     """
     cursor = _ChunkCursor(chunks, source)
-    tally = OutputTally()
+    tally = OutputTally(counts={count.summary_attribute: 0 for count in kind.counts})
     sections: dict[str, Callable[[], None]] = {
         "Version": lambda: _read_version(cursor),
         "Errors": lambda: _read_errors(cursor, tally, on_failure),
-        "SuccessfulRegistrations": lambda: _read_registrations(cursor, tally),
+        kind.successes.member: lambda: _read_successes(cursor, tally, kind),
     }
+    _read_object(cursor, sections, tally.undocumented_members)
+    return tally
+
+
+def read_manifest_fields(chunks: Iterable[bytes], source: str, kind: JobKind) -> dict[str, dict[str, str]]:
+    """From a `kind` job's input manifest, the fields its failure items carry, by RequestId.
+
+    Only `kind.failure_fields_from_manifest` is kept of each request (its audio locations are not), so a
+    10,000-request manifest costs a small map. Raises OutputFileInvalid naming `source` and the problem.
+    """
+    cursor = _ChunkCursor(chunks, source)
+    found: dict[str, dict[str, str]] = {}
+    wanted = kind.failure_fields_from_manifest
+
+    def read_requests() -> None:
+        member = kind.manifest_member
+        for index, entry in enumerate(_array(cursor, member)):
+            request = _require(entry, member, index, cursor)
+            request_id = _request_id(request, member, index, cursor)
+            found[request_id] = {
+                attribute: str(request[field]) for attribute, field in wanted.items() if field in request
+            }
+
+    def skip_version() -> None:
+        cursor.value()  # the job itself validated the manifest's Version
+
+    _read_object(cursor, {"Version": skip_version, kind.manifest_member: read_requests}, [])
+    return found
+
+
+def _read_object(cursor: _ChunkCursor, sections: dict[str, Callable[[], None]], undocumented: list[str]) -> None:
+    """Read one top-level object whose members `sections` read; others are skipped and listed."""
     seen: set[str] = set()
     if cursor.peek() == "":
         raise cursor.invalid("is empty")
@@ -232,11 +268,10 @@ def read_output_file(chunks: Iterable[bytes], source: str, on_failure: Callable[
         else:
             # Tolerate members added after the schema was documented; the caller logs them.
             cursor.value()
-            tally.undocumented_members.append(key)
+            undocumented.append(key)
     cursor.expect("}", "at the end of the file")
     if cursor.peek() != "":
         raise cursor.invalid("has data after the closing brace")
     missing = set(sections) - seen
     if missing:
         raise cursor.invalid(f"lacks the required member(s) {', '.join(sorted(missing))}")
-    return tally

@@ -15,9 +15,9 @@ from typing import Any
 from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import FailureStore, Item
 from job_tracker.adapters.s3 import ObjectReader
-from job_tracker.errors import InvalidJobRequest, OutputFileMissing
+from job_tracker.errors import AccessDenied, InvalidJobRequest, OutputFileInvalid, OutputFileMissing
 from job_tracker.models import JobDescription, JobStatus
-from job_tracker.output_file import FailedRequest, OutputTally, read_output_file
+from job_tracker.output_file import FailedRequest, OutputTally, read_manifest_fields, read_output_file
 
 # A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
 logger = logging.getLogger(__name__)
@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 class RecordResult:
     job: JobDescription
     failed: int
-    registered: int
-    duplicate_skipped: int
+    counts: dict[str, int]
+    """Successful requests by the kind's OutcomeCount.summary_attribute."""
     stale_failures_removed: int
 
     def to_output(self, table_name: str) -> dict[str, Any]:
@@ -36,24 +36,30 @@ class RecordResult:
         return {
             "DomainId": self.job.ref.domain_id,
             "JobId": self.job.ref.job_id,
+            "JobKind": self.job.kind.name,
             "JobStatus": self.job.status.value,
             "FailedRequests": self.failed,
-            "RegisteredRequests": self.registered,
-            "DuplicateSkippedRequests": self.duplicate_skipped,
+            **{count.output_key: self.counts.get(count.summary_attribute, 0) for count in self.job.kind.counts},
             "OutputUri": self.job.output.uri if self.job.output else None,
             "FailureDetails": self.job.failure_details.to_dict() if self.job.failure_details else None,
             "Items": {"TableName": table_name, "pk": self.job.ref.partition_key},
         }
 
 
-def failure_item(job: JobDescription, failure: FailedRequest) -> Item:
+def failure_item(job: JobDescription, failure: FailedRequest, manifest_fields: dict[str, str] | None = None) -> Item:
+    """One failed request's item; `manifest_fields` are what the kind copies from the input manifest."""
     ref = job.ref
     return {
+        **{attribute: None for attribute in job.kind.failure_fields_from_manifest},
+        **(manifest_fields or {}),
         schema.PARTITION_KEY: ref.partition_key,
         schema.SORT_KEY: f"{schema.FAILURE_SORT_KEY_PREFIX}{failure.request_id}",
-        schema.ERROR_CODE_INDEX_PARTITION_KEY: f"DOMAIN#{ref.domain_id}#ERROR#{failure.error_code}",
+        schema.ERROR_CODE_INDEX_PARTITION_KEY: schema.error_code_index_key(
+            ref.domain_id, job.kind.name, failure.error_code
+        ),
         schema.ERROR_CODE_INDEX_SORT_KEY: f"{job.created_at or ''}#{ref.job_id}#{failure.request_id}",
         "RecordType": "FAILED_REQUEST",
+        "JobKind": job.kind.name,
         "DomainId": ref.domain_id,
         "JobId": ref.job_id,
         "JobName": job.job_name,
@@ -73,6 +79,7 @@ def summary_item(result: RecordResult) -> Item:
         schema.SORT_KEY: schema.SUMMARY_SORT_KEY,
         "RecordType": "JOB_SUMMARY",
         "RecordState": schema.RECORD_STATE_COMPLETE,
+        "JobKind": job.kind.name,
         "DomainId": job.ref.domain_id,
         "JobId": job.ref.job_id,
         "JobName": job.job_name,
@@ -80,8 +87,7 @@ def summary_item(result: RecordResult) -> Item:
         "JobCreatedAt": job.created_at,
         "JobEndedAt": job.ended_at,
         "FailedRequestCount": result.failed,
-        "RegisteredRequestCount": result.registered,
-        "DuplicateSkippedRequestCount": result.duplicate_skipped,
+        **{count.summary_attribute: result.counts.get(count.summary_attribute, 0) for count in job.kind.counts},
         "OutputUri": job.output.uri if job.output else None,
         "FailureDetails": job.failure_details.to_dict() if job.failure_details else None,
     }
@@ -93,9 +99,13 @@ def _read_failures(job: JobDescription, reader: ObjectReader, store: FailureStor
             f"job {job.ref.job_id} ended {job.status.value} but has no OutputDataConfig/InputDataConfig "
             "to locate its .out file"
         )
+    manifest = _manifest_fields(job, reader)
     writer = store.writer()
     tally = read_output_file(
-        reader.chunks(job.output), job.output.uri, lambda failure: writer.put(failure_item(job, failure))
+        reader.chunks(job.output),
+        job.output.uri,
+        lambda failure: writer.put(failure_item(job, failure, manifest.get(failure.request_id))),
+        job.kind,
     )
     writer.flush()
     if tally.undocumented_members:
@@ -108,13 +118,32 @@ def _read_failures(job: JobDescription, reader: ObjectReader, store: FailureStor
         extra={
             "output_uri": job.output.uri,
             "failed": tally.failed,
-            "registered": tally.registered,
-            "duplicate_skipped": tally.duplicate_skipped,
+            "counts": tally.counts,
             "batches": writer.batches_sent,
             "unprocessed_retries": writer.retries,
         },
     )
     return tally
+
+
+def _manifest_fields(job: JobDescription, reader: ObjectReader) -> dict[str, dict[str, str]]:
+    """What the kind's failure items copy from the input manifest, by RequestId (nothing for kinds that
+    copy nothing). Without read access to the manifest the items are still written, without those fields:
+    the failures are the record's point, the extra fields a convenience."""
+    if not job.kind.failure_fields_from_manifest or job.input is None:
+        return {}
+    try:
+        return read_manifest_fields(reader.chunks(job.input), job.input.uri, job.kind)
+    except (AccessDenied, OutputFileMissing, OutputFileInvalid) as error:
+        logger.warning(
+            "Could not read the job's input manifest; failure items lack its fields",
+            extra={
+                "input_uri": job.input.uri,
+                "fields": sorted(job.kind.failure_fields_from_manifest),
+                "problem": str(error),
+            },
+        )
+        return {}
 
 
 def _remove_stale_failures(job: JobDescription, store: FailureStore, keep: set[str]) -> int:
@@ -154,12 +183,6 @@ def _record(job: JobDescription, reader: ObjectReader, store: FailureStore) -> R
                 extra={"failed": tally.failed},
             )
     removed = _remove_stale_failures(job, store, keep=tally.failed_request_ids)
-    result = RecordResult(
-        job=job,
-        failed=tally.failed,
-        registered=tally.registered,
-        duplicate_skipped=tally.duplicate_skipped,
-        stale_failures_removed=removed,
-    )
+    result = RecordResult(job=job, failed=tally.failed, counts=tally.counts, stale_failures_removed=removed)
     store.put_summary(summary_item(result))
     return result

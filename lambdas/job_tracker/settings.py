@@ -33,6 +33,17 @@ def _positive_int(env: Mapping[str, str], name: str) -> int:
     return value
 
 
+def _domain_ids(env: Mapping[str, str]) -> tuple[str, ...]:
+    """VOICE_ID_DOMAIN_IDS: the configured domains, comma-separated."""
+    domains = tuple(domain for domain in _required(env, "VOICE_ID_DOMAIN_IDS").split(",") if domain)
+    try:
+        for domain in domains:
+            _require_id("VOICE_ID_DOMAIN_IDS", domain)
+    except InvalidJobRequest as error:
+        raise ConfigurationError(f"environment variable {error}") from None
+    return domains
+
+
 @dataclass(frozen=True)
 class DescribeJobSettings:
     poll_bounds: PollBounds
@@ -65,15 +76,18 @@ class SweepSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SweepSettings:
-        domains = tuple(domain for domain in _required(env, "VOICE_ID_DOMAIN_IDS").split(",") if domain)
-        try:
-            for domain in domains:
-                _require_id("VOICE_ID_DOMAIN_IDS", domain)
-        except InvalidJobRequest as error:
-            raise ConfigurationError(f"environment variable {error}") from None
         return cls(
-            domain_ids=domains,
+            domain_ids=_domain_ids(env),
             lookback_days=_positive_int(env, "SWEEP_LOOKBACK_DAYS"),
             table_name=_required(env, "FAILURES_TABLE_NAME"),
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
         )
+
+
+@dataclass(frozen=True)
+class ValidateInputSettings:
+    domain_ids: frozenset[str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ValidateInputSettings:
+        return cls(domain_ids=frozenset(_domain_ids(env)))

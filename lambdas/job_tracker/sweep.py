@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from job_tracker.kinds import JobKind
 from job_tracker.models import JobRef
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class ListedJob:
     """One entry of a List*Jobs page: enough to decide whether the job needs a tracker."""
 
     ref: JobRef
+    kind: JobKind
     status: str
     created_at: datetime
 
@@ -45,7 +47,7 @@ class JobLock:
 
 
 class JobLister(Protocol):
-    def list_jobs(self, domain_id: str) -> Iterator[ListedJob]: ...
+    def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]: ...
 
 
 class LockReader(Protocol):
@@ -54,7 +56,7 @@ class LockReader(Protocol):
 
 class TrackerStarter(Protocol):
     def is_running(self, execution_arn: str) -> bool: ...
-    def start(self, ref: JobRef, *, execution_name: str, started_by: str) -> bool:
+    def start(self, ref: JobRef, kind: JobKind, *, execution_name: str, started_by: str) -> bool:
         """Start a tracker; False when an execution of that name already exists (a retried sweep)."""
         ...
 
@@ -100,18 +102,20 @@ class Sweep:
     trackers: TrackerStarter
     lookback: timedelta
 
-    def run(self, domain_ids: Iterable[str], now: datetime) -> SweepReport:
+    def run(self, domain_ids: Iterable[str], kinds: Iterable[JobKind], now: datetime) -> SweepReport:
         report = SweepReport()
         oldest = now - self.lookback
-        for domain_id in domain_ids:
-            for job in self.lister.list_jobs(domain_id):
+        domains = list(domain_ids)
+        for kind in kinds:
+            for job in (job for domain_id in domains for job in self.lister.list_jobs(domain_id, kind)):
                 report.jobs_found += 1
                 verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile(job, now)
                 report.verdicts[job.ref.job_id] = verdict
                 logger.info(
                     "Swept job",
                     extra={
-                        "domain_id": domain_id,
+                        "domain_id": job.ref.domain_id,
+                        "job_kind": kind.name,
                         "job_id": job.ref.job_id,
                         "job_status": job.status,
                         "created_at": job.created_at.isoformat(),
@@ -129,5 +133,7 @@ class Sweep:
             return Verdict.ALREADY_TRACKED
         # No lock, a released lock (its tracker failed) or a stale one (its tracker stopped or timed out):
         # the state machine takes such a lock, or over, itself.
-        started = self.trackers.start(job.ref, execution_name=execution_name(job.ref, now), started_by=STARTED_BY_SWEEP)
+        started = self.trackers.start(
+            job.ref, job.kind, execution_name=execution_name(job.ref, now), started_by=STARTED_BY_SWEEP
+        )
         return Verdict.STARTED if started else Verdict.ALREADY_STARTED

@@ -6,8 +6,8 @@
 | job summary      | JOB#<DomainId>#<JobId>  | SUMMARY               |
 | job lock         | JOB#<DomainId>#<JobId>  | LOCK                  |
 
-Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#ERROR#<ErrorCode>, gsi1sk =
-<JobCreatedAt>#<JobId>#<RequestId>) lists one kind of failure across a domain's jobs, oldest first.
+Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#KIND#<JobKind>#ERROR#<ErrorCode>, gsi1sk =
+<JobCreatedAt>#<JobId>#<RequestId>) lists one error code across a domain's jobs of one kind, oldest first.
 The lock item is written by the state machine itself (see infra/constructs/state_machine.py).
 """
 
@@ -24,3 +24,8 @@ LOCK_SORT_KEY = "LOCK"
 RECORD_STATE_RECORDING = "RECORDING"
 RECORD_STATE_COMPLETE = "COMPLETE"
 RECORD_STATE_FAILED = "FAILED"
+
+
+def error_code_index_key(domain_id: str, job_kind: str, error_code: int) -> str:
+    """The FailuresByErrorCode partition: one error code of one job kind in one domain."""
+    return f"DOMAIN#{domain_id}#KIND#{job_kind}#ERROR#{error_code}"

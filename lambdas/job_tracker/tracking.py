@@ -6,15 +6,18 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from job_tracker.adapters.dynamodb import FailureStore
-from job_tracker.adapters.s3 import ObjectReader
-from job_tracker.adapters.voiceid import JobDescriber
 from job_tracker.errors import InvalidJobRequest
+from job_tracker.kinds import job_kind
 from job_tracker.models import JobRef, job_from_payload, job_to_payload
 from job_tracker.polling import MAX_POLL_SAMPLES, PollBounds, Sample, append_sample, plan_next_poll
-from job_tracker.recording import RecordResult, record_job_outcome
+
+if TYPE_CHECKING:
+    from job_tracker.adapters.dynamodb import FailureStore
+    from job_tracker.adapters.s3 import ObjectReader
+    from job_tracker.adapters.voiceid import JobDescriber
+    from job_tracker.recording import RecordResult
 
 # Waits are shortened (never lengthened) by up to this fraction, so executions started by one burst of
 # events do not describe in lockstep against Voice ID's shared 2 TPS; a shorter wait never delays seeing
@@ -60,11 +63,12 @@ def describe_job(
     state stays small; the answer carries them back with this describe's sample added.
     """
     ref = JobRef.parse(request)
+    kind = job_kind(request.get("JobKind"))
     previous = request.get("PollCount", 0)
     if isinstance(previous, bool) or not isinstance(previous, int) or previous < 0:
         raise InvalidJobRequest(f"PollCount must be a whole number >= 0, got {previous!r}")
     first_described_at, samples = _polling_state(request)
-    job = describer.describe(ref)
+    job = describer.describe(ref, kind)
     now = clock()
     first_described_at = now if first_described_at is None else first_described_at
     elapsed = max(now - first_described_at, samples[-1][0] if samples else 0.0)
@@ -85,8 +89,9 @@ def describe_job(
         shortened = planned * (1 - (rng or random).uniform(0, JITTER_FRACTION))
         payload["WaitSeconds"] = max(bounds.min_seconds, int(shortened))
     logger.info(
-        "Described fraudster registration job",
+        f"Described {kind.noun} job",
         extra={
+            "job_kind": kind.name,
             "job_status": job.status.value,
             "percent_complete": job.percent_complete,
             "poll_count": poll_count,
@@ -105,4 +110,8 @@ def record_job(request: dict[str, Any], reader: ObjectReader, store: FailureStor
     job = job_from_payload(job_payload)
     if JobRef.parse(request) != job.ref:
         raise InvalidJobRequest("the execution's DomainId/JobId do not match the described job")
+    # Imported here, not at the top: describe-job, which polls most and so cold-starts most, never records,
+    # and the recording modules (the .out reader, the DynamoDB writer) add ~7 ms to its cold start.
+    from job_tracker.recording import record_job_outcome
+
     return record_job_outcome(job, reader, store)

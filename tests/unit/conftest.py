@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from job_tracker import table_schema as schema
+from job_tracker.kinds import JOB_KINDS, JobKind
 from job_tracker.models import FailureDetails, JobDescription, JobRef, JobStatus, S3Location
 
 REGION = "us-east-1"
@@ -74,9 +75,12 @@ def job(
     *,
     output_key: str | None = f"out/{JOB_ID}/manifest.json.out",
     failure: FailureDetails | None = None,
+    kind: JobKind = JOB_KINDS["FRAUDSTER_REGISTRATION"],
+    input_key: str | None = None,
 ) -> JobDescription:
     return JobDescription(
         ref=JobRef(DOMAIN_ID, JOB_ID),
+        kind=kind,
         status=status,
         percent_complete=100,
         job_name="nightly-fraudsters",
@@ -84,6 +88,7 @@ def job(
         ended_at="2026-11-25T10:05:00+00:00",
         failure_details=failure,
         output=S3Location(OUTPUT_BUCKET, output_key) if output_key else None,
+        input=S3Location(OUTPUT_BUCKET, input_key) if input_key else None,
     )
 
 

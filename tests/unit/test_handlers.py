@@ -98,6 +98,7 @@ def test_record_handler_writes_failures_and_returns_a_short_summary(
     assert result == {
         "DomainId": DOMAIN_ID,
         "JobId": JOB_ID,
+        "JobKind": "FRAUDSTER_REGISTRATION",
         "JobStatus": "COMPLETED_WITH_ERRORS",
         "FailedRequests": 1,
         "RegisteredRequests": 2,

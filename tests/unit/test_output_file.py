@@ -8,10 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from job_tracker.errors import OutputFileInvalid
+from job_tracker.kinds import JOB_KINDS
 from job_tracker.output_file import FailedRequest, OutputTally, read_output_file
 from tests.unit.conftest import output_document
 
 SOURCE = "s3://bucket/out/job/manifest.json.out"
+FRAUDSTERS = JOB_KINDS["FRAUDSTER_REGISTRATION"]
 
 
 def chunked(data: bytes, size: int) -> Iterator[bytes]:
@@ -21,7 +23,7 @@ def chunked(data: bytes, size: int) -> Iterator[bytes]:
 
 def read(data: bytes, size: int = 64 * 1024) -> tuple[OutputTally, list[FailedRequest]]:
     failures: list[FailedRequest] = []
-    tally = read_output_file(chunked(data, size), SOURCE, failures.append)
+    tally = read_output_file(chunked(data, size), SOURCE, failures.append, FRAUDSTERS)
     return tally, failures
 
 
@@ -34,7 +36,11 @@ def test_counts_failures_registrations_and_duplicates() -> None:
     tally, failures = read(json.dumps(document).encode())
     assert [f.request_id for f in failures] == ["r1", "r2"]
     assert failures[1] == FailedRequest("r2", 402, "fraudster limit exceeded")
-    assert (tally.failed, tally.registered, tally.duplicate_skipped) == (2, 3, 2)
+    assert (tally.failed, tally.count("RegisteredRequestCount"), tally.count("DuplicateSkippedRequestCount")) == (
+        2,
+        3,
+        2,
+    )
     assert tally.failed_request_ids == {"r1", "r2"}
 
 
@@ -48,19 +54,23 @@ def test_same_result_for_every_chunk_size(size: int) -> None:
     _, expected = read(data)
     tally, failures = read(data, size)
     assert failures == expected
-    assert (tally.failed, tally.registered, tally.duplicate_skipped) == (12, 4, 1)
+    assert (tally.failed, tally.count("RegisteredRequestCount"), tally.count("DuplicateSkippedRequestCount")) == (
+        12,
+        4,
+        1,
+    )
     assert failures[5].error_message == "échec n°5 \u2013 ☎"
     assert failures[5].error_code == 405
 
 
 def test_accepts_new_fraudster_status_from_the_docs_prose() -> None:
     tally, _ = read(json.dumps(output_document(registered=2, status_word="NEW_FRAUDSTER")).encode())
-    assert tally.registered == 2
+    assert tally.count("RegisteredRequestCount") == 2
 
 
 def test_empty_arrays_are_a_complete_file() -> None:
     tally, failures = read(b'{"Version":"1.0","Errors":[],"SuccessfulRegistrations":[]}')
-    assert failures == [] and tally.failed == tally.registered == 0
+    assert failures == [] and tally.failed == tally.count("RegisteredRequestCount") == 0
 
 
 def test_undocumented_member_is_tolerated_and_reported() -> None:
@@ -156,7 +166,7 @@ def test_failures_read_before_a_broken_tail_are_already_handed_over() -> None:
     data = b'{"Version":"1.0","Errors":[{"RequestId":"r1","ErrorCode":400,"ErrorMessage":"m"},{"Req'
     failures: list[FailedRequest] = []
     with pytest.raises(OutputFileInvalid):
-        read_output_file(chunked(data, 8), SOURCE, failures.append)
+        read_output_file(chunked(data, 8), SOURCE, failures.append, FRAUDSTERS)
     assert [f.request_id for f in failures] == ["r1"]
 
 
@@ -177,7 +187,7 @@ def test_reads_a_large_file_in_bounded_chunks() -> None:
         nonlocal count
         count += 1
 
-    tally = read_output_file(tracked(), SOURCE, count_failure)
+    tally = read_output_file(tracked(), SOURCE, count_failure, FRAUDSTERS)
     assert count == tally.failed == 10_000
     assert largest_chunk == 4096
 

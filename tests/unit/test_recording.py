@@ -46,7 +46,9 @@ def test_completed_with_errors_writes_one_item_per_failure_and_a_summary(
     assert quota["ErrorMessage"] == {"S": "Fraudster limit"}
     assert quota["DomainId"] == {"S": DOMAIN_ID} and quota["JobId"] == {"S": JOB_ID}
     assert quota["JobCreatedAt"] == {"S": "2026-11-25T10:00:00+00:00"}
-    assert quota[schema.ERROR_CODE_INDEX_PARTITION_KEY] == {"S": f"DOMAIN#{DOMAIN_ID}#ERROR#402"}
+    assert quota[schema.ERROR_CODE_INDEX_PARTITION_KEY] == {
+        "S": f"DOMAIN#{DOMAIN_ID}#KIND#FRAUDSTER_REGISTRATION#ERROR#402"
+    }
     summary = stored["SUMMARY"]
     assert summary["RecordState"] == {"S": "COMPLETE"}
     assert summary["FailedRequestCount"] == {"N": "31"}

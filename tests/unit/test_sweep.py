@@ -17,11 +17,13 @@ from job_tracker.adapters.dynamodb import DynamoDbLockReader
 from job_tracker.adapters.stepfunctions import StepFunctionsTrackers
 from job_tracker.adapters.voiceid import VoiceIdJobLister
 from job_tracker.errors import AccessDenied, VoiceIdThrottled
+from job_tracker.kinds import JOB_KINDS
 from job_tracker.models import JobRef
 from job_tracker.sweep import STARTED_BY_SWEEP, ListedJob, Sweep, Verdict, execution_name
 from tests.unit.conftest import DOMAIN_ID, REGION, TABLE
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+FRAUDSTERS = JOB_KINDS["FRAUDSTER_REGISTRATION"]
 PASS_DEFINITION = json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}})
 
 
@@ -35,12 +37,12 @@ class FixedLister:
     def __init__(self, jobs: dict[str, list[ListedJob]]) -> None:
         self.jobs = jobs
 
-    def list_jobs(self, domain_id: str) -> Iterator[ListedJob]:
-        yield from self.jobs.get(domain_id, [])
+    def list_jobs(self, domain_id: str, kind: object) -> Iterator[ListedJob]:
+        yield from (job for job in self.jobs.get(domain_id, []) if job.kind is kind)
 
 
 def listed(n: int, *, age: timedelta = timedelta(hours=1), status: str = "COMPLETED") -> ListedJob:
-    return ListedJob(JobRef(DOMAIN_ID, job_id(n)), status, NOW - age)
+    return ListedJob(JobRef(DOMAIN_ID, job_id(n)), FRAUDSTERS, status, NOW - age)
 
 
 @pytest.fixture
@@ -87,11 +89,11 @@ def test_untracked_jobs_get_one_tracker_each_with_the_event_input_plus_who_start
     dynamodb: Any, sfn: Any, state_machine_arn: str
 ) -> None:
     sweep = make_sweep(dynamodb, sfn, state_machine_arn, [listed(1), listed(2, status="IN_PROGRESS")])
-    report = sweep.run([DOMAIN_ID], NOW)
+    report = sweep.run([DOMAIN_ID], JOB_KINDS.values(), NOW)
     assert report.to_output()["TrackersStarted"] == 2
     assert started_inputs(sfn, state_machine_arn) == [
-        {"DomainId": DOMAIN_ID, "JobId": job_id(1), "StartedBy": STARTED_BY_SWEEP},
-        {"DomainId": DOMAIN_ID, "JobId": job_id(2), "StartedBy": STARTED_BY_SWEEP},
+        {"DomainId": DOMAIN_ID, "JobId": job_id(1), "JobKind": "FRAUDSTER_REGISTRATION", "StartedBy": STARTED_BY_SWEEP},
+        {"DomainId": DOMAIN_ID, "JobId": job_id(2), "JobKind": "FRAUDSTER_REGISTRATION", "StartedBy": STARTED_BY_SWEEP},
     ]
 
 
@@ -107,7 +109,7 @@ def test_recorded_running_and_old_jobs_are_left_alone_and_stale_or_released_lock
     put_lock(dynamodb, 4, "RELEASED", stopped)
     put_lock(dynamodb, 5, "TRACKING", f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:gone")
     jobs = [listed(n) for n in range(1, 6)] + [listed(6, age=timedelta(days=8))]
-    report = make_sweep(dynamodb, sfn, state_machine_arn, jobs).run([DOMAIN_ID], NOW)
+    report = make_sweep(dynamodb, sfn, state_machine_arn, jobs).run([DOMAIN_ID], JOB_KINDS.values(), NOW)
     assert report.verdicts == {
         job_id(1): Verdict.ALREADY_RECORDED,
         job_id(2): Verdict.ALREADY_TRACKED,
@@ -129,14 +131,16 @@ def test_a_sweep_retried_within_a_minute_starts_each_tracker_once(
     dynamodb: Any, sfn: Any, state_machine_arn: str
 ) -> None:
     sweep = make_sweep(dynamodb, sfn, state_machine_arn, [listed(1)])
-    assert sweep.run([DOMAIN_ID], NOW).verdicts == {job_id(1): Verdict.STARTED}
+    assert sweep.run([DOMAIN_ID], JOB_KINDS.values(), NOW).verdicts == {job_id(1): Verdict.STARTED}
     # Step Functions answers a repeated name with the running execution (or ExecutionAlreadyExists once
     # it has ended): never a second execution.
-    sweep.run([DOMAIN_ID], NOW + timedelta(seconds=20))
+    sweep.run([DOMAIN_ID], JOB_KINDS.values(), NOW + timedelta(seconds=20))
     assert len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]) == 1
     executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
     sfn.stop_execution(executionArn=executions[0]["executionArn"])
-    assert sweep.run([DOMAIN_ID], NOW + timedelta(seconds=40)).verdicts == {job_id(1): Verdict.ALREADY_STARTED}
+    assert sweep.run([DOMAIN_ID], JOB_KINDS.values(), NOW + timedelta(seconds=40)).verdicts == {
+        job_id(1): Verdict.ALREADY_STARTED
+    }
     assert len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]) == 1
     assert execution_name(JobRef(DOMAIN_ID, job_id(1)), NOW) == f"sweep-{job_id(1)}-20261125T1200"
 
@@ -165,7 +169,7 @@ def test_the_lister_follows_every_page(stubbed_lister: tuple[VoiceIdJobLister, S
         {"JobSummaries": [summary(3)]},
         {"DomainId": DOMAIN_ID, "MaxResults": 100, "NextToken": "page-2"},
     )
-    jobs = list(lister.list_jobs(DOMAIN_ID))
+    jobs = list(lister.list_jobs(DOMAIN_ID, FRAUDSTERS))
     assert [job.ref.job_id for job in jobs] == [job_id(1), job_id(2), job_id(3)]
     assert jobs[0].created_at == NOW and jobs[0].status == "COMPLETED"
 
@@ -183,5 +187,5 @@ def test_list_errors_become_tracker_errors_naming_the_domain(
     lister, stubber = stubbed_lister
     stubber.add_client_error("list_fraudster_registration_jobs", code, "no", http_status_code=status)
     with pytest.raises(error, match=text) as raised:
-        list(lister.list_jobs(DOMAIN_ID))
+        list(lister.list_jobs(DOMAIN_ID, FRAUDSTERS))
     assert DOMAIN_ID in str(raised.value)

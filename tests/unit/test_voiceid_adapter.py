@@ -21,12 +21,14 @@ from job_tracker.errors import (
     VoiceIdThrottled,
     VoiceIdUnavailable,
 )
+from job_tracker.kinds import JOB_KINDS
 from job_tracker.models import JobRef, JobStatus
 from job_tracker.polling import PollBounds
 from job_tracker.tracking import describe_job
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, REGION
 
 REQUEST = {"DomainId": DOMAIN_ID, "JobId": JOB_ID}
+FRAUDSTERS = JOB_KINDS["FRAUDSTER_REGISTRATION"]
 BOUNDS = PollBounds(5, 60)
 
 
@@ -155,4 +157,4 @@ def test_connection_failures_become_retryable_unavailability() -> None:
         config=Config(retries={"max_attempts": 1}, connect_timeout=1),
     )
     with pytest.raises(VoiceIdUnavailable, match="could not reach Voice ID"):
-        VoiceIdJobDescriber(client).describe(JobRef(DOMAIN_ID, JOB_ID))
+        VoiceIdJobDescriber(client).describe(JobRef(DOMAIN_ID, JOB_ID), FRAUDSTERS)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from job_tracker.kinds import JobKind
 from job_tracker.models import JobRef
 
 if TYPE_CHECKING:
@@ -31,9 +32,14 @@ class StepFunctionsTrackers:
                 return False
             raise
 
-    def start(self, ref: JobRef, *, execution_name: str, started_by: str) -> bool:
+    def start(self, ref: JobRef, kind: JobKind, *, execution_name: str, started_by: str) -> bool:
         # The same input an event's execution gets, plus who started it.
-        execution_input = {"DomainId": ref.domain_id, "JobId": ref.job_id, "StartedBy": started_by}
+        execution_input = {
+            "DomainId": ref.domain_id,
+            "JobId": ref.job_id,
+            "JobKind": kind.name,
+            "StartedBy": started_by,
+        }
         try:
             self._client.start_execution(
                 stateMachineArn=self._state_machine_arn, name=execution_name, input=json.dumps(execution_input)

@@ -1,10 +1,10 @@
-"""Voice ID: DescribeFraudsterRegistrationJob, mapped onto the tracker's own errors and models."""
+"""Voice ID: Describe*Job and List*Jobs of each job kind, mapped onto the tracker's own errors and models."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,16 +16,16 @@ from job_tracker.errors import (
     VoiceIdThrottled,
     VoiceIdUnavailable,
 )
-from job_tracker.models import FailureDetails, JobDescription, JobRef, JobStatus, output_location
+from job_tracker.kinds import JobKind
+from job_tracker.models import FailureDetails, JobDescription, JobRef, JobStatus, S3Location, output_location
 from job_tracker.sweep import ListedJob
 
 if TYPE_CHECKING:
     from mypy_boto3_voice_id import VoiceIDClient
-    from mypy_boto3_voice_id.type_defs import FraudsterRegistrationJobTypeDef
 
 
 class JobDescriber(Protocol):
-    def describe(self, ref: JobRef) -> JobDescription: ...
+    def describe(self, ref: JobRef, kind: JobKind) -> JobDescription: ...
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -33,23 +33,25 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class VoiceIdJobDescriber:
-    """Reads one fraudster registration job. Throttling is retried by the client's botocore retry config
-    first; what is left is raised as VoiceIdThrottled for the state machine's slower backoff."""
+    """Reads one job of a kind. Throttling is retried by the client's botocore retry config first; what is
+    left is raised as VoiceIdThrottled for the state machine's slower backoff."""
 
     def __init__(self, client: VoiceIDClient) -> None:
         self._client = client
 
-    def describe(self, ref: JobRef) -> JobDescription:
+    def describe(self, ref: JobRef, kind: JobKind) -> JobDescription:
+        # Both kinds answer with the same Job shape apart from their config; the kind names the call.
+        describe: Any = getattr(self._client, kind.describe_method)
         try:
-            job = self._client.describe_fraudster_registration_job(DomainId=ref.domain_id, JobId=ref.job_id)["Job"]
+            job = describe(DomainId=ref.domain_id, JobId=ref.job_id)["Job"]
         except ClientError as error:
             raise _translate(
-                error, f"job {ref.job_id} in Voice ID domain {ref.domain_id}", "DescribeFraudsterRegistrationJob"
+                error, f"{kind.noun} job {ref.job_id} in Voice ID domain {ref.domain_id}", kind.describe_api
             ) from error
         except BotoCoreError as error:
             # Connection failures and read timeouts that outlasted the SDK's retries.
             raise VoiceIdUnavailable(f"could not reach Voice ID describing job {ref.job_id}: {error}") from error
-        return _to_description(ref, job)
+        return _to_description(ref, kind, job)
 
 
 # A page as large as the API allows: fewer calls against the shared 2 TPS.
@@ -57,24 +59,25 @@ LIST_PAGE_SIZE = 100
 
 
 class VoiceIdJobLister:
-    """Lists a domain's fraudster registration jobs, every page. The client's retry configuration (adaptive
-    mode) spaces the calls out when Voice ID throttles; what throttling is left raises VoiceIdThrottled."""
+    """Lists a domain's jobs of a kind, every page. The client's retry configuration (adaptive mode) spaces
+    the calls out when Voice ID throttles; what throttling is left raises VoiceIdThrottled."""
 
     def __init__(self, client: VoiceIDClient) -> None:
         self._client = client
 
-    def list_jobs(self, domain_id: str) -> Iterator[ListedJob]:
+    def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]:
         try:
-            paginator = self._client.get_paginator("list_fraudster_registration_jobs")
+            paginator: Any = self._client.get_paginator(kind.list_method)  # type: ignore[call-overload]
             for page in paginator.paginate(DomainId=domain_id, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
                 for summary in page.get("JobSummaries", []):
                     yield ListedJob(
                         ref=JobRef(domain_id=domain_id, job_id=summary["JobId"]),
+                        kind=kind,
                         status=summary["JobStatus"],
                         created_at=summary["CreatedAt"],
                     )
         except ClientError as error:
-            raise _translate(error, f"Voice ID domain {domain_id}", "ListFraudsterRegistrationJobs") from error
+            raise _translate(error, f"Voice ID domain {domain_id}", kind.list_api) from error
         except BotoCoreError as error:
             raise VoiceIdUnavailable(f"could not reach Voice ID listing jobs of domain {domain_id}: {error}") from error
 
@@ -84,7 +87,7 @@ def _translate(error: ClientError, where: str, operation: str) -> Exception:
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
     if code == "ResourceNotFoundException":
-        return JobNotFound(f"Voice ID has no fraudster registration {where}: {message}")
+        return JobNotFound(f"Voice ID has no {where}: {message}")
     if code == "ValidationException":
         return InvalidJobRequest(f"Voice ID rejected the request for {where}: {message}")
     if code == "AccessDeniedException":
@@ -99,7 +102,7 @@ def _translate(error: ClientError, where: str, operation: str) -> Exception:
     return error
 
 
-def _to_description(ref: JobRef, job: FraudsterRegistrationJobTypeDef) -> JobDescription:
+def _to_description(ref: JobRef, kind: JobKind, job: dict[str, Any]) -> JobDescription:
     try:
         status = JobStatus(job["JobStatus"])
     except ValueError:
@@ -111,6 +114,7 @@ def _to_description(ref: JobRef, job: FraudsterRegistrationJobTypeDef) -> JobDes
     input_uri = job.get("InputDataConfig", {}).get("S3Uri")
     return JobDescription(
         ref=ref,
+        kind=kind,
         status=status,
         percent_complete=job.get("JobProgress", {}).get("PercentComplete", 0),
         job_name=job.get("JobName"),
@@ -120,4 +124,5 @@ def _to_description(ref: JobRef, job: FraudsterRegistrationJobTypeDef) -> JobDes
             FailureDetails(status_code=details.get("StatusCode"), message=details.get("Message")) if details else None
         ),
         output=(output_location(output_folder, ref.job_id, input_uri) if output_folder and input_uri else None),
+        input=S3Location.parse(input_uri) if input_uri else None,
     )
