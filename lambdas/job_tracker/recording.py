@@ -146,9 +146,10 @@ def _manifest_fields(job: JobDescription, reader: ObjectReader) -> dict[str, dic
         return {}
 
 
-def _remove_stale_failures(job: JobDescription, store: FailureStore, keep: set[str]) -> int:
+def _remove_stale_failures(job: JobDescription, store: FailureStore, existing: set[str], keep: set[str]) -> int:
+    """Delete the failure items of an earlier record (`existing`) that this record no longer lists."""
     wanted = {f"{schema.FAILURE_SORT_KEY_PREFIX}{request_id}" for request_id in keep}
-    stale = store.failure_sort_keys(job.ref) - wanted
+    stale = existing - wanted
     if stale:
         writer = store.writer()
         for sort_key in sorted(stale):
@@ -173,6 +174,9 @@ def record_job_outcome(job: JobDescription, reader: ObjectReader, store: Failure
 
 
 def _record(job: JobDescription, reader: ObjectReader, store: FailureStore) -> RecordResult:
+    # Read before writing: a first record finds an empty partition in one short Query, instead of reading
+    # back every item it has just written.
+    existing = store.failure_sort_keys(job.ref)
     tally = OutputTally()
     if job.status is not JobStatus.FAILED:
         # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it.
@@ -182,7 +186,7 @@ def _record(job: JobDescription, reader: ObjectReader, store: FailureStore) -> R
                 "Job reported COMPLETED but its output lists failed requests; recording them anyway",
                 extra={"failed": tally.failed},
             )
-    removed = _remove_stale_failures(job, store, keep=tally.failed_request_ids)
+    removed = _remove_stale_failures(job, store, existing, keep=tally.failed_request_ids)
     result = RecordResult(job=job, failed=tally.failed, counts=tally.counts, stale_failures_removed=removed)
     store.put_summary(summary_item(result))
     return result
