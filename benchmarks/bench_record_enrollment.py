@@ -115,7 +115,11 @@ def raw_batch_writes(client: Any, table: str, data: bytes, job_id: str) -> int:
 
 def throughput(endpoint: str) -> tuple[float, float, int]:
     client = boto3.client(
-        "dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local accepts any credentials
     )
     data = enrollment_output(ENTRIES)
     tracker_times, raw_times = [], []
@@ -169,10 +173,11 @@ def main() -> None:
         f"  throughput: tracker {written / tracker:,.0f} items/s, raw BatchWriteItem {written / raw:,.0f} items/s "
         f"-> {raw / tracker:.0%} of raw (target >= 80%)"
     )
+    mib = 2**20
     print(
-        f"  peak memory, {ENTRIES:,} vs {SMALL} entries: process RSS {large_rss / 2**20:.1f} / {small_rss / 2**20:.1f} MiB"
-        f" = {large_rss / small_rss:.2f}x (target <= 1.5x); Python allocations during the step"
-        f" {large_traced / 2**20:.2f} / {small_traced / 2**20:.2f} MiB (the set of failed RequestIds grows with the file)"
+        f"  peak memory, {ENTRIES:,} vs {SMALL} entries: process RSS {large_rss / mib:.1f} / {small_rss / mib:.1f}"
+        f" MiB = {large_rss / small_rss:.2f}x (target <= 1.5x); Python allocations during the step"
+        f" {large_traced / mib:.2f} / {small_traced / mib:.2f} MiB (the set of failed RequestIds grows with the file)"
     )
 
 
