@@ -122,7 +122,8 @@ def throughput(endpoint: str) -> tuple[float, float, int]:
         aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local accepts any credentials
     )
     data = enrollment_output(ENTRIES)
-    tracker_times, raw_times = [], []
+    tracker_times: list[float] = []
+    raw_times: list[float] = []
     for round_ in range(ROUNDS):
         # Alternate, each into a fresh table, so neither profits from the other's warm-up or table size.
         for name, run, times in (
