@@ -18,7 +18,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
-from local_cloud.environment import INPUT_BUCKET, LocalEnvironment
+from local_cloud.environment import LocalEnvironment
 from voiceid_emulator.audio import make_wav
 
 if TYPE_CHECKING:
@@ -30,22 +30,36 @@ if TYPE_CHECKING:
 
 _deserializer = TypeDeserializer()
 
+FRAUDSTER_REGISTRATION = "FRAUDSTER_REGISTRATION"
+SPEAKER_ENROLLMENT = "SPEAKER_ENROLLMENT"
+# What a Voice ID user sends per kind: the manifest's list of requests and the Start*Job call. The tracker
+# itself knows kinds through lambdas/job_tracker/kinds; the driver plays the user and keeps its own table.
+MANIFEST_MEMBER = {
+    FRAUDSTER_REGISTRATION: "FraudsterRegistrationRequests",
+    SPEAKER_ENROLLMENT: "SpeakerEnrollmentRequests",
+}
+
 
 @dataclass(frozen=True)
 class AudioRequest:
-    """One fraudster registration request: its RequestId and how to make (or not make) its audio."""
+    """One request of a job: its RequestId, how to make (or not make) its audio, and for a speaker
+    enrollment the speaker (CustomerSpeakerId; the RequestId when not given)."""
 
     request_id: str
     seconds_speech: float = 4.0
     seconds_silence: float = 0.0
     seed: int = 0
     missing: bool = False
+    speaker_id: str | None = None
+    audio_key: str | None = None
+    """Reuse this already uploaded audio object instead of making one (large jobs)."""
 
 
 @dataclass
 class TrackedJob:
     domain_id: str
     job_id: str
+    kind: str = FRAUDSTER_REGISTRATION
     executions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -94,42 +108,71 @@ class TrackerDriver:
         )["Domain"]
         return str(domain["DomainId"])
 
-    def upload_manifest(self, requests: Sequence[AudioRequest], *, name: str | None = None) -> str:
-        """Write each request's WAV and a manifest listing them; returns the manifest's S3 URI."""
+    def upload_audio(self, key: str, request: AudioRequest) -> str:
+        """Upload one WAV to the input bucket under `key`; returns its S3 URI."""
+        bucket, prefix = self.local.input_location
+        wav = make_wav(request.seconds_speech, request.seconds_silence, seed=request.seed)
+        self.s3.put_object(Bucket=bucket, Key=f"{prefix}{key}", Body=wav)
+        return f"s3://{bucket}/{prefix}{key}"
+
+    def upload_manifest(
+        self, requests: Sequence[AudioRequest], *, name: str | None = None, kind: str = FRAUDSTER_REGISTRATION
+    ) -> str:
+        """Write each request's WAV and a manifest of `kind` listing them; returns the manifest's S3 URI."""
+        bucket, input_prefix = self.local.input_location
         prefix = f"batch-{uuid.uuid4().hex[:8]}"
         entries = []
         for request in requests:
-            key = f"{prefix}/audio/{request.request_id}.wav"
-            if not request.missing:
+            key = request.audio_key or f"{input_prefix}{prefix}/audio/{request.request_id}.wav"
+            if not request.missing and request.audio_key is None:
                 wav = make_wav(request.seconds_speech, request.seconds_silence, seed=request.seed)
-                self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=wav)
-            entries.append(
-                {
-                    "RequestId": request.request_id,
-                    "AudioSpecifications": [{"S3Uri": f"s3://{INPUT_BUCKET}/{key}", "ChannelId": 0}],
-                }
-            )
+                self.s3.put_object(Bucket=bucket, Key=key, Body=wav)
+            entry: dict[str, Any] = {"RequestId": request.request_id}
+            if kind == SPEAKER_ENROLLMENT:
+                entry["SpeakerId"] = request.speaker_id or request.request_id
+            entry["AudioSpecifications"] = [{"S3Uri": f"s3://{bucket}/{key}", "ChannelId": 0}]
+            entries.append(entry)
+        default_name = "fraudsters" if kind == FRAUDSTER_REGISTRATION else "speakers"
         return self.upload_raw_manifest(
-            {"Version": "1.0", "FraudsterRegistrationRequests": entries}, name=name, prefix=prefix
+            {"Version": "1.0", MANIFEST_MEMBER[kind]: entries}, name=name or default_name, prefix=prefix
         )
 
     def upload_raw_manifest(self, manifest: Any, *, name: str | None = None, prefix: str | None = None) -> str:
-        key = f"{prefix or 'manifests'}/{name or 'fraudsters'}.json"
+        bucket, input_prefix = self.local.input_location
+        key = f"{input_prefix}{prefix or 'manifests'}/{name or 'fraudsters'}.json"
         body = manifest if isinstance(manifest, bytes) else json.dumps(manifest, indent=1).encode()
-        self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
-        return f"s3://{INPUT_BUCKET}/{key}"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return f"s3://{bucket}/{key}"
 
-    def start_job(self, domain_id: str, manifest_uri: str, *, job_name: str = "fraudster-batch") -> TrackedJob:
-        job = self.voice_id.start_fraudster_registration_job(
-            DomainId=domain_id,
-            JobName=job_name,
-            ClientToken=uuid.uuid4().hex,
-            DataAccessRoleArn=self.local.data_access_role_arn,
-            InputDataConfig={"S3Uri": manifest_uri},
-            OutputDataConfig={"S3Uri": self.local.output_s3_uri, "KmsKeyId": self.local.output_kms_key_id},
-            RegistrationConfig={"DuplicateRegistrationAction": "SKIP"},
-        )["Job"]
-        return TrackedJob(domain_id=domain_id, job_id=str(job["JobId"]))
+    def start_job(
+        self,
+        domain_id: str,
+        manifest_uri: str,
+        *,
+        job_name: str = "tracked-batch",
+        kind: str = FRAUDSTER_REGISTRATION,
+        existing_enrollment_action: str = "SKIP",
+    ) -> TrackedJob:
+        common: dict[str, Any] = {
+            "DomainId": domain_id,
+            "JobName": job_name,
+            "ClientToken": uuid.uuid4().hex,
+            "DataAccessRoleArn": self.local.data_access_role_arn,
+            "InputDataConfig": {"S3Uri": manifest_uri},
+            "OutputDataConfig": {"S3Uri": self.local.output_s3_uri, "KmsKeyId": self.local.output_kms_key_id},
+        }
+        job: Any
+        if kind == SPEAKER_ENROLLMENT:
+            enrollment: Any = {
+                "ExistingEnrollmentAction": existing_enrollment_action,
+                "FraudDetectionConfig": {"FraudDetectionAction": "IGNORE"},
+            }
+            job = self.voice_id.start_speaker_enrollment_job(**common, EnrollmentConfig=enrollment)["Job"]
+        else:
+            job = self.voice_id.start_fraudster_registration_job(
+                **common, RegistrationConfig={"DuplicateRegistrationAction": "SKIP"}
+            )["Job"]
+        return TrackedJob(domain_id=domain_id, job_id=str(job["JobId"]), kind=kind)
 
     def job_progress(self, job: TrackedJob) -> tuple[str, int]:
         """(JobStatus, PercentComplete) read in-process, so watching costs no Voice ID TPS."""
@@ -140,10 +183,15 @@ class TrackerDriver:
 
     # -- the tracker, as an operator ------------------------------------------------------------------
     def start_execution(self, job: TrackedJob, **extra: Any) -> str:
+        """Start a tracker as an operator does from the console: `{"DomainId", "JobId"}`, plus `JobKind` for
+        any kind but the default, plus `extra`."""
+        execution_input: dict[str, Any] = {"DomainId": job.domain_id, "JobId": job.job_id}
+        if job.kind != FRAUDSTER_REGISTRATION:
+            execution_input["JobKind"] = job.kind
         started = self.sfn.start_execution(
             stateMachineArn=self.local.state_machine_arn,
             name=f"manual-{job.job_id}-{uuid.uuid4().hex[:6]}",
-            input=json.dumps({"DomainId": job.domain_id, "JobId": job.job_id, **extra}),
+            input=json.dumps({**execution_input, **extra}),
         )
         return started["executionArn"]
 

@@ -228,8 +228,12 @@ class StackDeployer:
         return str(key["Arn"])
 
     def _create_referenced_resources(self) -> None:
-        """The Voice ID output bucket(s) and key(s) the stack may read but does not own."""
-        for uri in _split_output(self.deployment.outputs.get("VoiceIdOutputLocations")):
+        """The Voice ID input and output bucket(s) and key(s) the stack may read but does not own."""
+        locations = [
+            *_split_output(self.deployment.outputs.get("VoiceIdOutputLocations")),
+            *_split_output(self.deployment.outputs.get("VoiceIdInputLocations")),
+        ]
+        for uri in locations:
             bucket = uri.removeprefix("s3://").split("/", 1)[0]
             if bucket not in self.deployment.buckets:
                 self._create_bucket(bucket)

@@ -58,7 +58,7 @@ def failure_item(job: JobDescription, failure: FailedRequest, manifest_fields: d
             ref.domain_id, job.kind.name, failure.error_code
         ),
         schema.ERROR_CODE_INDEX_SORT_KEY: f"{job.created_at or ''}#{ref.job_id}#{failure.request_id}",
-        "RecordType": "FAILED_REQUEST",
+        "RecordType": schema.RECORD_TYPE_FAILED_REQUEST,
         "JobKind": job.kind.name,
         "DomainId": ref.domain_id,
         "JobId": ref.job_id,
@@ -77,7 +77,8 @@ def summary_item(result: RecordResult) -> Item:
     return {
         schema.PARTITION_KEY: job.ref.partition_key,
         schema.SORT_KEY: schema.SUMMARY_SORT_KEY,
-        "RecordType": "JOB_SUMMARY",
+        **schema.jobs_index_keys(job.ref.domain_id, job.created_at, job.ref.job_id),
+        "RecordType": schema.RECORD_TYPE_SUMMARY,
         "RecordState": schema.RECORD_STATE_COMPLETE,
         "JobKind": job.kind.name,
         "DomainId": job.ref.domain_id,
@@ -89,6 +90,7 @@ def summary_item(result: RecordResult) -> Item:
         "FailedRequestCount": result.failed,
         **{count.summary_attribute: result.counts.get(count.summary_attribute, 0) for count in job.kind.counts},
         "OutputUri": job.output.uri if job.output else None,
+        "InputUri": job.input.uri if job.input else None,
         "FailureDetails": job.failure_details.to_dict() if job.failure_details else None,
     }
 
@@ -164,12 +166,12 @@ def record_job_outcome(job: JobDescription, reader: ObjectReader, store: Failure
     RecordingIncomplete, ...) is raised after marking the summary FAILED with the reason."""
     if not job.status.is_terminal:
         raise InvalidJobRequest(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
-    store.mark_recording(job.ref)
+    store.mark_recording(job)
     try:
         return _record(job, reader, store)
     except Exception as error:
         # Whatever stopped the record, the summary must not look complete or still in progress.
-        store.mark_record_failed(job.ref, f"{type(error).__name__}: {error}")
+        store.mark_record_failed(job, f"{type(error).__name__}: {error}")
         raise
 
 

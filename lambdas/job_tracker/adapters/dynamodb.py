@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import WriteRequestOutputTypeDef, WriteRequestTypeDef
 
-    from job_tracker.models import JobRef
+    from job_tracker.models import JobDescription, JobRef
 
 # BatchWriteItem's own limit: 25 requests, no two on the same key.
 MAX_BATCH_ITEMS = 25
@@ -34,8 +34,8 @@ def _to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class FailureStore(Protocol):
-    def mark_recording(self, ref: JobRef) -> None: ...
-    def mark_record_failed(self, ref: JobRef, problem: str) -> None: ...
+    def mark_recording(self, job: JobDescription) -> None: ...
+    def mark_record_failed(self, job: JobDescription, problem: str) -> None: ...
     def writer(self) -> BatchWriter: ...
     def failure_sort_keys(self, ref: JobRef) -> set[str]: ...
     def put_summary(self, item: Item) -> None: ...
@@ -121,9 +121,25 @@ class DynamoDbFailureStore:
     def _summary_key(self, ref: JobRef) -> dict[str, Any]:
         return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
 
-    def _set_record_state(self, ref: JobRef, state: str, problem: str | None) -> None:
-        expression = "SET RecordState = :state, DomainId = :domain, JobId = :job"
-        values: dict[str, Any] = {":state": state, ":domain": ref.domain_id, ":job": ref.job_id}
+    def _set_record_state(self, job: JobDescription, state: str, problem: str | None) -> None:
+        ref = job.ref
+        # Enough for the summary to be listed (JobsByDomain) and read while the record is not complete.
+        expression = (
+            "SET RecordState = :state, RecordType = :type, DomainId = :domain, JobId = :job, JobKind = :kind, "
+            "JobStatus = :status, JobCreatedAt = :created, gsi2pk = :jobs_pk, gsi2sk = :jobs_sk"
+        )
+        index = schema.jobs_index_keys(ref.domain_id, job.created_at, ref.job_id)
+        values: dict[str, Any] = {
+            ":state": state,
+            ":type": schema.RECORD_TYPE_SUMMARY,
+            ":domain": ref.domain_id,
+            ":job": ref.job_id,
+            ":kind": job.kind.name,
+            ":status": job.status.value,
+            ":created": job.created_at or "",
+            ":jobs_pk": index[schema.JOBS_INDEX_PARTITION_KEY],
+            ":jobs_sk": index[schema.JOBS_INDEX_SORT_KEY],
+        }
         if problem is None:
             expression += " REMOVE RecordProblem"
         else:
@@ -136,13 +152,13 @@ class DynamoDbFailureStore:
             ExpressionAttributeValues=_to_attribute_values(values),
         )
 
-    def mark_recording(self, ref: JobRef) -> None:
+    def mark_recording(self, job: JobDescription) -> None:
         """Flag the summary as in progress before any failure is written, so that a crash part-way
         never leaves a summary that claims a complete record."""
-        self._set_record_state(ref, schema.RECORD_STATE_RECORDING, None)
+        self._set_record_state(job, schema.RECORD_STATE_RECORDING, None)
 
-    def mark_record_failed(self, ref: JobRef, problem: str) -> None:
-        self._set_record_state(ref, schema.RECORD_STATE_FAILED, problem)
+    def mark_record_failed(self, job: JobDescription, problem: str) -> None:
+        self._set_record_state(job, schema.RECORD_STATE_FAILED, problem)
 
     def writer(self) -> BatchWriter:
         return BatchWriter(self._client, self._table, **self._writer_options)
