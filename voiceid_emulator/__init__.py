@@ -3,7 +3,7 @@
 "voiceid-facts §N" in comments refers to a section of docs/voiceid-facts.md, the sourced fact sheet it follows.
 """
 
-from voiceid_emulator.clock import Clock, ManualClock, Pacing, SystemClock
+from voiceid_emulator.clock import Clock, ManualClock, ManualPacingError, Pacing, SystemClock
 from voiceid_emulator.emulator import Admin, VoiceIdEmulator
 from voiceid_emulator.errors import VoiceIdError
 from voiceid_emulator.store import Quotas
@@ -12,6 +12,7 @@ __all__ = [
     "Admin",
     "Clock",
     "ManualClock",
+    "ManualPacingError",
     "Pacing",
     "Quotas",
     "SystemClock",

@@ -11,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import operator
 import struct
+import sys
 import wave
+from array import array
 from dataclasses import dataclass
 from random import Random
 
@@ -36,8 +39,17 @@ class ChannelAnalysis:
     duration_seconds: float
 
 
-def analyze(data: bytes, channel: int, rms_threshold: float = DEFAULT_RMS_THRESHOLD) -> ChannelAnalysis:
-    """Check the format and measure speech on one channel; AudioFormatError when Voice ID would reject it."""
+@dataclass(frozen=True)
+class DecodedWav:
+    """A WAV file that passed the format checks: its channel count and interleaved PCM-16 samples."""
+
+    channels: int
+    samples: array[int]
+
+
+def decode(data: bytes) -> DecodedWav:
+    """Check the format (size, WAV, 8 kHz, PCM-16, at most 2 channels); AudioFormatError when Voice ID would
+    reject the file."""
     if len(data) > MAX_AUDIO_BYTES:
         raise AudioFormatError(f"Audio file is {len(data)} bytes; the maximum is {MAX_AUDIO_BYTES} bytes (20 MB)")
     try:
@@ -54,24 +66,39 @@ def analyze(data: bytes, channel: int, rms_threshold: float = DEFAULT_RMS_THRESH
         raise AudioFormatError(f"Audio sample width is {width * 8} bits; Voice ID requires PCM-16")
     if channels > MAX_CHANNELS:
         raise AudioFormatError(f"Audio has {channels} channels; Voice ID accepts at most 2")
-    if channel >= channels:
-        raise AudioFormatError(f"ChannelId {channel} does not exist in audio with {channels} channel(s)")
     count = len(frames) // (width * channels)
-    samples = struct.unpack(f"<{count * channels}h", frames[: count * width * channels])
-    mono = samples[channel::channels]
-    payload = struct.pack(f"<{len(mono)}h", *mono)
+    samples = array("h")
+    samples.frombytes(frames[: count * width * channels])
+    if sys.byteorder == "big":  # WAV PCM is little-endian
+        samples.byteswap()
+    return DecodedWav(channels, samples)
+
+
+def analyze_channel(decoded: DecodedWav, channel: int, rms_threshold: float = DEFAULT_RMS_THRESHOLD) -> ChannelAnalysis:
+    """Measure speech on one channel of a decoded file; AudioFormatError if the file has no such channel."""
+    if channel >= decoded.channels:
+        raise AudioFormatError(f"ChannelId {channel} does not exist in audio with {decoded.channels} channel(s)")
+    mono = decoded.samples[channel :: decoded.channels] if decoded.channels > 1 else decoded.samples
+    payload = array("h", mono)
+    if sys.byteorder == "big":
+        payload.byteswap()
     frame_len = int(REQUIRED_SAMPLE_RATE * FRAME_SECONDS)
     voiced = 0
     for start in range(0, len(mono) - frame_len + 1, frame_len):
         window = mono[start : start + frame_len]
-        energy = math.sqrt(sum(s * s for s in window) / frame_len)
+        energy = math.sqrt(sum(map(operator.mul, window, window)) / frame_len)
         if energy > rms_threshold:
             voiced += 1
     return ChannelAnalysis(
         speech_seconds=round(voiced * FRAME_SECONDS, 6),
-        fingerprint=hashlib.sha256(payload).hexdigest(),
+        fingerprint=hashlib.sha256(payload.tobytes()).hexdigest(),
         duration_seconds=len(mono) / REQUIRED_SAMPLE_RATE,
     )
+
+
+def analyze(data: bytes, channel: int, rms_threshold: float = DEFAULT_RMS_THRESHOLD) -> ChannelAnalysis:
+    """Check the format and measure speech on one channel; AudioFormatError when Voice ID would reject it."""
+    return analyze_channel(decode(data), channel, rms_threshold)
 
 
 def _speech_samples(count: int, sample_rate: int, rng: Random) -> list[int]:

@@ -43,6 +43,10 @@ class ManualClock:
             return self._now
 
 
+class ManualPacingError(ValueError):
+    """Pacing cannot be changed at run time on an emulator built with `Pacing.manual_steps()`."""
+
+
 @dataclass(frozen=True)
 class Pacing:
     """How jobs move through SUBMITTED -> IN_PROGRESS -> terminal.

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from voiceid_emulator import model
-from voiceid_emulator.clock import Clock, Pacing, SystemClock
+from voiceid_emulator.clock import Clock, ManualPacingError, Pacing, SystemClock
 from voiceid_emulator.errors import SMITHY_HTTP_STATUS, VoiceIdError
 from voiceid_emulator.events import EventCallback, EventPublisher
 from voiceid_emulator.faults import DOCUMENTED_TPS, FaultController
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_MIN_SPEECH_SECONDS = 2.0
+_CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}")
 
 
 class Admin:
@@ -91,9 +92,32 @@ class Admin:
             if job.ended_at is not None:
                 job.ended_at -= seconds
 
+    def set_pacing(self, submitted_seconds: float, seconds_per_request: float) -> None:
+        """Change background pacing at run time: jobs started from now on stay SUBMITTED for
+        `submitted_seconds` and take `seconds_per_request` per request, and every active job's next step is
+        rescheduled to its previous step (or its start, while SUBMITTED) + the new interval, so (0, 0) makes
+        every active job run to its end at once. ManualPacingError (a ValueError) on a manual-pacing emulator;
+        ValueError for a negative, non-finite or non-numeric value. A rejected call changes nothing.
+        Pacing is configuration, not a fault: `reset_faults()` keeps it (see `reset_pacing()`)."""
+        if self._emulator.pacing.manual:
+            raise ManualPacingError(
+                "this emulator uses manual pacing (jobs move only on step_job/advance); "
+                "pacing can only be changed on a background-paced emulator"
+            )
+        seconds = [
+            _seconds(name, value)
+            for name, value in (("submittedSeconds", submitted_seconds), ("secondsPerRequest", seconds_per_request))
+        ]
+        self._emulator.engine.set_pacing(Pacing.real_time(*seconds))
+
+    def reset_pacing(self) -> None:
+        """Go back to the pacing the emulator was started with (like `set_pacing` with those values)."""
+        initial = self._emulator.initial_pacing
+        self.set_pacing(initial.submitted_seconds, initial.seconds_per_request)
+
     def reset_faults(self) -> None:
         """Clear every fault: throttling back to its start-up setting, no latency, injected errors or pending
-        job failures, event delivery restored (event-loss fraction 0)."""
+        job failures, event delivery restored (event-loss fraction 0). Pacing is configuration and is kept."""
         self.faults.reset()
         with self._emulator.state.lock:
             self._emulator.service._pending_failures.clear()
@@ -109,9 +133,16 @@ class Admin:
             self._emulator.service.add_domain(name=name, kms_key_id=kms_key_id, domain_id=domain_id)
 
     def opt_out_speaker(self, domain_id: str, customer_speaker_id: str) -> None:
-        """Mark a speaker opted out, so enrolling it is a 409 (the emulator has no OptOutSpeaker API)."""
+        """Mark a speaker opted out, so enrolling it is a 409 (the emulator has no OptOutSpeaker API). Like
+        OptOutSpeaker, a speaker that does not exist yet is created opted out. KeyError for an unknown domain,
+        ValueError for an id that is not a CustomerSpeakerId."""
         from voiceid_emulator.store import Speaker, new_entity_id
 
+        if not isinstance(customer_speaker_id, str) or not _CUSTOMER_SPEAKER_ID.fullmatch(customer_speaker_id):
+            raise ValueError(
+                f"customerSpeakerId must be a CustomerSpeakerId (1-256 of [a-zA-Z0-9_-], starting with a letter "
+                f"or digit), got {customer_speaker_id!r}"
+            )
         state = self._emulator.state
         with state.lock:
             domain = state.domains.get(domain_id)
@@ -164,6 +195,8 @@ class Admin:
                 raise AdminError(400, str(exc)) from exc
         elif route[1] == "reset":
             self.reset_faults()
+        elif route[1] == "pacing":
+            self._pacing_http(parts[1:], body)
         elif route[1] == "fail-next-jobs":
             self.fail_next_jobs(int(body.get("count", 1)), int(body.get("statusCode", 500)), body.get("message"))
         elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "fail":
@@ -182,13 +215,39 @@ class Admin:
         elif route[1] == "run":
             emulator.run_until_done(body.get("jobId"))
         elif route[1] == "speakers" and len(parts) == 2 and parts[1] == "opt-out":
-            try:
-                self.opt_out_speaker(str(body["domainId"]), str(body["customerSpeakerId"]))
-            except KeyError as exc:
-                raise AdminError(404, str(exc)) from exc
+            self._opt_out_http(body)
         else:
             raise AdminError(404, f"No admin route {method} /{path}")
         return self.state()
+
+    def _opt_out_http(self, body: dict[str, Any]) -> None:
+        missing = [key for key in ("domainId", "customerSpeakerId") if key not in body]
+        if missing:
+            raise AdminError(400, f"{' and '.join(missing)} required")
+        try:
+            self.opt_out_speaker(str(body["domainId"]), body["customerSpeakerId"])
+        except KeyError as exc:
+            raise AdminError(404, str(exc)) from exc
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from exc
+
+    def _pacing_http(self, rest: list[str], body: dict[str, Any]) -> None:
+        try:
+            if rest == ["reset"]:
+                self.reset_pacing()
+                return
+            if rest:
+                raise AdminError(404, f"No admin route POST /pacing/{'/'.join(rest)}")
+            missing = [key for key in ("submittedSeconds", "secondsPerRequest") if key not in body]
+            if missing:
+                raise AdminError(
+                    400, f'{" and ".join(missing)} required, e.g. {{"submittedSeconds": 0, "secondsPerRequest": 0}}'
+                )
+            self.set_pacing(body["submittedSeconds"], body["secondsPerRequest"])
+        except ManualPacingError as exc:
+            raise AdminError(409, str(exc)) from exc
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from exc
 
     def _backdate_http(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if "seconds" not in body:
@@ -202,6 +261,19 @@ class Admin:
         with self._emulator.state.lock:
             job = self._emulator.job(job_id)
             return {"jobId": job.job_id, "createdAt": job.created_at, "endedAt": job.ended_at}
+
+
+def _seconds(name: str, value: object) -> float:
+    """`value` as a finite, non-negative number of seconds; ValueError naming `name` otherwise."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return number
 
 
 class VoiceIdEmulator:
@@ -235,7 +307,7 @@ class VoiceIdEmulator:
         self.region = region
         self.account_id = account_id
         self.clock: Clock = clock or SystemClock()
-        self.pacing = pacing or Pacing.instant()
+        self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
         self.state = AccountState()
         self.faults = FaultController(throttling=throttling, tps=tps, random_source=event_loss_random)
@@ -258,7 +330,7 @@ class VoiceIdEmulator:
             publisher=self.publisher,
             faults=self.faults,
             clock=self.clock,
-            config=JobEngineConfig(self.quotas, min_speech_seconds, self.pacing),
+            config=JobEngineConfig(self.quotas, min_speech_seconds, self.initial_pacing),
         )
         self.service = VoiceIdService(
             state=self.state,
@@ -272,6 +344,11 @@ class VoiceIdEmulator:
         self.admin = Admin(self)
         self._server: VoiceIdHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def pacing(self) -> Pacing:
+        """The current pacing: the one given at construction unless changed by `admin.set_pacing`."""
+        return self.engine.config.pacing
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from voiceid_emulator.audio import MAX_AUDIO_BYTES, AudioFormatError, ChannelAnalysis, analyze
+from voiceid_emulator.audio import MAX_AUDIO_BYTES, AudioFormatError, ChannelAnalysis, analyze_channel, decode
 from voiceid_emulator.clock import Clock, Pacing
 from voiceid_emulator.events import (
     STATUS_FAILED,
@@ -38,8 +38,12 @@ MANIFEST_VERSION = "1.0"
 MAX_AUDIO_SPECIFICATIONS = 10
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 DEFAULT_RISK_THRESHOLD = 50
-_S3_URI = re.compile(r"^s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?$")
-_CUSTOMER_SPEAKER_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+# Used with fullmatch: `$` would also accept a trailing newline.
+_S3_URI = re.compile(r"s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?")
+_CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]*")
+# With 0 s per request, the worker takes up to this many steps of one job per pass before looking at the other
+# jobs again (and at stop requests), so one big job cannot starve the others.
+MAX_STEPS_PER_PASS = 500
 
 
 class ManifestError(Exception):
@@ -53,6 +57,19 @@ class RequestFailure(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True)
+class AudioOutcome:
+    """What one S3 audio object gives a job: per channel, its analysis or the (code, message) of the failure."""
+
+    channels: dict[int, ChannelAnalysis | tuple[int, str]]
+
+    def channel(self, channel: int) -> ChannelAnalysis:
+        outcome = self.channels[channel]
+        if isinstance(outcome, ChannelAnalysis):
+            return outcome
+        raise RequestFailure(*outcome)
 
 
 def similarity(a: frozenset[str], b: frozenset[str]) -> int:
@@ -96,7 +113,11 @@ def parse_manifest(  # noqa: PLR0912 - one check per documented manifest rule
         seen.add(request_id)
         if kind is JobKind.SPEAKER_ENROLLMENT:
             speaker_id = request.get("SpeakerId")
-            if not isinstance(speaker_id, str) or not _CUSTOMER_SPEAKER_ID.match(speaker_id) or len(speaker_id) > 256:
+            if (
+                not isinstance(speaker_id, str)
+                or not _CUSTOMER_SPEAKER_ID.fullmatch(speaker_id)
+                or len(speaker_id) > 256
+            ):
                 raise ManifestError(f"{where}.SpeakerId must be a CustomerSpeakerId (1-256 of [a-zA-Z0-9_-])")
         specs = request.get("AudioSpecifications")
         if not isinstance(specs, list) or not 1 <= len(specs) <= MAX_AUDIO_SPECIFICATIONS:
@@ -106,7 +127,7 @@ def parse_manifest(  # noqa: PLR0912 - one check per documented manifest rule
             if not isinstance(spec, dict):
                 raise ManifestError(f"{spec_where} must be an object")
             uri = spec.get("S3Uri")
-            if not isinstance(uri, str) or not _S3_URI.match(uri):
+            if not isinstance(uri, str) or not _S3_URI.fullmatch(uri):
                 raise ManifestError(f"{spec_where}.S3Uri must be an s3:// URI")
             channel = spec.get("ChannelId")
             if isinstance(channel, bool) or channel not in (0, 1):
@@ -140,10 +161,14 @@ class JobEngine:
         self.faults = faults
         self.clock = clock
         self.config = config
-        self._step_lock = threading.Lock()
+        # Re-entrant, so an event callback (run inside a step, on the same thread) may call set_pacing.
+        self._step_lock = threading.RLock()
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        # Per active job: S3 URI -> what that audio object gave. Each object is read and analysed once per job
+        # (an emulator shortcut, see README); dropped when the job ends.
+        self._audio: dict[str, dict[str, AudioOutcome]] = {}
 
     # --- events --------------------------------------------------------------------------------------------
 
@@ -180,6 +205,23 @@ class JobEngine:
 
     def job_submitted(self, job: Job, domain_arn: str) -> None:
         self.publish(job, STATUS_SUBMITTED, domain_arn)
+        self.wake()
+
+    # --- pacing --------------------------------------------------------------------------------------------
+
+    def set_pacing(self, pacing: Pacing) -> None:
+        """Switch background pacing. Jobs started afterwards use it, and so does the step every active job is
+        waiting for: it falls due at (the job's previous step, or its start while SUBMITTED) + the new interval.
+        A job with a pending forced failure stays due at once."""
+        if pacing.manual or self.config.pacing.manual:
+            raise ValueError("pacing cannot be switched to or from manual stepping at run time")
+        with self._step_lock, self.state.lock:
+            self.config.pacing = pacing
+            for job in self.state.active_jobs():
+                if self.faults.forced_failure(job.job_id) is not None:
+                    continue
+                interval = pacing.submitted_seconds if job.status == "SUBMITTED" else pacing.seconds_per_request
+                job.next_due = job.paced_from + interval
         self.wake()
 
     # --- stepping ------------------------------------------------------------------------------------------
@@ -248,13 +290,18 @@ class JobEngine:
             job.requests = requests
             job.status = "IN_PROGRESS"
             job.percent_complete = 0
-            job.next_due = self.clock.now() + self.config.pacing.seconds_per_request
+            self._schedule_next(job, self.config.pacing.seconds_per_request)
+
+    def _schedule_next(self, job: Job, interval: float) -> None:
+        now = self.clock.now()
+        job.paced_from = now
+        job.next_due = now + interval
 
     def _process_next(self, job: Job, domain: Domain) -> None:
         with self.state.lock:
             request = job.requests[job.next_request]
         try:
-            analyses = self._load_audio(request)
+            analyses = self._load_audio(job.job_id, request)
             with self.state.lock:
                 success = self._decide(job, domain, request, analyses)
                 job.successes.append(success)
@@ -271,22 +318,20 @@ class JobEngine:
             job.next_request += 1
             total = len(job.requests)
             job.percent_complete = min(99, job.next_request * 100 // total)
-            job.next_due = self.clock.now() + self.config.pacing.seconds_per_request
+            self._schedule_next(job, self.config.pacing.seconds_per_request)
             finished = job.next_request >= total
         if finished:
             self._finish(job, domain)
 
-    def _load_audio(self, request: dict[str, Any]) -> list[ChannelAnalysis]:
+    def _load_audio(self, job_id: str, request: dict[str, Any]) -> list[ChannelAnalysis]:
         analyses: list[ChannelAnalysis] = []
+        cache = self._audio.setdefault(job_id, {})
         for spec in request["AudioSpecifications"]:
-            try:
-                data = self._s3().read(spec["S3Uri"], max_bytes=MAX_AUDIO_BYTES)
-            except S3AccessError as exc:
-                raise RequestFailure(exc.status_code, f"Unable to read the audio file. {exc}") from exc
-            try:
-                analyses.append(analyze(data, int(spec["ChannelId"])))
-            except AudioFormatError as exc:
-                raise RequestFailure(400, f"{spec['S3Uri']}: {exc}") from exc
+            uri = spec["S3Uri"]
+            outcome = cache.get(uri)
+            if outcome is None:
+                outcome = cache[uri] = self._read_audio(uri)
+            analyses.append(outcome.channel(int(spec["ChannelId"])))
         speech = sum(a.speech_seconds for a in analyses)
         if speech < self.config.min_speech_seconds:
             raise RequestFailure(
@@ -295,6 +340,26 @@ class JobEngine:
                 f"at least {self.config.min_speech_seconds:.2f} seconds required",
             )
         return analyses
+
+    def _read_audio(self, uri: str) -> AudioOutcome:
+        """Read one audio object and analyse each channel a request may name (0 and 1)."""
+        try:
+            data = self._s3().read(uri, max_bytes=MAX_AUDIO_BYTES)
+        except S3AccessError as exc:
+            failure = (exc.status_code, f"Unable to read the audio file. {exc}")
+            return AudioOutcome({0: failure, 1: failure})
+        try:
+            decoded = decode(data)
+        except AudioFormatError as exc:
+            failure = (400, f"{uri}: {exc}")
+            return AudioOutcome({0: failure, 1: failure})
+        channels: dict[int, ChannelAnalysis | tuple[int, str]] = {}
+        for channel in (0, 1):
+            try:
+                channels[channel] = analyze_channel(decoded, channel)
+            except AudioFormatError as exc:
+                channels[channel] = (400, f"{uri}: {exc}")
+        return AudioOutcome(channels)
 
     def _decide(
         self, job: Job, domain: Domain, request: dict[str, Any], analyses: list[ChannelAnalysis]
@@ -394,6 +459,7 @@ class JobEngine:
             job.status = "COMPLETED_WITH_ERRORS" if job.errors else "COMPLETED"
             job.percent_complete = 100
             job.ended_at = self.clock.now()
+        self._audio.pop(job.job_id, None)
         self.publish(job, STATUS_SUCCEEDED, domain.arn)
 
     def _fail(self, job: Job, domain: Domain, status_code: int, message: str) -> None:
@@ -401,6 +467,7 @@ class JobEngine:
             job.status = "FAILED"
             job.failure = {"StatusCode": status_code, "Message": message}
             job.ended_at = self.clock.now()
+        self._audio.pop(job.job_id, None)
         LOG.info("Job %s failed: %s %s", job.job_id, status_code, message)
         self.publish(job, STATUS_FAILED, domain.arn)
 
@@ -443,9 +510,15 @@ class JobEngine:
                 now = self.clock.now()
                 due = [job.job_id for job in self.state.active_jobs() if job.next_due <= now]
             for job_id in due:
-                if self._stop.is_set():
-                    break
-                moved = self._step(job_id) or moved
+                # A step that leaves the job due again (0 s per request) is followed at once by the next one.
+                for _ in range(MAX_STEPS_PER_PASS):
+                    if self._stop.is_set() or not self._step(job_id):
+                        break
+                    moved = True
+                    with self.state.lock:
+                        job = self.state.find_job(job_id)
+                        if job is None or not job.active or job.next_due > self.clock.now():
+                            break
         return moved
 
 

@@ -227,6 +227,7 @@ class VoiceIdService:
                 params=job_params,
                 created_at=now,
                 next_due=now + self.engine.config.pacing.submitted_seconds,
+                paced_from=now,
             )
             domain.jobs[job.job_id] = job
             self._remember_token(operation, params, job.job_id)

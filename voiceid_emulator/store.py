@@ -126,7 +126,8 @@ class Job:
     percent_complete: int = 0
     ended_at: float | None = None
     failure: dict[str, Any] | None = None
-    next_due: float = 0.0
+    next_due: float = 0.0  # clock time of the next background-paced step
+    paced_from: float = 0.0  # clock time of the previous step (or of the start): next_due = paced_from + interval
     requests: list[dict[str, Any]] = field(default_factory=list)
     next_request: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from voiceid_emulator import Pacing, VoiceIdEmulator, model
 from voiceid_emulator.audio import make_wav
 from voiceid_emulator.service import SUPPORTED_OPERATIONS
-from voiceid_emulator.testing import Env, fraudster_manifest, make_env
+from voiceid_emulator.testing import Env, fraudster_manifest, make_env, speaker_manifest
 
 PROTOCOL_ERRORS = {"SerializationException", "UnknownOperationException"}
 
@@ -38,6 +38,15 @@ class World:
         job = env.client.start_fraudster_registration_job(**env.job_args(self.domain_id, self.manifest))["Job"]
         self.job_id = job["JobId"]
         env.emulator.run_until_done(self.job_id)
+        # A speaker job too, so Describe/ListSpeakerEnrollmentJobs have one to return (with an error item).
+        short = env.put_audio("audio/short.wav", make_wav(0.5, 2))
+        self.speaker_manifest = env.put_manifest(
+            speaker_manifest([("r1", "customer-1", [audio]), ("r2", "customer-2", [short])]),
+            key="manifests/speakers.json",
+        )
+        speaker_job = env.client.start_speaker_enrollment_job(**env.job_args(self.domain_id, self.speaker_manifest))
+        self.speaker_job_id = speaker_job["Job"]["JobId"]
+        env.emulator.run_until_done(self.speaker_job_id)
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +88,9 @@ def valid_value(shape: Shape, world: World, depth: int = 0) -> st.SearchStrategy
             return st.sampled_from(enum)
         known = {
             "DomainId": [world.domain_id],
-            "JobId": [world.job_id],
+            "JobId": [world.job_id, world.speaker_job_id],
             "WatchlistId": [world.watchlist_id],
-            "S3Uri": [world.manifest, f"s3://{world.env.output_bucket}/out"],
+            "S3Uri": [world.manifest, world.speaker_manifest, f"s3://{world.env.output_bucket}/out"],
             "IamRoleArn": ["arn:aws:iam::123456789012:role/VoiceId"],
         }.get(shape.name)
         low, high = meta.get("min", 0), min(meta.get("max", 64), 64)
@@ -185,3 +194,78 @@ def test_responses_conform_to_the_model(world: World, operation_name: str) -> No
             world.env.emulator.step_job(job.job_id)
 
     sweep()
+
+
+def call(env: Env, operation: str, body: dict[str, Any]) -> requests.Response:
+    return requests.post(
+        env.emulator.endpoint_url + "/",
+        data=json.dumps(body),
+        headers={"X-Amz-Target": f"VoiceID.{operation}", "Content-Type": "application/x-amz-json-1.0"},
+        timeout=30,
+    )
+
+
+def conforming(env: Env, operation_name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Call the operation on the wire, check the 200 response against botocore's output shape, return it."""
+    operation = model.operation_model(operation_name)
+    assert operation is not None
+    response = call(env, operation_name, body)
+    assert response.status_code == 200, response.text
+    check_response(operation, True, response)
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_speaker_enrollment_jobs_conform_to_the_model_in_every_status(env: Env) -> None:
+    domain_id = env.create_domain()
+    watchlist_id = env.client.list_watchlists(DomainId=domain_id)["WatchlistSummaries"][0]["WatchlistId"]
+    good = env.put_audio("audio/good.wav", make_wav(3, seed=1))
+    short = env.put_audio("audio/short.wav", make_wav(0.5, 2, seed=2))
+    mixed = env.put_manifest(speaker_manifest([("r1", "alice", [good]), ("r2", "bob", [short])]), key="m/mixed.json")
+    clean = env.put_manifest(speaker_manifest([("r1", "carol", [good])]), key="m/clean.json")
+    full_config = {
+        "ExistingEnrollmentAction": "OVERWRITE",
+        "FraudDetectionConfig": {"FraudDetectionAction": "FAIL", "RiskThreshold": 60, "WatchlistIds": [watchlist_id]},
+    }
+    start = {**env.job_args(domain_id, mixed), "JobName": "enroll-1", "EnrollmentConfig": full_config}
+    job = conforming(env, "StartSpeakerEnrollmentJob", start)["Job"]
+    job_id = job["JobId"]
+    assert job["EnrollmentConfig"] == full_config
+    statuses: list[str] = []
+
+    def check(expected: str, job_id: str = job_id) -> None:
+        described = conforming(env, "DescribeSpeakerEnrollmentJob", {"DomainId": domain_id, "JobId": job_id})["Job"]
+        assert described["JobStatus"] == expected
+        assert {"CreatedAt", "DataAccessRoleArn", "EnrollmentConfig", "InputDataConfig", "OutputDataConfig"} <= set(
+            described
+        )
+        assert ("EndedAt" in described) == (expected not in {"SUBMITTED", "IN_PROGRESS"})
+        assert ("FailureDetails" in described) == (expected == "FAILED")
+        for status_filter in (None, expected):
+            body = {"DomainId": domain_id, **({"JobStatus": status_filter} if status_filter else {})}
+            summaries = conforming(env, "ListSpeakerEnrollmentJobs", body)["JobSummaries"]
+            mine = [s for s in summaries if s["JobId"] == job_id]
+            assert [s["JobStatus"] for s in mine] == [expected]
+            assert "EnrollmentConfig" not in mine[0] and "InputDataConfig" not in mine[0]
+        statuses.append(expected)
+
+    check("SUBMITTED")
+    env.emulator.step_job(job_id)
+    check("IN_PROGRESS")
+    env.emulator.run_until_done(job_id)
+    check("COMPLETED_WITH_ERRORS")
+    completed = conforming(env, "StartSpeakerEnrollmentJob", env.job_args(domain_id, clean))["Job"]["JobId"]
+    env.emulator.run_until_done(completed)
+    check("COMPLETED", completed)
+    missing = env.job_args(domain_id, f"s3://{env.input_bucket}/m/missing.json")
+    failed = conforming(env, "StartSpeakerEnrollmentJob", missing)["Job"]["JobId"]
+    env.emulator.run_until_done(failed)
+    check("FAILED", failed)
+    assert statuses == ["SUBMITTED", "IN_PROGRESS", "COMPLETED_WITH_ERRORS", "COMPLETED", "FAILED"]
+    # And the paginated listing of all three, checked page by page.
+    first = conforming(env, "ListSpeakerEnrollmentJobs", {"DomainId": domain_id, "MaxResults": 2})
+    second = conforming(
+        env, "ListSpeakerEnrollmentJobs", {"DomainId": domain_id, "MaxResults": 2, "NextToken": first["NextToken"]}
+    )
+    assert [s["JobId"] for s in first["JobSummaries"] + second["JobSummaries"]] == [job_id, completed, failed]
+    assert "NextToken" not in second
