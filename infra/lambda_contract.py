@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from infra.bundling import LAMBDAS_DIR
+from infra.lambda_assets import LAMBDAS_DIR
 
 if str(LAMBDAS_DIR) not in sys.path:
     sys.path.insert(0, str(LAMBDAS_DIR))

@@ -30,3 +30,8 @@ def tracker_execution_arn_pattern(stack: Stack) -> str:
         resource_name=f"{state_machine_name(stack.stack_name)}:*",
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
+
+
+def stack_event_rules_arn_pattern(stack: Stack) -> str:
+    """Every EventBridge rule of the stack: CloudFormation names them `<stack name>-<logical id>-<suffix>`."""
+    return stack.format_arn(service="events", resource="rule", resource_name=f"{stack.stack_name}-*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.config import TrackerConfig
@@ -30,9 +31,22 @@ class VoiceIdJobTrackerStack(Stack):
             record_failures=functions.record_failures,
             wake_tracker=functions.wake_tracker,
         )
-        sweep = SweepSchedule(self, "Sweep", sweep=functions.sweep, every_minutes=config.sweep_minutes)
+        # Encrypts the dead-letter queues (their messages name Voice ID jobs); rotated yearly.
+        dead_letter_key = kms.Key(
+            self,
+            "DeadLetterKey",
+            description="Encrypts the Voice ID job tracker's dead-letter queues",
+            enable_key_rotation=True,
+        )
+        sweep = SweepSchedule(
+            self, "Sweep", sweep=functions.sweep, every_minutes=config.sweep_minutes, encryption_key=dead_letter_key
+        )
         trigger = JobEventTrigger(
-            self, "Trigger", state_machine=tracker.state_machine, domain_ids=config.voice_id_domain_ids
+            self,
+            "Trigger",
+            state_machine=tracker.state_machine,
+            domain_ids=config.voice_id_domain_ids,
+            encryption_key=dead_letter_key,
         )
         TrackerMonitoring(
             self,

@@ -29,8 +29,8 @@ INPUT_BUCKET = "voiceid-local-input"
 # Voice ID needs a role it may assume to read input and write output; IAM is not enforced locally.
 DATA_ACCESS_ROLE_ARN = "arn:aws:iam::{account}:role/VoiceIdBatchDataAccess"
 
-# Only the Lambdas' environment differs from AWS: there is no X-Ray daemon to send traces to.
-LOCAL_LAMBDA_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
+# Variables the Lambdas get locally beyond the template's: none (no tracing SDK runs in them to disable).
+LOCAL_LAMBDA_ENVIRONMENT: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class LocalEnvironment:
             # created in the emulator with the same ids, so IAM scope and event pattern hold as deployed.
             for domain_id in self.domain_ids:
                 self.voice_id.admin.seed_domain(domain_id, name="configured", kms_key_id=self.output_kms_key_id)
-            self.cloud.client("s3").create_bucket(Bucket=INPUT_BUCKET)
+            if self.input_location[0] not in self.stack.buckets:
+                self.cloud.client("s3").create_bucket(Bucket=self.input_location[0])
             self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
             self.outputs_path.write_text(json.dumps(self.outputs(), indent=2) + "\n", encoding="utf-8")
         except BaseException:
@@ -126,6 +127,16 @@ class LocalEnvironment:
         return self.stack.outputs["VoiceIdOutputLocations"].split(",")[0]
 
     @property
+    def input_location(self) -> tuple[str, str]:
+        """(bucket, key prefix) where manifests and audio go: the stack's first configured input location
+        (`tracker:inputLocations`, which the record Lambda may read), else a bucket of the local cloud's own."""
+        configured = [uri for uri in self.stack.outputs.get("VoiceIdInputLocations", "").split(",") if uri]
+        if not configured:
+            return INPUT_BUCKET, ""
+        bucket, _, prefix = configured[0].removeprefix("s3://").partition("/")
+        return bucket, prefix
+
+    @property
     def output_kms_key_id(self) -> str:
         configured = self.stack.outputs["VoiceIdOutputKmsKeyArns"].split(",")[0]
         return self.stack.kms_keys[configured]
@@ -147,7 +158,8 @@ class LocalEnvironment:
             "stack": self.stack.to_dict(),
             "voiceId": {
                 "domainIds": self.domain_ids,
-                "inputBucket": INPUT_BUCKET,
+                "inputBucket": self.input_location[0],
+                "inputPrefix": self.input_location[1],
                 "outputS3Uri": self.output_s3_uri,
                 "outputKmsKeyId": self.output_kms_key_id,
                 "dataAccessRoleArn": self.data_access_role_arn,

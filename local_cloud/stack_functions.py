@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +21,44 @@ def _unsupported_reason(properties: dict[str, Any], asset_path: object) -> str |
     runtime = str(properties.get("Runtime", ""))
     if not runtime.startswith("python"):
         return f"runtime {runtime!r} is not a Python runtime"
-    if properties.get("Layers"):
-        return "layers are not supported locally (nothing provides /opt/python)"
     return None
+
+
+def _layer_dirs(stack: StackTemplate, function_id: str, cdk_out: Path) -> tuple[Path, ...]:
+    """Each layer of the function, as the folder CDK bundled it into (``<cdk_out>/<aws:asset:path>``).
+
+    A layer must be an ``AWS::Lambda::LayerVersion`` of the same template with a local asset: a layer named
+    by ARN (an AWS-managed layer, or one of another stack) has no local copy, so the function could not
+    import what it needs from it, and the deployment stops instead.
+    """
+    layers = (stack.resources[function_id].get("Properties") or {}).get("Layers") or []
+    found = []
+    for layer in layers:
+        ref = layer.get("Ref") if isinstance(layer, Mapping) and len(layer) == 1 else None
+        if not isinstance(ref, str) or ref not in stack.resources:
+            raise TemplateError(
+                f"Lambda function {function_id}: layer {stack.resolve(layer)!r} is not a layer of this stack; "
+                "the local cloud has no copy of it"
+            )
+        if stack.resource_type(ref) != "AWS::Lambda::LayerVersion":
+            raise TemplateError(f"Lambda function {function_id}: layer {ref} is a {stack.resource_type(ref)}")
+        asset_path = (stack.resources[ref].get("Metadata") or {}).get("aws:asset:path")
+        if not asset_path:
+            raise TemplateError(
+                f"Lambda function {function_id}: layer {ref} has no aws:asset:path metadata (only layers "
+                "bundled by CDK run locally)"
+            )
+        found.append(cdk_out / str(asset_path))
+    return tuple(found)
 
 
 def lambda_function_configs(stack: StackTemplate, cdk_out: Path) -> list[LambdaFunctionConfig]:
     """One config per ``AWS::Lambda::Function`` the stack creates.
 
-    The code directory is ``<cdk_out>/<Metadata["aws:asset:path"]>`` - the bundled asset CDK uploads.
-    Functions the local runtime cannot run faithfully (no asset, container images, non-Python runtimes,
-    layers) raise :class:`TemplateError` naming the function instead of being skipped.
+    The code directory is ``<cdk_out>/<Metadata["aws:asset:path"]>`` - the bundled asset CDK uploads -
+    and each layer's directory likewise that of its ``AWS::Lambda::LayerVersion``. Functions the local
+    runtime cannot run faithfully (no asset, container images, non-Python runtimes, layers that are not
+    assets of the stack) raise :class:`TemplateError` naming the function instead of being skipped.
     """
     configs = []
     for logical_id in stack.resource_ids("AWS::Lambda::Function"):
@@ -49,6 +77,7 @@ def lambda_function_configs(stack: StackTemplate, cdk_out: Path) -> list[LambdaF
                 name=stack.physical_name(logical_id),
                 handler=str(properties["Handler"]),
                 code_dir=cdk_out / str(asset_path),
+                layer_dirs=_layer_dirs(stack, logical_id, cdk_out),
                 environment={key: str(value) for key, value in variables.items()},
                 timeout_seconds=float(properties.get("Timeout", _DEFAULT_TIMEOUT_SECONDS)),
                 memory_mb=int(properties.get("MemorySize", _DEFAULT_MEMORY_MB)),

@@ -28,6 +28,7 @@ LOCAL_RESOURCE_TYPES: frozenset[str] = frozenset(
     {
         "AWS::DynamoDB::Table",
         "AWS::Lambda::Function",
+        "AWS::Lambda::LayerVersion",  # its asset's python/ goes on the sys.path of the functions using it
         "AWS::StepFunctions::StateMachine",
         "AWS::Events::Rule",
         "AWS::S3::Bucket",

@@ -15,6 +15,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from infra.checkov import LOG_GROUP_KMS, skip_checks
 from infra.config import TrackerConfig
 from infra.lambda_contract import table_schema as schema
 from infra.naming import state_machine_name, tracker_execution_arn_pattern
@@ -267,6 +268,7 @@ class TrackerStateMachine(Construct):
         self.log_group = logs.LogGroup(
             self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.RETAIN
         )
+        skip_checks(self.log_group, LOG_GROUP_KMS)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
@@ -14,13 +15,24 @@ from constructs import Construct
 
 
 class SweepSchedule(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, sweep: lambda_.IFunction, every_minutes: int) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sweep: lambda_.IFunction,
+        every_minutes: int,
+        encryption_key: kms.IKey,
+    ) -> None:
         super().__init__(scope, construct_id)
         # Invocations the scheduler could not make after its retries are kept here (an alarm watches it).
+        # Encrypted with the stack's key; the scheduler delivers dead letters with the schedule's execution
+        # role, to which binding the target grants sqs:SendMessage and the use of this key.
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=encryption_key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
@@ -56,6 +68,8 @@ class SweepSchedule(Construct):
                 max_event_age=Duration.minutes(max(every_minutes, 1)),
             ),
         )
+        # Sending to the encrypted queue uses the key; CDK's target grants only sqs:SendMessage.
+        encryption_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         # After the target is bound: that is when CDK adds the invoke statement to the role.
         NagSuppressions.add_resource_suppressions(
             role,

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagSuppressions
 from constructs import Construct
+
+from infra.naming import stack_event_rules_arn_pattern
 
 EVENT_SOURCE = "aws.voiceid"
 EVENT_DETAIL_TYPE = "VoiceId Batch Fraudster Registration Action"
@@ -18,15 +22,24 @@ EVENT_DETAIL_TYPE = "VoiceId Batch Fraudster Registration Action"
 
 class JobEventTrigger(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, state_machine: sfn.IStateMachine, domain_ids: Sequence[str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        domain_ids: Sequence[str],
+        encryption_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
         # Events that EventBridge could not turn into an execution (e.g. Step Functions throttling past
-        # the retry policy) are kept here rather than lost.
+        # the retry policy) are kept here rather than lost. They carry job ids, so the queue is encrypted
+        # with the stack's key: SQS's AWS managed key cannot be used, as its policy cannot let EventBridge
+        # deliver to the queue.
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=encryption_key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
@@ -64,5 +77,17 @@ class JobEventTrigger(Construct):
                 dead_letter_queue=self.dead_letter_queue,
                 retry_attempts=20,
                 max_event_age=Duration.hours(24),
+            )
+        )
+        # EventBridge delivers to the encrypted queue as itself, so the key policy must allow it, for the
+        # stack's rules only (the queue's policy, which CDK writes, lets this rule alone send to it). A
+        # pattern, not the rule's ARN: a reference would close a cycle (key -> rule -> queue -> key).
+        encryption_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeliversUndeliverableEventsOfTheStacksRules",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"ArnLike": {"aws:SourceArn": stack_event_rules_arn_pattern(Stack.of(self))}},
             )
         )

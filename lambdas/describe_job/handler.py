@@ -1,19 +1,21 @@
-"""describe-job: one DescribeFraudsterRegistrationJob call per poll of the state machine's loop."""
+"""describe-job: one Describe*Job call (of the job's kind) per poll of the state machine's loop."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from job_tracker.adapters.voiceid import VoiceIdJobDescriber
 from job_tracker.settings import DescribeJobSettings
 from job_tracker.tracking import describe_job
+
+if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Voice ID allows 2 TPS for its batch APIs per account, shared with every other caller: retry throttling
 # a few times here with the SDK's backoff, then let the state machine back off for longer.
@@ -22,13 +24,11 @@ VOICE_ID_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4},
 settings = DescribeJobSettings.from_env()
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
-tracer = Tracer()
 metrics = Metrics()
 describer = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG))
 
 
 @logger.inject_lambda_context(correlation_id_path="JobId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = describe_job(event, describer, settings.poll_bounds)

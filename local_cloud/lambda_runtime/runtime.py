@@ -90,6 +90,9 @@ class LambdaRuntime:
     def register(self, config: LambdaFunctionConfig) -> None:
         if not (config.code_dir / ".").is_dir():
             raise FileNotFoundError(f"code directory of function {config.name} not found: {config.code_dir}")
+        for layer in config.layer_dirs:
+            if not (layer / ".").is_dir():
+                raise FileNotFoundError(f"layer directory of function {config.name} not found: {layer}")
         with self._lock:
             self._pools[config.name] = _FunctionPool(config)
 

@@ -95,6 +95,7 @@ class Sandbox:
                 str(config.code_dir),
                 str(runtime_packages_dir),
                 config.handler,
+                *(str(path) for path in config.layer_python_dirs),
             ],
             cwd=config.code_dir,
             env=environment,

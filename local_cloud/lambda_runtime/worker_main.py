@@ -1,10 +1,12 @@
 """The code that runs INSIDE a Lambda sandbox worker process.
 
-Started as ``python -I -S -B -u worker_main.py <protocol-fd> <asset-dir> <runtime-dir> <handler>``:
-``-I -S`` leave only the standard library on ``sys.path``; this script then puts the asset directory and
-the runtime-packages directory (boto3 & co, what AWS's Python runtime provides) in front. Nothing else
-from the developer's venv is importable, so a module missing from the asset fails here as it would in
-AWS. This file must therefore import only the standard library.
+Started as ``python -I -S -B -u worker_main.py <protocol-fd> <asset-dir> <runtime-dir> <handler> [<layer-dir>...]``:
+``-I -S`` leave only the standard library on ``sys.path``; this script then puts, in front and in this
+order, the asset directory (``/var/task``), each layer's ``python/`` folder (``/opt/python``; the layer
+dirs come last-layer-first, as a later layer's files win in ``/opt``) and the runtime-packages directory
+(boto3 & co, what AWS's Python runtime provides). Nothing else from the developer's venv is importable, so
+a module missing from the asset and its layers fails here as it would in AWS. This file must therefore
+import only the standard library.
 
 Protocol: the parent writes one JSON request per line on stdin; the worker writes one JSON message per
 line on ``<protocol-fd>``: first ``{"type": "ready", "initError": null | {...}}`` after importing the
@@ -130,9 +132,9 @@ def send(channel: TextIO, message: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    protocol_fd, asset_dir, runtime_dir, handler_name = sys.argv[1:5]
+    protocol_fd, asset_dir, runtime_dir, handler_name, *layer_dirs = sys.argv[1:]
     # Stdlib entries stay (they come from the interpreter itself, as in AWS); the venv is not there (-S).
-    sys.path[:0] = [asset_dir, runtime_dir]
+    sys.path[:0] = [asset_dir, *layer_dirs, runtime_dir]
     channel = os.fdopen(int(protocol_fd), "w", encoding="utf-8")
     try:
         handler = load_handler(handler_name)

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
-def synth_local_template(outdir: Path, **overrides: int) -> Path:
+def synth_local_template(outdir: Path, **overrides: object) -> Path:
     """The app synthesized in-process with cdk.json's context plus `overrides` (tracker:<key> = value)."""
     # The CDK CLI sets the asset-metadata flag; the local cloud finds each function's bundle through it.
     context = {

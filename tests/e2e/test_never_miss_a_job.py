@@ -43,6 +43,7 @@ def test_with_every_event_lost_the_sweep_records_the_job_exactly_once(
     assert json.loads(execution["input"]) == {
         "DomainId": domain_id,
         "JobId": job.job_id,
+        "JobKind": "FRAUDSTER_REGISTRATION",
         "StartedBy": "RECONCILIATION_SWEEP",
     }
     assert execution["status"] == "SUCCEEDED"

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
+from infra.config import STACK_NAME
 from job_tracker import table_schema as schema
 from tests.infra.conftest import cdk_json_context, only
 
@@ -48,11 +49,15 @@ def test_table_keys_billing_recovery_encryption_and_retention(
         },
     )
     _, table = only(template_json, "AWS::DynamoDB::Table")
-    (index,) = table["Properties"]["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == schema.ERROR_CODE_INDEX
-    assert [k["AttributeName"] for k in index["KeySchema"]] == [
+    indexes = {index["IndexName"]: index for index in table["Properties"]["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {schema.ERROR_CODE_INDEX, schema.JOBS_INDEX}
+    assert [k["AttributeName"] for k in indexes[schema.ERROR_CODE_INDEX]["KeySchema"]] == [
         schema.ERROR_CODE_INDEX_PARTITION_KEY,
         schema.ERROR_CODE_INDEX_SORT_KEY,
+    ]
+    assert [k["AttributeName"] for k in indexes[schema.JOBS_INDEX]["KeySchema"]] == [
+        schema.JOBS_INDEX_PARTITION_KEY,
+        schema.JOBS_INDEX_SORT_KEY,
     ]
 
 
@@ -60,6 +65,8 @@ def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: 
     cases: list[tuple[str, dict[str, Any]]] = [
         ("describe_job.handler.lambda_handler", {"MIN_POLL_SECONDS": "30", "MAX_POLL_SECONDS": "300"}),
         ("record_failures.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value()}),
+        ("wake_tracker.handler.lambda_handler", {}),
+        ("sweep.handler.lambda_handler", {"STATE_MACHINE_ARN": Match.any_value()}),
     ]
     for handler, env in cases:
         template.has_resource_properties(
@@ -69,6 +76,7 @@ def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: 
                 "Runtime": Match.string_like_regexp(r"^python3\.1[3-9]$"),
                 "Architectures": ["arm64"],
                 "TracingConfig": {"Mode": "Active"},
+                "Layers": [{"Ref": Match.string_like_regexp("Dependencies")}],
                 "Environment": {
                     "Variables": Match.object_like(
                         {
@@ -80,6 +88,34 @@ def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: 
                 },
             },
         )
+
+
+def test_tracing_stays_active_without_a_tracing_sdk(template_json: dict[str, Any]) -> None:
+    """Lambda and Step Functions record their own segments; nothing in the code needs an X-Ray SDK."""
+    functions = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 4
+    for function in functions:
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert not any(name.startswith("POWERTOOLS_TRACE") for name in variables), variables
+        # Lambda sends the segments with the function's role.
+        role = {"Ref": function["Properties"]["Role"]["Fn::GetAtt"][0]}
+        actions = {
+            action
+            for resource in template_json["Resources"].values()
+            if resource["Type"] == "AWS::IAM::Policy" and role in resource["Properties"]["Roles"]
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+            for action in actions_of(statement)
+        }
+        assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= actions
+    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_one_dependency_layer_for_arm64_python(template_json: dict[str, Any]) -> None:
+    _, layer = only(template_json, "AWS::Lambda::LayerVersion")
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
 
 
 def test_trigger_matches_voice_id_batch_registration_events(template: Template, template_json: dict[str, Any]) -> None:
@@ -213,3 +249,39 @@ def test_alarm_on_failed_timed_out_or_aborted_executions(template: Template) -> 
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         },
     )
+
+
+def test_dead_letter_queues_are_encrypted_with_the_stacks_rotated_key(template_json: dict[str, Any]) -> None:
+    key_id, key = only(template_json, "AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    queues = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::SQS::Queue"]
+    assert len(queues) == 2  # the rule's and the sweep schedule's
+    for queue in queues:
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+        assert "SqsManagedSseEnabled" not in queue["Properties"]
+
+
+def test_eventbridge_may_use_the_key_for_the_stacks_rules_only(template_json: dict[str, Any]) -> None:
+    _, key = only(template_json, "AWS::KMS::Key")
+    (events,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Principal", {}).get("Service") == "events.amazonaws.com"
+    ]
+    assert sorted(actions_of(events)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    source_arn = json.dumps(events["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":events:" in source_arn and f":rule/{STACK_NAME}-*" in source_arn
+
+
+def test_the_schedule_role_may_send_to_its_encrypted_dead_letter_queue(template_json: dict[str, Any]) -> None:
+    key_id, _ = only(template_json, "AWS::KMS::Key")
+    policy = [
+        statement
+        for logical_id, resource in template_json["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and logical_id.startswith("SweepRole")
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (kms,) = [s for s in policy if any(a.startswith("kms:") for a in actions_of(s))]
+    assert sorted(actions_of(kms)) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert any("sqs:SendMessage" in actions_of(s) for s in policy)

@@ -37,7 +37,6 @@ def fresh_import(name: str) -> ModuleType:
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "voiceid-job-tracker")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VoiceIdJobTracker")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 def log_lines(output: str) -> list[dict[str, Any]]:
