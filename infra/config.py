@@ -83,6 +83,10 @@ class TrackerConfig:
     alarm_topic_arn: str | None
     sweep_minutes: int
     sweep_lookback_days: int
+    input_locations: tuple[OutputLocation, ...] = ()
+    """Where job manifests are: the record step reads a speaker enrollment's manifest for its failures'
+    CustomerSpeakerId (optional; without it those items lack the field)."""
+    input_kms_key_arns: tuple[str, ...] = ()
 
     @property
     def log_retention(self) -> RetentionDays:
@@ -113,6 +117,13 @@ def _list(source: ContextSource, name: str) -> list[str]:
     return value
 
 
+def _optional_list(source: ContextSource, name: str) -> list[str]:
+    value = source.try_get_context(CONTEXT_PREFIX + name)
+    if value is None or value in ("", []):
+        return []
+    return _list(source, name)
+
+
 def _int(source: ContextSource, name: str, low: int, high: int, default: int | None = None) -> int:
     value = source.try_get_context(CONTEXT_PREFIX + name) if default is not None else _raw(source, name)
     if value is None:
@@ -131,10 +142,10 @@ def _matching(values: list[str], pattern: re.Pattern[str], name: str, what: str)
     return tuple(values)
 
 
-def _output_location(uri: str) -> OutputLocation:
+def _output_location(uri: str, key: str = "outputLocations") -> OutputLocation:
     match = _S3_URI.fullmatch(uri)
     if not match:
-        raise ConfigError(f"context key {CONTEXT_PREFIX}outputLocations: {uri!r} is not an s3://bucket/prefix URI")
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{key}: {uri!r} is not an s3://bucket/prefix URI")
     prefix = (match["prefix"] or "").strip("/")
     return OutputLocation(bucket=match["bucket"], prefix=f"{prefix}/" if prefix else "")
 
@@ -169,5 +180,11 @@ def load_config(source: ContextSource) -> TrackerConfig:
         sweep_minutes=_int(source, "sweepMinutes", 1, MAX_SWEEP_MINUTES, default=DEFAULT_SWEEP_MINUTES),
         sweep_lookback_days=_int(
             source, "sweepLookbackDays", 1, MAX_SWEEP_LOOKBACK_DAYS, default=DEFAULT_SWEEP_LOOKBACK_DAYS
+        ),
+        input_locations=tuple(
+            _output_location(uri, "inputLocations") for uri in _optional_list(source, "inputLocations")
+        ),
+        input_kms_key_arns=_matching(
+            _optional_list(source, "inputKmsKeyArns"), _KMS_KEY_ARN, "inputKmsKeyArns", "a KMS key ARN"
         ),
     )

@@ -1,4 +1,5 @@
-"""What the infrastructure shares with the Lambda code: the table's layout and Voice ID's id format.
+"""What the infrastructure shares with the Lambda code: the table's layout, Voice ID's id format and the job
+kinds (their events, IAM actions and names).
 
 The Lambda package under `lambdas/` is their one definition; this module makes it importable for infra.
 """
@@ -14,5 +15,6 @@ if str(LAMBDAS_DIR) not in sys.path:
 
 from job_tracker import table_schema
 from job_tracker.ids import VOICE_ID_RESOURCE_ID
+from job_tracker.kinds import JOB_KINDS, JobKind
 
-__all__ = ["VOICE_ID_RESOURCE_ID", "table_schema"]
+__all__ = ["JOB_KINDS", "VOICE_ID_RESOURCE_ID", "JobKind", "table_schema"]

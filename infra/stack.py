@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -27,6 +27,7 @@ class VoiceIdJobTrackerStack(Stack):
             "Tracker",
             config=config,
             table=failures.table,
+            validate_input=functions.validate_input,
             describe_job=functions.describe_job,
             record_failures=functions.record_failures,
             wake_tracker=functions.wake_tracker,
@@ -52,13 +53,14 @@ class VoiceIdJobTrackerStack(Stack):
             self,
             "Monitoring",
             state_machine=tracker.state_machine,
+            functions=functions.by_name,
             dead_letter_queue=trigger.dead_letter_queue,
             sweep_dead_letter_queue=sweep.dead_letter_queue,
             alarm_topic_arn=config.alarm_topic_arn,
         )
         CfnOutput(self, "FailuresTableName", value=failures.table.table_name)
         CfnOutput(self, "StateMachineArn", value=tracker.state_machine.state_machine_arn)
-        CfnOutput(self, "EventRuleName", value=trigger.rule.rule_name)
+        CfnOutput(self, "EventRuleNames", value=Fn.join(",", [rule.rule_name for rule in trigger.rules.values()]))
         CfnOutput(self, "DeadLetterQueueUrl", value=trigger.dead_letter_queue.queue_url)
         CfnOutput(self, "SweepFunctionName", value=functions.sweep.function_name)
         CfnOutput(self, "SweepScheduleName", value=sweep.schedule.schedule_name)
@@ -72,3 +74,9 @@ class VoiceIdJobTrackerStack(Stack):
             value=",".join(f"s3://{location.bucket}/{location.prefix}" for location in config.output_locations),
         )
         CfnOutput(self, "VoiceIdOutputKmsKeyArns", value=",".join(config.output_kms_key_arns))
+        CfnOutput(
+            self,
+            "VoiceIdInputLocations",
+            value=",".join(f"s3://{location.bucket}/{location.prefix}" for location in config.input_locations),
+        )
+        CfnOutput(self, "VoiceIdInputKmsKeyArns", value=",".join(config.input_kms_key_arns))

@@ -1,21 +1,34 @@
-"""`make demo`: one Voice ID fraudster registration job, tracked end to end on the local cloud.
+"""`make demo`: a Voice ID fraudster registration job and a speaker enrollment job, tracked end to end at
+the same time on the local cloud, then read and retried with the `voiceid-tracker` CLI.
 
-The demo acts only as a Voice ID user: it uploads audio and a manifest and starts the job with boto3.
-From then on only the deployed mechanics act: Voice ID's event starts an execution through the EventBridge
-rule, the state machine polls with the describe Lambda, and the record Lambda writes failures to DynamoDB
-Local. The demo watches and, at the end, reads the record back.
+The demo acts only as a Voice ID user: it uploads audio and manifests and starts the jobs with boto3.
+From then on only the deployed mechanics act: Voice ID's events start executions through the EventBridge
+rules, the state machine polls with the describe Lambda (and is woken by the job's end event), and the
+record Lambda writes failures to DynamoDB Local. The demo watches, reads the records back, and ends as an
+operator would: `voiceid-tracker failures` and `voiceid-tracker retry`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
+from local_cloud.driver import (
+    FRAUDSTER_REGISTRATION,
+    SPEAKER_ENROLLMENT,
+    AudioRequest,
+    TrackedJob,
+    TrackerDriver,
+    recorded_by,
+)
 from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, LocalEnvironment
 
 DEADLINE_SECONDS = 90.0
@@ -32,7 +45,36 @@ DEMO_REQUESTS = [
     AudioRequest("caller-0204-missing", missing=True),
     AudioRequest("caller-0157-again", seed=157),
 ]
-EXPECTED_FAILED = {"caller-0190-short", "caller-0204-missing"}
+# Speakers: most enroll; one has opted out (409), one clip is mostly silence, one was never uploaded.
+OPTED_OUT_SPEAKER = "customer-7731"
+ENROLLMENT_REQUESTS = [
+    AudioRequest("enroll-0001", seed=1001, speaker_id="customer-7701"),
+    AudioRequest("enroll-0002", seed=1002, speaker_id="customer-7702"),
+    AudioRequest("enroll-0003", seed=1003, speaker_id="customer-7703"),
+    AudioRequest("enroll-0004-opted-out", seed=1004, speaker_id=OPTED_OUT_SPEAKER),
+    AudioRequest("enroll-0005-short", seconds_speech=0.5, seconds_silence=4.0, seed=1005, speaker_id="customer-7705"),
+    AudioRequest("enroll-0006-missing", missing=True, speaker_id="customer-7706"),
+]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a correct record of a demo job holds."""
+
+    failed: frozenset[str]
+    counts: dict[str, int]
+
+
+EXPECTED = {
+    FRAUDSTER_REGISTRATION: Expected(
+        frozenset({"caller-0190-short", "caller-0204-missing"}),
+        {"RegisteredRequestCount": 5, "DuplicateSkippedRequestCount": 1},
+    ),
+    SPEAKER_ENROLLMENT: Expected(
+        frozenset({"enroll-0004-opted-out", "enroll-0005-short", "enroll-0006-missing"}),
+        {"NewEnrollmentCount": 3, "OverwrittenEnrollmentCount": 0, "DuplicateSkippedRequestCount": 0},
+    ),
+}
 
 
 class DemoFailed(Exception):
@@ -43,44 +85,56 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def watch(driver: TrackerDriver, job: TrackedJob) -> list[dict[str, Any]]:
-    """Print the job's progress and each state the tracking execution enters, until it ends."""
+def label(job: TrackedJob) -> str:
+    return "fraudsters" if job.kind == FRAUDSTER_REGISTRATION else "speakers"
+
+
+def watch(driver: TrackerDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str, Any]]]:
+    """Print each job's progress and each state its tracking executions enter, until all have ended."""
     deadline = time.monotonic() + DEADLINE_SECONDS
-    last_progress: tuple[str, int] | None = None
+    last_progress: dict[str, tuple[str, int]] = {}
     seen_states: dict[str, int] = {}
     fully_shown: set[str] = set()  # finished executions whose every state is printed
+    done: dict[str, list[dict[str, Any]]] = {}
     while time.monotonic() < deadline:
-        progress = driver.job_progress(job)
-        if progress != last_progress:
-            say(f"  Voice ID   job {progress[0]:<22} {progress[1]:>3}% complete")
-            last_progress = progress
-        executions = driver.executions(job)
-        for execution in executions:
-            name = execution["name"]
-            if name in fully_shown:
+        for job in jobs:
+            if job.job_id in done:
                 continue
-            states = list(driver.state_names(execution["executionArn"]))
-            for state in states[seen_states.get(name, 0) :]:
-                say(f"  Tracker    {name[:26]:<26} -> {state}")
-            seen_states[name] = len(states)
-            if execution["status"] != "RUNNING":
-                fully_shown.add(name)
-        if executions and len(fully_shown) == len(executions) and progress[0] not in ("SUBMITTED", "IN_PROGRESS"):
-            return executions
+            progress = driver.job_progress(job)
+            if progress != last_progress.get(job.job_id):
+                say(f"  Voice ID   {label(job):<10} job {progress[0]:<22} {progress[1]:>3}% complete")
+                last_progress[job.job_id] = progress
+            executions = driver.executions(job)
+            for execution in executions:
+                name = execution["name"]
+                if name in fully_shown:
+                    continue
+                states = list(driver.state_names(execution["executionArn"]))
+                for state in states[seen_states.get(name, 0) :]:
+                    say(f"  Tracker    {label(job):<10} {name[:18]:<18} -> {state}")
+                seen_states[name] = len(states)
+                if execution["status"] != "RUNNING":
+                    fully_shown.add(name)
+            finished = all(execution["name"] in fully_shown for execution in executions)
+            if executions and finished and progress[0] not in ("SUBMITTED", "IN_PROGRESS"):
+                done[job.job_id] = executions
+        if len(done) == len(jobs):
+            return done
         time.sleep(0.3)
     raise DemoFailed(
-        f"nothing finished within {DEADLINE_SECONDS:.0f} s: job {job.job_id} is {last_progress}, "
-        f"executions seen: {sorted(seen_states) or 'none (did the EventBridge rule start one?)'}"
+        f"not everything finished within {DEADLINE_SECONDS:.0f} s: jobs {last_progress}, "
+        f"executions seen: {sorted(seen_states) or 'none (did the EventBridge rules start any?)'}"
     )
 
 
 def report(driver: TrackerDriver, job: TrackedJob, executions: list[dict[str, Any]]) -> None:
+    expected = EXPECTED[job.kind]
     tracking = recorded_by(executions)
     failed = [e for e in executions if e["status"] != "SUCCEEDED"]
     say("")
-    say(f"Executions for job {job.job_id}: {len(executions)} started by Voice ID's events")
+    say(f"{job.kind} job {job.job_id}: {len(executions)} executions started by Voice ID's events")
     for execution in executions:
-        outcome = "recorded the job" if execution in tracking else "saw the job lock and stopped"
+        outcome = "recorded the job" if execution in tracking else "woke the tracker, saw the job lock and stopped"
         if execution in failed:
             outcome = f"{execution.get('error')}: {execution.get('cause')}"
         say(f"  {execution['name']:<40} {execution['status']:<10} {outcome}")
@@ -90,39 +144,54 @@ def report(driver: TrackerDriver, job: TrackedJob, executions: list[dict[str, An
         raise DemoFailed(f"expected exactly one execution to record the job, found {len(tracking)}")
 
     failures = driver.failures(job)
-    say("")
-    say(f"Failed requests in DynamoDB table {driver.local.table_name} (pk = {job.partition_key}):")
-    say(f"  {'RequestId':<22} {'ErrorCode':<9} ErrorMessage")
-    for request_id, item in sorted(failures.items()):
-        say(f"  {request_id:<22} {item['ErrorCode']:<9} {item['ErrorMessage']}")
     summary = driver.items(job).get("SUMMARY")
     if summary is None:
-        raise DemoFailed("no summary item was written")
-    say("")
+        raise DemoFailed(f"no summary item was written for job {job.job_id}")
     say("Job summary item:")
-    for key in ("JobStatus", "RecordState", "FailedRequestCount", "RegisteredRequestCount",
-                "DuplicateSkippedRequestCount", "OutputUri"):  # fmt: skip
+    for key in ("JobKind", "JobStatus", "RecordState", "FailedRequestCount", *expected.counts, "OutputUri"):
         say(f"  {key:<29} {summary.get(key)}")
-    say("")
-    say(f"Execution output: {tracking[0]['output']}")
-    if set(failures) != EXPECTED_FAILED:
-        raise DemoFailed(f"expected failures for {sorted(EXPECTED_FAILED)}, DynamoDB has {sorted(failures)}")
-    if summary.get("RecordState") != "COMPLETE" or summary.get("DuplicateSkippedRequestCount") != 1:
+    if set(failures) != expected.failed:
+        raise DemoFailed(f"expected failures for {sorted(expected.failed)}, DynamoDB has {sorted(failures)}")
+    counts = {key: summary.get(key) for key in expected.counts}
+    if summary.get("RecordState") != "COMPLETE" or counts != expected.counts:
         raise DemoFailed(f"the summary does not describe a complete record: {summary}")
+
+
+def operator(local: LocalEnvironment, *args: str) -> None:
+    """Run `voiceid-tracker --local ...` as an operator would, and show what it printed."""
+    cli = shutil.which("voiceid-tracker") or str(Path(sys.executable).parent / "voiceid-tracker")
+    say(f"$ voiceid-tracker --local {' '.join(args)}")
+    environment = {**os.environ, "VOICEID_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path), "COLUMNS": "120"}
+    done = subprocess.run([cli, "--local", *args], capture_output=True, text=True, env=environment, check=False)
+    for line in (done.stdout + done.stderr).rstrip().splitlines():
+        say(f"  {line}")
+    if done.returncode != 0:
+        raise DemoFailed(f"voiceid-tracker {args[0]} exited {done.returncode}")
 
 
 def run(local: LocalEnvironment) -> None:
     driver = TrackerDriver(local)
-    say("1. Uploading 8 fraudster recordings and a manifest for the configured Voice ID domain")
     domain_id = local.domain_ids[0]
-    manifest = driver.upload_manifest(DEMO_REQUESTS, name="nightly-fraudsters")
-    say(f"   domain {domain_id}, manifest {manifest}")
-    say("2. Starting the fraudster registration job with boto3, as a user would")
-    job = driver.start_job(domain_id, manifest, job_name="nightly-fraudsters")
-    say(f"   job {job.job_id}; from here on only the deployed tracker acts")
-    say("3. Watching the job and the tracker's state machine")
-    executions = watch(driver, job)
-    report(driver, job, executions)
+    say("1. Uploading recordings and manifests for the configured Voice ID domain")
+    fraudsters = driver.upload_manifest(DEMO_REQUESTS, name="nightly-fraudsters")
+    speakers = driver.upload_manifest(ENROLLMENT_REQUESTS, name="new-customers", kind=SPEAKER_ENROLLMENT)
+    local.voice_id.admin.opt_out_speaker(domain_id, OPTED_OUT_SPEAKER)
+    say(f"   domain {domain_id}: 8 fraudster recordings, {fraudsters}")
+    say(f"   and 6 speakers (customer {OPTED_OUT_SPEAKER} opted out of Voice ID), {speakers}")
+    say("2. Starting a fraudster registration job and a speaker enrollment job at once, with boto3")
+    jobs = [
+        driver.start_job(domain_id, fraudsters, job_name="nightly-fraudsters"),
+        driver.start_job(domain_id, speakers, job_name="new-customers", kind=SPEAKER_ENROLLMENT),
+    ]
+    say(f"   jobs {jobs[0].job_id} and {jobs[1].job_id}; from here on only the deployed tracker acts")
+    say("3. Watching the jobs and the tracker's state machine")
+    executions = watch(driver, jobs)
+    for job in jobs:
+        report(driver, job, executions[job.job_id])
+    say("")
+    say("4. An operator reads the failures and builds a retry, with the voiceid-tracker CLI")
+    operator(local, "failures", jobs[1].job_id)
+    operator(local, "retry", jobs[0].job_id, "--codes", "400")
 
 
 def main() -> int:

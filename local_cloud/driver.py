@@ -218,7 +218,11 @@ class TrackerDriver:
                 described: dict[str, Any] | None = None
                 if arn not in self._job_of_execution:
                     described = dict(self.sfn.describe_execution(executionArn=arn))
-                    self._job_of_execution[arn] = json.loads(described.get("input") or "{}").get("JobId")
+                    execution_input = json.loads(described.get("input") or "{}")
+                    # An operator may start an execution with any JSON; only an object names a job.
+                    self._job_of_execution[arn] = (
+                        execution_input.get("JobId") if isinstance(execution_input, dict) else None
+                    )
                 if job is not None and self._job_of_execution[arn] != job.job_id:
                     continue
                 found.append(described or dict(self.sfn.describe_execution(executionArn=arn)))

@@ -3,7 +3,8 @@
 Delivery is synchronous inside PutEvents (deterministic for tests; AWS delivers asynchronously and
 retries). Step Functions targets get StartExecution with an explicit execution name derived from the
 event id and target id (moto requires a name). Lambda targets are invoked asynchronously (``Event``),
-as EventBridge does. Every delivery attempt is kept in :attr:`EventRouter.deliveries`.
+as EventBridge does. Every delivery attempt is kept in :attr:`EventRouter.deliveries`, and every event
+put on a bus in :attr:`EventRouter.received`.
 
 Unlike AWS, PutEvents accepts ``aws.*`` sources, so emulators (Voice ID) can publish service events.
 """
@@ -15,6 +16,7 @@ import logging
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("local_cloud.eventbridge")
 _MAX_ENTRIES = 10
+RECEIVED_EVENTS_KEPT = 10_000
 _EXECUTION_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -184,9 +187,22 @@ class EventRouter:
     rules: list[EventRule] = field(default_factory=list)
     dispatchers: dict[str, TargetDispatcher] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    received: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECEIVED_EVENTS_KEPT))
+    """Every event put on a bus, matched by a rule or not (the latest RECEIVED_EVENTS_KEPT), so tests and
+    tools can see what the stack announced."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+
+    def events_received(self, *, source: str | None = None, detail_type: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            events = list(self.received)
+        return [
+            event
+            for event in events
+            if (source is None or event["source"] == source)
+            and (detail_type is None or event["detail-type"] == detail_type)
+        ]
 
     def add_rules(self, rules: Iterable[EventRule]) -> None:
         with self._lock:
@@ -242,6 +258,7 @@ class EventRouter:
         """Deliver a complete event envelope to every target of every enabled matching rule."""
         ingestion_time = _now_iso()
         with self._lock:
+            self.received.append({**event, "bus": event_bus_name})
             rules = list(self.rules)
         made: list[Delivery] = []
         for rule in rules:

@@ -1,8 +1,8 @@
 """The tracker's Lambdas, their log groups and their least-privilege roles.
 
-describe-job and record-failures serve the state machine's loop, wake-tracker the event wake-up, and sweep
-the scheduled reconciliation sweep. All share one code asset and one dependency layer (Powertools), and
-differ only in handler, environment and grants.
+validate-input, describe-job and record-failures serve the state machine's loop, wake-tracker the event
+wake-up, and sweep the scheduled reconciliation sweep. All share one code asset and one dependency layer
+(Powertools), and differ only in handler, environment and grants.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from constructs import Construct
 from infra.bundling import dependency_layer_code, lambda_code
 from infra.checkov import LOG_GROUP_KMS, Skip, skip_checks
 from infra.config import TrackerConfig
+from infra.lambda_contract import JOB_KINDS
 from infra.naming import state_machine_arn, tracker_execution_arn_pattern
 
 SERVICE_NAME = "voiceid-job-tracker"
@@ -69,6 +70,16 @@ class TrackerFunctions(Construct):
             description="Powertools for AWS Lambda (Logger, Metrics) for the Voice ID job tracker, pinned in "
             "lambdas/requirements.txt",
         )
+        self.validate_input = self._function(
+            "ValidateInput",
+            handler="validate_input.handler.lambda_handler",
+            code=code,
+            config=config,
+            timeout=Duration.seconds(10),
+            environment={"VOICE_ID_DOMAIN_IDS": ",".join(config.voice_id_domain_ids)},
+            description="Checks a tracker execution's input before anything is written",
+            dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
+        )
         self.describe_job = self._function(
             "DescribeJob",
             handler="describe_job.handler.lambda_handler",
@@ -79,7 +90,7 @@ class TrackerFunctions(Construct):
                 "MIN_POLL_SECONDS": str(config.poll_min_seconds),
                 "MAX_POLL_SECONDS": str(config.poll_max_seconds),
             },
-            description="Describes one Voice ID fraudster registration job and plans the next poll",
+            description="Describes one Voice ID batch job (of either kind) and plans the next poll",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
         self.record_failures = self._function(
@@ -121,6 +132,13 @@ class TrackerFunctions(Construct):
             description="Reconciliation sweep: starts a tracker for every recent Voice ID job nothing follows",
             dead_letter=SWEEP_NEEDS_NO_DLQ,
         )
+        self.by_name: dict[str, lambda_.IFunction] = {
+            "validate-input": self.validate_input,
+            "describe-job": self.describe_job,
+            "record-failures": self.record_failures,
+            "wake-tracker": self.wake_tracker,
+            "sweep": self.sweep,
+        }
         self._grant_voice_id(config)
         self._grant_output_read(config)
         self._grant_table_writes(table)
@@ -201,9 +219,10 @@ class TrackerFunctions(Construct):
         return function
 
     def _grant_voice_id(self, config: TrackerConfig) -> None:
+        # Every kind's describe action, on the configured domains only.
         self.describe_job.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["voiceid:DescribeFraudsterRegistrationJob"], resources=self._domain_arns(config)
+                actions=[kind.iam_actions[0] for kind in JOB_KINDS.values()], resources=self._domain_arns(config)
             )
         )
 
@@ -223,7 +242,9 @@ class TrackerFunctions(Construct):
     def _grant_sweep(self, config: TrackerConfig, table: dynamodb.ITable) -> None:
         stack = Stack.of(self)
         statements = [
-            iam.PolicyStatement(actions=["voiceid:ListFraudsterRegistrationJobs"], resources=self._domain_arns(config)),
+            iam.PolicyStatement(
+                actions=[kind.iam_actions[1] for kind in JOB_KINDS.values()], resources=self._domain_arns(config)
+            ),
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn(stack)]),
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[tracker_execution_arn_pattern(stack)]),
@@ -247,9 +268,11 @@ class TrackerFunctions(Construct):
         self.record_failures.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
+                # Job output, and the input manifests (a speaker enrollment's failures carry the speaker
+                # its manifest names).
                 resources=[
                     f"arn:{Aws.PARTITION}:s3:::{location.bucket}/{location.prefix}*"
-                    for location in config.output_locations
+                    for location in (*config.output_locations, *config.input_locations)
                 ],
             )
         )
@@ -257,7 +280,7 @@ class TrackerFunctions(Construct):
         self.record_failures.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["kms:Decrypt"],
-                resources=list(config.output_kms_key_arns),
+                resources=[*config.output_kms_key_arns, *config.input_kms_key_arns],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
             )
         )
@@ -267,7 +290,8 @@ class TrackerFunctions(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "Voice ID names each output object <prefix>/<JobId>/<input>.out, so reading "
-                    "job output needs a wildcard under the configured output prefix and nowhere else.",
+                    "job output needs a wildcard under the configured output prefix and nowhere else; input "
+                    "manifests are named by whoever starts a job, under the configured input prefix.",
                     "appliesTo": [
                         {"regex": "/^Resource::arn:<AWS::Partition>:s3:::.+/\\*$/g"},
                     ],

@@ -1,15 +1,44 @@
-"""Alarms an operator acts on: executions that failed or timed out, events that never started one, and
-sweeps the scheduler could not run."""
+"""What operators watch: alarms they act on (each explained in docs/runbook.md) and one dashboard.
+
+Alarms: executions that failed, timed out or were aborted; events that never started one; sweeps the
+scheduler could not run; Lambda errors and throttles. The dashboard shows executions, jobs and failed
+requests recorded by kind, describes per job, wake-ups against timed-out waits, sweep finds, the Lambdas'
+errors, duration and throttles, and the dead-letter queues' depth.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from collections.abc import Callable, Mapping, Sequence
+
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
+from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
+from infra.lambda_contract import JOB_KINDS
+
+PERIOD = Duration.minutes(5)
+RUNBOOK = "docs/runbook.md"
+
+
+def _sum(metric: cloudwatch.Metric) -> cloudwatch.Metric:
+    return metric.with_(statistic="Sum", period=PERIOD)
+
+
+def tracker_metric(name: str, **dimensions: str) -> cloudwatch.Metric:
+    """A metric the Lambdas emit through Powertools (which adds the `service` dimension)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME, **dimensions},
+        statistic="Sum",
+        period=PERIOD,
+    )
 
 
 class TrackerMonitoring(Construct):
@@ -19,54 +48,159 @@ class TrackerMonitoring(Construct):
         construct_id: str,
         *,
         state_machine: sfn.StateMachine,
+        functions: Mapping[str, lambda_.IFunction],
         dead_letter_queue: sqs.IQueue,
         sweep_dead_letter_queue: sqs.IQueue,
         alarm_topic_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        period = Duration.minutes(5)
-        self.failed_executions = cloudwatch.Alarm(
-            self,
+        self._alarms: list[cloudwatch.Alarm] = []
+        self.failed_executions = self._alarm(
             "FailedExecutions",
-            alarm_description="A Voice ID job could not be tracked: an execution failed, timed out or was "
-            "aborted. Its Error and Cause in the Step Functions console say why.",
-            metric=cloudwatch.MathExpression(
+            "A Voice ID job could not be tracked: an execution failed, timed out or was aborted. Its Error and "
+            "Cause say why",
+            cloudwatch.MathExpression(
                 expression="failed + timedOut + aborted",
                 using_metrics={
-                    "failed": state_machine.metric_failed(period=period, statistic="Sum"),
-                    "timedOut": state_machine.metric_timed_out(period=period, statistic="Sum"),
-                    "aborted": state_machine.metric_aborted(period=period, statistic="Sum"),
+                    "failed": _sum(state_machine.metric_failed()),
+                    "timedOut": _sum(state_machine.metric_timed_out()),
+                    "aborted": _sum(state_machine.metric_aborted()),
                 },
-                period=period,
+                period=PERIOD,
             ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.undelivered_events = cloudwatch.Alarm(
-            self,
+        self.undelivered_events = self._alarm(
             "UndeliveredEvents",
-            alarm_description="Voice ID job events reached the dead-letter queue instead of starting an "
-            "execution; start those jobs' executions from the console.",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(period=period),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            "Voice ID job events reached the dead-letter queue instead of starting an execution",
+            dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
         )
-        self.missed_sweeps = cloudwatch.Alarm(
-            self,
+        self.missed_sweeps = self._alarm(
             "MissedSweeps",
-            alarm_description="EventBridge Scheduler could not invoke the reconciliation sweep after its retries; "
-            "jobs whose events were lost are not being recorded. Invoke the sweep function by hand.",
-            metric=sweep_dead_letter_queue.metric_approximate_number_of_messages_visible(period=period),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            "EventBridge Scheduler could not invoke the reconciliation sweep after its retries; jobs whose "
+            "events were lost are not being recorded",
+            sweep_dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
+        )
+        self.lambda_errors = self._alarm(
+            "LambdaErrors",
+            "A tracker Lambda raised an error (the state machine retries or catches it)",
+            self._across(functions, lambda function: function.metric_errors()),
+        )
+        self.lambda_throttles = self._alarm(
+            "LambdaThrottles",
+            "A tracker Lambda was throttled by Lambda's concurrency limit",
+            self._across(functions, lambda function: function.metric_throttles()),
         )
         if alarm_topic_arn:
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
-            for alarm in (self.failed_executions, self.undelivered_events, self.missed_sweeps):
+            for alarm in self._alarms:
                 alarm.add_alarm_action(actions.SnsAction(topic))
+        self.dashboard = self._dashboard(state_machine, functions, [dead_letter_queue, sweep_dead_letter_queue])
+
+    def _alarm(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=f"{description}. What to do: {RUNBOOK}, section {construct_id}.",
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self._alarms.append(alarm)
+        return alarm
+
+    @staticmethod
+    def _across(
+        functions: Mapping[str, lambda_.IFunction], metric_of: Callable[[lambda_.IFunction], cloudwatch.Metric]
+    ) -> cloudwatch.MathExpression:
+        """The sum of one metric over every function."""
+        metrics = {f"f{index}": _sum(metric_of(function)) for index, function in enumerate(functions.values())}
+        return cloudwatch.MathExpression(expression=" + ".join(metrics), using_metrics=metrics, period=PERIOD)
+
+    def _dashboard(
+        self,
+        state_machine: sfn.StateMachine,
+        functions: Mapping[str, lambda_.IFunction],
+        queues: Sequence[sqs.IQueue],
+    ) -> cloudwatch.Dashboard:
+        def graph(title: str, metrics: Sequence[cloudwatch.IMetric], width: int = 8) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
+
+        kinds = list(JOB_KINDS.values())
+        per_function = functions.items()
+        dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=f"{Stack.of(self).stack_name}-Dashboard",
+            default_interval=Duration.days(1),
+        )
+        dashboard.add_widgets(
+            graph(
+                "Tracker executions",
+                [
+                    _sum(state_machine.metric_started()).with_(label="started"),
+                    _sum(state_machine.metric_succeeded()).with_(label="succeeded"),
+                    _sum(state_machine.metric_failed()).with_(label="failed"),
+                    _sum(state_machine.metric_timed_out()).with_(label="timed out"),
+                    _sum(state_machine.metric_aborted()).with_(label="aborted"),
+                ],
+            ),
+            graph(
+                "Jobs recorded, by kind",
+                [tracker_metric("JobsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
+            ),
+            graph(
+                "Failed requests recorded, by kind",
+                [tracker_metric("FailedRequestsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
+            ),
+        )
+        polls = tracker_metric("JobPolls")
+        recorded = {f"recorded{index}": tracker_metric("JobsRecorded", JobKind=k.name) for index, k in enumerate(kinds)}
+        dashboard.add_widgets(
+            graph(
+                "Describes per recorded job",
+                [
+                    cloudwatch.MathExpression(
+                        expression=f"polls / ({' + '.join(recorded)})",
+                        using_metrics={"polls": polls, **recorded},
+                        label="describes per job",
+                        period=PERIOD,
+                    )
+                ],
+            ),
+            graph(
+                "Waits: woken by an event against timed out (polled as planned)",
+                [
+                    tracker_metric("WaitsWoken").with_(label="woken"),
+                    tracker_metric("WaitsTimedOut").with_(label="timed out"),
+                ],
+            ),
+            graph(
+                "Reconciliation sweep",
+                [
+                    tracker_metric("SweepJobsFound").with_(label="jobs found"),
+                    tracker_metric("SweepTrackersStarted").with_(label="trackers started"),
+                    tracker_metric("SweepJobsAlreadyRecorded").with_(label="already recorded"),
+                ],
+            ),
+        )
+        dashboard.add_widgets(
+            graph("Lambda errors", [_sum(f.metric_errors()).with_(label=name) for name, f in per_function]),
+            graph(
+                "Lambda duration (p90)",
+                [f.metric_duration(statistic="p90", period=PERIOD).with_(label=name) for name, f in per_function],
+            ),
+            graph("Lambda throttles", [_sum(f.metric_throttles()).with_(label=name) for name, f in per_function]),
+        )
+        dashboard.add_widgets(
+            graph(
+                "Dead-letter queues (messages visible)",
+                [
+                    queue.metric_approximate_number_of_messages_visible(period=PERIOD).with_(label=label)
+                    for queue, label in zip(queues, ("rule", "sweep schedule"), strict=True)
+                ],
+                width=24,
+            )
+        )
+        return dashboard

@@ -49,6 +49,10 @@ DYNAMODB_TRANSIENT_ERRORS = [
     "DynamoDB.InternalServerErrorException",
 ]
 
+# The job-outcome event the state machine puts on the default bus once a job is recorded.
+OUTCOME_EVENT_SOURCE = "voiceid.job-tracker"
+OUTCOME_EVENT_DETAIL_TYPE = "Voice ID Job Recorded"
+
 LOCK_TRACKING = "TRACKING"
 LOCK_RECORDED = "RECORDED"
 LOCK_RELEASED = "RELEASED"
@@ -90,6 +94,7 @@ class TrackerStateMachine(Construct):
         *,
         config: TrackerConfig,
         table: dynamodb.ITable,
+        validate_input: lambda_.IFunction,
         describe_job: lambda_.IFunction,
         record_failures: lambda_.IFunction,
         wake_tracker: lambda_.IFunction,
@@ -128,8 +133,10 @@ class TrackerStateMachine(Construct):
             payload={
                 "DomainId.$": "$.DomainId",
                 "JobId.$": "$.JobId",
+                "JobKind.$": "$.JobKind",
                 "PollCount.$": "$.Job.PollCount",
                 "Polling.$": "$.Job.Polling",
+                "Wake.$": "$.Job.Wake",
             },
             result_path="$.Job",
             transient_errors=VOICE_ID_TRANSIENT_ERRORS,
@@ -141,7 +148,7 @@ class TrackerStateMachine(Construct):
         start_polling = sfn.Pass(
             self,
             "Start polling",
-            result=sfn.Result.from_object({"PollCount": 0, "Polling": {}}),
+            result=sfn.Result.from_object({"PollCount": 0, "Polling": {}, "Wake": {}}),
             result_path="$.Job",
         ).next(describe)
 
@@ -151,9 +158,45 @@ class TrackerStateMachine(Construct):
             output_path="$.Record",
             comment="Output: status, counts and where the items are.",
         )
+        # Operators route this event to chat, tickets or mail (README, "Job-outcome events").
+        announce = tasks.EventBridgePutEvents(
+            self,
+            "Announce job recorded",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    source=OUTCOME_EVENT_SOURCE,
+                    detail_type=OUTCOME_EVENT_DETAIL_TYPE,
+                    detail=sfn.TaskInput.from_object(
+                        {
+                            "JobKind.$": "$.Record.JobKind",
+                            "DomainId.$": "$.Record.DomainId",
+                            "JobId.$": "$.Record.JobId",
+                            "JobStatus.$": "$.Record.JobStatus",
+                            "RecordState": "COMPLETE",
+                            "FailedRequests.$": "$.Record.FailedRequests",
+                            "Items.$": "$.Record.Items",
+                            "Record.$": "$.Record",
+                            "ExecutionArn.$": "$$.Execution.Id",
+                        }
+                    ),
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+            comment="Tells subscribers the job is recorded: its kind, status, counts and where the items are.",
+        )
+        announce.add_retry(
+            errors=["EventBridge.InternalException", "EventBridge.ThrottlingException", "States.TaskFailed"],
+            interval=Duration.seconds(1),
+            max_attempts=3,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        # The record stands without the announcement; a failed PutEvents shows in the execution's history.
+        announce.add_catch(job_recorded, errors=["States.ALL"], result_path="$.AnnounceError")
+        announce.next(job_recorded)
         # The record is written either way; a lock left TRACKING is taken over by the next start.
         mark_recorded = self._update_own_lock(
-            "Mark job recorded", lock_state=LOCK_RECORDED, time_attribute="RecordedAt", then=job_recorded
+            "Mark job recorded", lock_state=LOCK_RECORDED, time_attribute="RecordedAt", then=announce
         )
 
         def record(state_name: str, comment: str) -> sfn.IChainable:
@@ -232,6 +275,7 @@ class TrackerStateMachine(Construct):
                 "LockedAt": _string(STATE_ENTERED_TIME),
                 "DomainId": _string(sfn.JsonPath.string_at("$.DomainId")),
                 "JobId": _string(sfn.JsonPath.string_at("$.JobId")),
+                "JobKind": _string(sfn.JsonPath.string_at("$.JobKind")),
             },
             # Events arrive on submit, success and failure; only the first start follows the job.
             condition_expression="attribute_not_exists(#pk) OR LockState = :released",
@@ -245,25 +289,48 @@ class TrackerStateMachine(Construct):
         acquire_lock.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
         acquire_lock.next(start_polling)
 
-        input_rejected = sfn.Fail(
+        # Step Functions cannot match patterns, so a Lambda checks the ids, the kind and the domain before
+        # anything is written. Its answer replaces the input: {DomainId, JobId, JobKind, Rerecord, StartedBy?}.
+        validate = tasks.LambdaInvoke(
             self,
-            "Input rejected",
-            error="InvalidJobRequest",
-            cause='Start the execution with {"DomainId": "<22 letters or digits>", "JobId": "<22 letters or digits>"}.',
+            "Validate input",
+            lambda_function=validate_input,
+            # The whole input, whatever its JSON type (a string or a list is rejected with its own message).
+            payload=sfn.TaskInput.from_object({"Input.$": "$"}),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$",
+            comment="Rejects malformed ids, an unknown JobKind or an unconfigured domain; nothing is written.",
         )
-        validate = (
-            sfn.Choice(self, "Validate input")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.DomainId"),
-                    sfn.Condition.is_string("$.DomainId"),
-                    sfn.Condition.is_present("$.JobId"),
-                    sfn.Condition.is_string("$.JobId"),
-                ),
-                acquire_lock,
+        validate.add_retry(
+            errors=LAMBDA_SERVICE_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=6,
+            backoff_rate=2,
+            max_delay=Duration.seconds(60),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        # The error replaces the state ("$"): a non-object input has nowhere to keep it beside.
+        input_rejected = sfn.Pass(
+            self,
+            "Explain rejection",
+            parameters={"Error.$": "$.Error", "Cause.$": "States.StringToJson($.Cause)"},
+        ).next(
+            sfn.Fail(
+                self,
+                "Input rejected",
+                error_path="$.Error",
+                cause_path="$.Cause.errorMessage",
+                comment="The Cause says what is wrong and what to send instead.",
             )
-            .otherwise(input_rejected)
         )
+        validate.add_catch(input_rejected, errors=["InvalidJobRequest"], result_path="$")
+        validate.add_catch(
+            sfn.Fail(self, "Input check failed", error_path="$.Error", cause_path="$.Cause"),
+            errors=["States.ALL"],
+            result_path="$",
+        )
+        validate.next(acquire_lock)
 
         self.log_group = logs.LogGroup(
             self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.RETAIN
@@ -277,7 +344,7 @@ class TrackerStateMachine(Construct):
             timeout=Duration.seconds(config.execution_timeout_seconds),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            comment="Follows one Voice ID fraudster registration job and records its failed requests.",
+            comment="Follows one Voice ID batch job (of either kind) and records its failed requests.",
             # A fixed name lets the role read this machine's executions (the lock-holder check) without a
             # reference cycle between the role and the state machine.
             state_machine_name=state_machine_name(Stack.of(self).stack_name),
@@ -288,11 +355,14 @@ class TrackerStateMachine(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "CloudWatch Logs delivery and X-Ray APIs support no resource scoping; Lambda "
-                    "invoke permissions name the three functions (and their versions, the <arn>:* form CDK adds); "
+                    "invoke permissions name the four functions (and their versions, the <arn>:* form CDK adds); "
                     "DescribeExecution covers this state machine's own executions, whose names are chosen at start.",
                     "appliesTo": [
                         "Resource::*",
-                        {"regex": "/^Resource::<.*(DescribeJob|RecordFailures|WakeTracker).*\\.Arn>:\\*$/g"},
+                        {
+                            "regex": "/^Resource::<.*(ValidateInput|DescribeJob|RecordFailures|WakeTracker).*"
+                            "\\.Arn>:\\*$/g"
+                        },
                         {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
                     ],
                 }
@@ -499,11 +569,12 @@ class TrackerStateMachine(Construct):
                 },
             },
             task_timeout=sfn.Timeout.at("$.Job.WaitSeconds"),
-            result_path="$.Wake",
+            # How the wait ended (woken, or States.Timeout) reaches the next describe, which counts it.
+            result_path="$.Job.Wake",
             comment="The describe step planned this wait from the job's progress; an event can cut it short.",
         )
-        wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Wake")
-        wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Wake")
+        wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Job.Wake")
+        wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
         return wait_for_token.next(then)
 
     @staticmethod

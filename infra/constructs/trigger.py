@@ -1,4 +1,5 @@
-"""Start the state machine when Voice ID reports a fraudster registration job on EventBridge."""
+"""Start the state machine when Voice ID reports a batch job of any kind on EventBridge: one rule per job kind,
+its input transformer naming the kind, and one dead-letter queue for all of them."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from infra.lambda_contract import JOB_KINDS
 from infra.naming import stack_event_rules_arn_pattern
 
 EVENT_SOURCE = "aws.voiceid"
-EVENT_DETAIL_TYPE = "VoiceId Batch Fraudster Registration Action"
 
 
 class JobEventTrigger(Construct):
@@ -52,33 +53,38 @@ class JobEventTrigger(Construct):
                 }
             ],
         )
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            description="Voice ID fraudster registration job submitted, succeeded or failed",
-            event_pattern=events.EventPattern(
-                source=[EVENT_SOURCE],
-                detail_type=[EVENT_DETAIL_TYPE],
-                # Delivery is best effort and the status strings are undocumented, so every event of a
-                # job starts an execution; the job lock makes all but the first a no-op.
-                # Only the configured domains: the tracker may not describe jobs of any other.
-                detail={"domainId": list(domain_ids), "batchJobId": [{"exists": True}]},
-            ),
-        )
-        self.rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                input=events.RuleTargetInput.from_object(
-                    {
-                        "DomainId": events.EventField.from_path("$.detail.domainId"),
-                        "JobId": events.EventField.from_path("$.detail.batchJobId"),
-                    }
+        self.rules: dict[str, events.Rule] = {}
+        for kind in JOB_KINDS.values():
+            rule = events.Rule(
+                self,
+                # "Rule" for the first kind keeps the logical id (and the rule) of stacks deployed before kinds.
+                "Rule" if not self.rules else f"{kind.api_noun}Rule",
+                description=f"Voice ID {kind.noun} job submitted, succeeded or failed",
+                event_pattern=events.EventPattern(
+                    source=[EVENT_SOURCE],
+                    detail_type=list(kind.event_detail_types),
+                    # Delivery is best effort and the status strings are undocumented, so every event of a
+                    # job starts an execution; the job lock makes all but the first a no-op (and wakes the
+                    # tracker). Only the configured domains: the tracker may not describe jobs of any other.
+                    detail={"domainId": list(domain_ids), "batchJobId": [{"exists": True}]},
                 ),
-                dead_letter_queue=self.dead_letter_queue,
-                retry_attempts=20,
-                max_event_age=Duration.hours(24),
             )
-        )
+            rule.add_target(
+                targets.SfnStateMachine(
+                    state_machine,
+                    input=events.RuleTargetInput.from_object(
+                        {
+                            "DomainId": events.EventField.from_path("$.detail.domainId"),
+                            "JobId": events.EventField.from_path("$.detail.batchJobId"),
+                            "JobKind": kind.name,
+                        }
+                    ),
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=20,
+                    max_event_age=Duration.hours(24),
+                )
+            )
+            self.rules[kind.name] = rule
         # EventBridge delivers to the encrypted queue as itself, so the key policy must allow it, for the
         # stack's rules only (the queue's policy, which CDK writes, lets this rule alone send to it). A
         # pattern, not the rule's ARN: a reference would close a cycle (key -> rule -> queue -> key).

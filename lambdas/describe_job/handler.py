@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from job_tracker.adapters.voiceid import VoiceIdJobDescriber
 from job_tracker.settings import DescribeJobSettings
-from job_tracker.tracking import describe_job
+from job_tracker.tracking import describe_job, how_the_wait_ended
 
 if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,4 +33,8 @@ describer = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = describe_job(event, describer, settings.poll_bounds)
     metrics.add_metric(name="JobPolls", unit=MetricUnit.Count, value=1)
+    wait = how_the_wait_ended(event.get("Wake"))
+    if wait is not None:
+        # Wake-ups against timed-out waits: how often an event, not the planned poll, saw the job first.
+        metrics.add_metric(name="WaitsWoken" if wait == "WOKEN" else "WaitsTimedOut", unit=MetricUnit.Count, value=1)
     return result

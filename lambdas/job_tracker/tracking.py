@@ -47,6 +47,18 @@ def _polling_state(request: dict[str, Any]) -> tuple[float | None, list[Sample]]
     return first, samples
 
 
+def how_the_wait_ended(wake: object) -> str | None:
+    """How the wait before this describe ended, from what the wait task left: `WOKEN` by a later event,
+    `TIMED_OUT` (the planned poll), or None (the first describe, or a fallback to the plain Wait)."""
+    if not isinstance(wake, dict):
+        return None
+    if "WokenBy" in wake:
+        return "WOKEN"
+    if wake.get("Error") == "States.Timeout":
+        return "TIMED_OUT"
+    return None
+
+
 def describe_job(
     request: dict[str, Any],
     describer: JobDescriber,

@@ -103,9 +103,11 @@ def test_the_sweep_finds_every_job_while_voice_id_throttles(events_lost: Tracker
     report = driver.run_sweep()
     assert faults.throttled_requests > before
     driver.local.voice_id.admin.set_throttling(True)
+    # The sweep lists both kinds of job.
     listed = [
         summary["JobId"]
-        for page in driver.voice_id.get_paginator("list_fraudster_registration_jobs").paginate(DomainId=domain_id)
+        for operation in ("list_fraudster_registration_jobs", "list_speaker_enrollment_jobs")
+        for page in driver.voice_id.get_paginator(operation).paginate(DomainId=domain_id)
         for summary in page["JobSummaries"]
     ]
     assert report["JobsFound"] == len(listed)

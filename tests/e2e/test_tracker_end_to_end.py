@@ -178,7 +178,12 @@ def test_input_without_ids_is_rejected_before_any_work(driver: TrackerDriver) ->
     described = wait_for_execution(driver.sfn, started["executionArn"])
     assert described["status"] == "FAILED"
     assert described["error"] == "InvalidJobRequest"
-    assert list(driver.state_names(started["executionArn"])) == ["Validate input", "Input rejected"]
+    assert list(driver.state_names(started["executionArn"])) == [
+        "Validate input",
+        "Explain rejection",
+        "Input rejected",
+    ]
+    assert "DomainId must be 22 letters or digits" in described["cause"]
 
 
 def test_rerecord_while_the_job_is_being_tracked_starts_no_second_tracker(
@@ -242,9 +247,9 @@ def test_jobs_of_unconfigured_domains_start_no_execution(driver: TrackerDriver, 
     assert driver.executions(job) == []
 
 
-def test_the_poll_cap_stops_the_execution_and_releases_the_lock(driver: TrackerDriver, other_domain_id: str) -> None:
-    # The deployed definition with a cap of 2 polls, as a second state machine; the job runs in a domain the
-    # rule ignores, so only this machine follows it.
+def test_the_poll_cap_stops_the_execution_and_releases_the_lock(driver: TrackerDriver, domain_id: str) -> None:
+    # The deployed definition with a cap of 2 polls, as a second state machine; the job's events are lost,
+    # so only this machine follows it.
     sfn = driver.sfn
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=driver.local.state_machine_arn)["definition"])
     (cap_rule,) = definition["States"]["Poll cap reached?"]["Choices"]
@@ -254,7 +259,8 @@ def test_the_poll_cap_stops_the_execution_and_releases_the_lock(driver: TrackerD
         definition=json.dumps(definition),
         roleArn=f"arn:aws:iam::{driver.local.cloud.account_id}:role/tracker",
     )["stateMachineArn"]
-    job = driver.start_job(other_domain_id, driver.upload_manifest(long_job(40)))
+    driver.local.voice_id.admin.set_event_loss(1.0)
+    job = driver.start_job(domain_id, driver.upload_manifest(long_job(40)))
     started = sfn.start_execution(
         stateMachineArn=low_cap,
         name=f"cap-{job.job_id}",

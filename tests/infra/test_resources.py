@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.config import STACK_NAME
@@ -12,6 +13,7 @@ from job_tracker import table_schema as schema
 from tests.infra.conftest import cdk_json_context, only
 
 CONTEXT = cdk_json_context()
+DOMAIN_IDS = CONTEXT["tracker:voiceIdDomainIds"]
 
 
 def statements(template_json: dict[str, Any], role_fragment: str) -> list[dict[str, Any]]:
@@ -66,6 +68,10 @@ def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: 
         ("describe_job.handler.lambda_handler", {"MIN_POLL_SECONDS": "30", "MAX_POLL_SECONDS": "300"}),
         ("record_failures.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value()}),
         ("wake_tracker.handler.lambda_handler", {}),
+        (
+            "validate_input.handler.lambda_handler",
+            {"VOICE_ID_DOMAIN_IDS": ",".join(CONTEXT["tracker:voiceIdDomainIds"])},
+        ),
         ("sweep.handler.lambda_handler", {"STATE_MACHINE_ARN": Match.any_value()}),
     ]
     for handler, env in cases:
@@ -93,7 +99,7 @@ def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: 
 def test_tracing_stays_active_without_a_tracing_sdk(template_json: dict[str, Any]) -> None:
     """Lambda and Step Functions record their own segments; nothing in the code needs an X-Ray SDK."""
     functions = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 4
+    assert len(functions) == 5
     for function in functions:
         assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
         variables = function["Properties"]["Environment"]["Variables"]
@@ -118,11 +124,25 @@ def test_one_dependency_layer_for_arm64_python(template_json: dict[str, Any]) ->
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
 
 
-def test_trigger_matches_voice_id_batch_registration_events(template: Template, template_json: dict[str, Any]) -> None:
-    _, rule = only(template_json, "AWS::Events::Rule")
+@pytest.mark.parametrize(
+    ("kind", "detail_types"),
+    [
+        ("FRAUDSTER_REGISTRATION", ["VoiceId Batch Fraudster Registration Action"]),
+        (
+            "SPEAKER_ENROLLMENT",
+            ["VoiceId Batch Speaker Enrollment Action", "VoiceID Batch Speaker Enrollment Action"],
+        ),
+    ],
+)
+def test_one_rule_per_kind_matches_its_events_in_configured_domains(
+    template_json: dict[str, Any], kind: str, detail_types: list[str]
+) -> None:
+    rules = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert len(rules) == 2
+    (rule,) = [r for r in rules if r["Properties"]["EventPattern"]["detail-type"] == detail_types]
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.voiceid"],
-        "detail-type": ["VoiceId Batch Fraudster Registration Action"],
+        "detail-type": detail_types,
         "detail": {"domainId": CONTEXT["tracker:voiceIdDomainIds"], "batchJobId": [{"exists": True}]},
     }
     (target,) = rule["Properties"]["Targets"]
@@ -131,14 +151,19 @@ def test_trigger_matches_voice_id_batch_registration_events(template: Template, 
         "detail-domainId": "$.detail.domainId",
         "detail-batchJobId": "$.detail.batchJobId",
     }
-    assert transformer["InputTemplate"] == '{"DomainId":<detail-domainId>,"JobId":<detail-batchJobId>}'
+    assert transformer["InputTemplate"] == (
+        f'{{"DomainId":<detail-domainId>,"JobId":<detail-batchJobId>,"JobKind":"{kind}"}}'
+    )
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
 
 
 def test_describe_job_may_only_describe_jobs_in_configured_domains(template_json: dict[str, Any]) -> None:
     voice_id = [s for s in statements(template_json, "DescribeJobRole") if "voiceid" in str(s["Action"])]
     assert len(voice_id) == 1
-    assert actions_of(voice_id[0]) == ["voiceid:DescribeFraudsterRegistrationJob"]
+    assert actions_of(voice_id[0]) == [
+        "voiceid:DescribeFraudsterRegistrationJob",
+        "voiceid:DescribeSpeakerEnrollmentJob",
+    ]
     resources = voice_id[0]["Resource"]
     resources = resources if isinstance(resources, list) else [resources]
     assert len(resources) == len(CONTEXT["tracker:voiceIdDomainIds"])
@@ -153,8 +178,12 @@ def test_record_failures_reads_only_the_output_prefix_and_decrypts_only_via_s3(
     policy = statements(template_json, "RecordFailuresRole")
     (s3_read,) = [s for s in policy if "s3:GetObject" in actions_of(s)]
     assert actions_of(s3_read) == ["s3:GetObject"]
-    bucket_prefix = CONTEXT["tracker:outputLocations"][0].removeprefix("s3://")
-    assert s3_read["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{bucket_prefix}*"]]}
+    # The output prefix (job output) and the input prefix (manifests), nothing else.
+    expected = [
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{uri.removeprefix('s3://')}*"]]}
+        for uri in (*CONTEXT["tracker:outputLocations"], *CONTEXT["tracker:inputLocations"])
+    ]
+    assert sorted(map(str, s3_read["Resource"])) == sorted(map(str, expected))
     (decrypt,) = [s for s in policy if "kms:Decrypt" in actions_of(s)]
     assert actions_of(decrypt) == ["kms:Decrypt"]
     assert decrypt["Resource"] == CONTEXT["tracker:outputKmsKeyArns"][0]
@@ -180,6 +209,8 @@ def test_no_policy_grants_wildcard_actions_or_voice_id_beyond_describe_and_list(
                     assert action in {
                         "voiceid:DescribeFraudsterRegistrationJob",
                         "voiceid:ListFraudsterRegistrationJobs",
+                        "voiceid:DescribeSpeakerEnrollmentJob",
+                        "voiceid:ListSpeakerEnrollmentJobs",
                     }
                     assert ":domain/" in str(statement["Resource"]), statement
                 if action.startswith("dynamodb:"):
@@ -193,6 +224,7 @@ def test_sweep_may_list_configured_domains_read_locks_and_start_only_the_tracker
     by_action = {action: statement for statement in policy for action in actions_of(statement)}
     assert set(by_action) >= {
         "voiceid:ListFraudsterRegistrationJobs",
+        "voiceid:ListSpeakerEnrollmentJobs",
         "dynamodb:GetItem",
         "states:StartExecution",
         "states:DescribeExecution",

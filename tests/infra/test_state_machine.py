@@ -33,7 +33,10 @@ def states(asl: dict[str, Any]) -> dict[str, Any]:
 def test_the_happy_path_loops_describe_choice_wait(asl: dict[str, Any], states: dict[str, Any]) -> None:
     assert asl["StartAt"] == "Validate input"
     assert "QueryLanguage" not in asl or asl["QueryLanguage"] == "JSONPath"
-    assert states["Validate input"]["Choices"][0]["Next"] == "Acquire job lock"
+    assert states["Validate input"]["Next"] == "Acquire job lock"
+    assert states["Validate input"]["Parameters"] == {"Input.$": "$"}
+    assert states["Validate input"]["ResultPath"] == "$"
+    assert states["Describe job"]["Parameters"]["JobKind.$"] == "$.JobKind"
     assert states["Acquire job lock"]["Next"] == "Start polling"
     assert states["Start polling"]["Next"] == "Describe job"
     assert states["Describe job"]["Next"] == "Job status?"
@@ -68,7 +71,8 @@ def test_job_status_choice_routes_every_status(states: dict[str, Any]) -> None:
     assert choice["Default"] == "Unexpected job status"
     for record_state in ("Record failed requests", "Record completed job", "Record failed job"):
         assert states[record_state]["Next"] == "Mark job recorded"
-    assert states["Mark job recorded"]["Next"] == "Job recorded"
+    assert states["Mark job recorded"]["Next"] == "Announce job recorded"
+    assert states["Announce job recorded"]["Next"] == "Job recorded"
     assert states["Job recorded"] == {
         "Type": "Succeed",
         "OutputPath": "$.Record",
@@ -129,8 +133,13 @@ def test_permanent_errors_end_in_a_fail_state_with_error_and_cause(states: dict[
         "CausePath": "$.Cause.errorMessage",
         **_comment(states["Tracking failed"]),
     }
-    assert states["Input rejected"]["Error"] == "InvalidJobRequest"
-    assert "DomainId" in states["Input rejected"]["Cause"]
+    validate_catches = states["Validate input"]["Catch"]
+    assert validate_catches[0] == {"ErrorEquals": ["InvalidJobRequest"], "ResultPath": "$", "Next": "Explain rejection"}
+    assert states["Explain rejection"]["Next"] == "Input rejected"
+    assert (states["Input rejected"]["ErrorPath"], states["Input rejected"]["CausePath"]) == (
+        "$.Error",
+        "$.Cause.errorMessage",
+    )
 
 
 def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any]) -> None:

@@ -1,0 +1,162 @@
+"""The CLI's `watch` loop (scripted snapshots, a fake clock), how a job's kind is found when its items do
+not name it, the tracker's execution input per kind, and the global options."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from rich.console import Console
+from typer.testing import CliRunner
+
+from voiceid_tracker_cli.app import Options, _record_kind, app
+from voiceid_tracker_cli.errors import CliError
+from voiceid_tracker_cli.executions import execution_input
+from voiceid_tracker_cli.progress import Snapshot, Watcher
+from voiceid_tracker_cli.records import JobRecord
+from voiceid_tracker_cli.shared import JOB_KINDS
+from voiceid_tracker_cli.target import LOCAL_OUTPUTS_ENV, STACK_ENV, Target
+
+DOMAIN = "DomainAAAAAAAAAAAAAAAA"
+JOB = "JobBBBBBBBBBBBBBBBBBBB"
+FRAUDSTERS = JOB_KINDS["FRAUDSTER_REGISTRATION"]
+SPEAKERS = JOB_KINDS["SPEAKER_ENROLLMENT"]
+
+
+def snapshot(
+    job_status: str | None = "IN_PROGRESS",
+    lock: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+    percent: int = 50,
+) -> Snapshot:
+    record = None if lock is None and summary is None else JobRecord(DOMAIN, JOB, summary=summary, lock=lock)
+    return Snapshot(JOB, DOMAIN, SPEAKERS, job_status, percent, record)
+
+
+class ScriptedWatcher(Watcher):
+    def __init__(self, snapshots: list[Snapshot], timeout: float | None = None) -> None:
+        self.now = 0.0
+        self.rounds = 0
+        super().__init__(
+            target=None,  # type: ignore[arg-type]
+            job_id=JOB,
+            domain_id=DOMAIN,
+            kind=SPEAKERS,
+            interval=5.0,
+            timeout=timeout,
+            clock=lambda: self.now,
+            sleep=self._sleep,
+        )
+        self.snapshots = iter(snapshots)
+
+    def _sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def snapshot(self) -> Snapshot:
+        self.rounds += 1
+        return next(self.snapshots)
+
+
+def quiet() -> Console:
+    return Console(file=io.StringIO(), force_terminal=False)
+
+
+TRACKING = {"LockState": "TRACKING", "ExecutionArn": "arn:aws:states:us-east-1:1:execution:t:x"}
+COMPLETE = {"RecordState": "COMPLETE", "JobKind": "SPEAKER_ENROLLMENT", "JobStatus": "COMPLETED_WITH_ERRORS"}
+
+
+def test_watch_polls_every_interval_until_the_record_is_complete() -> None:
+    done = {**COMPLETE, "FailedRequestCount": 3, "NewEnrollmentCount": 5, "OverwrittenEnrollmentCount": 1}
+    watcher = ScriptedWatcher(
+        [
+            snapshot("SUBMITTED", percent=0),
+            snapshot(lock=TRACKING),
+            snapshot("COMPLETED_WITH_ERRORS", lock=TRACKING, summary={"RecordState": "RECORDING"}),
+            snapshot("COMPLETED_WITH_ERRORS", lock={**TRACKING, "LockState": "RECORDED"}, summary=done, percent=100),
+        ]
+    )
+    final = watcher.run(quiet())
+    assert (watcher.rounds, watcher.now) == (4, 15.0)
+    assert final.final_line() == (
+        f"Job {JOB} recorded: COMPLETED_WITH_ERRORS, 3 failed request(s), new enrollment 5, overwritten enrollment 1"
+    )
+
+
+def test_watch_stops_with_the_record_problem_when_recording_failed() -> None:
+    failed = {"RecordState": "FAILED", "RecordProblem": "AccessDenied: cannot read the .out"}
+    watcher = ScriptedWatcher([snapshot(lock=TRACKING), snapshot("COMPLETED", lock=TRACKING, summary=failed)])
+    with pytest.raises(CliError, match=f"recording job {JOB} failed: AccessDenied: cannot read the .out"):
+        watcher.run(quiet())
+
+
+def test_watch_stops_when_no_tracker_follows_the_ended_job() -> None:
+    released = {"LockState": "RELEASED", "ReleasedAt": "2026-11-25T10:00:00+00:00"}
+    watcher = ScriptedWatcher([snapshot("IN_PROGRESS", lock=released), snapshot("COMPLETED", lock=released)])
+    with pytest.raises(
+        CliError, match=r"no tracker is following job \w+: it ended COMPLETED and its lock was released"
+    ):
+        watcher.run(quiet())
+    assert watcher.rounds == 2  # a released lock while the job runs is not the end: a new event may start one
+
+
+def test_watch_gives_up_at_its_timeout() -> None:
+    watcher = ScriptedWatcher([snapshot()] * 10, timeout=12)
+    with pytest.raises(CliError, match=f"job {JOB} was not recorded within 12 s"):
+        watcher.run(quiet())
+    assert watcher.now == 15.0
+
+
+def test_the_tracker_input_names_the_kind_only_when_it_is_not_the_default() -> None:
+    assert execution_input(DOMAIN, JOB, FRAUDSTERS) == {"DomainId": DOMAIN, "JobId": JOB}
+    assert execution_input(DOMAIN, JOB, SPEAKERS, rerecord=True) == {
+        "DomainId": DOMAIN,
+        "JobId": JOB,
+        "JobKind": "SPEAKER_ENROLLMENT",
+        "Rerecord": True,
+    }
+
+
+@pytest.fixture
+def sfn_target() -> Iterator[Target]:
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        yield Target(description="stack Test", outputs={}, session=session)
+
+
+def test_a_lock_without_a_kind_takes_its_holders_input(sfn_target: Target) -> None:
+    sfn = sfn_target.stepfunctions()
+    machine = sfn.create_state_machine(
+        name="tracker",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/tracker",
+    )["stateMachineArn"]
+    holder = sfn.start_execution(
+        stateMachineArn=machine, input=json.dumps({"DomainId": DOMAIN, "JobId": JOB, "JobKind": "SPEAKER_ENROLLMENT"})
+    )["executionArn"]
+    lock_only = JobRecord(DOMAIN, JOB, summary=None, lock={"LockState": "TRACKING", "ExecutionArn": holder})
+    assert _record_kind(sfn_target, lock_only) is SPEAKERS
+    gone = JobRecord(DOMAIN, JOB, summary=None, lock={"ExecutionArn": f"{holder.rsplit(':', 1)[0]}:gone"})
+    assert _record_kind(sfn_target, gone) is FRAUDSTERS
+    named = JobRecord(DOMAIN, JOB, summary={"JobKind": "SPEAKER_ENROLLMENT"}, lock={"ExecutionArn": "x"})
+    assert _record_kind(sfn_target, named) is SPEAKERS
+
+
+def test_a_stack_from_the_environment_gives_way_to_local(tmp_path: Any) -> None:
+    runner = CliRunner(env={STACK_ENV: "SomeStack", LOCAL_OUTPUTS_ENV: str(tmp_path / "none.json"), "COLUMNS": "200"})
+    result = runner.invoke(app, ["--local", "jobs"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: no local cloud outputs at {tmp_path / 'none.json'}")
+    both = runner.invoke(app, ["--stack", "Other", "--local", "jobs"])
+    assert both.exit_code == 2
+    assert "choose --stack NAME or --local, not both" in both.output
+
+
+def test_the_default_stack_is_the_apps() -> None:
+    from infra.config import STACK_NAME
+
+    assert Options().stack == STACK_NAME

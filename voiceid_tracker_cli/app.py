@@ -1,0 +1,443 @@
+"""The `voiceid-tracker` commands: a thin layer over `target`, `records`, `executions`, `retry` and
+`progress`. Expected errors (`CliError`, and AWS refusing or being out of reach) end in one line on stderr
+and exit 1; usage errors exit 2."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from typer.core import TyperGroup
+
+from voiceid_tracker_cli import render
+from voiceid_tracker_cli.errors import CliError, explain_aws_error
+from voiceid_tracker_cli.executions import execution_input, job_executions, kind_of_execution, start_tracker
+from voiceid_tracker_cli.progress import Watcher
+from voiceid_tracker_cli.records import (
+    JobRecord,
+    failed_requests,
+    find_job,
+    list_jobs,
+    lookup_job,
+    parse_since,
+    require_resource_id,
+)
+from voiceid_tracker_cli.retry import (
+    S3Uri,
+    choose,
+    input_manifest_uri,
+    parse_codes,
+    plan_retry,
+    read_manifest,
+    start_retry_job,
+    write_manifest,
+)
+from voiceid_tracker_cli.shared import JobKind, kind_named
+from voiceid_tracker_cli.target import (
+    DEFAULT_STACK_NAME,
+    LOCAL_OUTPUTS_ENV,
+    STACK_ENV,
+    Target,
+    local_target,
+    stack_target,
+)
+
+JOB_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED")
+EXAMPLE_JOB = "TEDksALNsaMmuOzH6eGyRm"
+EXAMPLE_DOMAIN = "ExampleDomainId0000001"
+
+
+class TableOrJson(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class FailuresFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@dataclass
+class Options:
+    """The global options; the target is resolved when a command first needs it (or given, by tests)."""
+
+    stack: str = DEFAULT_STACK_NAME
+    local: bool = False
+    target: Target | None = None
+
+    def resolve(self) -> Target:
+        if self.target is None:
+            self.target = local_target() if self.local else stack_target(self.stack)
+        return self.target
+
+
+def fail(message: str) -> NoReturn:
+    """Print `message` as one line on stderr and exit 1."""
+    one_line = " ".join(message.split())
+    render.stderr_console().print(f"error: {one_line}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _example(*lines: str) -> str:
+    """The epilog of a command's --help: its examples, one a line."""
+    return "\n\n".join(["Examples:", *(f"  voiceid-tracker {line}" for line in lines)])
+
+
+class _Commands(TyperGroup):
+    """Turns expected errors into one line on stderr and exit status 1, whatever the command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as error:
+            fail(str(error))
+        except (ClientError, BotoCoreError) as error:
+            options = ctx.obj if isinstance(ctx.obj, Options) else None
+            hint = options.target.unreachable_hint if options and options.target else ""
+            fail(explain_aws_error(error, hint))
+
+
+app = typer.Typer(
+    cls=_Commands,
+    name="voiceid-tracker",
+    help="Operate the Voice ID job tracker: list recorded jobs, read and retry their failed requests, start and "
+    "watch trackers, and sweep.",
+    epilog=_example("--local jobs", f"--stack {DEFAULT_STACK_NAME} show {EXAMPLE_JOB}"),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            metavar="NAME",
+            envvar=STACK_ENV,
+            help=f"The deployed stack (default {DEFAULT_STACK_NAME}); region and credentials from the usual AWS "
+            "environment (AWS_PROFILE, AWS_REGION).",
+            show_default=False,
+        ),
+    ] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help=f"The local cloud, from .local-cloud/outputs.json (or the file {LOCAL_OUTPUTS_ENV} names).",
+        ),
+    ] = False,
+) -> None:
+    options = ctx.obj if isinstance(ctx.obj, Options) else Options()
+    source = ctx.get_parameter_source("stack")
+    if local and stack and source is not None and source.name == "COMMANDLINE":
+        # (a stack named by VOICEID_TRACKER_STACK gives way to --local)
+        raise typer.BadParameter("choose --stack NAME or --local, not both", param_hint="--stack / --local")
+    options.stack = stack or DEFAULT_STACK_NAME
+    options.local = options.local or local
+    ctx.obj = options
+
+
+def _target(ctx: typer.Context) -> Target:
+    options: Options = ctx.obj
+    return options.resolve()
+
+
+def _domains(target: Target, domain: str | None) -> list[str]:
+    if domain is None:
+        return target.domain_ids
+    require_resource_id("--domain", domain)
+    if domain not in target.domain_ids:
+        raise CliError(
+            f"domain {domain} is not one {target.description} follows (VoiceIdDomainIds: "
+            f"{', '.join(target.domain_ids)})"
+        )
+    return [domain]
+
+
+def _record_kind(target: Target, record: JobRecord) -> JobKind:
+    """The job's kind as its items name it; failing that, as its lock holder's input names it."""
+    name = record.kind_name
+    holder = (record.lock or {}).get("ExecutionArn")
+    if name is None and isinstance(holder, str):
+        try:
+            name = kind_of_execution(target.stepfunctions(), holder)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "InvalidArn"):
+                raise
+            name = None  # the holder is gone (executions expire): the default kind
+    return kind_named(name)
+
+
+@app.command(
+    epilog=_example(
+        "--local jobs",
+        f"--stack {DEFAULT_STACK_NAME} jobs --status COMPLETED_WITH_ERRORS --since 7d --kind SPEAKER_ENROLLMENT",
+    )
+)
+def jobs(
+    ctx: typer.Context,
+    *,
+    domain: Annotated[
+        str | None, typer.Option(help="Only this domain (default: every domain the stack follows).")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind (FRAUDSTER_REGISTRATION, ...).")] = None,
+    status: Annotated[str | None, typer.Option(help="Only jobs that ended so (COMPLETED_WITH_ERRORS, ...).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only jobs created since: a date or time (UTC), or 7d, 12h, 30m back.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many jobs.")] = 100,
+    output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print them.")] = TableOrJson.table,
+) -> None:
+    """Recorded jobs, newest first, with their status, counts and record state."""
+    target = _target(ctx)
+    kind_name = kind_named(kind).name if kind else None
+    if status is not None and status.upper() not in JOB_STATUSES:
+        raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
+    summaries = list_jobs(
+        target.dynamodb(),
+        target.table_name,
+        _domains(target, domain),
+        kind=kind_name,
+        status=status.upper() if status else None,
+        since=parse_since(since) if since else None,
+        limit=limit,
+    )
+    if output_format is TableOrJson.json:
+        fields = ("pk", "sk", "gsi2pk", "gsi2sk")
+        typer.echo(render.to_json([{k: v for k, v in s.items() if k not in fields} for s in summaries]), nl=False)
+        return
+    render.stdout_console().print(render.jobs_table(summaries))
+
+
+@app.command(epilog=_example(f"--local show {EXAMPLE_JOB}", f"show {EXAMPLE_JOB} --format json"))
+def show(
+    ctx: typer.Context,
+    *,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
+    output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print it.")] = TableOrJson.table,
+) -> None:
+    """A job's summary, its lock, and the tracker executions that followed it."""
+    target = _target(ctx)
+    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    kind = _record_kind(target, record)
+    executions = job_executions(
+        target.stepfunctions(), target.state_machine_arn, job, record.domain_id, job_created_at=record.created_at
+    )
+    if output_format is TableOrJson.json:
+        hidden = ("pk", "sk", "gsi2pk", "gsi2sk", "WakeToken")
+        typer.echo(
+            render.to_json(
+                {
+                    "DomainId": record.domain_id,
+                    "JobId": record.job_id,
+                    "JobKind": kind.name,
+                    "Summary": {k: v for k, v in (record.summary or {}).items() if k not in hidden} or None,
+                    "Lock": {k: v for k, v in (record.lock or {}).items() if k not in hidden} or None,
+                    "Executions": [execution.to_dict() for execution in executions],
+                }
+            ),
+            nl=False,
+        )
+        return
+    render.stdout_console().print(render.job_view(record, kind, executions))
+
+
+@app.command(
+    epilog=_example(f"--local failures {EXAMPLE_JOB}", f"failures {EXAMPLE_JOB} --code 400 --format csv > failed.csv")
+)
+def failures(
+    ctx: typer.Context,
+    *,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
+    code: Annotated[
+        list[int] | None, typer.Option(help="Only failures with this ErrorCode (repeat for several).")
+    ] = None,
+    output_format: Annotated[
+        FailuresFormat, typer.Option("--format", help="table, csv (with a header row) or json (a list).")
+    ] = FailuresFormat.table,
+) -> None:
+    """Every failed request recorded for a job.
+
+    Each has RequestId, ErrorCode, ErrorMessage and the kind's own fields (CustomerSpeakerId for enrollments)."""
+    target = _target(ctx)
+    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    kind = _record_kind(target, record)
+    found = failed_requests(target.dynamodb(), target.table_name, record, kind, code or None)
+    if not record.is_recorded:
+        render.stderr_console().print(
+            f"note: job {job} is not recorded (RecordState {record.record_state or 'none'}); the list may be partial",
+            markup=False,
+        )
+    if output_format is FailuresFormat.json:
+        typer.echo(render.to_json([failure.to_dict() for failure in found]), nl=False)
+    elif output_format is FailuresFormat.csv:
+        typer.echo(render.failures_csv(kind, found), nl=False)
+    else:
+        render.stdout_console().print(render.failures_table(record, kind, found))
+
+
+@app.command(
+    epilog=_example(
+        f"--local retry {EXAMPLE_JOB} --codes 400,500",
+        f"retry {EXAMPLE_JOB} --codes 500 --output s3://my-bucket/retries/ --start",
+    )
+)
+def retry(
+    ctx: typer.Context,
+    *,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The recorded job whose failures to retry.")],
+    codes: Annotated[
+        str | None, typer.Option(help="Only failures with these ErrorCodes, comma-separated (default: all).")
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(metavar="S3URI", help="Folder for the new manifest (default: the input manifest's folder)."),
+    ] = None,
+    start: Annotated[bool, typer.Option("--start", help="Also start the new job (same kind and config).")] = False,
+) -> None:
+    """Write a retry manifest of a recorded job's failed requests; --start also starts the job.
+
+    The manifest holds the chosen failed requests' entries copied from the job's input manifest; its S3 URI is
+    printed. With --start, a job of the same kind and config (Describe<Kind>Job) is started on it and its JobId
+    printed. Running it again with the same selection writes the same manifest and, with --start, gets the same job:
+    its ClientToken is a hash of the job and the chosen RequestIds."""
+    target = _target(ctx)
+    chosen_codes = parse_codes(codes)
+    output_uri = S3Uri.parse(output, "--output") if output else None
+    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    kind = _record_kind(target, record)
+    recorded_failures = failed_requests(target.dynamodb(), target.table_name, record, kind)
+    request_ids = choose(record, kind, recorded_failures, chosen_codes)
+    input_uri = input_manifest_uri(record)
+    plan = plan_retry(
+        record,
+        kind,
+        request_ids,
+        input_manifest=read_manifest(target.s3(), input_uri),
+        input_uri=input_uri,
+        output=output_uri,
+    )
+    write_manifest(target.s3(), plan)
+    info = render.stderr_console()
+    info.print(f"Wrote a {kind.noun} manifest of {len(request_ids)} request(s) from job {job} to:", markup=False)
+    typer.echo(str(plan.manifest_uri))
+    if not start:
+        info.print("Start it with --start (the same command again), or with your own Start call.", markup=False)
+        return
+    started = start_retry_job(target.voice_id(), plan)
+    info.print(
+        f"Started {kind.noun} job {started['JobId']} ({plan.job_name}, ClientToken {plan.client_token}); "
+        f"follow it with `voiceid-tracker watch {started['JobId']} --domain {record.domain_id}`:",
+        markup=False,
+    )
+    typer.echo(str(started["JobId"]))
+
+
+@app.command(
+    epilog=_example(
+        f"--local track {EXAMPLE_JOB} --domain {EXAMPLE_DOMAIN}",
+        f"track {EXAMPLE_JOB} --domain {EXAMPLE_DOMAIN} --kind SPEAKER_ENROLLMENT --rerecord",
+    )
+)
+def track(
+    ctx: typer.Context,
+    *,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
+    domain: Annotated[str, typer.Option(help="The job's Voice ID domain (one the stack follows).")],
+    kind: Annotated[
+        str | None, typer.Option(help="The job's kind (default FRAUDSTER_REGISTRATION).", show_default=False)
+    ] = None,
+    rerecord: Annotated[
+        bool, typer.Option("--rerecord", help="Record a recorded job again (never while a tracker runs).")
+    ] = False,
+) -> None:
+    """Start a tracker for a job, as the console does; prints the execution's ARN.
+
+    The execution's input is {"DomainId", "JobId"}, plus "JobKind" for any kind but the default."""
+    target = _target(ctx)
+    require_resource_id("JOB", job)
+    (domain_id,) = _domains(target, domain)
+    payload = execution_input(domain_id, job, kind_named(kind), rerecord=rerecord)
+    arn = start_tracker(target.stepfunctions(), target.state_machine_arn, payload)
+    typer.echo(arn)
+
+
+@app.command(
+    epilog=_example(f"--local watch {EXAMPLE_JOB}", f"watch {EXAMPLE_JOB} --domain {EXAMPLE_DOMAIN} --timeout 3600")
+)
+def watch(
+    ctx: typer.Context,
+    *,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
+    domain: Annotated[
+        str | None, typer.Option(help="The job's domain: needed only before a tracker has taken the job.")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="The job's kind, when no tracker has taken it yet.")] = None,
+    interval: Annotated[
+        float, typer.Option(min=1.0, help="Seconds between rounds (each describes the job once: 2 TPS shared).")
+    ] = 5.0,
+    timeout: Annotated[float | None, typer.Option(min=0.0, help="Give up after this many seconds.")] = None,
+) -> None:
+    """Live progress of a job until the tracker has recorded it.
+
+    Exits 1 if recording failed, if no tracker follows the ended job any more, or at --timeout."""
+    target = _target(ctx)
+    domains = _domains(target, domain)
+    record = lookup_job(target.dynamodb(), target.table_name, job, domains)
+    if record is None and domain is None:
+        record = find_job(target.dynamodb(), target.table_name, job, domains)  # raises: say --domain
+    if kind is not None:
+        job_kind = kind_named(kind)
+    elif record is not None:
+        job_kind = _record_kind(target, record)
+    else:
+        job_kind = kind_named(None)
+    domain_id = record.domain_id if record else domains[0]
+    watcher = Watcher(target, job, domain_id, job_kind, interval=interval, timeout=timeout)
+    # The live view goes to stderr, so that stdout holds only the outcome.
+    snapshot = watcher.run(render.stderr_console())
+    typer.echo(snapshot.final_line())
+
+
+@app.command(epilog=_example("--local sweep", f"--stack {DEFAULT_STACK_NAME} sweep --format json"))
+def sweep(
+    ctx: typer.Context,
+    *,
+    output_format: Annotated[
+        TableOrJson, typer.Option("--format", help="How to print the report.")
+    ] = TableOrJson.table,
+) -> None:
+    """Run a reconciliation sweep now and print its report.
+
+    The sweep starts a tracker for every recent job nothing follows (Lambda Invoke of SweepFunctionName with {})."""
+    target = _target(ctx)
+    function = target.sweep_function_name
+    if function is None:
+        raise CliError(f"{target.description} has no sweep (no SweepFunctionName output)")
+    response = target.lambda_().invoke(FunctionName=function, Payload=b"{}")
+    body = response["Payload"].read().decode()
+    if response.get("FunctionError"):
+        try:
+            error = json.loads(body)
+            body = f"{error.get('errorType')}: {error.get('errorMessage')}"
+        except (ValueError, AttributeError):
+            pass
+        raise CliError(f"the sweep failed: {body}")
+    report = json.loads(body) if body else {}
+    if output_format is TableOrJson.json:
+        typer.echo(render.to_json(report), nl=False)
+        return
+    render.stdout_console().print(render.sweep_view(report))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,148 @@
+"""The tracker's Step Functions executions: finding a job's, and starting one as the console does."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JobKind
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Voice ID's CreatedAt and Step Functions' startDate come from different clocks.
+CLOCK_MARGIN = timedelta(minutes=10)
+# DescribeExecution calls in flight while reading executions' inputs (boto3 clients are thread-safe).
+DESCRIBE_THREADS = 8
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    name: str
+    status: str
+    started: datetime
+    stopped: datetime | None
+    input: dict[str, Any]
+    output: Any
+    error: str | None
+    cause: str | None
+
+    @property
+    def outcome(self) -> str:
+        """What the execution did, in a few words."""
+        output = self.output if isinstance(self.output, dict) else {}
+        if self.status == "RUNNING":
+            return "following the job"
+        if self.status == "SUCCEEDED":
+            if "FailedRequests" in output:
+                return f"recorded the job ({output.get('JobStatus')}, {output['FailedRequests']} failed)"
+            if output.get("Outcome") == "ALREADY_TRACKED":
+                return "job already tracked"
+            return str(output.get("Outcome") or "succeeded")
+        if self.error:
+            return f"{self.error}: {self.cause}" if self.cause else self.error
+        return self.status.lower().replace("_", " ")
+
+    @classmethod
+    def from_description(cls, described: dict[str, Any]) -> Execution:
+        execution_input = _json(described.get("input"))
+        return cls(
+            arn=str(described["executionArn"]),
+            name=str(described.get("name", "")),
+            status=str(described.get("status", "")),
+            started=described["startDate"],
+            stopped=described.get("stopDate"),
+            input=execution_input if isinstance(execution_input, dict) else {},
+            output=_json(described.get("output")),
+            error=described.get("error"),
+            cause=described.get("cause"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ExecutionArn": self.arn,
+            "Name": self.name,
+            "Status": self.status,
+            "StartDate": self.started.astimezone(UTC).isoformat(),
+            "StopDate": self.stopped.astimezone(UTC).isoformat() if self.stopped else None,
+            "Input": self.input,
+            "Outcome": self.outcome,
+        }
+
+
+def job_executions(
+    client: SFNClient,
+    state_machine_arn: str,
+    job_id: str,
+    domain_id: str,
+    *,
+    job_created_at: datetime | None = None,
+) -> list[Execution]:
+    """The state machine's executions whose input names this job, oldest first.
+
+    Executions are named by whoever starts them (`<uuid>_Target0` by the event rule, `sweep-<JobId>-...`
+    by the sweep, anything by an operator), so each one's input is read. Every page is listed; executions
+    started before the job was created (less a margin for clocks) cannot be for it and are not described."""
+    not_before = job_created_at - CLOCK_MARGIN if job_created_at else None
+    arns = [
+        summary["executionArn"]
+        for page in client.get_paginator("list_executions").paginate(
+            stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000}
+        )
+        for summary in page["executions"]
+        if not_before is None or summary["startDate"] >= not_before
+    ]
+
+    def describe(arn: str) -> Execution | None:
+        try:
+            return Execution.from_description(dict(client.describe_execution(executionArn=arn)))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None  # expired since it was listed
+            raise
+
+    with ThreadPoolExecutor(max_workers=DESCRIBE_THREADS) as pool:
+        described = [execution for execution in pool.map(describe, arns) if execution is not None]
+    found = [e for e in described if e.input.get("JobId") == job_id and e.input.get("DomainId") in (None, domain_id)]
+    return sorted(found, key=lambda execution: execution.started)
+
+
+def execution_input(domain_id: str, job_id: str, kind: JobKind, *, rerecord: bool = False) -> dict[str, Any]:
+    """What the console takes: `{"DomainId", "JobId"}`, `JobKind` for any kind but the default."""
+    payload: dict[str, Any] = {"DomainId": domain_id, "JobId": job_id}
+    if kind.name != DEFAULT_JOB_KIND.name:
+        payload["JobKind"] = kind.name
+    if rerecord:
+        payload["Rerecord"] = True
+    return payload
+
+
+def start_tracker(client: SFNClient, state_machine_arn: str, payload: dict[str, Any]) -> str:
+    """Start an execution for the job; returns its ARN. Named `cli-<JobId>-<random>` (at most 80 chars)."""
+    name = f"cli-{payload['JobId']}-{uuid.uuid4().hex[:8]}"[:80]
+    started = client.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+    return started["executionArn"]
+
+
+def kind_of_execution(client: SFNClient, execution_arn: str) -> str | None:
+    """The JobKind in an execution's input (None when it names none: the default kind)."""
+    described = client.describe_execution(executionArn=execution_arn)
+    payload = _json(described.get("input"))
+    kind = payload.get("JobKind") if isinstance(payload, dict) else None
+    return kind if isinstance(kind, str) else None

@@ -1,0 +1,282 @@
+"""The failures table, read through its documented access patterns only (never a Scan).
+
+- a job's summary and lock: GetItem (one BatchGetItem) on `JOB#<DomainId>#<JobId>` / `SUMMARY`, `LOCK`;
+- a domain's jobs, newest first: Query of the `JobsByDomain` index;
+- a job's failed requests: Query `pk = JOB#... AND begins_with(sk, "FAILURE#")`, every page.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from voiceid_tracker_cli.errors import CliError
+from voiceid_tracker_cli.shared import JobKind, schema
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
+"""DomainId and JobId (Voice ID's service model)."""
+
+_deserializer = TypeDeserializer()
+_serializer = TypeSerializer()
+
+
+def require_resource_id(what: str, value: str) -> str:
+    if not VOICE_ID_RESOURCE_ID.fullmatch(value):
+        raise CliError(f"{what} must be 22 letters or digits, got {value!r}")
+    return value
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain_value(inner) for key, inner in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain_value(inner) for inner in value]
+    return value
+
+
+def plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (whole numbers as int)."""
+    return {key: _plain_value(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _attribute_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def partition_key(domain_id: str, job_id: str) -> str:
+    return f"JOB#{domain_id}#{job_id}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What the table holds about one job: its summary and its lock (either may be missing)."""
+
+    domain_id: str
+    job_id: str
+    summary: dict[str, Any] | None
+    lock: dict[str, Any] | None
+
+    @property
+    def partition_key(self) -> str:
+        return partition_key(self.domain_id, self.job_id)
+
+    @property
+    def kind_name(self) -> str | None:
+        """The kind the items name (the summary's JobKind, else the lock's), if any."""
+        for item in (self.summary, self.lock):
+            if item and isinstance(item.get("JobKind"), str):
+                return str(item["JobKind"])
+        return None
+
+    @property
+    def record_state(self) -> str | None:
+        return str(self.summary["RecordState"]) if self.summary and self.summary.get("RecordState") else None
+
+    @property
+    def is_recorded(self) -> bool:
+        return self.record_state == schema.RECORD_STATE_COMPLETE
+
+    @property
+    def created_at(self) -> datetime | None:
+        return parse_timestamp(self.summary.get("JobCreatedAt") if self.summary else None)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def lookup_job(
+    client: DynamoDBClient, table: str, job_id: str, domain_ids: Sequence[str], *, max_attempts: int = 8
+) -> JobRecord | None:
+    """The job's summary and lock, looked up in each domain (one BatchGetItem, consistent reads); None when
+    no domain has either."""
+    require_resource_id("JOB", job_id)
+    if not domain_ids:
+        raise CliError("the stack follows no Voice ID domain (its VoiceIdDomainIds output is empty)")
+    keys = [
+        _attribute_values({schema.PARTITION_KEY: partition_key(domain, job_id), schema.SORT_KEY: sort_key})
+        for domain in domain_ids
+        for sort_key in (schema.SUMMARY_SORT_KEY, schema.LOCK_SORT_KEY)
+    ]
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
+    for attempt in range(max_attempts):
+        response = client.batch_get_item(RequestItems=request)
+        items.extend(plain(item) for item in response.get("Responses", {}).get(table, []))
+        request = dict(response.get("UnprocessedKeys") or {})
+        if not request:
+            break
+        time.sleep(min(2.0, 0.05 * 2**attempt))
+    else:
+        raise CliError(f"DynamoDB kept leaving keys of job {job_id} unprocessed; try again")
+    by_domain: dict[str, dict[str, dict[str, Any]]] = {}
+    for item in items:
+        domain = str(item[schema.PARTITION_KEY]).split("#")[1]
+        by_domain.setdefault(domain, {})[str(item[schema.SORT_KEY])] = item
+    if not by_domain:
+        return None
+    if len(by_domain) > 1:
+        raise CliError(f"job {job_id} has items in several domains ({', '.join(sorted(by_domain))})")
+    ((domain, found),) = by_domain.items()
+    return JobRecord(
+        domain_id=domain,
+        job_id=job_id,
+        summary=found.get(schema.SUMMARY_SORT_KEY),
+        lock=found.get(schema.LOCK_SORT_KEY),
+    )
+
+
+def find_job(client: DynamoDBClient, table: str, job_id: str, domain_ids: Sequence[str]) -> JobRecord:
+    """`lookup_job`, for a job that must be known: once a tracker took its lock or recording began."""
+    record = lookup_job(client, table, job_id, domain_ids)
+    if record is None:
+        raise CliError(
+            f"job {job_id} is not known to the tracker (no summary or lock item in domain "
+            f"{', '.join(domain_ids)}); start a tracker with `voiceid-tracker track {job_id} --domain DOMAIN`"
+        )
+    return record
+
+
+_RELATIVE = re.compile(r"(\d+)\s*([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> str:
+    """`--since` as the JobsByDomain sort key's lower bound: an ISO date or time (UTC unless it says
+    otherwise), or a duration back from now (`7d`, `12h`, `30m`)."""
+    now = now or datetime.now(UTC)
+    relative = _RELATIVE.fullmatch(text.strip().lower())
+    if relative:
+        moment = now - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError as error:
+            raise CliError(
+                f"--since takes a date or time (2026-05-01, 2026-05-01T12:00) or a duration (7d, 12h, 30m), "
+                f"got {text!r}"
+            ) from error
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    # Voice ID's CreatedAt is stored as an ISO time in UTC (`...+00:00`); any prefix of it sorts before it.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def list_jobs(
+    client: DynamoDBClient,
+    table: str,
+    domain_ids: Iterable[str],
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Summary items of the domains' jobs, newest first (by JobCreatedAt), from the JobsByDomain index.
+
+    `since` bounds the index's sort key; `kind` and `status` are filter expressions."""
+    names = {"#pk": schema.JOBS_INDEX_PARTITION_KEY}
+    condition = "#pk = :pk"
+    values: dict[str, Any] = {}
+    if since:
+        names["#sk"] = schema.JOBS_INDEX_SORT_KEY
+        condition += " AND #sk >= :since"
+        values[":since"] = since
+    filters = []
+    if kind:
+        filters.append("JobKind = :kind")
+        values[":kind"] = kind
+    if status:
+        filters.append("JobStatus = :status")
+        values[":status"] = status
+    found: list[dict[str, Any]] = []
+    for domain in domain_ids:
+        from_domain: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": schema.JOBS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _attribute_values({**values, ":pk": f"DOMAIN#{domain}"}),
+            "ScanIndexForward": False,
+        }
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        while len(from_domain) < limit:
+            response = client.query(**request)
+            from_domain.extend(plain(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found.extend(from_domain[:limit])
+    found.sort(key=lambda item: str(item.get(schema.JOBS_INDEX_SORT_KEY, "")), reverse=True)
+    return found[:limit]
+
+
+@dataclass(frozen=True)
+class FailedRequest:
+    request_id: str
+    error_code: int
+    error_message: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    """The kind's own fields (`JobKind.failure_fields_from_manifest` keys, e.g. CustomerSpeakerId)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "RequestId": self.request_id,
+            "ErrorCode": self.error_code,
+            "ErrorMessage": self.error_message,
+            **self.fields,
+        }
+
+
+def failed_requests(
+    client: DynamoDBClient, table: str, record: JobRecord, kind: JobKind, codes: Iterable[int] | None = None
+) -> list[FailedRequest]:
+    """Every failed request recorded for the job (all pages), by RequestId; only `codes` when given."""
+    values: dict[str, Any] = {":pk": record.partition_key, ":failure": schema.FAILURE_SORT_KEY_PREFIX}
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :failure)",
+        "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
+        "ConsistentRead": True,
+    }
+    wanted = sorted(set(codes)) if codes is not None else []
+    if wanted:
+        placeholders = [f":code{n}" for n in range(len(wanted))]
+        request["FilterExpression"] = f"ErrorCode IN ({', '.join(placeholders)})"
+        values.update(zip(placeholders, wanted, strict=True))
+    request["ExpressionAttributeValues"] = _attribute_values(values)
+    failures: list[FailedRequest] = []
+    while True:
+        response = client.query(**request)
+        for item in map(plain, response.get("Items", [])):
+            failures.append(
+                FailedRequest(
+                    request_id=str(item.get("RequestId") or str(item[schema.SORT_KEY]).split("#", 1)[1]),
+                    error_code=int(item.get("ErrorCode", 0)),
+                    error_message=str(item.get("ErrorMessage", "")),
+                    fields={name: item.get(name) for name in kind.failure_fields_from_manifest},
+                )
+            )
+        if "LastEvaluatedKey" not in response:
+            return failures
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

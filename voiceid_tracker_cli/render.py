@@ -1,0 +1,181 @@
+"""Printing: Rich tables for people, CSV and JSON for scripts (written plainly, never through Rich)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from voiceid_tracker_cli.executions import Execution
+from voiceid_tracker_cli.records import FailedRequest, JobRecord
+from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JOB_KINDS, JobKind
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False)
+
+
+def stderr_console() -> Console:
+    """Messages for people, kept off stdout (which carries what scripts read); lines are not hard-wrapped."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def text(value: object) -> Text:
+    """A cell shown as it is: data never goes through Rich markup (an ErrorMessage may hold `[...]`)."""
+    if value is None or value == "":
+        return Text("-", style="dim")
+    return Text(str(value))
+
+
+def short_time(value: object) -> str:
+    """`2026-05-01T12:00:01.123000+00:00` as `2026-05-01 12:00:01`."""
+    if not isinstance(value, str) or not value:
+        return ""
+    return value.replace("T", " ")[:19]
+
+
+def _label(attribute: str) -> str:
+    """`DuplicateSkippedRequestCount` -> `duplicate skipped`."""
+    name = attribute.removesuffix("Count").removesuffix("Request")
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+
+def kind_of(item: Mapping[str, Any]) -> JobKind:
+    return JOB_KINDS.get(str(item.get("JobKind")), DEFAULT_JOB_KIND)
+
+
+def counts_text(summary: Mapping[str, Any]) -> str:
+    """The summary's counts of successful requests, by the kind's labels: `registered 2, duplicate skipped 0`."""
+    kind = kind_of(summary)
+    return ", ".join(
+        f"{_label(count.summary_attribute)} {summary[count.summary_attribute]}"
+        for count in kind.counts
+        if count.summary_attribute in summary
+    )
+
+
+def jobs_table(summaries: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title=f"{len(summaries)} job(s), newest first", title_justify="left")
+    for header in ("Created (UTC)", "JobId", "Kind", "JobName", "JobStatus", "Failed", "Succeeded", "Record"):
+        table.add_column(header, no_wrap=header in ("JobId", "Created (UTC)", "JobStatus"))
+    for summary in summaries:
+        table.add_row(
+            text(short_time(summary.get("JobCreatedAt"))),
+            text(summary.get("JobId")),
+            text(kind_of(summary).noun),
+            text(summary.get("JobName")),
+            text(summary.get("JobStatus")),
+            text(summary.get("FailedRequestCount")),
+            text(counts_text(summary)),
+            text(summary.get("RecordState")),
+        )
+    return table
+
+
+def _fields_table(title: str, rows: Iterable[tuple[str, object]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for name, value in rows:
+        table.add_row(name, text(value))
+    return table
+
+
+def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) -> RenderableType:
+    summary = record.summary or {}
+    details = summary.get("FailureDetails")
+    job_rows: list[tuple[str, object]] = [
+        ("JobId", record.job_id),
+        ("DomainId", record.domain_id),
+        ("JobKind", kind.name),
+        ("JobName", summary.get("JobName")),
+        ("JobStatus", summary.get("JobStatus")),
+        ("Created", summary.get("JobCreatedAt")),
+        ("Ended", summary.get("JobEndedAt")),
+        ("RecordState", summary.get("RecordState") or "not recorded"),
+    ]
+    if summary.get("RecordProblem"):
+        job_rows.append(("RecordProblem", summary["RecordProblem"]))
+    if summary:
+        job_rows.append(("FailedRequestCount", summary.get("FailedRequestCount")))
+        job_rows.extend(
+            (count.summary_attribute, summary.get(count.summary_attribute))
+            for count in kind.counts
+            if count.summary_attribute in summary
+        )
+    job_rows += [("InputUri", summary.get("InputUri")), ("OutputUri", summary.get("OutputUri"))]
+    if isinstance(details, Mapping):
+        job_rows.append(("FailureDetails", f"{details.get('StatusCode')}: {details.get('Message')}"))
+    lock = record.lock or {}
+    lock_rows: list[tuple[str, object]] = [("LockState", lock.get("LockState") or "no lock")]
+    lock_rows += [
+        (name, lock[name])
+        for name in ("ExecutionArn", "LockedAt", "RecordedAt", "ReleasedAt", "WaitingSince")
+        if lock.get(name)
+    ]
+    return Group(
+        _fields_table(f"Job {record.job_id}", job_rows),
+        Text(""),
+        _fields_table("Job lock", lock_rows),
+        Text(""),
+        executions_table(executions),
+    )
+
+
+def executions_table(executions: Sequence[Execution]) -> Table:
+    table = Table(title=f"{len(executions)} tracker execution(s), oldest first", title_justify="left")
+    for header in ("Name", "Status", "Started (UTC)", "Stopped (UTC)", "Outcome"):
+        table.add_column(header, no_wrap=header != "Outcome")
+    for execution in executions:
+        table.add_row(
+            text(execution.name),
+            text(execution.status),
+            text(short_time(execution.started.astimezone(UTC).isoformat())),
+            text(short_time(execution.stopped.astimezone(UTC).isoformat()) if execution.stopped else None),
+            text(execution.outcome),
+        )
+    return table
+
+
+def failure_columns(kind: JobKind) -> list[str]:
+    return ["RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest]
+
+
+def failures_table(record: JobRecord, kind: JobKind, failures: Sequence[FailedRequest]) -> Table:
+    table = Table(title=f"{len(failures)} failed request(s) of job {record.job_id}", title_justify="left")
+    columns = failure_columns(kind)
+    for column in columns:
+        table.add_column(column, no_wrap=column != "ErrorMessage")
+    for failure in failures:
+        row = failure.to_dict()
+        table.add_row(*(text(row.get(column)) for column in columns))
+    return table
+
+
+def failures_csv(kind: JobKind, failures: Sequence[FailedRequest]) -> str:
+    """A header row (RequestId, ErrorCode, ErrorMessage, then the kind's fields), one row per failure."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=failure_columns(kind), lineterminator="\n")
+    writer.writeheader()
+    for failure in failures:
+        writer.writerow({key: "" if value is None else value for key, value in failure.to_dict().items()})
+    return buffer.getvalue()
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str) + "\n"
+
+
+def sweep_view(report: Mapping[str, Any]) -> Table:
+    table = _fields_table("Sweep report", [(key, value) for key, value in report.items() if key != "Started"])
+    started = report.get("Started")
+    table.add_row("Started", text(", ".join(map(str, started)) if isinstance(started, list) and started else None))
+    return table
