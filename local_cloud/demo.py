@@ -161,9 +161,21 @@ def operator(local: LocalEnvironment, *args: str) -> None:
     """Run `voiceid-tracker --local ...` as an operator would, and show what it printed."""
     cli = shutil.which("voiceid-tracker") or str(Path(sys.executable).parent / "voiceid-tracker")
     say(f"$ voiceid-tracker --local {' '.join(args)}")
-    environment = {**os.environ, "VOICEID_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path), "COLUMNS": "120"}
-    done = subprocess.run([cli, "--local", *args], capture_output=True, text=True, env=environment, check=False)
-    for line in (done.stdout + done.stderr).rstrip().splitlines():
+    environment = {
+        **os.environ,
+        "VOICEID_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path),
+        "COLUMNS": "120",
+        "PYTHONUNBUFFERED": "1",  # its messages (stderr) and results (stdout) in the order it wrote them
+    }
+    done = subprocess.run(
+        [cli, "--local", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    for line in done.stdout.rstrip().splitlines():
         say(f"  {line}")
     if done.returncode != 0:
         raise DemoFailed(f"voiceid-tracker {args[0]} exited {done.returncode}")
