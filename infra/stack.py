@@ -63,6 +63,7 @@ class VoiceIdJobTrackerStack(Stack):
         CfnOutput(self, "EventRuleNames", value=Fn.join(",", [rule.rule_name for rule in trigger.rules.values()]))
         CfnOutput(self, "DeadLetterQueueUrl", value=trigger.dead_letter_queue.queue_url)
         CfnOutput(self, "SweepFunctionName", value=functions.sweep.function_name)
+        CfnOutput(self, "SweepDeadLetterQueueUrl", value=sweep.dead_letter_queue.queue_url)
         CfnOutput(self, "SweepScheduleName", value=sweep.schedule.schedule_name)
         # The output key's policy must allow this role to decrypt through S3.
         CfnOutput(self, "RecordFailuresRoleArn", value=functions.record_failures.role.role_arn)  # type: ignore[union-attr]

@@ -336,7 +336,8 @@ def retry(
     started = start_retry_job(target.voice_id(), plan)
     info.print(
         f"Started {kind.noun} job {started['JobId']} ({plan.job_name}, ClientToken {plan.client_token}); "
-        f"follow it with `voiceid-tracker watch {started['JobId']} --domain {record.domain_id}`:",
+        f"follow it with `voiceid-tracker watch {started['JobId']} --domain {record.domain_id} "
+        f"--kind {kind.name}`:",
         markup=False,
     )
     typer.echo(str(started["JobId"]))

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_voice_id import VoiceIDClient
 
 # The Start<Kind>Job request's config member, per kind (what Describe<Kind>Job returns under the same name).
-CONFIG_MEMBER = {"FRAUDSTER_REGISTRATION": "RegistrationConfig", "SPEAKER_ENROLLMENT": "EnrollmentConfig"}
 CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9-_]{1,64}")
 JOB_NAME_MAX = 256
 _NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -223,9 +222,7 @@ def start_retry_job(client: VoiceIDClient, plan: RetryPlan) -> dict[str, Any]:
     Describe<Kind>Job. The same plan gives the same request and ClientToken, so Voice ID returns the job it
     already started."""
     kind, record = plan.kind, plan.record
-    config_member = CONFIG_MEMBER.get(kind.name)
-    if config_member is None:
-        raise CliError(f"retrying {kind.noun} jobs is not supported by this CLI yet")
+    config_member = kind.start_config_member
     try:
         source = getattr(client, kind.describe_method)(DomainId=record.domain_id, JobId=record.job_id)["Job"]
     except ClientError as error:

@@ -29,7 +29,8 @@ DEFAULT_STACK_NAME = "VoiceIdJobTracker"
 """The app's stack name (`infra.config.STACK_NAME`; not imported: infra pulls in the whole CDK)."""
 STACK_ENV = "VOICEID_TRACKER_STACK"
 LOCAL_OUTPUTS_ENV = "VOICEID_TRACKER_LOCAL_OUTPUTS"
-DEFAULT_LOCAL_OUTPUTS = Path(".local-cloud") / "outputs.json"
+# The local cloud writes it at the repository's root (`make local`), wherever the CLI is run from.
+DEFAULT_LOCAL_OUTPUTS = Path(__file__).resolve().parent.parent / ".local-cloud" / "outputs.json"
 
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 # A stale outputs.json names ports nothing listens on any more: fail in seconds, not after minutes of retries.

@@ -85,7 +85,9 @@ class TrackerFunctions(Construct):
             handler="describe_job.handler.lambda_handler",
             code=code,
             config=config,
-            timeout=Duration.seconds(60),
+            # Longer than the Voice ID client's own retry budget (4 attempts of at most 5 s + 15 s, with
+            # backoff), so a slow Voice ID ends in VoiceIdUnavailable, which the state machine retries.
+            timeout=Duration.seconds(120),
             environment={
                 "MIN_POLL_SECONDS": str(config.poll_min_seconds),
                 "MAX_POLL_SECONDS": str(config.poll_max_seconds),
@@ -109,7 +111,8 @@ class TrackerFunctions(Construct):
             handler="wake_tracker.handler.lambda_handler",
             code=code,
             config=config,
-            timeout=Duration.seconds(30),
+            # Longer than the client's retry budget (5 attempts of at most 5 s + 10 s, with backoff).
+            timeout=Duration.seconds(90),
             environment={},
             description="Wakes a Voice ID job's waiting tracker when a later event for the job arrives",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,

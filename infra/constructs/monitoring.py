@@ -60,7 +60,8 @@ class TrackerMonitoring(Construct):
             "A Voice ID job could not be tracked: an execution failed, timed out or was aborted. Its Error and "
             "Cause say why",
             cloudwatch.MathExpression(
-                expression="failed + timedOut + aborted",
+                # FILL: a period in which one of them has no datapoint would otherwise give no value at all.
+                expression="FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)",
                 using_metrics={
                     "failed": _sum(state_machine.metric_failed()),
                     "timedOut": _sum(state_machine.metric_timed_out()),
@@ -80,10 +81,14 @@ class TrackerMonitoring(Construct):
             "events were lost are not being recorded",
             sweep_dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
         )
+        # validate-input's errors are rejected inputs, which FailedExecutions already reports.
         self.lambda_errors = self._alarm(
             "LambdaErrors",
             "A tracker Lambda raised an error (the state machine retries or catches it)",
-            self._across(functions, lambda function: function.metric_errors()),
+            self._across(
+                {name: f for name, f in functions.items() if name != "validate-input"},
+                lambda function: function.metric_errors(),
+            ),
         )
         self.lambda_throttles = self._alarm(
             "LambdaThrottles",
@@ -114,9 +119,11 @@ class TrackerMonitoring(Construct):
     def _across(
         functions: Mapping[str, lambda_.IFunction], metric_of: Callable[[lambda_.IFunction], cloudwatch.Metric]
     ) -> cloudwatch.MathExpression:
-        """The sum of one metric over every function."""
+        """The sum of one metric over every function (FILL: an idle function has no datapoint, which would
+        leave the sum without a value)."""
         metrics = {f"f{index}": _sum(metric_of(function)) for index, function in enumerate(functions.values())}
-        return cloudwatch.MathExpression(expression=" + ".join(metrics), using_metrics=metrics, period=PERIOD)
+        expression = " + ".join(f"FILL({name}, 0)" for name in metrics)
+        return cloudwatch.MathExpression(expression=expression, using_metrics=metrics, period=PERIOD)
 
     def _dashboard(
         self,
@@ -162,7 +169,7 @@ class TrackerMonitoring(Construct):
                 "Describes per recorded job",
                 [
                     cloudwatch.MathExpression(
-                        expression=f"polls / ({' + '.join(recorded)})",
+                        expression=f"polls / ({' + '.join(f'FILL({name}, 0)' for name in recorded)})",
                         using_metrics={"polls": polls, **recorded},
                         label="describes per job",
                         period=PERIOD,

@@ -39,12 +39,16 @@ TRACKING_ERRORS = [
     "OutputFileMissing",
     "OutputFileInvalid",
     "ConfigurationError",
+    "UnexpectedJobStatus",
 ]
 LOCK_TAKEN = "DynamoDB.ConditionalCheckFailedException"
 HOLDER_GONE = "Sfn.ExecutionDoesNotExistException"
 DYNAMODB_TRANSIENT_ERRORS = [
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.RequestLimitExceeded",
+    # Step Functions names errors after the SDK's exception classes; both spellings are listed because the
+    # documentation shows both and a wrong name would silently never match.
+    "DynamoDB.RequestLimitExceededException",
     "DynamoDB.ThrottlingException",
     "DynamoDB.InternalServerErrorException",
 ]
@@ -140,7 +144,7 @@ class TrackerStateMachine(Construct):
             },
             result_path="$.Job",
             transient_errors=VOICE_ID_TRANSIENT_ERRORS,
-            comment="DescribeFraudsterRegistrationJob; also plans the next poll from the job's progress.",
+            comment="Describe*Job of the job's kind; also plans the next poll from the job's progress.",
         )
         describe.add_catch(release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
         describe.add_catch(release_then_stop, errors=["States.ALL"], result_path="$.Error")
@@ -185,7 +189,7 @@ class TrackerStateMachine(Construct):
             comment="Tells subscribers the job is recorded: its kind, status, counts and where the items are.",
         )
         announce.add_retry(
-            errors=["EventBridge.InternalException", "EventBridge.ThrottlingException", "States.TaskFailed"],
+            errors=["States.TaskFailed"],
             interval=Duration.seconds(1),
             max_attempts=3,
             backoff_rate=2,
@@ -214,7 +218,7 @@ class TrackerStateMachine(Construct):
 
         poll_cap_reached = sfn.Pass(
             self,
-            "Poll cap reached",
+            "Explain poll cap",
             parameters={
                 "Error": "PollCapReached",
                 "Cause.$": "States.Format('The job was still {} after {} polls; start a new execution to keep "
@@ -431,7 +435,9 @@ class TrackerStateMachine(Construct):
             "Take over job lock",
             table=table,
             key=_lock_key(),
-            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now",
+            # The previous holder's wake-up token is of no use to anyone; the kind is this execution's.
+            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind "
+            "REMOVE WakeToken, WaitingSince",
             # Only from the holder just inspected: of two executions taking over at once, one wins.
             condition_expression="ExecutionArn = :holder",
             expression_attribute_values={
@@ -439,6 +445,7 @@ class TrackerStateMachine(Construct):
                 ":me": _string(EXECUTION_ARN),
                 ":holder": _string(sfn.JsonPath.string_at("$.Lock.ExecutionArn")),
                 ":now": _string(STATE_ENTERED_TIME),
+                ":kind": _string(sfn.JsonPath.string_at("$.JobKind")),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -602,7 +609,8 @@ class TrackerStateMachine(Construct):
             state_name,
             table=self._table,
             key=_lock_key(),
-            update_expression=f"SET LockState = :state, {time_attribute} = :now",
+            # No wait is pending once the lock is recorded or released: its token would only mislead.
+            update_expression=f"SET LockState = :state, {time_attribute} = :now REMOVE WakeToken, WaitingSince",
             condition_expression="ExecutionArn = :me",
             expression_attribute_values={
                 ":state": _string(lock_state),

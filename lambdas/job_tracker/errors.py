@@ -14,11 +14,12 @@ class InvalidJobRequest(TrackerError):
 
 
 class JobNotFound(TrackerError):
-    """Voice ID has no such fraudster registration job in the domain (ResourceNotFoundException)."""
+    """Voice ID has no such job of the kind in the domain (ResourceNotFoundException)."""
 
 
 class AccessDenied(TrackerError):
-    """The tracker's role may not read the job or its output (IAM, KMS key policy or bucket policy)."""
+    """The tracker's role may not read the job or its output, or write its record (IAM, KMS key policy or
+    bucket policy)."""
 
 
 class VoiceIdThrottled(TrackerError):
@@ -44,6 +45,10 @@ class OutputFileInvalid(TrackerError):
 class RecordingIncomplete(TrackerError):
     """The record could not be finished this time (DynamoDB left items unprocessed after every retry, or
     reading the output was cut off); a re-run is safe and finishes it."""
+
+
+class SweepIncomplete(TrackerError):
+    """The sweep could not list some domains' jobs (after retries); it reconciled all the others."""
 
 
 class ConfigurationError(TrackerError):

@@ -1,4 +1,4 @@
-"""Identifier formats from the Voice ID service model (FACTS.md §3.3)."""
+"""Identifier formats from the Voice ID service model (docs/voiceid-facts.md §3.3)."""
 
 import re
 

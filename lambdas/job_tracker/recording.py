@@ -170,8 +170,12 @@ def record_job_outcome(job: JobDescription, reader: ObjectReader, store: Failure
     try:
         return _record(job, reader, store)
     except Exception as error:
-        # Whatever stopped the record, the summary must not look complete or still in progress.
-        store.mark_record_failed(job, f"{type(error).__name__}: {error}")
+        # Whatever stopped the record, the summary must not look complete or still in progress; and if
+        # even that write fails, the original error (perhaps a retryable one) is what the state machine sees.
+        try:
+            store.mark_record_failed(job, f"{type(error).__name__}: {error}")
+        except Exception:
+            logger.exception("Could not mark the record FAILED", extra={"original_error": str(error)})
         raise
 
 

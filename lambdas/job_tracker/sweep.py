@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from job_tracker.errors import TrackerError
 from job_tracker.kinds import JobKind
 from job_tracker.models import JobRef
 
@@ -26,6 +27,7 @@ STARTED_BY_SWEEP = "RECONCILIATION_SWEEP"
 
 LOCK_TRACKING = "TRACKING"
 LOCK_RECORDED = "RECORDED"
+LOCK_RELEASED = "RELEASED"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class JobLock:
 
     state: str
     execution_arn: str | None
+    released_at: str | None = None
+    """When a failed tracker released the lock (ISO 8601, the state machine's clock)."""
 
 
 class JobLister(Protocol):
@@ -67,6 +71,8 @@ class Verdict(StrEnum):
     ALREADY_TRACKED = "ALREADY_TRACKED"
     ALREADY_STARTED = "ALREADY_STARTED"
     OUTSIDE_LOOKBACK = "OUTSIDE_LOOKBACK"
+    RECENTLY_FAILED = "RECENTLY_FAILED"
+    """Its tracker failed (lock RELEASED) less than `retry_failed_after` ago; tried again later."""
 
 
 @dataclass
@@ -74,6 +80,8 @@ class SweepReport:
     jobs_found: int = 0
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     """JobId -> what the sweep did about it (jobs outside the lookback included)."""
+    listing_failures: list[str] = field(default_factory=list)
+    """Domains and kinds that could not be listed, with why; the others were still reconciled."""
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for value in self.verdicts.values() if value is verdict)
@@ -85,7 +93,9 @@ class SweepReport:
             "JobsAlreadyRecorded": self.count(Verdict.ALREADY_RECORDED),
             "JobsAlreadyTracked": self.count(Verdict.ALREADY_TRACKED) + self.count(Verdict.ALREADY_STARTED),
             "JobsOutsideLookback": self.count(Verdict.OUTSIDE_LOOKBACK),
+            "JobsRecentlyFailed": self.count(Verdict.RECENTLY_FAILED),
             "Started": sorted(job for job, verdict in self.verdicts.items() if verdict is Verdict.STARTED),
+            "ListingFailures": list(self.listing_failures),
         }
 
 
@@ -101,28 +111,45 @@ class Sweep:
     locks: LockReader
     trackers: TrackerStarter
     lookback: timedelta
+    retry_failed_after: timedelta = timedelta(hours=1)
+    """A job whose tracker failed is started again at most this often: a permanent failure (an output key
+    policy, say) would otherwise fail once per sweep for the whole lookback, paging each time."""
 
     def run(self, domain_ids: Iterable[str], kinds: Iterable[JobKind], now: datetime) -> SweepReport:
+        """Reconcile every job of every kind in every domain. A domain or kind that cannot be listed is
+        reported in `listing_failures` and the rest are still reconciled; the caller decides whether that
+        fails the sweep."""
         report = SweepReport()
-        oldest = now - self.lookback
         domains = list(domain_ids)
         for kind in kinds:
-            for job in (job for domain_id in domains for job in self.lister.list_jobs(domain_id, kind)):
-                report.jobs_found += 1
-                verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile(job, now)
-                report.verdicts[job.ref.job_id] = verdict
-                logger.info(
-                    "Swept job",
-                    extra={
-                        "domain_id": job.ref.domain_id,
-                        "job_kind": kind.name,
-                        "job_id": job.ref.job_id,
-                        "job_status": job.status,
-                        "created_at": job.created_at.isoformat(),
-                        "verdict": verdict.value,
-                    },
-                )
+            for domain_id in domains:
+                try:
+                    self._sweep_domain(domain_id, kind, now, report)
+                except TrackerError as error:
+                    report.listing_failures.append(f"{kind.name} in {domain_id}: {type(error).__name__}: {error}")
+                    logger.error(
+                        "Could not list a domain's jobs; the others are still swept",
+                        extra={"domain_id": domain_id, "job_kind": kind.name, "error": str(error)},
+                    )
         return report
+
+    def _sweep_domain(self, domain_id: str, kind: JobKind, now: datetime, report: SweepReport) -> None:
+        oldest = now - self.lookback
+        for job in self.lister.list_jobs(domain_id, kind):
+            report.jobs_found += 1
+            verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile(job, now)
+            report.verdicts[job.ref.job_id] = verdict
+            logger.info(
+                "Swept job",
+                extra={
+                    "domain_id": job.ref.domain_id,
+                    "job_kind": kind.name,
+                    "job_id": job.ref.job_id,
+                    "job_status": job.status,
+                    "created_at": job.created_at.isoformat(),
+                    "verdict": verdict.value,
+                },
+            )
 
     def _reconcile(self, job: ListedJob, now: datetime) -> Verdict:
         lock = self.locks.read_lock(job.ref)
@@ -131,9 +158,20 @@ class Sweep:
         holder = lock.execution_arn if lock is not None and lock.state == LOCK_TRACKING else None
         if holder and self.trackers.is_running(holder):
             return Verdict.ALREADY_TRACKED
+        if lock is not None and lock.state == LOCK_RELEASED and self._released_recently(lock, now):
+            return Verdict.RECENTLY_FAILED
         # No lock, a released lock (its tracker failed) or a stale one (its tracker stopped or timed out):
         # the state machine takes such a lock, or over, itself.
         started = self.trackers.start(
             job.ref, job.kind, execution_name=execution_name(job.ref, now), started_by=STARTED_BY_SWEEP
         )
         return Verdict.STARTED if started else Verdict.ALREADY_STARTED
+
+    def _released_recently(self, lock: JobLock, now: datetime) -> bool:
+        if not lock.released_at:
+            return False
+        try:
+            released = datetime.fromisoformat(lock.released_at.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return now - released < self.retry_failed_after

@@ -17,8 +17,8 @@ from job_tracker.models import JobRef
 
 logger = logging.getLogger(__name__)
 
-# Step Functions accepts task tokens of up to 1,024 characters.
-MAX_TASK_TOKEN_LENGTH = 1024
+# SendTaskSuccess takes task tokens of up to 2,048 characters (botocore's service model).
+MAX_TASK_TOKEN_LENGTH = 2048
 
 
 class TaskWaker(Protocol):

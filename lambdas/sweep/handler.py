@@ -18,6 +18,7 @@ from botocore.config import Config
 from job_tracker.adapters.dynamodb import DynamoDbLockReader
 from job_tracker.adapters.stepfunctions import StepFunctionsTrackers
 from job_tracker.adapters.voiceid import VoiceIdJobLister
+from job_tracker.errors import SweepIncomplete
 from job_tracker.kinds import JOB_KINDS
 from job_tracker.settings import SweepSettings
 from job_tracker.sweep import Sweep, Verdict
@@ -53,4 +54,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     output = report.to_output()
     logger.info("Sweep finished", extra={k: v for k, v in output.items() if k != "Started"})
+    if report.listing_failures:
+        # The rest was reconciled; failing the invocation makes the gap visible (LambdaErrors) and lets
+        # Lambda's asynchronous retries sweep again.
+        raise SweepIncomplete("could not list " + "; ".join(report.listing_failures))
     return output

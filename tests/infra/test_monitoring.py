@@ -28,16 +28,28 @@ def test_every_alarm_points_at_its_runbook_section(template_json: dict[str, Any]
         assert f"`{name}`" in runbook, name
 
 
-def test_lambda_errors_and_throttles_are_summed_over_every_function(template_json: dict[str, Any]) -> None:
+def test_lambda_errors_and_throttles_are_summed_over_the_functions(template_json: dict[str, Any]) -> None:
     functions = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    for name, metric in (("LambdaErrors", "Errors"), ("LambdaThrottles", "Throttles")):
+    # validate-input's errors are rejected inputs (FailedExecutions reports them), so not Lambda errors.
+    for name, metric, counted in (
+        ("LambdaErrors", "Errors", len(functions) - 1),
+        ("LambdaThrottles", "Throttles", len(functions)),
+    ):
         (properties,) = [p for logical_id, p in alarms(template_json).items() if name in logical_id]
         queries = properties["Metrics"]
-        summed = [q for q in queries if "Expression" in q]
-        assert len(summed) == 1 and summed[0]["Expression"].count("+") == len(functions) - 1
+        (summed,) = [q for q in queries if "Expression" in q]
+        # Every operand FILLed: an idle function has no datapoint, which would leave the sum empty.
+        assert summed["Expression"].count("FILL(") == counted
+        assert summed["Expression"].count("+") == counted - 1
         inputs = [q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q]
         assert {m["MetricName"] for m in inputs} == {metric}
-        assert len(inputs) == len(functions)
+        assert len(inputs) == counted
+
+
+def test_failed_executions_sums_filled_metrics(template_json: dict[str, Any]) -> None:
+    (properties,) = [p for logical_id, p in alarms(template_json).items() if "FailedExecutions" in logical_id]
+    (summed,) = [q for q in properties["Metrics"] if "Expression" in q]
+    assert summed["Expression"] == "FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)"
 
 
 def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_lambdas_and_queues(

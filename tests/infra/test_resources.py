@@ -276,7 +276,9 @@ def test_alarm_on_failed_timed_out_or_aborted_executions(template: Template) -> 
     template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "Metrics": Match.array_with([Match.object_like({"Expression": "failed + timedOut + aborted"})]),
+            "Metrics": Match.array_with(
+                [Match.object_like({"Expression": "FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)"})]
+            ),
             "Threshold": 1,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         },

@@ -90,7 +90,7 @@ def test_poll_cap_comes_from_config_and_fits_the_history_limit(states: dict[str,
     assert rule == {
         "Variable": "$.Job.PollCount",
         "NumericGreaterThanEquals": cap,
-        "Next": "Poll cap reached",
+        "Next": "Explain poll cap",
     }
     # The loop is exactly a token-wait Task -> the describe Task -> two Choices, which is what
     # EVENTS_PER_POLL counts (a token wait writes one more event than a plain task: TaskSubmitted).

@@ -189,3 +189,42 @@ def test_list_errors_become_tracker_errors_naming_the_domain(
     with pytest.raises(error, match=text) as raised:
         list(lister.list_jobs(DOMAIN_ID, FRAUDSTERS))
     assert DOMAIN_ID in str(raised.value)
+
+
+def test_a_recently_failed_job_waits_before_it_is_tried_again(dynamodb: Any, sfn: Any, state_machine_arn: str) -> None:
+    stopped = sfn.start_execution(stateMachineArn=state_machine_arn, name="failed", input="{}")["executionArn"]
+    for n, released in ((1, NOW - timedelta(minutes=20)), (2, NOW - timedelta(hours=2))):
+        put_lock(dynamodb, n, "RELEASED", stopped)
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": f"JOB#{DOMAIN_ID}#{job_id(n)}"}, "sk": {"S": "LOCK"}},
+            UpdateExpression="SET ReleasedAt = :at",
+            ExpressionAttributeValues={":at": {"S": released.isoformat().replace("+00:00", "Z")}},
+        )
+    report = make_sweep(dynamodb, sfn, state_machine_arn, [listed(1), listed(2)]).run(
+        [DOMAIN_ID], JOB_KINDS.values(), NOW
+    )
+    assert report.verdicts == {job_id(1): Verdict.RECENTLY_FAILED, job_id(2): Verdict.STARTED}
+    assert report.to_output()["JobsRecentlyFailed"] == 1
+
+
+class FailingLister(FixedLister):
+    def list_jobs(self, domain_id: str, kind: object) -> Iterator[ListedJob]:
+        if domain_id == "BrokenDomainDDDDDDDDDD":
+            raise AccessDenied(f"not allowed to list {domain_id}")
+        yield from super().list_jobs(domain_id, kind)
+
+
+def test_a_domain_that_cannot_be_listed_does_not_stop_the_others(
+    dynamodb: Any, sfn: Any, state_machine_arn: str
+) -> None:
+    sweep = Sweep(
+        lister=FailingLister({DOMAIN_ID: [listed(1)]}),
+        locks=DynamoDbLockReader(dynamodb, TABLE),
+        trackers=StepFunctionsTrackers(sfn, state_machine_arn),
+        lookback=timedelta(days=7),
+    )
+    report = sweep.run(["BrokenDomainDDDDDDDDDD", DOMAIN_ID], JOB_KINDS.values(), NOW)
+    assert report.verdicts == {job_id(1): Verdict.STARTED}
+    assert len(report.listing_failures) == len(JOB_KINDS)
+    assert all("BrokenDomainDDDDDDDDDD" in failure and "AccessDenied" in failure for failure in report.listing_failures)

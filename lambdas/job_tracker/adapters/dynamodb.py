@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
 
 from job_tracker import table_schema as schema
-from job_tracker.errors import RecordingIncomplete
+from job_tracker.errors import AccessDenied, RecordingIncomplete
 from job_tracker.sweep import JobLock
 
 if TYPE_CHECKING:
@@ -31,6 +33,24 @@ _serializer = TypeSerializer()
 
 def _to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in item.items() if value is not None}
+
+
+@contextmanager
+def _denial_as_access_denied(operation: str, table: str) -> Iterator[None]:
+    """DynamoDB's AccessDeniedException as the tracker's AccessDenied, naming the call and the table.
+
+    The state machine catches AccessDenied and ends in "Tracking failed" with this message as the Cause;
+    a raw ClientError would instead stop the tracker with botocore's wording. Other errors pass unchanged.
+    """
+    try:
+        yield
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "AccessDeniedException":
+            raise
+        message = error.response.get("Error", {}).get("Message", "")
+        raise AccessDenied(
+            f"DynamoDB denied dynamodb:{operation} on table {table}; the record-failures role needs it: {message}"
+        ) from error
 
 
 class FailureStore(Protocol):
@@ -97,7 +117,8 @@ class BatchWriter:
         requests: list[WriteRequestTypeDef] | list[WriteRequestOutputTypeDef] = self._pending
         self._pending, self._pending_keys = [], set()
         for attempt in range(1, self._max_attempts + 1):
-            response = self._client.batch_write_item(RequestItems={self._table: requests})
+            with _denial_as_access_denied("BatchWriteItem", self._table):
+                response = self._client.batch_write_item(RequestItems={self._table: requests})
             self.batches_sent += 1
             requests = response.get("UnprocessedItems", {}).get(self._table, [])
             if not requests:
@@ -145,12 +166,13 @@ class DynamoDbFailureStore:
         else:
             expression += ", RecordProblem = :problem"
             values[":problem"] = problem
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._summary_key(ref),
-            UpdateExpression=expression,
-            ExpressionAttributeValues=_to_attribute_values(values),
-        )
+        with _denial_as_access_denied("UpdateItem", self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._summary_key(ref),
+                UpdateExpression=expression,
+                ExpressionAttributeValues=_to_attribute_values(values),
+            )
 
     def mark_recording(self, job: JobDescription) -> None:
         """Flag the summary as in progress before any failure is written, so that a crash part-way
@@ -167,21 +189,23 @@ class DynamoDbFailureStore:
         """Sort keys of the failure items already stored for the job."""
         keys: set[str] = set()
         paginator = self._client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
-            ExpressionAttributeValues=_to_attribute_values(
-                {":pk": ref.partition_key, ":prefix": schema.FAILURE_SORT_KEY_PREFIX}
-            ),
-            ProjectionExpression="#sk",
-            ConsistentRead=True,
-        ):
-            keys.update(item[schema.SORT_KEY]["S"] for item in page.get("Items", []))
+        with _denial_as_access_denied("Query", self._table):
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
+                ExpressionAttributeValues=_to_attribute_values(
+                    {":pk": ref.partition_key, ":prefix": schema.FAILURE_SORT_KEY_PREFIX}
+                ),
+                ProjectionExpression="#sk",
+                ConsistentRead=True,
+            ):
+                keys.update(item[schema.SORT_KEY]["S"] for item in page.get("Items", []))
         return keys
 
     def put_summary(self, item: Item) -> None:
-        self._client.put_item(TableName=self._table, Item=_to_attribute_values(item))
+        with _denial_as_access_denied("PutItem", self._table):
+            self._client.put_item(TableName=self._table, Item=_to_attribute_values(item))
 
 
 class DynamoDbLockReader:
@@ -195,7 +219,7 @@ class DynamoDbLockReader:
         item = self._client.get_item(
             TableName=self._table,
             Key=_to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY}),
-            ProjectionExpression="LockState, ExecutionArn",
+            ProjectionExpression="LockState, ExecutionArn, ReleasedAt",
             ConsistentRead=True,
         ).get("Item")
         if not item:
@@ -203,4 +227,5 @@ class DynamoDbLockReader:
         return JobLock(
             state=item.get("LockState", {}).get("S", ""),
             execution_arn=item.get("ExecutionArn", {}).get("S"),
+            released_at=item.get("ReleasedAt", {}).get("S"),
         )

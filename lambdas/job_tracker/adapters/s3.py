@@ -38,15 +38,17 @@ class S3ObjectReader:
             body = self._client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
+            said = error.response.get("Error", {}).get("Message", "")
             if code in _MISSING:
                 raise OutputFileMissing(f"{location.uri} does not exist ({code})") from error
             if code in _DENIED:
                 # Without s3:ListBucket, which the tracker deliberately lacks, S3 also answers 403 for a
                 # missing object, so both causes are named.
+                # S3's own message, when it gives one, names what was refused (s3:GetObject, kms:Decrypt).
                 raise AccessDenied(
-                    f"could not read {location.uri} ({code}): the object is missing, or the tracker may not "
-                    "read it (check the output bucket and prefix in the configuration, the bucket policy and "
-                    "the KMS key policy)"
+                    f"could not read {location.uri} ({code}{': ' + said if said else ''}): the object is "
+                    "missing, or the tracker may not read it (check the output bucket and prefix in the "
+                    "configuration, the bucket policy and the KMS key policy)"
                 ) from error
             raise
         try:

@@ -55,7 +55,9 @@ class JobKind:
     successes: SuccessSchema
     counts: tuple[OutcomeCount, ...]
     max_requests_per_job: int
-    """Voice ID's per-job quota (FACTS.md §3.1)."""
+    """Voice ID's per-job quota (docs/voiceid-facts.md §3.1)."""
+    start_config_member: str
+    """The Start*Job request's kind-specific configuration, e.g. `RegistrationConfig` (a retry copies it)."""
     failure_fields_from_manifest: Mapping[str, str] = field(default_factory=dict)
     """What failure items carry besides RequestId, ErrorCode and ErrorMessage: item attribute -> the input
     manifest request's field it is copied from (the `.out` Errors entries carry nothing else)."""

@@ -1,4 +1,4 @@
-"""Fraudster registration jobs (FACTS.md §1.1, §1.2, §2.2, §3.1)."""
+"""Fraudster registration jobs (docs/voiceid-facts.md §1.1, §1.2, §2.2, §3.1)."""
 
 from __future__ import annotations
 
@@ -36,4 +36,5 @@ FRAUDSTER_REGISTRATION = JobKind(
         OutcomeCount(frozenset({DUPLICATE_SKIPPED}), "DuplicateSkippedRequestCount", "DuplicateSkippedRequests"),
     ),
     max_requests_per_job=500,
+    start_config_member="RegistrationConfig",
 )

@@ -1,4 +1,4 @@
-"""Speaker enrollment jobs (FACTS.md §1.3, §1.4, §2.2, §3.1)."""
+"""Speaker enrollment jobs (docs/voiceid-facts.md §1.3, §1.4, §2.2, §3.1)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ SPEAKER_ENROLLMENT = JobKind(
         OutcomeCount(frozenset({"DUPLICATE_SKIPPED"}), "DuplicateSkippedRequestCount", "DuplicateSkippedRequests"),
     ),
     max_requests_per_job=10_000,
+    start_config_member="EnrollmentConfig",
     # The .out's Errors entries carry only RequestId, ErrorCode and ErrorMessage; the speaker an operator
     # must retry comes from the input manifest (its SpeakerId is the CustomerSpeakerId).
     failure_fields_from_manifest={"CustomerSpeakerId": "SpeakerId"},
