@@ -10,7 +10,13 @@ import signal
 import threading
 from pathlib import Path
 
-from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, LocalEnvironment, VoiceIdSettings
+from local_cloud.environment import (
+    DEFAULT_STATE_DIR,
+    DEFAULT_TEMPLATE,
+    IAM_SWITCH_VARIABLE,
+    LocalEnvironment,
+    VoiceIdSettings,
+)
 from voiceid_emulator.clock import Pacing
 
 
@@ -20,6 +26,11 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="logs and outputs.json")
     parser.add_argument("--no-throttling", action="store_true", help="switch off Voice ID's 2 TPS limit")
     parser.add_argument("--seconds-per-request", type=float, default=0.4, help="Voice ID job pacing")
+    parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help=f"accept every call of the stack's roles (IAM is enforced unless this or {IAM_SWITCH_VARIABLE}=off)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -32,10 +43,19 @@ def main() -> None:
         pacing=Pacing(submitted_seconds=1.0, seconds_per_request=args.seconds_per_request),
         throttling=not args.no_throttling,
     )
-    with LocalEnvironment(template_path=args.template, state_dir=args.state_dir, voice_id=settings) as local:
+    with LocalEnvironment(
+        template_path=args.template,
+        state_dir=args.state_dir,
+        voice_id=settings,
+        enforce_iam=False if args.no_iam else None,
+    ) as local:
         outputs = local.outputs()
         print("Local cloud is up (Ctrl-C to stop). Everything listens on 127.0.0.1, except DynamoDB Local,")
         print("which has no bind option.")
+        if local.enforce_iam:
+            print(f"IAM: the template's policies are enforced ({IAM_SWITCH_VARIABLE}=off or --no-iam to accept all).")
+        else:
+            print("IAM: not enforced; every call is accepted.")
         print(json.dumps(outputs, indent=2))
         print(f"Written to {local.outputs_path}")
         stop.wait()

@@ -3,8 +3,29 @@
 Usage: python _moto_main.py <host> <port>
 """
 
+import base64
+import json
 import logging
 import sys
+import uuid
+from typing import Any
+
+# The same encoding as local_cloud.identity.role_access_key (this file imports only moto and the standard
+# library); tests/local_cloud/test_iam_identity.py keeps the two in step.
+ROLE_ACCESS_KEY_PREFIX = "LOCALROLE"
+STEP_FUNCTIONS_SESSION = "StepFunctions"
+TASK_TOKEN_STATE_MACHINE = "StateMachineArn"  # noqa: S105 - a JSON member name, not a secret
+
+
+def role_access_key(role_arn: str, session_name: str) -> str:
+    encoded = base64.b32encode(f"{role_arn}\n{session_name}".encode()).decode()
+    return ROLE_ACCESS_KEY_PREFIX + encoded.rstrip("=")
+
+
+def task_token(state_machine_arn: str) -> str:
+    """A task token that says which state machine it belongs to (read by local_cloud.iam_requests)."""
+    text = json.dumps({TASK_TOKEN_STATE_MACHINE: state_machine_arn, "Nonce": str(uuid.uuid4())})
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def fill_aws_sdk_integration_gaps() -> None:
@@ -17,8 +38,6 @@ def fill_aws_sdk_integration_gaps() -> None:
     every service error becomes `<Service>.<Service>Exception`. These two overrides wire the helpers in,
     as LocalStack's interpreter does.
     """
-    from typing import Any
-
     from botocore.exceptions import ClientError
     from botocore.model import OperationModel
     from botocore.session import Session
@@ -71,6 +90,65 @@ def keep_stopped_executions_aborted() -> None:
     setattr(Environment, "set_error", set_error_unless_stopped)  # noqa: B010
 
 
+def sign_task_calls_as_the_execution_role() -> None:
+    """Sign every call a task makes with credentials that name the role it runs as.
+
+    moto's interpreter hands `boto_client_for` the task's `StateCredentials` (the execution's role ARN, or
+    the task's own `Credentials.RoleArn`) and then signs with the fixed access key `ak` whatever they say.
+    This replacement is moto 5.2.5's function with one change, the access key: it names that role
+    (`role_access_key`), so the gateway holds the state machine's Lambda, DynamoDB, Step Functions and
+    EventBridge calls to that role's policies, as AWS does.
+    """
+    import boto3
+    from botocore.config import Config
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        role_arn = getattr(state_credentials, "role_arn", None)
+        endpoint = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
+        make_client: Any = boto3.client
+        return make_client(
+            aws_access_key_id=role_access_key(role_arn, STEP_FUNCTIONS_SESSION) if role_arn else "ak",
+            region_name=region,
+            service_name=service,
+            aws_secret_access_key="sk",  # noqa: S106 - moto's own fake secret
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            ),
+            **endpoint,
+        )
+
+    setattr(boto_client, "boto_client_for", boto_client_for)  # noqa: B010
+    # Each integration module imported the function by name: point those names at the replacement too.
+    for module in list(sys.modules.values()):
+        if module is not boto_client and getattr(module, "boto_client_for", None) is original:
+            setattr(module, "boto_client_for", boto_client_for)  # noqa: B010
+
+
+def name_the_state_machine_in_task_tokens() -> None:
+    """Task tokens say which state machine they belong to.
+
+    SendTaskSuccess is authorized on the state machine the token belongs to; AWS knows it from the (opaque)
+    token, moto 5.2.5's tokens are bare UUIDs. The token is only ever compared whole, so its content is free.
+    """
+    from moto.stepfunctions.parser.asl.eval.states import ContextObject, TaskData
+
+    def update_task_token(self: ContextObject) -> str:
+        new_token = task_token(self.context_object_data["StateMachine"]["Id"])
+        self.context_object_data["Task"] = TaskData(Token=new_token)
+        return new_token
+
+    setattr(ContextObject, "update_task_token", update_task_token)  # noqa: B010
+
+
 def main() -> None:
     host, port = sys.argv[1], sys.argv[2]
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s moto %(levelname)s %(name)s: %(message)s")
@@ -83,6 +161,8 @@ def main() -> None:
 
     fill_aws_sdk_integration_gaps()
     keep_stopped_executions_aborted()
+    sign_task_calls_as_the_execution_role()
+    name_the_state_machine_in_task_tokens()
 
     server.main(["-H", host, "-p", port])
 

@@ -12,6 +12,8 @@ import boto3
 from local_cloud.dynamodb_local import DynamoDBLocal
 from local_cloud.eventbridge import EventRouter, LambdaDispatcher, StepFunctionsDispatcher
 from local_cloud.gateway import Gateway, GatewayBackends
+from local_cloud.iam import IamEnforcer
+from local_cloud.iam_requests import RequestAuthorizer, Scope
 from local_cloud.lambda_runtime import LambdaRuntime, LogFileSink, LogSink, log_to_logging
 from local_cloud.lambda_runtime.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from local_cloud.moto_server import MotoServer
@@ -30,6 +32,9 @@ class LocalCloud:
     output goes to ``logs/lambda.log`` and then to ``log_sink`` (default: the ``local_cloud.lambda``
     logger), each line prefixed with the function name. ``scheduler_clock`` is the scheduler's time
     (default: real time; :class:`~local_cloud.scheduler.ScaledClock` speeds it up).
+
+    :attr:`iam` holds the policies the gateway enforces on the stack's roles; it starts empty (nothing
+    restricted) until a deployment loads a template's policies into it (``LocalEnvironment``).
     """
 
     def __init__(
@@ -57,6 +62,8 @@ class LocalCloud:
             log_sink=LogFileSink(state_dir / "logs" / "lambda.log", forward=log_sink),
         )
         self.events = EventRouter(region=region, account_id=account_id)
+        self.iam = IamEnforcer()
+        self.authorizer = RequestAuthorizer(self.iam, Scope(region=region, account_id=account_id))
         # Dead-letter messages go through the gateway to moto's SQS, like any other client's.
         self.scheduler = SchedulerRunner(
             invoker=self.lambdas, sqs_client=lambda: self.client("sqs"), clock=scheduler_clock
@@ -99,6 +106,7 @@ class LocalCloud:
                     dynamodb_url=self.dynamodb.endpoint_url,
                     lambda_invoker=self.lambdas,
                     events=self.events,
+                    authorizer=self.authorizer,
                 )
             )
             self.scheduler.start()

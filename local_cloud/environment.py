@@ -2,12 +2,19 @@
 
 `make local`, `make demo` and the end-to-end tests all start it through `LocalEnvironment`, so they run
 the same thing. It writes what it created to `outputs.json` in its state folder (format in the README).
+
+IAM is enforced by default: the template's policies are loaded into the gateway once the stack is deployed,
+so a grant missing from the template fails a local run as it would fail on AWS. `enforce_iam=False`, or
+`LOCAL_CLOUD_IAM=off` in the environment (`make local LOCAL_CLOUD_IAM=off`, `make demo LOCAL_CLOUD_IAM=off`),
+turns it off for debugging.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +23,7 @@ from typing import Any
 from local_cloud.cloud import LocalCloud
 from local_cloud.lambda_runtime import LogSink, log_to_logging
 from local_cloud.provision import Deployment, deploy_stack
+from local_cloud.template import StackTemplate
 from voiceid_emulator import VoiceIdEmulator
 from voiceid_emulator.clock import Pacing
 
@@ -26,11 +34,19 @@ DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
 DEFAULT_TEMPLATE = DEFAULT_STATE_DIR / "cdk.out" / "VoiceIdJobTracker.template.json"
 OUTPUTS_FILE_NAME = "outputs.json"
 INPUT_BUCKET = "voiceid-local-input"
-# Voice ID needs a role it may assume to read input and write output; IAM is not enforced locally.
+# Voice ID needs a role it may assume to read input and write output. The emulator does not assume it: its
+# own S3 and EventBridge calls are Voice ID's, not the stack's, and are not restricted.
 DATA_ACCESS_ROLE_ARN = "arn:aws:iam::{account}:role/VoiceIdBatchDataAccess"
 
 # Variables the Lambdas get locally beyond the template's: none (no tracing SDK runs in them to disable).
 LOCAL_LAMBDA_ENVIRONMENT: dict[str, str] = {}
+IAM_SWITCH_VARIABLE = "LOCAL_CLOUD_IAM"
+_OFF = frozenset({"off", "0", "false", "no"})
+
+
+def iam_enforced_by_default() -> bool:
+    """Whether IAM is enforced when not said otherwise: yes, unless ``LOCAL_CLOUD_IAM`` is off/0/false/no."""
+    return os.environ.get(IAM_SWITCH_VARIABLE, "on").strip().lower() not in _OFF
 
 
 @dataclass(frozen=True)
@@ -47,13 +63,17 @@ class LocalEnvironment:
         state_dir: Path = DEFAULT_STATE_DIR,
         voice_id: VoiceIdSettings | None = None,
         log_sink: LogSink = log_to_logging,
+        enforce_iam: bool | None = None,
     ) -> None:
+        """``enforce_iam``: hold the stack's calls to the template's policies (None: on, unless
+        ``LOCAL_CLOUD_IAM=off``)."""
         if not template_path.is_file():
             raise FileNotFoundError(
                 f"no synthesized template at {template_path}; run `make local` (it synthesizes first)"
             )
         self.template_path = template_path
         self.state_dir = state_dir
+        self.enforce_iam = iam_enforced_by_default() if enforce_iam is None else enforce_iam
         self.cloud = LocalCloud(
             state_dir=state_dir / "run", lambda_environment=LOCAL_LAMBDA_ENVIRONMENT, log_sink=log_sink
         )
@@ -76,8 +96,13 @@ class LocalEnvironment:
         try:
             self.cloud.start()
             self.voice_id.start()
-            self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_VOICE_ID", self.voice_id.endpoint_url)
+            # The functions reach Voice ID through the gateway, which authorizes their calls like any other
+            # and forwards them to the emulator; users' clients may talk to the emulator directly.
+            self.cloud.gateway.route_voice_id(self.voice_id.endpoint_url)
+            self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_VOICE_ID", self.cloud.endpoint_url)
             self.deployment = deploy_stack(self.cloud, self.template_path)
+            if self.enforce_iam:
+                self.load_iam_policies()
             # The configured Voice ID domains exist in the account the stack is deployed to; here they are
             # created in the emulator with the same ids, so IAM scope and event pattern hold as deployed.
             for domain_id in self.domain_ids:
@@ -102,6 +127,21 @@ class LocalEnvironment:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    # -- IAM ---------------------------------------------------------------------------------------------------
+    def load_iam_policies(self, template: Mapping[str, Any] | None = None) -> None:
+        """Enforce the policies of ``template`` (default: the deployed template) from now on.
+
+        A changed copy of the deployed template (a grant removed, a resource narrowed) is evaluated with the
+        deployment's stack name, region, account and local KMS keys, so names and ARNs resolve as deployed.
+        Nothing is redeployed: only what the gateway evaluates changes.
+        """
+        if template is None:
+            template = json.loads(self.template_path.read_text(encoding="utf-8"))
+        stack = StackTemplate(
+            template, stack_name=self.stack.stack_name, region=self.cloud.region, account_id=self.cloud.account_id
+        )
+        self.cloud.iam.load(stack, resource_aliases=self.stack.kms_keys)
 
     # -- what scripts need to drive it -----------------------------------------------------------------
     @property
@@ -164,5 +204,6 @@ class LocalEnvironment:
                 "outputKmsKeyId": self.output_kms_key_id,
                 "dataAccessRoleArn": self.data_access_role_arn,
             },
+            "iam": {"enforced": self.cloud.iam.enforced, "roles": sorted(self.cloud.iam.roles)},
             "logs": str(self.state_dir / "run" / "logs"),
         }

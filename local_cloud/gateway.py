@@ -7,10 +7,18 @@ interpreter (``MOTO_PORT`` is this gateway's port) - sends its AWS calls here. R
 * ``X-Amz-Target: DynamoDB_20120810.*`` / ``DynamoDBStreams_20120810.*`` -> DynamoDB Local, so that
   DynamoDB tasks of the state machine hit the same engine as everything else
 * ``X-Amz-Target: AWSEvents.PutEvents`` -> the local EventBridge router
+* ``X-Amz-Target: VoiceID.*`` -> the Voice ID emulator (the functions' ``AWS_ENDPOINT_URL_VOICE_ID`` is this
+  gateway, so that their Voice ID calls are authorized like every other call)
 * everything else (S3, KMS, Step Functions, STS, other Lambda/Events APIs) -> reverse-proxied to moto
 
+**IAM.** With a :class:`~local_cloud.iam_requests.RequestAuthorizer` and the template's policies loaded, a
+call whose access key names a role of the stack is authorized first (``local_cloud/iam.py``): what it needs
+(:func:`~local_cloud.iam_requests.requirements`) against that role's policies, and refused with the
+service's own AccessDenied when any permission is missing. Calls with any other key are not restricted.
+
 Proxying streams bodies in both directions and keeps end-to-end headers (Content-Length, ETag,
-x-amz-*, Authorization, Host) unchanged; neither moto nor DynamoDB Local verifies signatures.
+x-amz-*, Authorization, Host) unchanged; neither moto nor DynamoDB Local verifies signatures. A JSON-protocol
+body that was read for authorization is forwarded from memory, with its Content-Length.
 """
 
 from __future__ import annotations
@@ -27,7 +35,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
 from local_cloud._process import LOCALHOST
+from local_cloud.iam_requests import AwsRequest, RequestAuthorizer, ServiceError
 from local_cloud.lambda_runtime import FunctionNotFoundError, InvalidPayloadError, InvokeResult
 
 _log = logging.getLogger("local_cloud.gateway")
@@ -35,6 +48,7 @@ _log = logging.getLogger("local_cloud.gateway")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations$")
 _DYNAMODB_TARGET_PREFIXES = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
 _PUT_EVENTS_TARGET = "AWSEvents.PutEvents"
+_VOICE_ID_TARGET_PREFIX = "VoiceID."
 # Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection and are never forwarded. Expect is
 # answered by this server (100 Continue) before the body is read.
 _HOP_BY_HOP = frozenset(
@@ -63,12 +77,17 @@ class EventsApi(Protocol):
 
 @dataclass
 class GatewayBackends:
-    """Where the gateway sends each kind of call. Lambda and Events may be absent (-> 501)."""
+    """Where the gateway sends each kind of call. Lambda, Events and Voice ID may be absent (-> 501).
+
+    ``authorizer`` decides whether a call of the stack's roles may go on (None: every call goes on).
+    """
 
     moto_url: str
     dynamodb_url: str
     lambda_invoker: LambdaInvoker | None = None
     events: EventsApi | None = None
+    voice_id_url: str | None = None
+    authorizer: RequestAuthorizer | None = None
 
 
 class Gateway:
@@ -103,6 +122,12 @@ class Gateway:
         self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
         self._thread.start()
         return self
+
+    def route_voice_id(self, endpoint_url: str) -> None:
+        """Send ``X-Amz-Target: VoiceID.*`` calls to ``endpoint_url`` (the emulator starts after the gateway)."""
+        if self._backends is None:
+            raise RuntimeError("start the gateway before routing Voice ID")
+        self._backends.voice_id_url = endpoint_url
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -169,18 +194,62 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         invoke = _INVOKE_PATH.match(path)
         try:
+            body, refused = self._authorize(backends, target)
+            if refused:
+                return
             if invoke and self.command == "POST":
                 self._lambda_invoke(backends, urllib.parse.unquote(invoke["function"]))
             elif target.startswith(_DYNAMODB_TARGET_PREFIXES):
-                self._proxy(backends.dynamodb_url)
+                self._proxy(backends.dynamodb_url, body)
             elif target == _PUT_EVENTS_TARGET:
-                self._put_events(backends)
+                self._put_events(backends, body)
+            elif target.startswith(_VOICE_ID_TARGET_PREFIX):
+                self._voice_id(backends, body)
             else:
-                self._proxy(backends.moto_url)
+                self._proxy(backends.moto_url, body)
         except (ConnectionError, TimeoutError, OSError) as error:
             _log.warning("%s %s failed: %s", self.command, self.path, error)
             self.close_connection = True
             self._send_json(502, {"message": f"local cloud gateway: upstream failed: {error}"})
+
+    # -- IAM -------------------------------------------------------------------------------------------------
+    def _authorize(self, backends: GatewayBackends, target: str) -> tuple[bytes | None, bool]:
+        """(the body if it had to be read, whether the call was refused and answered already)."""
+        authorizer = backends.authorizer
+        if authorizer is None:
+            return None, False
+        request = AwsRequest.create(self.command, self.path, dict(self.headers.items()))
+        session = authorizer.session(request)
+        if session is None:
+            return None, False
+        body = None
+        if target or request.service == "sts":  # JSON protocols name their resources in the body; STS its action
+            body = self._read_body()
+            request = AwsRequest.create(self.command, self.path, dict(self.headers.items()), body)
+
+        def object_kms_key(bucket: str, key: str, version: str | None) -> str | None:
+            return _object_kms_key(backends.moto_url, bucket, key, version)
+
+        denial = authorizer.check(request, session, object_kms_key)
+        if denial is None:
+            return body, False
+        if body is None:
+            for _ in self._body_chunks():  # keep the connection usable: the refused request's body is read
+                pass
+        self._send_service_error(denial)
+        return body, True
+
+    def _send_service_error(self, error: ServiceError) -> None:
+        self.send_response(error.status)
+        for name, value in error.headers.items():
+            self.send_header(name, value)
+        if self.command == "HEAD":
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_header("Content-Length", str(len(error.body)))
+        self.end_headers()
+        self.wfile.write(error.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _dispatch
 
@@ -251,8 +320,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
     # -- EventBridge -----------------------------------------------------------------------------------
-    def _put_events(self, backends: GatewayBackends) -> None:
-        body = self._read_body()
+    def _put_events(self, backends: GatewayBackends, body: bytes | None) -> None:
+        body = self._read_body() if body is None else body
         if backends.events is None:
             self._send_json(501, {"__type": "InternalException", "message": "no event router"}, amz_json=True)
             return
@@ -264,18 +333,40 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             return
         self._send_json(200, response, amz_json=True)
 
+    # -- Voice ID --------------------------------------------------------------------------------------------
+    def _voice_id(self, backends: GatewayBackends, body: bytes | None) -> None:
+        if backends.voice_id_url is None:
+            if body is None:
+                self._read_body()
+            self._send_json(501, {"__type": "InternalServerException", "message": "no Voice ID emulator"})
+            return
+        self._proxy(backends.voice_id_url, body)
+
     # -- reverse proxy ---------------------------------------------------------------------------------
-    def _proxy(self, upstream_url: str) -> None:
+    def _proxy(self, upstream_url: str, body: bytes | None = None) -> None:
+        """Forward the request; ``body``, when the gateway already read it, is sent from memory."""
         upstream = urllib.parse.urlsplit(upstream_url)
         connection = http.client.HTTPConnection(
             upstream.hostname or LOCALHOST, upstream.port, timeout=_UPSTREAM_TIMEOUT
         )
         try:
-            self._forward_request(connection)
+            if body is None:
+                self._forward_request(connection)
+            else:
+                self._forward_buffered_request(connection, body)
             response = connection.getresponse()
             self._forward_response(response)
         finally:
             connection.close()
+
+    def _forward_buffered_request(self, connection: http.client.HTTPConnection, body: bytes) -> None:
+        connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders()
+        connection.send(body)
 
     def _forward_request(self, connection: http.client.HTTPConnection) -> None:
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
@@ -316,6 +407,39 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if rechunk else chunk)
         if rechunk:
             write(b"0\r\n\r\n")
+
+
+_lookup_clients: dict[str, Any] = {}
+_lookup_clients_lock = threading.Lock()
+
+
+def _object_kms_key(moto_url: str, bucket: str, key: str, version: str | None) -> str | None:
+    """The SSE-KMS key of an object, from an unrestricted HeadObject to moto; None if it has none (or is absent).
+
+    The local cloud's own lookup, not the caller's: S3 knows the object's key whoever asks, and decides on
+    kms:Decrypt with it. Signed (moto tells the service from the signature), with the local user's key.
+    """
+    with _lookup_clients_lock:
+        client = _lookup_clients.get(moto_url)
+        if client is None:
+            make_client: Any = boto3.client  # one client per moto: boto3 clients are thread-safe
+            client = make_client(
+                "s3",
+                endpoint_url=moto_url,
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",  # noqa: S106 - the local services accept any credentials
+                config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=30),
+            )
+            _lookup_clients[moto_url] = client
+    try:
+        head = client.head_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+    except ClientError:
+        return None  # absent: the request itself gets S3's answer
+    if head.get("ServerSideEncryption") != "aws:kms":
+        return None
+    kms_key: str | None = head.get("SSEKMSKeyId")
+    return kms_key
 
 
 def _invoke_and_log(invoker: LambdaInvoker, function: str, payload: bytes) -> None:

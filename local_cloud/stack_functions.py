@@ -84,6 +84,7 @@ def lambda_function_configs(stack: StackTemplate, cdk_out: Path) -> list[LambdaF
                 runtime=runtime,
                 region=stack.region,
                 account_id=stack.account_id,
+                role_arn=str(properties["Role"]) if properties.get("Role") else None,
             )
         )
     return configs

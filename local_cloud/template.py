@@ -43,9 +43,9 @@ LOCAL_RESOURCE_TYPES: frozenset[str] = frozenset(
 # Types accepted without a local counterpart, and why that is safe.
 NO_LOCAL_EFFECT_TYPES: Mapping[str, str] = {
     "AWS::CDK::Metadata": "CDK usage metadata, no runtime behaviour",
-    "AWS::IAM::Role": "IAM is not enforced locally (moto/DynamoDB Local accept any credentials)",
-    "AWS::IAM::Policy": "IAM is not enforced locally",
-    "AWS::IAM::ManagedPolicy": "IAM is not enforced locally",
+    "AWS::IAM::Role": "nothing to create; the gateway holds the role's calls to its policies (local_cloud/iam.py)",
+    "AWS::IAM::Policy": "nothing to create; the gateway evaluates it for the roles it names (local_cloud/iam.py)",
+    "AWS::IAM::ManagedPolicy": "nothing to create; the gateway evaluates it for its roles (local_cloud/iam.py)",
     "AWS::Lambda::Permission": "resource policies are not enforced locally",
     "AWS::S3::BucketPolicy": "resource policies are not enforced locally",
     "AWS::SQS::QueuePolicy": "resource policies are not enforced locally",

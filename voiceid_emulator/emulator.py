@@ -440,12 +440,14 @@ class VoiceIdEmulator:
         return job
 
     def wait_for_job(self, job_id: str, timeout: float = 30.0) -> str:
-        """Block until a background-paced job is terminal; return its status."""
+        """Block until a background-paced job is terminal and its end event handed to delivery (Voice ID
+        sets the status, then sends the event); return its status."""
         deadline = time.monotonic() + timeout
         while True:
             with self.state.lock:
-                status = self.job(job_id).status
-            if status in TERMINAL_STATUSES:
+                job = self.job(job_id)
+                status, event_sent = job.status, job.end_event_handed_over
+            if status in TERMINAL_STATUSES and event_sent:
                 return status
             if self.pacing.manual:
                 raise RuntimeError("manual pacing: call run_until_done() or step_job() instead of waiting")

@@ -461,6 +461,8 @@ class JobEngine:
             job.ended_at = self.clock.now()
         self._audio.pop(job.job_id, None)
         self.publish(job, STATUS_SUCCEEDED, domain.arn)
+        with self.state.lock:
+            job.end_event_handed_over = True
 
     def _fail(self, job: Job, domain: Domain, status_code: int, message: str) -> None:
         with self.state.lock:
@@ -470,6 +472,8 @@ class JobEngine:
         self._audio.pop(job.job_id, None)
         LOG.info("Job %s failed: %s %s", job.job_id, status_code, message)
         self.publish(job, STATUS_FAILED, domain.arn)
+        with self.state.lock:
+            job.end_event_handed_over = True
 
     # --- background worker ---------------------------------------------------------------------------------
 

@@ -132,6 +132,9 @@ class Job:
     next_request: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     successes: list[dict[str, Any]] = field(default_factory=list)
+    end_event_handed_over: bool = False
+    """The job's end event was handed to delivery (or dropped by the event-loss fault): what
+    `wait_for_job` waits for, so a caller never races the event it is about to look for."""
 
     @property
     def active(self) -> bool:

@@ -26,6 +26,9 @@ class LambdaFunctionConfig:
     runtime: str = "python3.11"
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    role_arn: str | None = None
+    """The execution role (the template's ``Role``): the sandbox's credentials name it, so the gateway holds
+    the function's calls to its policies. None: credentials of no role (not restricted)."""
 
     @property
     def layer_python_dirs(self) -> list[Path]:

@@ -10,11 +10,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_cloud.identity import role_access_key
 from local_cloud.lambda_runtime.config import LambdaFunctionConfig
 from local_cloud.lambda_runtime.packages import build_runtime_packages_dir
 from local_cloud.lambda_runtime.sandbox import LogSink, Sandbox, SandboxFailedError, log_to_logging
 
-# Fake credentials: the local services do not verify signatures, but boto3 refuses to sign without any.
+# Fake credentials: the local services do not verify signatures, but boto3 refuses to sign without any. A
+# function with an execution role gets an access key id that names the role instead (role_access_key).
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "ASIALOCALCLOUD000000",
     "AWS_SECRET_ACCESS_KEY": "local-cloud-secret",
@@ -139,6 +141,9 @@ class LambdaRuntime:
                 **_FAKE_CREDENTIALS,
             }
         )
+        if config.role_arn:
+            # As Lambda names the session of a function's role: after the function.
+            environment["AWS_ACCESS_KEY_ID"] = role_access_key(config.role_arn, config.name)
         if self.endpoint_url:
             environment["AWS_ENDPOINT_URL"] = self.endpoint_url
         environment.update(self._extra_environment)
