@@ -306,14 +306,7 @@ class TrackerStateMachine(Construct):
             result_path="$",
             comment="Rejects malformed ids, an unknown JobKind or an unconfigured domain; nothing is written.",
         )
-        validate.add_retry(
-            errors=LAMBDA_SERVICE_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=6,
-            backoff_rate=2,
-            max_delay=Duration.seconds(60),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        self._retry_lambda_service_errors(validate)
         # The error replaces the state ("$"): a non-object input has nowhere to keep it beside.
         input_rejected = sfn.Pass(
             self,
@@ -394,15 +387,7 @@ class TrackerStateMachine(Construct):
             result_path=result_path,
             comment=comment,
         )
-        # Lambda's own transient failures, throttling included (Step Functions best practice).
-        task.add_retry(
-            errors=LAMBDA_SERVICE_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=6,
-            backoff_rate=2,
-            max_delay=Duration.seconds(60),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        self._retry_lambda_service_errors(task)
         task.add_retry(
             errors=transient_errors,
             interval=Duration.seconds(5),
@@ -583,6 +568,18 @@ class TrackerStateMachine(Construct):
         wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Job.Wake")
         wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
         return wait_for_token.next(then)
+
+    @staticmethod
+    def _retry_lambda_service_errors(task: sfn.TaskStateBase) -> None:
+        """Lambda's own transient failures, throttling included (Step Functions best practice)."""
+        task.add_retry(
+            errors=LAMBDA_SERVICE_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=6,
+            backoff_rate=2,
+            max_delay=Duration.seconds(60),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
 
     @staticmethod
     def _retry_dynamodb(task: sfn.TaskStateBase) -> None:

@@ -9,9 +9,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
-from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
+
+from infra.constructs.dead_letters import dead_letter_queue
 
 
 class SweepSchedule(Construct):
@@ -28,18 +29,7 @@ class SweepSchedule(Construct):
         # Invocations the scheduler could not make after its retries are kept here (an alarm watches it).
         # Encrypted with the stack's key; the scheduler delivers dead letters with the schedule's execution
         # role, to which binding the target grants sqs:SendMessage and the use of this key.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=encryption_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.dead_letter_queue,
-            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the dead-letter queue of the schedule."}],
-        )
+        self.dead_letter_queue = dead_letter_queue(self, encryption_key=encryption_key, dead_letters_of="the schedule")
         self.group = scheduler.ScheduleGroup(self, "Group")
         # A role of our own (CDK would share one per target across the stack) so its scope is this schedule.
         role = iam.Role(

@@ -10,11 +10,10 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from infra.constructs.dead_letters import dead_letter_queue
 from infra.lambda_contract import JOB_KINDS
 from infra.naming import stack_event_rules_arn_pattern
 
@@ -33,26 +32,8 @@ class JobEventTrigger(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         # Events that EventBridge could not turn into an execution (e.g. Step Functions throttling past
-        # the retry policy) are kept here rather than lost. They carry job ids, so the queue is encrypted
-        # with the stack's key: SQS's AWS managed key cannot be used, as its policy cannot let EventBridge
-        # deliver to the queue.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=encryption_key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.dead_letter_queue,
-            [
-                {
-                    "id": "AwsSolutions-SQS3",
-                    "reason": "This queue is itself the dead-letter queue of the rule.",
-                }
-            ],
-        )
+        # the retry policy) are kept here rather than lost.
+        self.dead_letter_queue = dead_letter_queue(self, encryption_key=encryption_key, dead_letters_of="the rules")
         self.rules: dict[str, events.Rule] = {}
         for kind in JOB_KINDS.values():
             rule = events.Rule(

@@ -83,9 +83,10 @@ def describe_job(
     job = describer.describe(ref, kind)
     now = clock()
     first_described_at = now if first_described_at is None else first_described_at
-    elapsed = max(now - first_described_at, samples[-1][0] if samples else 0.0)
-    if samples and elapsed <= samples[-1][0]:
-        elapsed = samples[-1][0] + 0.001  # clocks of two Lambda hosts may disagree slightly
+    elapsed = now - first_described_at
+    if samples:
+        # Samples must increase, and the clocks of two Lambda hosts may disagree slightly.
+        elapsed = max(elapsed, samples[-1][0] + 0.001)
     samples = append_sample(samples, (round(elapsed, 3), job.percent_complete))
     poll_count = previous + 1
     payload = job_to_payload(job)

@@ -52,12 +52,27 @@ def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+def local_environment(template: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalEnvironment:
+    """A local cloud running `template`, with the tests' Voice ID pacing and throttling (not yet started)."""
+    return LocalEnvironment(
+        template_path=template,
+        state_dir=tmp_path_factory.mktemp(name),
+        voice_id=VoiceIdSettings(pacing=TEST_PACING, throttling=True),
+    )
+
+
+def dedicated_local_cloud(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **overrides: object
+) -> Iterator[TrackerDriver]:
+    """A module's own local cloud, for a stack synthesized with other context than the session's."""
+    template = synth_local_template(tmp_path_factory.mktemp(f"{name}-cdk.out"), **overrides)
+    with local_environment(template, tmp_path_factory, f"{name}-cloud") as environment:
+        yield TrackerDriver(environment)
+
+
 @pytest.fixture(scope="session")
 def local(local_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnvironment]:
-    settings = VoiceIdSettings(pacing=TEST_PACING, throttling=True)
-    with LocalEnvironment(
-        template_path=local_template, state_dir=tmp_path_factory.mktemp("local-cloud"), voice_id=settings
-    ) as environment:
+    with local_environment(local_template, tmp_path_factory, "local-cloud") as environment:
         yield environment
 
 

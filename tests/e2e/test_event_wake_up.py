@@ -13,26 +13,16 @@ from typing import Any
 import pytest
 
 from local_cloud.driver import AudioRequest, TrackerDriver, recorded_by
-from local_cloud.environment import LocalEnvironment, VoiceIdSettings
-from tests.e2e.conftest import TEST_PACING, synth_local_template
+from tests.e2e.conftest import dedicated_local_cloud
 
 MIN_WAIT_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
 def slow_polling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackerDriver]:
-    template = synth_local_template(
-        tmp_path_factory.mktemp("wake-cdk.out"),
-        pollMinSeconds=MIN_WAIT_SECONDS,
-        pollMaxSeconds=300,
-        sweepMinutes=60,
+    yield from dedicated_local_cloud(
+        tmp_path_factory, "wake", pollMinSeconds=MIN_WAIT_SECONDS, pollMaxSeconds=300, sweepMinutes=60
     )
-    with LocalEnvironment(
-        template_path=template,
-        state_dir=tmp_path_factory.mktemp("wake-cloud"),
-        voice_id=VoiceIdSettings(pacing=TEST_PACING, throttling=True),
-    ) as environment:
-        yield TrackerDriver(environment)
 
 
 def history(driver: TrackerDriver, execution_arn: str) -> list[dict[str, Any]]:

@@ -15,27 +15,16 @@ from local_cloud.driver import (
     TrackerDriver,
     recorded_by,
 )
-from local_cloud.environment import LocalEnvironment, VoiceIdSettings
-from tests.e2e.conftest import TEST_PACING, synth_local_template
+from tests.e2e.conftest import dedicated_local_cloud
 
 DOMAINS = ["ThreeDomainsAAAAAAAAAA", "ThreeDomainsBBBBBBBBBB", "ThreeDomainsCCCCCCCCCC"]
 
 
 @pytest.fixture(scope="module")
 def three_domains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackerDriver]:
-    template = synth_local_template(
-        tmp_path_factory.mktemp("three-cdk.out"),
-        voiceIdDomainIds=DOMAINS,
-        pollMinSeconds=1,
-        pollMaxSeconds=2,
-        sweepMinutes=60,
+    yield from dedicated_local_cloud(
+        tmp_path_factory, "three", voiceIdDomainIds=DOMAINS, pollMinSeconds=1, pollMaxSeconds=2, sweepMinutes=60
     )
-    with LocalEnvironment(
-        template_path=template,
-        state_dir=tmp_path_factory.mktemp("three-cloud"),
-        voice_id=VoiceIdSettings(pacing=TEST_PACING, throttling=True),
-    ) as environment:
-        yield TrackerDriver(environment)
 
 
 def requests_for(domain_index: int, kind: str) -> list[AudioRequest]:
