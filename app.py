@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: `npx cdk synth` / `npx cdk deploy` (configuration: cdk.json context, see README)."""
+"""CDK entry point: `npx cdk synth` / `npx cdk deploy` (configuration: cdk.json context, see docs/configuration.md)."""
 
 from __future__ import annotations
 

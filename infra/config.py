@@ -1,6 +1,6 @@
 """Everything a deployer chooses, read from CDK context (`cdk.json`, or `-c key=value` on the command line).
 
-Each key is documented in the README's "Configuration" section. Values given with `-c` arrive as strings,
+Each key is documented in docs/configuration.md. Values given with `-c` arrive as strings,
 so lists are accepted as JSON and numbers as digits.
 """
 
@@ -101,7 +101,7 @@ class TrackerConfig:
 def _raw(source: ContextSource, name: str) -> Any:
     value = source.try_get_context(CONTEXT_PREFIX + name)
     if value is None:
-        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} is not set (see README, Configuration)")
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} is not set (see docs/configuration.md)")
     return value
 
 

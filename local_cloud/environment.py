@@ -1,7 +1,7 @@
 """The whole local cloud for the tracker: AWS engines, the Voice ID emulator and the deployed stack.
 
 `make local`, `make demo` and the end-to-end tests all start it through `LocalEnvironment`, so they run
-the same thing. It writes what it created to `outputs.json` in its state folder (format in the README).
+the same thing. It writes what it created to `outputs.json` in its state folder (format in docs/local-cloud.md).
 
 IAM is enforced by default: the template's policies are loaded into the gateway once the stack is deployed,
 so a grant missing from the template fails a local run as it would fail on AWS. `enforce_iam=False`, or

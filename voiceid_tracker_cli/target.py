@@ -157,7 +157,7 @@ def local_outputs_path() -> Path:
 
 
 def local_target(path: Path | None = None) -> Target:
-    """The local cloud described by its `outputs.json` (README, "`make local` and `outputs.json`"):
+    """The local cloud described by its `outputs.json` (docs/local-cloud.md, "`make local` and `outputs.json`"):
     `endpoints.aws` serves every AWS API, `endpoints.voiceId` Voice ID, and any credentials work."""
     path = path or local_outputs_path()
     if not path.is_file():

@@ -36,7 +36,7 @@ NO_VPC: Skip = (
 NO_RESERVED_CONCURRENCY: Skip = (
     "CKV_AWS_115",
     "Concurrency bounds calls in flight, not calls per second, so it cannot hold Voice ID's shared 2 TPS; "
-    "the state machine's waits and retries do (README, Reserved concurrency). A reservation would also turn "
+    "the state machine's waits and retries do (docs/deploying.md, Reserved concurrency). A reservation would also turn "
     "bursts into throttled invocations and fails to deploy in accounts at the minimum concurrency quota.",
 )
 ENVIRONMENT_HAS_NO_SECRETS: Skip = (
@@ -196,7 +196,7 @@ class TrackerFunctions(Construct):
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             # Lambda records each invocation's segment itself; no tracing SDK runs in the function
-            # (README, "Tracing" says how to add OpenTelemetry subsegments).
+            # (docs/deploying.md, "Tracing" says how to add OpenTelemetry subsegments).
             tracing=lambda_.Tracing.ACTIVE,
             description=description,
             environment={

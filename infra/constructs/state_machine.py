@@ -1,7 +1,7 @@
 """The Step Functions Standard state machine that follows one Voice ID job until it is recorded.
 
 Written in JSONPath (not JSONata) so the same definition runs in the local cloud. State names are what an
-operator reads in the console; the README's "State machine" section draws the same graph.
+operator reads in the console; docs/architecture.md's "State machine" section draws the same graph.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class TrackerStateMachine(Construct):
             output_path="$.Record",
             comment="Output: status, counts and where the items are.",
         )
-        # Operators route this event to chat, tickets or mail (README, "Job-outcome events").
+        # Operators route this event to chat, tickets or mail (docs/operations.md, "Job-outcome events").
         announce = tasks.EventBridgePutEvents(
             self,
             "Announce job recorded",
