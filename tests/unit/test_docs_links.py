@@ -67,7 +67,7 @@ def relative_links(page: Path) -> list[str]:
 
 def test_github_slug_matches_githubs_rules() -> None:
     assert github_slug("`make local` and `outputs.json`") == "make-local-and-outputsjson"
-    assert github_slug("Never missing a job, and seeing it end at once") == "never-missing-a-job-and-seeing-it-end-at-once"
+    assert github_slug("Never missing a job, and seeing it end") == "never-missing-a-job-and-seeing-it-end"
     assert github_slug("IAM") == "iam"
 
 
