@@ -1,50 +1,18 @@
 """Time sources and job pacing.
 
-The clock stamps CreatedAt/EndedAt and decides when a background-paced job is due for its next step. Tests can
-pass a ManualClock and move it forward themselves; pacing decides whether jobs advance on a background worker
-(real time, possibly 0 s per step) or only when the test calls `advance()` / `step_job()`.
+The clock (`emulator_core.clock`, shared with the Bedrock emulator) stamps CreatedAt/EndedAt and decides when a
+background-paced job is due for its next step. Tests can pass a ManualClock and move it forward themselves;
+pacing decides whether jobs advance on a background worker (real time, possibly 0 s per step) or only when the
+test calls `advance()` / `step_job()`.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
-from typing import Protocol
 
+from emulator_core.clock import Clock, ManualClock, ManualPacingError, SystemClock
 
-class Clock(Protocol):
-    def now(self) -> float:
-        """Seconds since the epoch."""
-        ...
-
-
-class SystemClock:
-    def now(self) -> float:
-        return time.time()
-
-
-class ManualClock:
-    """A clock that only moves when told to; thread-safe so a background worker can read it."""
-
-    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> float:
-        if seconds < 0:
-            raise ValueError("a clock cannot go backwards")
-        with self._lock:
-            self._now += seconds
-            return self._now
-
-
-class ManualPacingError(ValueError):
-    """Pacing cannot be changed at run time on an emulator built with `Pacing.manual_steps()`."""
+__all__ = ["Clock", "ManualClock", "ManualPacingError", "Pacing", "SystemClock"]
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
-"""HTTP layer: Voice ID's JSON 1.0 protocol on `POST /`, and the admin API under `/_voiceid/admin/`."""
+"""HTTP layer: Voice ID's JSON 1.0 protocol on `POST /`, and the admin API under `/_voiceid/admin/`
+(the server itself is shared with the Bedrock emulator: `emulator_core.http`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
-import sys
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from emulator_core.http import AdminError, EmulatorHTTPServer, EmulatorRequestHandler
 from voiceid_emulator import model
 from voiceid_emulator.errors import VoiceIdError, internal_error, throttled, validation_error
 from voiceid_emulator.service import operation_error
@@ -24,69 +23,33 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 TARGET_PREFIX = "VoiceID."
 ADMIN_PREFIX = "/_voiceid/admin/"
 
-
-class AdminError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+__all__ = ["ADMIN_PREFIX", "AdminError", "VoiceIdHTTPServer", "dispatch"]
 
 
-class VoiceIdHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class VoiceIdHTTPServer(EmulatorHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: VoiceIdEmulator) -> None:
         self.emulator = emulator
-        super().__init__(address, VoiceIdRequestHandler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, BrokenPipeError | ConnectionResetError):
-            # A client that timed out (e.g. under injected latency) is normal, not a server fault.
-            LOG.debug("Client %s went away before the response was sent", client_address)
-            return
-        LOG.exception("Error while serving %s", client_address)
+        super().__init__(address, VoiceIdRequestHandler, emulator.admin)
 
 
-class VoiceIdRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as SDK connection pools expect
+class VoiceIdRequestHandler(EmulatorRequestHandler):
     server: VoiceIdHTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms per call.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        LOG.debug("%s - %s", self.address_string(), format % args)
-
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _send(self, status: int, body: dict[str, Any] | list[Any], content_type: str = CONTENT_TYPE) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", _request_id())
-        self.end_headers()
-        self.wfile.write(payload)
+    admin_prefix = ADMIN_PREFIX
 
     def do_GET(self) -> None:
         body = self._body()
-        if self.path.startswith(ADMIN_PREFIX):
+        if self._is_admin():
             self._admin("GET", body)
             return
-        self._send(404, {"message": "Not found; Voice ID requests are POST / with X-Amz-Target"}, "application/json")
+        self._send(404, {"message": "Not found; Voice ID requests are POST / with X-Amz-Target"})
 
     def do_POST(self) -> None:
         body = self._body()
-        if self.path.startswith(ADMIN_PREFIX):
+        if self._is_admin():
             self._admin("POST", body)
             return
         if self.path.split("?", 1)[0] != "/":
-            self._send(404, {"message": f"No such path {self.path}"}, "application/json")
+            self._send(404, {"message": f"No such path {self.path}"})
             return
         self._send_api(body)
 
@@ -97,25 +60,7 @@ class VoiceIdRequestHandler(BaseHTTPRequestHandler):
             status, response = 200, self.server.emulator.dispatch(operation, body)
         except VoiceIdError as error:
             status, response = error.status, error.body()
-        self._send(status, response)
-
-    def _admin(self, method: str, body: bytes) -> None:
-        try:
-            payload: Any = json.loads(body) if body.strip() else {}
-            if not isinstance(payload, dict):
-                raise AdminError(400, "The admin request body must be a JSON object")
-            result = self.server.emulator.admin.handle_http(method, self.path[len(ADMIN_PREFIX) :], payload)
-            self._send(200, result, "application/json")
-        except AdminError as error:
-            self._send(error.status, {"message": str(error)}, "application/json")
-        except (ValueError, TypeError, KeyError) as error:
-            self._send(400, {"message": f"Bad admin request: {error}"}, "application/json")
-
-
-def _request_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
+        self._send(status, response, CONTENT_TYPE)
 
 
 def dispatch(
