@@ -1,0 +1,408 @@
+"""BedrockEmulator: state, job engine, faults, events and the HTTP server wired together, and its admin API."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bedrock_emulator import events, protocol
+from bedrock_emulator.faults import DEFAULT_TPS, BedrockFaults, check_outcome
+from bedrock_emulator.jobs import JobEngine, Pacing
+from bedrock_emulator.server import BedrockHTTPServer, dispatch
+from bedrock_emulator.service import BedrockService
+from bedrock_emulator.store import TERMINAL_STATUSES, AccountState, ForcedOutcome, Job, ModelQuota, Quotas
+from emulator_core.clock import Clock, ManualPacingError, SystemClock
+from emulator_core.events import EventCallback, EventPublisher
+from emulator_core.http import AdminError
+from emulator_core.s3io import S3Store, make_s3_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+# Models a local deployment offers (one per request format); any anthropic.claude* or amazon.nova* id works.
+DEFAULT_MODEL_IDS = ("anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-micro-v1:0")
+
+# Admin path segment -> the status a job can be forced to end in.
+_OUTCOME_ROUTES = {"fail": "Failed", "expire": "Expired", "partially-complete": "PartiallyCompleted"}
+
+
+class Admin:
+    """Faults on demand and job control; the same operations back `/_bedrock/admin/` (see README)."""
+
+    def __init__(self, emulator: BedrockEmulator) -> None:
+        self._emulator = emulator
+        self.faults = emulator.faults
+
+    def set_record_errors(self, errors: dict[str, Any]) -> None:
+        self.faults.set_record_errors(errors)
+
+    def force_outcome(self, job_id: str, status: str, after_records: int = 0, message: str | None = None) -> None:
+        """End an active job with `status` (Failed, Expired or PartiallyCompleted) once `after_records` of its
+        records are processed (at its next step for 0). KeyError for an unknown job, ValueError for an ended job
+        or a bad value."""
+        checked = check_outcome(status, after_records)
+        state = self._emulator.state
+        with state.lock:
+            job = state.find_job(job_id)
+            if job is None:
+                raise KeyError(f"no job {job_id}")
+            if not job.active:
+                raise ValueError(f"job {job_id} is already {job.status}")
+            job.forced = ForcedOutcome(*checked, message)
+        self._emulator.engine.wake()
+
+    def force_next_jobs(self, status: str, after_records: int = 0, count: int = 1, message: str | None = None) -> None:
+        self.faults.force_next_jobs(status, after_records, count, message)
+
+    def set_throttling(self, enabled: bool, tps: float = DEFAULT_TPS) -> None:
+        self.faults.set_throttling(enabled, tps)
+
+    def inject_internal_errors(self, count: int, operations: list[str] | None = None) -> None:
+        unknown = [op for op in operations or [] if op not in protocol.OPERATIONS]
+        if unknown:
+            raise ValueError(f"unknown Bedrock operations: {unknown}")
+        self.faults.inject_internal_errors(count, operations)
+
+    def set_latency(self, seconds: float) -> None:
+        self.faults.set_latency(seconds)
+
+    def set_event_loss(self, fraction: float, seed: int | None = None) -> None:
+        self.faults.set_event_loss(fraction, seed)
+
+    def deny_roles(self, role_arns: list[str]) -> None:
+        self.faults.deny_roles(role_arns)
+
+    def set_quota(self, model_id: str | None = None, **values: int) -> ModelQuota:
+        """Change the default quota (model_id None) or one model's: min_records_per_job, max_records_per_job,
+        max_unfinished_jobs. Unnamed values keep their current setting. ValueError for a bad value."""
+        quotas = self._emulator.quotas
+        with self._emulator.state.lock:
+            current = quotas.default if model_id is None else quotas.for_model(model_id)
+            updated = ModelQuota(**{**current.to_kwargs(), **values})
+            if model_id is None:
+                quotas.default = updated
+            else:
+                quotas.per_model[model_id] = updated
+        return updated
+
+    def reset_quotas(self) -> None:
+        with self._emulator.state.lock:
+            initial = self._emulator.initial_quotas
+            self._emulator.quotas.default = initial.default
+            self._emulator.quotas.per_model = dict(initial.per_model)
+
+    def set_pacing(self, stage_seconds: float, records_per_second: float) -> None:
+        """Background pacing at run time (0 records/s: as fast as possible). ManualPacingError on a
+        manual-pacing emulator; ValueError for a negative or non-numeric value."""
+        if self._emulator.engine.pacing.manual:
+            raise ManualPacingError("this emulator uses manual pacing; step jobs with step_job/advance instead")
+        values = [
+            _non_negative(name, value)
+            for name, value in (("stageSeconds", stage_seconds), ("recordsPerSecond", records_per_second))
+        ]
+        self._emulator.engine.set_pacing(Pacing.real_time(*values))
+
+    def reset_pacing(self) -> None:
+        initial = self._emulator.initial_pacing
+        self.set_pacing(initial.stage_seconds, initial.records_per_second)
+
+    def reset_faults(self) -> None:
+        """Clear every fault (throttling back to its start-up setting); pacing and quotas are configuration and
+        are kept, and so are the faults already attached to a job."""
+        self.faults.reset()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            **self.faults.state(),
+            "droppedEvents": self._emulator.publisher.dropped_count(),
+            "pacing": self._emulator.engine.pacing.to_api(),
+            "quotas": self._emulator.quotas.to_api(),
+        }
+
+    def handle_http(  # noqa: PLR0912, PLR0915 - a flat routing table
+        self, method: str, path: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        parts = [p for p in path.split("?", 1)[0].split("/") if p]
+        head = parts[0] if parts else ""
+        emulator = self._emulator
+        if method == "GET":
+            if parts == ["state"]:
+                return self.state()
+            if parts == ["events"]:
+                return {"events": emulator.events}
+            if parts == ["dropped-events"]:
+                return {"droppedEvents": emulator.dropped_events}
+            raise AdminError(404, f"No admin route GET /{path}")
+        if method != "POST":
+            raise AdminError(404, f"No admin route {method} /{path}")
+        try:
+            if parts == ["record-errors"]:
+                self.set_record_errors(body)
+            elif parts == ["record-errors", "clear"]:
+                self.faults.clear_record_errors()
+            elif head == "jobs" and len(parts) == 3 and parts[2] in _OUTCOME_ROUTES:
+                self.force_outcome(
+                    parts[1], _OUTCOME_ROUTES[parts[2]], body.get("afterRecords", 0), body.get("message")
+                )
+            elif head == "jobs" and len(parts) == 3 and parts[2] == "step":
+                return {"moved": emulator.step_job(parts[1])}
+            elif parts == ["next-jobs"]:
+                self.force_next_jobs(
+                    body.get("status", ""), body.get("afterRecords", 0), body.get("count", 1), body.get("message")
+                )
+            elif parts == ["advance"]:
+                return {"moved": emulator.advance()}
+            elif parts == ["run"]:
+                emulator.run_until_done(body.get("jobId"))
+            elif parts == ["throttling"]:
+                self.set_throttling(bool(body["enabled"]), body.get("tps", DEFAULT_TPS))
+            elif parts == ["internal-errors"]:
+                self.inject_internal_errors(int(body["count"]), body.get("operations"))
+            elif parts == ["latency"]:
+                self.set_latency(float(body["seconds"]))
+            elif parts == ["event-loss"]:
+                if "fraction" not in body:
+                    raise AdminError(400, 'fraction is required, e.g. {"fraction": 1.0} to drop every event')
+                self.set_event_loss(body["fraction"], body.get("seed"))
+            elif parts == ["denied-roles"]:
+                if "roleArns" not in body:
+                    raise AdminError(400, 'roleArns is required, e.g. {"roleArns": ["arn:aws:iam::...:role/x"]}')
+                self.deny_roles(body["roleArns"])
+            elif parts == ["quotas"]:
+                self._quota_http(body)
+            elif parts == ["quotas", "reset"]:
+                self.reset_quotas()
+            elif parts == ["pacing"]:
+                missing = [key for key in ("stageSeconds", "recordsPerSecond") if key not in body]
+                if missing:
+                    raise AdminError(
+                        400, f'{" and ".join(missing)} required, e.g. {{"stageSeconds": 0, "recordsPerSecond": 0}}'
+                    )
+                self.set_pacing(body["stageSeconds"], body["recordsPerSecond"])
+            elif parts == ["pacing", "reset"]:
+                self.reset_pacing()
+            elif parts == ["reset"]:
+                self.reset_faults()
+            else:
+                raise AdminError(404, f"No admin route POST /{path}")
+        except KeyError as exc:
+            raise AdminError(404, str(exc)) from exc
+        except ManualPacingError as exc:
+            raise AdminError(409, str(exc)) from exc
+        except ValueError as exc:
+            status = 409 if "is already" in str(exc) else 400
+            raise AdminError(status, str(exc)) from exc
+        return self.state()
+
+    def _quota_http(self, body: dict[str, Any]) -> None:
+        names = {
+            "minRecordsPerJob": "min_records_per_job",
+            "maxRecordsPerJob": "max_records_per_job",
+            "maxUnfinishedJobs": "max_unfinished_jobs",
+        }
+        unknown = sorted(set(body) - {*names, "modelId"})
+        if unknown:
+            raise AdminError(400, f"unknown quota fields {unknown}; known: modelId, {', '.join(names)}")
+        model_id = body.get("modelId")
+        if model_id is not None and not isinstance(model_id, str):
+            raise AdminError(400, f"modelId must be a string, got {model_id!r}")
+        self.set_quota(model_id, **{names[key]: value for key, value in body.items() if key in names})
+
+
+def _non_negative(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+class BedrockEmulator:
+    """A local Amazon Bedrock for the batch inference (model invocation job) APIs; a context manager."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        s3_endpoint_url: str | None = None,
+        s3_client: S3Client | None = None,
+        s3_client_for_role: Callable[[str], S3Client] | None = None,
+        events_endpoint_url: str | None = None,
+        event_bus: str = "default",
+        events_client: EventBridgeClient | None = None,
+        event_callback: EventCallback | None = None,
+        throttling: bool = False,
+        tps: float = DEFAULT_TPS,
+        clock: Clock | None = None,
+        pacing: Pacing | None = None,
+        quotas: Quotas | None = None,
+        event_loss_random: random.Random | None = None,
+    ) -> None:
+        """`s3_client_for_role(role_arn)`: the S3 client a job uses, as its service role (the local cloud signs
+        with the role so that the role's policies decide what the job may read and write); default: one client
+        for every job, from `s3_client` or `s3_endpoint_url`."""
+        if host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError("the Bedrock emulator only binds to the loopback interface")
+        self.host = host
+        self.port = port
+        self.region = region
+        self.account_id = account_id
+        self.clock: Clock = clock or SystemClock()
+        self.initial_pacing = pacing or Pacing.instant()
+        self.quotas = quotas or Quotas()
+        self.initial_quotas = Quotas(self.quotas.default, dict(self.quotas.per_model))
+        self.state = AccountState()
+        self.faults = BedrockFaults(throttling=throttling, tps=tps, random_source=event_loss_random)
+        self.publisher = EventPublisher(
+            events.EVENT_SOURCE,
+            region,
+            account_id,
+            callback=event_callback,
+            endpoint_url=events_endpoint_url,
+            event_bus=event_bus,
+            events_client=events_client,
+            drop_event=self.faults.should_drop_event,
+        )
+        self._s3_endpoint_url = s3_endpoint_url
+        self._s3_client = s3_client
+        self._s3_client_for_role = s3_client_for_role
+        self._s3_stores: dict[str, S3Store] = {}
+        self._s3_lock = threading.Lock()
+        self.engine = JobEngine(
+            state=self.state,
+            s3_for_role=self._s3,
+            publisher=self.publisher,
+            faults=self.faults,
+            clock=self.clock,
+            quotas=self.quotas,
+            pacing=self.initial_pacing,
+            account_id=account_id,
+        )
+        self.service = BedrockService(
+            state=self.state,
+            engine=self.engine,
+            faults=self.faults,
+            clock=self.clock,
+            quotas=self.quotas,
+            region=region,
+            account_id=account_id,
+        )
+        self.admin = Admin(self)
+        self._server: BedrockHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _s3(self, role_arn: str) -> S3Store:
+        # Built lazily so the emulator can be constructed before its S3 is up.
+        key = role_arn if self._s3_client_for_role is not None else ""
+        with self._s3_lock:
+            store = self._s3_stores.get(key)
+            if store is None:
+                if self._s3_client_for_role is not None:
+                    client = self._s3_client_for_role(role_arn)
+                else:
+                    client = self._s3_client or make_s3_client(self._s3_endpoint_url, self.region)
+                store = self._s3_stores[key] = S3Store(client)
+            return store
+
+    @property
+    def pacing(self) -> Pacing:
+        return self.engine.pacing
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> BedrockEmulator:
+        if self._server is not None:
+            return self
+        protocol.routes()  # load botocore's model before the first request
+        self._server = BedrockHTTPServer((self.host, self.port), self)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="bedrock-http", daemon=True
+        )
+        self._thread.start()
+        self.engine.start_worker()
+        return self
+
+    def stop(self) -> None:
+        self.engine.stop_worker()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> BedrockEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # --- API ---------------------------------------------------------------------------------------------------
+
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Any:
+        """One REST-JSON request; raises BedrockError with the model's HTTP status."""
+        return dispatch(self, method, path, query, body)
+
+    # --- jobs --------------------------------------------------------------------------------------------------
+
+    def job(self, identifier: str) -> Job:
+        with self.state.lock:
+            job = self.state.find_job(identifier)
+        if job is None:
+            raise KeyError(identifier)
+        return job
+
+    def step_job(self, identifier: str) -> bool:
+        """One step of one job (a status, or `records_per_step` records); False when unknown or ended."""
+        with self.state.lock:
+            job = self.state.find_job(identifier)
+        return job is not None and self.engine.step(job.job_id)
+
+    def advance(self) -> int:
+        return self.engine.advance()
+
+    def run_until_done(self, identifier: str | None = None) -> None:
+        if identifier is None:
+            self.engine.run_until_done(None)
+        else:
+            self.engine.run_until_done(self.job(identifier).job_id)
+
+    def wait_for_job(self, identifier: str, timeout: float = 30.0) -> str:
+        """Block until a background-paced job has ended and its end event was handed over; its status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.state.lock:
+                job = self.job(identifier)
+                status, handed_over = job.status, job.end_event_handed_over
+            if status in TERMINAL_STATUSES and handed_over:
+                return status
+            if self.pacing.manual:
+                raise RuntimeError("manual pacing: call run_until_done() or step_job() instead of waiting")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {identifier} still {status} after {timeout} s")
+            time.sleep(0.01)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.publisher.snapshot()
+
+    @property
+    def dropped_events(self) -> list[dict[str, Any]]:
+        return self.publisher.dropped_snapshot()
