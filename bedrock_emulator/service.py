@@ -92,6 +92,11 @@ class BedrockService:
                         "request; use a new token for a new job"
                     )
                 return {"jobArn": self.state.jobs[job_id].arn}
+            if model_id.startswith("arn:") and not _model_arn_reachable(model_id, self.account_id):
+                raise not_found(
+                    f"The model {model_id} could not be found: this account has no custom models, and an inference "
+                    "profile must be one of this account's"
+                )
             if family is None:
                 raise validation_error(
                     f"The model {model_id} does not support batch inference in this emulator: use an Anthropic "
@@ -178,6 +183,15 @@ class BedrockService:
         if more and last is not None:
             response["nextToken"] = _encode_token(last, listing)
         return response
+
+
+def _model_arn_reachable(model_arn: str, account_id: str) -> bool:
+    """A foundation-model ARN (no account) or an inference profile of this account; never a custom model (the
+    emulator has none)."""
+    parts = model_arn.split(":", 5)
+    if len(parts) < 6 or parts[5].startswith("custom-model/"):
+        return False
+    return parts[4] in ("", account_id)
 
 
 def _fingerprint(params: dict[str, Any]) -> str:

@@ -1,0 +1,33 @@
+"""Fixtures for the Bedrock emulator tests: a moto server (S3, KMS, EventBridge, SQS) and an emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from bedrock_emulator import BedrockEmulator, ManualClock, Pacing
+from bedrock_emulator.testing import Env, make_env
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def env(moto_endpoint: str, clock: ManualClock) -> Iterator[Env]:
+    """Manual pacing (one status, or one record, a step), a test-controlled clock, quotas down to 1 record."""
+    with BedrockEmulator(s3_endpoint_url=moto_endpoint, clock=clock, pacing=Pacing.manual_steps()) as emulator:
+        emulator.admin.set_quota(min_records_per_job=1)
+        yield make_env(moto_endpoint, emulator)
