@@ -79,6 +79,9 @@ class Admin:
     def deny_roles(self, role_arns: list[str]) -> None:
         self.faults.deny_roles(role_arns)
 
+    def deny_operations(self, operations: list[str]) -> None:
+        self.faults.deny_operations(operations, protocol.OPERATIONS)
+
     def set_quota(self, model_id: str | None = None, **values: int) -> ModelQuota:
         """Change the default quota (model_id None) or one model's: min_records_per_job, max_records_per_job,
         max_unfinished_jobs. Unnamed values keep their current setting. ValueError for a bad value."""
@@ -175,6 +178,10 @@ class Admin:
                 if "roleArns" not in body:
                     raise AdminError(400, 'roleArns is required, e.g. {"roleArns": ["arn:aws:iam::...:role/x"]}')
                 self.deny_roles(body["roleArns"])
+            elif parts == ["denied-operations"]:
+                if "operations" not in body:
+                    raise AdminError(400, 'operations is required, e.g. {"operations": ["GetModelInvocationJob"]}')
+                self.deny_operations(body["operations"])
             elif parts == ["quotas"]:
                 self._quota_http(body)
             elif parts == ["quotas", "reset"]:

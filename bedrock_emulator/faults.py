@@ -38,6 +38,7 @@ class BedrockFaults(core.FaultController):
         self._record_errors: dict[str, RecordError] = {}
         self._next_outcomes: list[ForcedOutcome] = []
         self._denied_roles: set[str] = set()
+        self._denied_operations: set[str] = set()
         super().__init__(throttling=throttling, tps=tps, random_source=random_source)
 
     def reset(self) -> None:
@@ -46,6 +47,7 @@ class BedrockFaults(core.FaultController):
             self._record_errors = {}
             self._next_outcomes = []
             self._denied_roles = set()
+            self._denied_operations = set()
 
     def set_record_errors(self, errors: dict[str, Any]) -> None:
         """Force these records' errors, by recordId, in every job that processes them from now on:
@@ -96,6 +98,19 @@ class BedrockFaults(core.FaultController):
         with self._lock:
             return role_arn in self._denied_roles
 
+    def deny_operations(self, operations: list[str], known: tuple[str, ...]) -> None:
+        """Calls of these operations are refused with AccessDeniedException, as when the caller's policies do
+        not allow `bedrock:<Operation>` (the local cloud's gateway enforces real policies; this is for the
+        emulator alone)."""
+        if not isinstance(operations, list) or any(operation not in known for operation in operations):
+            raise ValueError(f"operations must be a list of {list(known)}, got {operations!r}")
+        with self._lock:
+            self._denied_operations = set(operations)
+
+    def operation_denied(self, operation: str) -> bool:
+        with self._lock:
+            return operation in self._denied_operations
+
     def state(self) -> dict[str, Any]:
         with self._lock:
             extra = {
@@ -107,5 +122,6 @@ class BedrockFaults(core.FaultController):
                     {"status": outcome.status, "afterRecords": outcome.after_records} for outcome in self._next_outcomes
                 ],
                 "deniedRoles": sorted(self._denied_roles),
+                "deniedOperations": sorted(self._denied_operations),
             }
         return {**super().state(), **extra}

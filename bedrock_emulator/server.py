@@ -9,7 +9,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from bedrock_emulator import protocol
-from bedrock_emulator.errors import BedrockError, internal_error, throttled, validation_error
+from bedrock_emulator.errors import BedrockError, access_denied, internal_error, throttled, validation_error
 from emulator_core import model
 from emulator_core.http import EmulatorHTTPServer, EmulatorRequestHandler
 
@@ -56,6 +56,11 @@ def dispatch(emulator: BedrockEmulator, method: str, path: str, query: dict[str,
     operation, path_params = protocol.match(method, path)
     if faults.should_throttle():
         raise throttled()
+    if faults.operation_denied(operation.name):
+        raise access_denied(
+            f"User is not authorized to perform: bedrock:{operation.name} "
+            "(denied through the Bedrock emulator's admin API)"
+        )
     if faults.take_internal_error(operation.name):
         raise internal_error("Injected InternalServerException (Bedrock emulator fault injection)")
     params = protocol.parse_request(operation, path_params, query, body)
