@@ -1,4 +1,4 @@
-"""The whole local cloud for the tracker: AWS engines, the Voice ID emulator and the deployed stack.
+"""The whole local cloud for the tracker: AWS engines, the Voice ID and Bedrock emulators and the deployed stack.
 
 `make local`, `make demo` and the end-to-end tests all start it through `LocalEnvironment`, so they run
 the same thing. It writes what it created to `outputs.json` in its state folder (format in docs/local-cloud.md).
@@ -20,7 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from local_cloud.cloud import LocalCloud
+import boto3
+from botocore.config import Config
+
+from bedrock_emulator import DEFAULT_MODEL_IDS, BedrockEmulator
+from bedrock_emulator import Pacing as BedrockPacing
+from local_cloud.cloud import FAKE_SECRET_ACCESS_KEY, LocalCloud
+from local_cloud.identity import role_access_key
 from local_cloud.lambda_runtime import LogSink, log_to_logging
 from local_cloud.provision import Deployment, deploy_stack
 from local_cloud.template import StackTemplate
@@ -37,6 +43,14 @@ INPUT_BUCKET = "voiceid-local-input"
 # Voice ID needs a role it may assume to read input and write output. The emulator does not assume it: its
 # own S3 and EventBridge calls are Voice ID's, not the stack's, and are not restricted.
 DATA_ACCESS_ROLE_ARN = "arn:aws:iam::{account}:role/VoiceIdBatchDataAccess"
+
+# Bedrock batch inference: where a local job's input and output go, and the service role Bedrock uses for them.
+# The emulator reads and writes S3 as that role (through the gateway), so a role of the stack is held to its
+# policies; this default role is not one of the stack's and is not restricted.
+BEDROCK_INPUT_S3_URI = "s3://bedrock-local-input/input/"
+BEDROCK_OUTPUT_S3_URI = "s3://bedrock-local-output/output/"
+BEDROCK_ROLE_ARN = "arn:aws:iam::{account}:role/BedrockBatchInference"
+BEDROCK_ROLE_SESSION = "BedrockBatchInference"
 
 # Variables the Lambdas get locally beyond the template's: none (no tracing SDK runs in them to disable).
 LOCAL_LAMBDA_ENVIRONMENT: dict[str, str] = {}
@@ -55,6 +69,12 @@ class VoiceIdSettings:
     throttling: bool = True
 
 
+@dataclass(frozen=True)
+class BedrockSettings:
+    pacing: BedrockPacing = field(default_factory=lambda: BedrockPacing.real_time(0.5, 50.0))
+    throttling: bool = False
+
+
 class LocalEnvironment:
     def __init__(
         self,
@@ -62,6 +82,7 @@ class LocalEnvironment:
         template_path: Path = DEFAULT_TEMPLATE,
         state_dir: Path = DEFAULT_STATE_DIR,
         voice_id: VoiceIdSettings | None = None,
+        bedrock: BedrockSettings | None = None,
         log_sink: LogSink = log_to_logging,
         enforce_iam: bool | None = None,
     ) -> None:
@@ -86,6 +107,16 @@ class LocalEnvironment:
             throttling=settings.throttling,
             pacing=settings.pacing,
         )
+        bedrock_settings = bedrock or BedrockSettings()
+        self.bedrock = BedrockEmulator(
+            region=self.cloud.region,
+            account_id=self.cloud.account_id,
+            s3_client_for_role=self._s3_client_as,
+            events_endpoint_url=self.cloud.endpoint_url,
+            throttling=bedrock_settings.throttling,
+            pacing=bedrock_settings.pacing,
+        )
+        self.bedrock_output_kms_key_id = ""
         self.deployment: Deployment | None = None
 
     @property
@@ -100,6 +131,10 @@ class LocalEnvironment:
             # and forwards them to the emulator; users' clients may talk to the emulator directly.
             self.cloud.gateway.route_voice_id(self.voice_id.endpoint_url)
             self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_VOICE_ID", self.cloud.endpoint_url)
+            # Bedrock's REST calls carry no X-Amz-Target: the gateway tells them by their signing name.
+            self.bedrock.start()
+            self.cloud.gateway.route_signed_service("bedrock", self.bedrock.endpoint_url)
+            self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_BEDROCK", self.cloud.endpoint_url)
             self.deployment = deploy_stack(self.cloud, self.template_path)
             if self.enforce_iam:
                 self.load_iam_policies()
@@ -109,6 +144,7 @@ class LocalEnvironment:
                 self.voice_id.admin.seed_domain(domain_id, name="configured", kms_key_id=self.output_kms_key_id)
             if self.input_location[0] not in self.stack.buckets:
                 self.cloud.client("s3").create_bucket(Bucket=self.input_location[0])
+            self._create_bedrock_resources()
             self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
             self.outputs_path.write_text(json.dumps(self.outputs(), indent=2) + "\n", encoding="utf-8")
         except BaseException:
@@ -117,8 +153,36 @@ class LocalEnvironment:
         return self
 
     def stop(self) -> None:
+        self.bedrock.stop()
         self.voice_id.stop()
         self.cloud.stop()
+
+    # -- Bedrock -----------------------------------------------------------------------------------------------
+    def _s3_client_as(self, role_arn: str) -> Any:
+        """The S3 client a Bedrock job uses: through the gateway, signed as its service role."""
+        make_client: Any = boto3.client
+        return make_client(
+            "s3",
+            endpoint_url=self.cloud.endpoint_url,
+            region_name=self.cloud.region,
+            aws_access_key_id=role_access_key(role_arn, BEDROCK_ROLE_SESSION),
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 3}),
+        )
+
+    def _create_bedrock_resources(self) -> None:
+        """The input and output buckets of local Bedrock jobs, and a KMS key for their output."""
+        s3 = self.cloud.client("s3")
+        for uri in (BEDROCK_INPUT_S3_URI, BEDROCK_OUTPUT_S3_URI):
+            bucket = uri.removeprefix("s3://").split("/", 1)[0]
+            if bucket not in self.stack.buckets:
+                s3.create_bucket(Bucket=bucket)
+        key = self.cloud.client("kms").create_key(Description="local Bedrock batch inference output")
+        self.bedrock_output_kms_key_id = str(key["KeyMetadata"]["Arn"])
+
+    @property
+    def bedrock_role_arn(self) -> str:
+        return BEDROCK_ROLE_ARN.format(account=self.cloud.account_id)
 
     def __enter__(self) -> LocalEnvironment:
         return self.start()
@@ -192,6 +256,7 @@ class LocalEnvironment:
             "endpoints": {
                 "aws": self.cloud.endpoint_url,
                 "voiceId": self.voice_id.endpoint_url,
+                "bedrock": self.bedrock.endpoint_url,
                 "dynamodbLocal": self.cloud.dynamodb.endpoint_url,
                 "moto": self.cloud.moto.endpoint_url,
             },
@@ -203,6 +268,13 @@ class LocalEnvironment:
                 "outputS3Uri": self.output_s3_uri,
                 "outputKmsKeyId": self.output_kms_key_id,
                 "dataAccessRoleArn": self.data_access_role_arn,
+            },
+            "bedrock": {
+                "inputS3Uri": BEDROCK_INPUT_S3_URI,
+                "outputS3Uri": BEDROCK_OUTPUT_S3_URI,
+                "outputKmsKeyId": self.bedrock_output_kms_key_id,
+                "roleArn": self.bedrock_role_arn,
+                "modelIds": list(DEFAULT_MODEL_IDS),
             },
             "iam": {"enforced": self.cloud.iam.enforced, "roles": sorted(self.cloud.iam.roles)},
             "logs": str(self.state_dir / "run" / "logs"),

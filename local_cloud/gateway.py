@@ -9,6 +9,8 @@ interpreter (``MOTO_PORT`` is this gateway's port) - sends its AWS calls here. R
 * ``X-Amz-Target: AWSEvents.PutEvents`` -> the local EventBridge router
 * ``X-Amz-Target: VoiceID.*`` -> the Voice ID emulator (the functions' ``AWS_ENDPOINT_URL_VOICE_ID`` is this
   gateway, so that their Voice ID calls are authorized like every other call)
+* requests signed for a service in ``GatewayBackends.signed_services`` (by the SigV4 signing name, e.g.
+  ``bedrock``, whose REST paths carry no X-Amz-Target) -> that service's emulator
 * everything else (S3, KMS, Step Functions, STS, other Lambda/Events APIs) -> reverse-proxied to moto
 
 **IAM.** With a :class:`~local_cloud.iam_requests.RequestAuthorizer` and the template's policies loaded, a
@@ -30,7 +32,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
@@ -88,6 +90,8 @@ class GatewayBackends:
     events: EventsApi | None = None
     voice_id_url: str | None = None
     authorizer: RequestAuthorizer | None = None
+    signed_services: dict[str, str] = field(default_factory=dict)
+    """SigV4 signing name -> the emulator that serves it (``bedrock``: the Bedrock emulator)."""
 
 
 class Gateway:
@@ -129,6 +133,12 @@ class Gateway:
             raise RuntimeError("start the gateway before routing Voice ID")
         self._backends.voice_id_url = endpoint_url
 
+    def route_signed_service(self, signing_name: str, endpoint_url: str) -> None:
+        """Send calls signed for ``signing_name`` (e.g. ``bedrock``) to ``endpoint_url``."""
+        if self._backends is None:
+            raise RuntimeError("start the gateway before routing a service to it")
+        self._backends.signed_services[signing_name] = endpoint_url
+
     def stop(self) -> None:
         if self._thread is not None:
             self._server.shutdown()
@@ -143,6 +153,15 @@ class Gateway:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+_SIGNING_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/(?P<service>[^/]+)/aws4_request")
+
+
+def _signing_name(authorization: str) -> str:
+    """The service a SigV4 ``Authorization`` header was signed for ('' when there is none)."""
+    match = _SIGNING_SCOPE.search(authorization)
+    return match["service"] if match else ""
 
 
 def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
@@ -205,6 +224,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
                 self._put_events(backends, body)
             elif target.startswith(_VOICE_ID_TARGET_PREFIX):
                 self._voice_id(backends, body)
+            elif (signed := _signing_name(self.headers.get("Authorization", ""))) in backends.signed_services:
+                self._proxy(backends.signed_services[signed], body)
             else:
                 self._proxy(backends.moto_url, body)
         except (ConnectionError, TimeoutError, OSError) as error:
@@ -223,7 +244,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         if session is None:
             return None, False
         body = None
-        if target or request.service == "sts":  # JSON protocols name their resources in the body; STS its action
+        # JSON protocols name their resources in the body; STS its action; Bedrock the role it passes.
+        if target or request.service in ("sts", "bedrock"):
             body = self._read_body()
             request = AwsRequest.create(self.command, self.path, dict(self.headers.items()), body)
 

@@ -15,6 +15,11 @@ authorize for it, built per API the way AWS documents the resource:
 * EventBridge (``AWSEvents.PutEvents``): ``events:PutEvents`` on each entry's bus,
   ``arn:aws:events:<region>:<account>:event-bus/<name>`` (``default`` without ``EventBusName``).
 * Voice ID (``VoiceID.<Op>``): ``voiceid:<Op>`` on ``arn:aws:voiceid:<region>:<account>:domain/<DomainId>``.
+* Bedrock batch inference (REST-JSON, signing name ``bedrock``): ``bedrock:GetModelInvocationJob`` and
+  ``bedrock:StopModelInvocationJob`` on the job's ARN (``arn:aws:bedrock:<region>:<account>:model-invocation-job/
+  <id>``, from the id or ARN in the path), ``bedrock:ListModelInvocationJobs`` on ``*``, and
+  ``bedrock:CreateModelInvocationJob`` on ``.../model-invocation-job/*`` (the id is not known before) plus
+  ``iam:PassRole`` on the body's ``roleArn`` with ``iam:PassedToService = bedrock.amazonaws.com``.
 * KMS (``TrentService.<Op>``): ``kms:<Op>`` on the key named by ``KeyId``; SQS (``AmazonSQS.<Op>``) on the
   queue of ``QueueUrl``.
 * S3, path-style as boto3 sends it to the gateway (``/<bucket>/<key>``): ``s3:GetObject`` for GET and HEAD
@@ -30,7 +35,7 @@ default. Every requirement carries the global condition keys ``aws:PrincipalArn`
 
 :func:`denial_response` answers an AccessDenied the way each service does, so the caller's SDK raises the
 error it raises on AWS (S3: 403 ``AccessDenied`` in XML; DynamoDB, Step Functions, EventBridge, KMS: 400
-``AccessDeniedException`` in JSON; Voice ID: 403 ``AccessDeniedException``; Lambda: 403 with
+``AccessDeniedException`` in JSON; Voice ID: 403 ``AccessDeniedException``; Bedrock and Lambda: 403 with
 ``x-amzn-ErrorType``).
 """
 
@@ -59,6 +64,7 @@ logger = logging.getLogger("local_cloud.iam")
 _CREDENTIAL = re.compile(r"Credential=(?P<scope>[^,\s]+)")
 _SIGV2 = re.compile(r"^AWS (?P<akid>[^:\s]+):")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations$")
+_BEDROCK_JOB_PATH = re.compile(r"^/model-invocation-job/(?P<job>[^/]+)(?P<stop>/stop)?$")
 _FUNCTION_ARN = re.compile(r"^arn:[^:]+:lambda:[^:]*:[^:]*:function:(?P<name>[^:]+)(:(?P<qualifier>[^:]+))?$")
 TASK_TOKEN_STATE_MACHINE = "StateMachineArn"  # noqa: S105 - a JSON member name, not a secret
 
@@ -238,12 +244,11 @@ def _service_requirements(
         if extract is not None:
             return extract(operation, request.json_body(), scope)
         return [Requirement(f"{service or 'unknown'}:{operation}", "*")]
-    if service == "lambda":
-        return _lambda(request, scope)
     if service == "s3":
         return _s3(request, scope, object_kms_key)
-    if service == "sts":
-        return _sts(request)
+    rest = _REST_SERVICES.get(service)
+    if rest is not None:
+        return rest(request, scope)
     return Unattributed(f"{service or 'unknown service'} {request.method} {request.path}")
 
 
@@ -329,6 +334,26 @@ def _voiceid(operation: str, body: Mapping[str, Any], scope: Scope) -> list[Requ
     return [Requirement(action, "*")]
 
 
+def _bedrock(request: AwsRequest, scope: Scope) -> list[Requirement] | Unattributed:
+    """The batch-inference operations, told apart by method and path as botocore's model routes them."""
+    jobs = f"arn:aws:bedrock:{scope.region}:{scope.account_id}:model-invocation-job/"
+    if request.method == "GET" and request.path == "/model-invocation-jobs":
+        return [Requirement("bedrock:ListModelInvocationJobs", "*")]
+    if request.method == "POST" and request.path == "/model-invocation-job":
+        found = [Requirement("bedrock:CreateModelInvocationJob", f"{jobs}*")]
+        role = request.json_body().get("roleArn")
+        if isinstance(role, str) and role:
+            found.append(Requirement("iam:PassRole", role, {"iam:PassedToService": "bedrock.amazonaws.com"}))
+        return found
+    job = _BEDROCK_JOB_PATH.match(request.path)
+    if job and (request.method, bool(job["stop"])) in (("GET", False), ("POST", True)):
+        identifier = urllib.parse.unquote(job["job"])
+        arn = identifier if identifier.startswith("arn:") else f"{jobs}{identifier}"
+        action = "bedrock:StopModelInvocationJob" if job["stop"] else "bedrock:GetModelInvocationJob"
+        return [Requirement(action, arn)]
+    return Unattributed(f"Bedrock {request.method} {request.path}")
+
+
 def _kms_key_arn(key_id: Any, scope: Scope) -> str:
     if not key_id:
         return "*"  # Decrypt without KeyId: the key is in the ciphertext, which the local cloud does not read
@@ -385,6 +410,13 @@ def _sts(request: AwsRequest) -> list[Requirement]:
         return []  # AWS allows it whatever the policies say
     role = (form.get("RoleArn") or [""])[0]
     return [Requirement(f"sts:{action or 'Unknown'}", role or "*")]
+
+
+_REST_SERVICES: Mapping[str, Callable[[AwsRequest, Scope], list[Requirement] | Unattributed]] = {
+    "lambda": _lambda,
+    "sts": lambda request, scope: _sts(request),
+    "bedrock": _bedrock,
+}
 
 
 def _s3(request: AwsRequest, scope: Scope, object_kms_key: ObjectKeyLookup) -> list[Requirement] | Unattributed:
@@ -491,6 +523,17 @@ def denial_response(request: AwsRequest, message: str) -> ServiceError:
     """An AccessDenied for ``request``, shaped as its service answers one."""
     request_id = str(uuid.uuid4())
     service = request.service
+    if service == "bedrock":  # REST-JSON: the code in x-amzn-ErrorType, the message in the body
+        body = json.dumps({"message": message}).encode()
+        return ServiceError(
+            403,
+            {
+                "Content-Type": "application/json",
+                "x-amzn-ErrorType": "AccessDeniedException",
+                "x-amzn-RequestId": request_id,
+            },
+            body,
+        )
     if service == "lambda":
         body = json.dumps({"Type": "User", "Message": message}).encode()
         return ServiceError(

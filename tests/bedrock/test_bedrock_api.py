@@ -26,7 +26,7 @@ def unvalidated_client(env: Env) -> Any:
         endpoint_url=env.emulator.endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106
+        aws_secret_access_key="testing",
         config=Config(parameter_validation=False, retries={"total_max_attempts": 1}),
     )
 
@@ -43,8 +43,8 @@ def test_create_get_list_stop_round_trip(env: Env) -> None:
     job_id = arn.rsplit("/", 1)[1]
     assert arn == f"arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/{job_id}"
     assert len(job_id) == 12 and job_id.isalnum() and job_id.islower()
-    by_arn = env.client.get_model_invocation_job(jobIdentifier=arn)
-    by_id = env.client.get_model_invocation_job(jobIdentifier=job_id)
+    by_arn: dict[str, Any] = dict(env.client.get_model_invocation_job(jobIdentifier=arn))
+    by_id: dict[str, Any] = dict(env.client.get_model_invocation_job(jobIdentifier=job_id))
     by_arn.pop("ResponseMetadata")
     by_id.pop("ResponseMetadata")
     assert by_arn == by_id
@@ -266,7 +266,8 @@ def test_list_filters_sorts_and_pages(env: Env, clock: ManualClock) -> None:
     pages = env.client.get_paginator("list_model_invocation_jobs").paginate(
         sortOrder="Ascending", PaginationConfig={"PageSize": 2}
     )
-    sizes, seen = [], []
+    sizes: list[int] = []
+    seen: list[str] = []
     for page in pages:
         sizes.append(len(page["invocationJobSummaries"]))
         seen.extend(s["jobArn"] for s in page["invocationJobSummaries"])
@@ -279,7 +280,8 @@ def test_a_page_token_is_tied_to_its_listing(env: Env) -> None:
     for _ in range(3):
         env.create(uri)
     token = env.client.list_model_invocation_jobs(maxResults=1)["nextToken"]
-    for bad in ({"nextToken": "garbage!"}, {"nextToken": token, "nameContains": "job"}):
+    bad_pages: list[dict[str, Any]] = [{"nextToken": "garbage!"}, {"nextToken": token, "nameContains": "job"}]
+    for bad in bad_pages:
         with pytest.raises(ClientError) as excinfo:
             env.client.list_model_invocation_jobs(maxResults=1, **bad)
         code, status, message = _error(excinfo)

@@ -19,7 +19,7 @@ def run(env: Env, lines: list[dict[str, Any]], **job: Any) -> tuple[str, dict[st
 
 
 def test_claude_records_get_a_messages_response_with_usage(env: Env) -> None:
-    arn, out = run(env, records(2))
+    _arn, out = run(env, records(2))
     answer = out["rec00000"]["modelOutput"]
     assert answer["type"] == "message" and answer["role"] == "assistant"
     assert answer["content"][0]["type"] == "text" and answer["content"][0]["text"]
