@@ -1,0 +1,180 @@
+"""Bedrock through the local cloud's gateway: routed by signing name, the caller held to its IAM policies per API
+(bedrock:* on the job ARN, iam:PassRole on the service role), and each job's S3 access held to its service role."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from bedrock_emulator import BedrockEmulator, Pacing
+from bedrock_emulator.testing import CLAUDE_MODEL_ID, jsonl, records
+from local_cloud.cloud import LocalCloud
+from local_cloud.iam import PolicyStatement, RolePolicies
+from local_cloud.identity import role_access_key
+
+pytestmark = pytest.mark.xdist_group("local_cloud")
+
+
+class Roles:
+    def __init__(self, cloud: LocalCloud) -> None:
+        self.cloud = cloud
+        self._roles: dict[str, RolePolicies] = {}
+
+    def add(self, *statements: dict[str, Any]) -> str:
+        arn = f"arn:aws:iam::{self.cloud.account_id}:role/bedrock-{uuid.uuid4().hex[:8]}"
+        self._roles[arn] = RolePolicies(
+            role_arn=arn,
+            logical_id=arn.rsplit("/", 1)[-1],
+            statements=tuple(PolicyStatement(f"test[{n}]", statement) for n, statement in enumerate(statements)),
+        )
+        self.cloud.iam.replace(self._roles.values())
+        return arn
+
+    def client(self, service: str, role_arn: str) -> Any:
+        make_client: Any = boto3.client
+        return make_client(
+            service,
+            endpoint_url=self.cloud.endpoint_url,
+            region_name=self.cloud.region,
+            aws_access_key_id=role_access_key(role_arn, "test-session"),
+            aws_secret_access_key="local",
+            config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
+
+
+def _allow(action: str | list[str], resource: str | list[str], **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+@pytest.fixture
+def roles(cloud: LocalCloud) -> Iterator[Roles]:
+    cloud.authorizer.clear_denials()
+    try:
+        yield Roles(cloud)
+    finally:
+        cloud.iam.clear()
+
+
+@pytest.fixture
+def bedrock(cloud: LocalCloud) -> Iterator[BedrockEmulator]:
+    def s3_as(role_arn: str) -> Any:
+        make_client: Any = boto3.client
+        return make_client(
+            "s3",
+            endpoint_url=cloud.endpoint_url,
+            region_name=cloud.region,
+            aws_access_key_id=role_access_key(role_arn, "BedrockBatchInference"),
+            aws_secret_access_key="local",
+            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+        )
+
+    with BedrockEmulator(
+        region=cloud.region, account_id=cloud.account_id, s3_client_for_role=s3_as, pacing=Pacing.manual_steps(10)
+    ) as emulator:
+        emulator.admin.set_quota(min_records_per_job=1)
+        cloud.gateway.route_signed_service("bedrock", emulator.endpoint_url)
+        yield emulator
+
+
+def _buckets(cloud: LocalCloud) -> tuple[str, str]:
+    s3 = cloud.client("s3")
+    names = (f"bedrock-in-{uuid.uuid4().hex[:8]}", f"bedrock-out-{uuid.uuid4().hex[:8]}")
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=names[0], Key="input/batch.jsonl", Body=jsonl(records(3)))
+    return names
+
+
+def _job_args(service_role: str, input_bucket: str, output_bucket: str) -> dict[str, Any]:
+    return {
+        "jobName": f"gw-{uuid.uuid4().hex[:8]}",
+        "roleArn": service_role,
+        "modelId": CLAUDE_MODEL_ID,
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": f"s3://{input_bucket}/input/"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{output_bucket}/output/"}},
+    }
+
+
+def _error(call: Any) -> dict[str, Any]:
+    with pytest.raises(ClientError) as raised:
+        call()
+    response: Any = raised.value.response
+    return dict(response)
+
+
+def test_a_callers_bedrock_calls_are_held_to_its_policies(
+    cloud: LocalCloud, roles: Roles, bedrock: BedrockEmulator
+) -> None:
+    input_bucket, output_bucket = _buckets(cloud)
+    service_role = f"arn:aws:iam::{cloud.account_id}:role/BedrockBatchInference"
+    jobs = f"arn:aws:bedrock:{cloud.region}:{cloud.account_id}:model-invocation-job/*"
+    caller = roles.add(
+        _allow(["bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob"], jobs),
+        _allow(
+            "iam:PassRole",
+            service_role,
+            Condition={"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
+        ),
+    )
+    client = roles.client("bedrock", caller)
+    arn = client.create_model_invocation_job(**_job_args(service_role, input_bucket, output_bucket))["jobArn"]
+    assert client.get_model_invocation_job(jobIdentifier=arn)["status"] == "Submitted"
+    assert client.get_model_invocation_job(jobIdentifier=arn.rsplit("/", 1)[1])["jobArn"] == arn
+
+    stop = _error(lambda: client.stop_model_invocation_job(jobIdentifier=arn))
+    assert (stop["Error"]["Code"], stop["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDeniedException", 403)
+    assert f"bedrock:StopModelInvocationJob on resource: {arn}" in stop["Error"]["Message"]
+    assert bedrock.job(arn).status == "Submitted"  # the refused call never reached the service
+    listing = _error(client.list_model_invocation_jobs)
+    assert "bedrock:ListModelInvocationJobs on resource: *" in listing["Error"]["Message"]
+
+    other_role = f"arn:aws:iam::{cloud.account_id}:role/SomeoneElses"
+    passing = _error(lambda: client.create_model_invocation_job(**_job_args(other_role, input_bucket, output_bucket)))
+    assert f"iam:PassRole on resource: {other_role}" in passing["Error"]["Message"]
+    assert len(bedrock.state.jobs) == 1
+    # A user's calls go through the gateway to the emulator unrestricted.
+    user = cloud.client("bedrock")
+    assert [s["jobArn"] for s in user.list_model_invocation_jobs()["invocationJobSummaries"]] == [arn]
+
+
+def test_a_job_reads_and_writes_s3_as_its_service_role(
+    cloud: LocalCloud, roles: Roles, bedrock: BedrockEmulator
+) -> None:
+    input_bucket, output_bucket = _buckets(cloud)
+    read_only = roles.add(
+        _allow("s3:ListBucket", f"arn:aws:s3:::{input_bucket}"),
+        _allow("s3:GetObject", f"arn:aws:s3:::{input_bucket}/*"),
+    )
+    read_write = roles.add(
+        _allow("s3:ListBucket", f"arn:aws:s3:::{input_bucket}"),
+        _allow("s3:GetObject", f"arn:aws:s3:::{input_bucket}/*"),
+        _allow("s3:PutObject", f"arn:aws:s3:::{output_bucket}/*"),
+    )
+    no_access = roles.add(_allow("s3:GetObject", "arn:aws:s3:::some-other-bucket/*"))
+    user = cloud.client("bedrock")
+    results = {}
+    for name, role in (("read_only", read_only), ("read_write", read_write), ("no_access", no_access)):
+        arn = user.create_model_invocation_job(**_job_args(role, input_bucket, output_bucket))["jobArn"]
+        bedrock.run_until_done(arn)
+        results[name] = user.get_model_invocation_job(jobIdentifier=arn)
+    assert results["read_write"]["status"] == "Completed"
+    assert results["read_only"]["status"] == "Failed"
+    assert "Unable to write the job output" in results["read_only"]["message"]
+    assert "AccessDenied" in results["read_only"]["message"]
+    assert results["no_access"]["status"] == "Failed"
+    assert "Unable to read the input" in results["no_access"]["message"]
+    written = cloud.client("s3").list_objects_v2(Bucket=output_bucket)["Contents"]
+    job_id = results["read_write"]["jobArn"].rsplit("/", 1)[1]
+    assert sorted(item["Key"] for item in written) == [
+        f"output/{job_id}/batch.jsonl.out",
+        f"output/{job_id}/manifest.json.out",
+    ]
+    body = cloud.client("s3").get_object(Bucket=output_bucket, Key=f"output/{job_id}/manifest.json.out")["Body"]
+    assert json.loads(body.read())["successRecordCount"] == 3
