@@ -18,8 +18,10 @@ authorize for it, built per API the way AWS documents the resource:
 * Bedrock batch inference (REST-JSON, signing name ``bedrock``): ``bedrock:GetModelInvocationJob`` and
   ``bedrock:StopModelInvocationJob`` on the job's ARN (``arn:aws:bedrock:<region>:<account>:model-invocation-job/
   <id>``, from the id or ARN in the path), ``bedrock:ListModelInvocationJobs`` on ``*``, and
-  ``bedrock:CreateModelInvocationJob`` on ``.../model-invocation-job/*`` (the id is not known before) plus
-  ``iam:PassRole`` on the body's ``roleArn`` with ``iam:PassedToService = bedrock.amazonaws.com``.
+  ``bedrock:CreateModelInvocationJob`` on ``.../model-invocation-job/*`` (the id is not known before) and on
+  the model (``arn:aws:bedrock:<region>::foundation-model/<modelId>``, an inference profile of the account for
+  a geography-prefixed id, or the ARN given), plus ``iam:PassRole`` on the body's ``roleArn`` with
+  ``iam:PassedToService = bedrock.amazonaws.com``.
 * KMS (``TrentService.<Op>``): ``kms:<Op>`` on the key named by ``KeyId``; SQS (``AmazonSQS.<Op>``) on the
   queue of ``QueueUrl``.
 * S3, path-style as boto3 sends it to the gateway (``/<bucket>/<key>``): ``s3:GetObject`` for GET and HEAD
@@ -340,8 +342,12 @@ def _bedrock(request: AwsRequest, scope: Scope) -> list[Requirement] | Unattribu
     if request.method == "GET" and request.path == "/model-invocation-jobs":
         return [Requirement("bedrock:ListModelInvocationJobs", "*")]
     if request.method == "POST" and request.path == "/model-invocation-job":
+        body = request.json_body()
         found = [Requirement("bedrock:CreateModelInvocationJob", f"{jobs}*")]
-        role = request.json_body().get("roleArn")
+        model = body.get("modelId")
+        if isinstance(model, str) and model:
+            found.append(Requirement("bedrock:CreateModelInvocationJob", _bedrock_model_arn(model, scope)))
+        role = body.get("roleArn")
         if isinstance(role, str) and role:
             found.append(Requirement("iam:PassRole", role, {"iam:PassedToService": "bedrock.amazonaws.com"}))
         return found
@@ -352,6 +358,20 @@ def _bedrock(request: AwsRequest, scope: Scope) -> list[Requirement] | Unattribu
         action = "bedrock:StopModelInvocationJob" if job["stop"] else "bedrock:GetModelInvocationJob"
         return [Requirement(action, arn)]
     return Unattributed(f"Bedrock {request.method} {request.path}")
+
+
+# Cross-Region inference profile ids start with their geography (`us.anthropic.claude-...`).
+_INFERENCE_PROFILE_GEOGRAPHIES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"})
+
+
+def _bedrock_model_arn(model_id: str, scope: Scope) -> str:
+    """The resource a model id names: itself if an ARN, an inference profile for a geography-prefixed id,
+    else a foundation model (whose ARN has no account)."""
+    if model_id.startswith("arn:"):
+        return model_id
+    if model_id.split(".", 1)[0] in _INFERENCE_PROFILE_GEOGRAPHIES:
+        return f"arn:aws:bedrock:{scope.region}:{scope.account_id}:inference-profile/{model_id}"
+    return f"arn:aws:bedrock:{scope.region}::foundation-model/{model_id}"
 
 
 def _kms_key_arn(key_id: Any, scope: Scope) -> str:

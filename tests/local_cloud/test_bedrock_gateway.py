@@ -115,8 +115,9 @@ def test_a_callers_bedrock_calls_are_held_to_its_policies(
     input_bucket, output_bucket = _buckets(cloud)
     service_role = f"arn:aws:iam::{cloud.account_id}:role/BedrockBatchInference"
     jobs = f"arn:aws:bedrock:{cloud.region}:{cloud.account_id}:model-invocation-job/*"
+    model = f"arn:aws:bedrock:{cloud.region}::foundation-model/{CLAUDE_MODEL_ID}"
     caller = roles.add(
-        _allow(["bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob"], jobs),
+        _allow(["bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob"], [jobs, model]),
         _allow(
             "iam:PassRole",
             service_role,
@@ -138,6 +139,12 @@ def test_a_callers_bedrock_calls_are_held_to_its_policies(
     other_role = f"arn:aws:iam::{cloud.account_id}:role/SomeoneElses"
     passing = _error(lambda: client.create_model_invocation_job(**_job_args(other_role, input_bucket, output_bucket)))
     assert f"iam:PassRole on resource: {other_role}" in passing["Error"]["Message"]
+    nova = _error(
+        lambda: client.create_model_invocation_job(
+            **{**_job_args(service_role, input_bucket, output_bucket), "modelId": "amazon.nova-micro-v1:0"}
+        )
+    )
+    assert "foundation-model/amazon.nova-micro-v1:0" in nova["Error"]["Message"]  # the model is a resource too
     assert len(bedrock.state.jobs) == 1
     # A user's calls go through the gateway to the emulator unrestricted.
     user = cloud.client("bedrock")
@@ -178,3 +185,63 @@ def test_a_job_reads_and_writes_s3_as_its_service_role(
     ]
     body = cloud.client("s3").get_object(Bucket=output_bucket, Key=f"output/{job_id}/manifest.json.out")["Body"]
     assert json.loads(body.read())["successRecordCount"] == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("GET", "/model-invocation-jobs", None, [("bedrock:ListModelInvocationJobs", "*")]),
+        (
+            "GET",
+            "/model-invocation-job/abcdefabcdef",
+            None,
+            [
+                (
+                    "bedrock:GetModelInvocationJob",
+                    "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abcdefabcdef",
+                )
+            ],
+        ),
+        (
+            "POST",
+            "/model-invocation-job/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-invocation-job%2Fabcdefabcdef/stop",
+            None,
+            [
+                (
+                    "bedrock:StopModelInvocationJob",
+                    "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abcdefabcdef",
+                )
+            ],
+        ),
+        (
+            "POST",
+            "/model-invocation-job",
+            {"modelId": "us.anthropic.claude-3-haiku-20240307-v1:0", "roleArn": "arn:aws:iam::123456789012:role/r"},
+            [
+                ("bedrock:CreateModelInvocationJob", "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/*"),
+                (
+                    "bedrock:CreateModelInvocationJob",
+                    "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0",
+                ),
+                ("iam:PassRole", "arn:aws:iam::123456789012:role/r"),
+            ],
+        ),
+    ],
+)
+def test_what_each_bedrock_call_needs(method: str, path: str, body: Any, expected: list[tuple[str, str]]) -> None:
+    from local_cloud.iam_requests import AwsRequest, Scope, requirements
+    from local_cloud.identity import RoleSession
+
+    headers = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/bedrock/aws4_request, Signature=x"}
+    request = AwsRequest.create(method, path, headers, json.dumps(body).encode() if body else None)
+    session = RoleSession("arn:aws:iam::123456789012:role/caller", "s")
+    found = requirements(request, session, Scope("us-east-1", "123456789012"), lambda *_: None)
+    assert isinstance(found, list)
+    assert [(item.action, item.resource) for item in found] == expected
+    unknown = requirements(
+        AwsRequest.create("DELETE", "/model-invocation-job/x", headers),
+        session,
+        Scope("us-east-1", "1"),
+        lambda *_: None,
+    )
+    assert not isinstance(unknown, list)  # an API it cannot tell is not attributed: denied
