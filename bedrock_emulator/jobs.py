@@ -289,7 +289,8 @@ class JobEngine:
     def _checked_sizes(found: list[tuple[str, int]], uri: str, output_name: Callable[[str], str]) -> list[InputFile]:
         for key, size in found:
             if size > MAX_FILE_BYTES:
-                raise JobFailure(f"The input file s3://{key} is {size} bytes; the maximum is {MAX_FILE_BYTES}")
+                bucket = S3Location.parse(uri).bucket
+                raise JobFailure(f"The input file s3://{bucket}/{key} is {size} bytes; the maximum is {MAX_FILE_BYTES}")
         total = sum(size for _, size in found)
         if total > MAX_JOB_BYTES:
             raise JobFailure(f"The input under {uri} is {total} bytes; a job takes at most {MAX_JOB_BYTES}")

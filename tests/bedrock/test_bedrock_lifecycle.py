@@ -217,3 +217,20 @@ def test_every_status_is_reached(env: Env, clock: ManualClock) -> None:
     clock.advance(86_400)
     watch(expired)
     assert seen == set(ALL_STATUSES)
+
+
+def test_input_over_the_size_limits_fails_the_job(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bedrock_emulator import jobs
+
+    uri = env.put_input("sized/a.jsonl", records(3))
+    size = env.s3.head_object(Bucket=env.input_bucket, Key="sized/a.jsonl")["ContentLength"]
+    monkeypatch.setattr(jobs, "MAX_FILE_BYTES", size - 1)  # the real limits (1 GB, 5 GB) are too big for a test
+    over_file = env.create(uri)
+    env.emulator.run_until_done(over_file)
+    assert f"{uri} is {size} bytes" in get(env, over_file)["message"]
+    monkeypatch.setattr(jobs, "MAX_FILE_BYTES", size)
+    monkeypatch.setattr(jobs, "MAX_JOB_BYTES", 2 * size - 1)
+    env.put_input("sized/b.jsonl", records(3))
+    over_job = env.create(f"s3://{env.input_bucket}/sized/")
+    env.emulator.run_until_done(over_job)
+    assert f"is {2 * size} bytes; a job takes at most" in get(env, over_job)["message"]
