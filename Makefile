@@ -74,6 +74,7 @@ bench: install
 	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_cold_import
 	PYTHONPATH=lambdas $(PY) -m benchmarks.bench_polling
 	PYTHONPATH=lambdas:. $(PY) -m benchmarks.bench_record_enrollment
+	PYTHONPATH=. $(PY) -m benchmarks.bench_bedrock_job
 
 clean:
 	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache

@@ -10,10 +10,14 @@ import signal
 import threading
 from pathlib import Path
 
+from bedrock_emulator import Pacing as BedrockPacing
 from local_cloud.environment import (
     DEFAULT_STATE_DIR,
     DEFAULT_TEMPLATE,
+    BEDROCK_RECORDS_PER_SECOND,
+    BEDROCK_STAGE_SECONDS,
     IAM_SWITCH_VARIABLE,
+    BedrockSettings,
     LocalEnvironment,
     VoiceIdSettings,
 )
@@ -26,6 +30,12 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="logs and outputs.json")
     parser.add_argument("--no-throttling", action="store_true", help="switch off Voice ID's 2 TPS limit")
     parser.add_argument("--seconds-per-request", type=float, default=0.4, help="Voice ID job pacing")
+    parser.add_argument(
+        "--bedrock-records-per-second",
+        type=float,
+        default=BEDROCK_RECORDS_PER_SECOND,
+        help="Bedrock job pacing (0: as fast as possible)",
+    )
     parser.add_argument(
         "--no-iam",
         action="store_true",
@@ -47,6 +57,7 @@ def main() -> None:
         template_path=args.template,
         state_dir=args.state_dir,
         voice_id=settings,
+        bedrock=BedrockSettings(pacing=BedrockPacing.real_time(BEDROCK_STAGE_SECONDS, args.bedrock_records_per_second)),
         enforce_iam=False if args.no_iam else None,
     ) as local:
         outputs = local.outputs()

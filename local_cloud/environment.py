@@ -69,9 +69,16 @@ class VoiceIdSettings:
     throttling: bool = True
 
 
+# Local Bedrock jobs: half a second in each waiting status, 50 records a second.
+BEDROCK_STAGE_SECONDS = 0.5
+BEDROCK_RECORDS_PER_SECOND = 50.0
+
+
 @dataclass(frozen=True)
 class BedrockSettings:
-    pacing: BedrockPacing = field(default_factory=lambda: BedrockPacing.real_time(0.5, 50.0))
+    pacing: BedrockPacing = field(
+        default_factory=lambda: BedrockPacing.real_time(BEDROCK_STAGE_SECONDS, BEDROCK_RECORDS_PER_SECOND)
+    )
     throttling: bool = False
 
 
