@@ -12,10 +12,10 @@ from pathlib import Path
 
 from bedrock_emulator import Pacing as BedrockPacing
 from local_cloud.environment import (
-    DEFAULT_STATE_DIR,
-    DEFAULT_TEMPLATE,
     BEDROCK_RECORDS_PER_SECOND,
     BEDROCK_STAGE_SECONDS,
+    DEFAULT_STATE_DIR,
+    DEFAULT_TEMPLATE,
     IAM_SWITCH_VARIABLE,
     BedrockSettings,
     LocalEnvironment,
