@@ -162,12 +162,18 @@ class JobEngine:
         self._set_status(job, SUBMITTED)
         self.wake()
 
-    def request_stop(self, job: Job) -> None:
-        """StopModelInvocationJob on an active job: Stopping now, Stopped (with the output so far) at its next step."""
-        if job.status == STOPPING:
-            return
-        self._set_status(job, STOPPING)
+    def request_stop(self, job: Job) -> bool:
+        """StopModelInvocationJob on an active job: Stopping now, Stopped (with the output so far) at its next step.
+
+        Taken between steps (under the step lock), so a step under way cannot overwrite Stopping with the status
+        it was heading for. False when the job has ended."""
+        with self._step_lock:
+            if not job.active:
+                return False  # it ended while the request waited for the step under way
+            if job.status != STOPPING:
+                self._set_status(job, STOPPING)
         self.wake()
+        return True
 
     def set_pacing(self, pacing: Pacing) -> None:
         """Switch background pacing: new jobs, and the step each active job waits for, use it."""

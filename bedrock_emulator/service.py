@@ -143,9 +143,8 @@ class BedrockService:
     def stop_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:
             job = self._job(params["jobIdentifier"])
-            if not job.active:
-                raise conflict(f"The job {job.arn} is {job.status} and can no longer be stopped")
-        self.engine.request_stop(job)
+        if not self.engine.request_stop(job):
+            raise conflict(f"The job {job.arn} is {job.status} and can no longer be stopped")
         return {}
 
     # --- List --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -234,3 +235,22 @@ def test_input_over_the_size_limits_fails_the_job(env: Env, monkeypatch: pytest.
     over_job = env.create(f"s3://{env.input_bucket}/sized/")
     env.emulator.run_until_done(over_job)
     assert f"is {2 * size} bytes; a job takes at most" in get(env, over_job)["message"]
+
+
+def test_a_stop_while_the_worker_runs_records_ends_stopped(moto_endpoint: str) -> None:
+    """The stop lands between two steps of the background worker, never overwritten by the step under way."""
+    from bedrock_emulator import BedrockEmulator, Pacing
+    from bedrock_emulator.testing import make_env
+
+    with BedrockEmulator(s3_endpoint_url=moto_endpoint, pacing=Pacing.real_time(0, 100)) as emulator:
+        env = make_env(moto_endpoint, emulator)
+        arn = env.create(env.put_input("in/a.jsonl", records(2_000)))
+        for _ in range(3_000):  # until the worker has answered some records (a guard, not a timing)
+            if get(env, arn)["processedRecordCount"] > 0:
+                break
+            time.sleep(0.01)
+        env.client.stop_model_invocation_job(jobIdentifier=arn)
+        assert emulator.wait_for_job(arn, timeout=60) == "Stopped"
+        job = get(env, arn)
+        assert 0 < job["processedRecordCount"] < 2_000
+        assert len(env.read_output(arn, "a.jsonl.out")) == job["processedRecordCount"]
