@@ -10,6 +10,7 @@ Run with `make bench`.
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import time
 import uuid
@@ -27,6 +28,7 @@ CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}  
 
 
 def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
