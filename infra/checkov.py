@@ -16,8 +16,10 @@ Skip = tuple[str, str]  # (check id, why it does not apply to this resource)
 LOG_GROUP_KMS: Skip = (
     "CKV_AWS_158",
     "CloudWatch Logs encrypts every log group at rest. These logs hold job and request ids, S3 URIs and Voice "
-    "ID's error messages - no audio, speaker data or credentials - and reading them is governed by IAM on the "
-    "log group; a customer managed key would add a key policy for the logs service without narrowing access.",
+    "ID's error messages, which can name a customer's speaker id - no audio or credentials. They are kept "
+    "tracker:logRetentionDays (90 by default, as long as the table keeps its items) and reading them is "
+    "governed by IAM on the log group; a customer managed key would add a key policy for the logs service "
+    "without narrowing access.",
 )
 
 

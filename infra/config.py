@@ -35,6 +35,13 @@ MAX_POLL_CAP = (HISTORY_EVENT_LIMIT - HISTORY_HEADROOM_EVENTS) // EVENTS_PER_POL
 # The reconciliation sweep: every 15 minutes by default (a job whose events were all lost is recorded at
 # most that long after it ends), looking back a week. A day between sweeps at most; a longer lookback
 # than 90 days only lists more jobs that were recorded long ago.
+# How long the record keeps a job's failure and summary items (their ExpiresAt, for the table's TTL): 90
+# days by default, as long as Step Functions keeps the executions that wrote them and the Lambdas' logs
+# are kept by default, long enough to retry a job's failures and answer for it, and no longer, since
+# failure items name customers (docs/data-governance.md). 0 keeps items until erased.
+DEFAULT_RETENTION_DAYS = 90
+MAX_RETENTION_DAYS = 3653
+
 DEFAULT_SWEEP_MINUTES = 15
 MAX_SWEEP_MINUTES = 1440
 DEFAULT_SWEEP_LOOKBACK_DAYS = 7
@@ -87,6 +94,10 @@ class TrackerConfig:
     """Where job manifests are: the record step reads a speaker enrollment's manifest for its failures'
     CustomerSpeakerId (optional; without it those items lack the field)."""
     input_kms_key_arns: tuple[str, ...] = ()
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    """Days a failure or summary item is kept after it is written; 0 keeps it until erased."""
+    table_kms_key_arn: str | None = None
+    """A customer managed key for the failures table; None: DynamoDB's AWS managed key."""
 
     @property
     def log_retention(self) -> RetentionDays:
@@ -158,6 +169,9 @@ def load_config(source: ContextSource) -> TrackerConfig:
         raise ConfigError(
             f"context key {CONTEXT_PREFIX}logRetentionDays must be one of CloudWatch's values: {sorted(_LOG_RETENTION)}"
         )
+    table_key = source.try_get_context(CONTEXT_PREFIX + "tableKmsKeyArn") or None
+    if table_key is not None and not _KMS_KEY_ARN.fullmatch(str(table_key)):
+        raise ConfigError(f"context key {CONTEXT_PREFIX}tableKmsKeyArn: {table_key!r} is not a KMS key ARN")
     topic = source.try_get_context(CONTEXT_PREFIX + "alarmTopicArn") or None
     if topic is not None and not _SNS_TOPIC_ARN.fullmatch(str(topic)):
         raise ConfigError(f"context key {CONTEXT_PREFIX}alarmTopicArn: {topic!r} is not an SNS topic ARN")
@@ -187,4 +201,6 @@ def load_config(source: ContextSource) -> TrackerConfig:
         input_kms_key_arns=_matching(
             _optional_list(source, "inputKmsKeyArns"), _KMS_KEY_ARN, "inputKmsKeyArns", "a KMS key ARN"
         ),
+        retention_days=_int(source, "retentionDays", 0, MAX_RETENTION_DAYS, default=DEFAULT_RETENTION_DAYS),
+        table_kms_key_arn=str(table_key) if table_key else None,
     )

@@ -20,7 +20,7 @@ from infra.constructs.trigger import JobEventTrigger
 class VoiceIdJobTrackerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TrackerConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        failures = FailuresTable(self, "Failures")
+        failures = FailuresTable(self, "Failures", table_kms_key_arn=config.table_kms_key_arn)
         functions = TrackerFunctions(self, "Functions", config=config, table=failures.table)
         tracker = TrackerStateMachine(
             self,
@@ -32,6 +32,8 @@ class VoiceIdJobTrackerStack(Stack):
             record_failures=functions.record_failures,
             wake_tracker=functions.wake_tracker,
         )
+        for reader_or_writer in (functions.record_failures, functions.sweep, tracker.state_machine):
+            failures.grant_key_use(reader_or_writer)
         # Encrypts the dead-letter queues (their messages name Voice ID jobs); rotated yearly.
         dead_letter_key = kms.Key(
             self,

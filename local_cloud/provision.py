@@ -123,6 +123,10 @@ class StackDeployer:
                 ]
             dynamodb.create_table(TableName=name, **request)
             dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+            ttl = properties.get("TimeToLiveSpecification")
+            if ttl:
+                # DynamoDB Local keeps the setting (DescribeTimeToLive answers as on AWS) but never deletes.
+                dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
             self.deployment.tables.append(name)
 
     def _create_functions(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
@@ -14,12 +15,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 from typer.core import TyperGroup
 
 from voiceid_tracker_cli import render
+from voiceid_tracker_cli.erasure import erase as erase_subject
+from voiceid_tracker_cli.erasure import subject_attributes
 from voiceid_tracker_cli.errors import CliError, explain_aws_error
-from voiceid_tracker_cli.executions import execution_input, job_executions, kind_of_execution, start_tracker
+from voiceid_tracker_cli.executions import (
+    EXECUTION_STATUSES,
+    execution_input,
+    job_executions,
+    kind_of_execution,
+    recent_executions,
+    start_tracker,
+)
 from voiceid_tracker_cli.progress import Watcher
 from voiceid_tracker_cli.records import (
     JobRecord,
     failed_requests,
+    failures_by_code,
     find_job,
     list_jobs,
     lookup_job,
@@ -36,7 +47,7 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import JobKind, kind_named
+from voiceid_tracker_cli.shared import JobKind, kind_named, schema
 from voiceid_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
@@ -407,6 +418,133 @@ def watch(
     # The live view goes to stderr, so that stdout holds only the outcome.
     snapshot = watcher.run(render.stderr_console())
     typer.echo(snapshot.final_line())
+
+
+@app.command(
+    "failures-by-code",
+    epilog=_example(
+        "--local failures-by-code 409 --since 1d", "failures-by-code 500 --since 2026-11-01 --until 2026-11-08"
+    ),
+)
+def failures_by_code_command(
+    ctx: typer.Context,
+    *,
+    code: Annotated[int, typer.Argument(metavar="CODE", help="The ErrorCode (400, 402, 409, 500, ...).")],
+    since: Annotated[str, typer.Option(help="Jobs created since: a date or time (UTC), or 7d, 12h, 30m back.")] = "7d",
+    until: Annotated[str | None, typer.Option(help="Jobs created before this date or time (UTC).")] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="Only this domain (default: every domain the stack follows).")
+    ] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many failures.")] = 1000,
+    output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print them.")] = TableOrJson.table,
+) -> None:
+    """Failed requests with one ErrorCode across jobs created in a time window, oldest job first.
+
+    Reads the FailuresByErrorCode index (one Query per domain and shard), never a Scan."""
+    target = _target(ctx)
+    found = failures_by_code(
+        target.dynamodb(),
+        target.table_name,
+        _domains(target, domain),
+        code,
+        since=parse_since(since),
+        until=parse_since(until, option="--until") if until else None,
+        kind=kind_named(kind).name if kind else None,
+        limit=limit,
+    )
+    if output_format is TableOrJson.json:
+        hidden = (schema.ERROR_CODE_INDEX_PARTITION_KEY, schema.ERROR_CODE_INDEX_SORT_KEY, "pk", "sk")
+        typer.echo(render.to_json([{k: v for k, v in f.items() if k not in hidden} for f in found]), nl=False)
+        return
+    render.stdout_console().print(render.code_failures_table(code, found))
+
+
+@app.command(
+    epilog=_example("--local executions --status FAILED --since 1d", "executions --since 2h --format json"),
+)
+def executions(
+    ctx: typer.Context,
+    *,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only executions in this status ({', '.join(EXECUTION_STATUSES)}).")
+    ] = None,
+    since: Annotated[str, typer.Option(help="Started since: a date or time (UTC), or 7d, 12h, 30m back.")] = "1d",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many executions.")] = 100,
+    output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print them.")] = TableOrJson.table,
+) -> None:
+    """The tracker's executions, newest first, with the job each follows and what it did (a failure's error
+    and cause)."""
+    target = _target(ctx)
+    if status is not None and status.upper() not in EXECUTION_STATUSES:
+        raise CliError(f"--status must be one of {', '.join(EXECUTION_STATUSES)}, got {status!r}")
+    found = recent_executions(
+        target.stepfunctions(),
+        target.state_machine_arn,
+        status=status.upper() if status else None,
+        since=datetime.fromisoformat(parse_since(since)).replace(tzinfo=UTC),
+        limit=limit,
+    )
+    if output_format is TableOrJson.json:
+        typer.echo(render.to_json([execution.to_dict() for execution in found]), nl=False)
+        return
+    render.stdout_console().print(render.listed_executions_table(found))
+
+
+@app.command(
+    epilog=_example(
+        "--local erase --customer-speaker-id cust-0042",
+        "erase --record-id CALL0000001 --job TEDksALNsaMmuOzH6eGyRm --format json",
+    )
+)
+def erase(
+    ctx: typer.Context,
+    *,
+    customer_speaker_id: Annotated[
+        str | None, typer.Option(metavar="ID", help="Delete every item naming this CustomerSpeakerId.")
+    ] = None,
+    record_id: Annotated[
+        str | None, typer.Option(metavar="ID", help="Delete every item naming this RecordId (record kinds).")
+    ] = None,
+    job: Annotated[
+        str | None, typer.Option(metavar="JOB", help="Only items of this job (a RecordId is unique per job only).")
+    ] = None,
+    output_format: Annotated[
+        TableOrJson, typer.Option("--format", help="How to print what was deleted.")
+    ] = TableOrJson.table,
+) -> None:
+    """Delete every item that names one customer, for a data-protection request; prints what it deleted.
+
+    Finds the items through the FailuresBySubject index (never a Scan) and deletes them by key. Running it
+    again deletes nothing more and says so. Logs and Step Functions histories are not items: see
+    docs/data-governance.md for what else to erase."""
+    chosen = [
+        (name, value) for name, value in (("CustomerSpeakerId", customer_speaker_id), ("RecordId", record_id)) if value
+    ]
+    if len(chosen) != 1:
+        raise typer.BadParameter(
+            "give exactly one of --customer-speaker-id or --record-id", param_hint="--customer-speaker-id / --record-id"
+        )
+    ((attribute, value),) = chosen
+    if job is not None:
+        require_resource_id("--job", job)
+    target = _target(ctx)
+    declared = subject_attributes()
+    if attribute not in declared:
+        named = "; ".join(f"{name} ({', '.join(kinds)})" for name, kinds in declared.items()) or "nothing"
+        render.stderr_console().print(
+            f"note: no job kind this CLI knows records {attribute} (they name: {named}); looking anyway",
+            markup=False,
+        )
+    deleted = erase_subject(target.dynamodb(), target.table_name, attribute, value, job_id=job)
+    if output_format is TableOrJson.json:
+        typer.echo(render.to_json({"Attribute": attribute, "Deleted": [item.to_dict() for item in deleted]}), nl=False)
+        return
+    console = render.stdout_console()
+    if not deleted:
+        console.print(f"No item names {attribute} {value}: nothing to delete.", markup=False)
+        return
+    console.print(render.erased_table(attribute, value, deleted))
 
 
 @app.command(epilog=_example("--local sweep", f"--stack {DEFAULT_STACK_NAME} sweep --format json"))

@@ -108,17 +108,7 @@ def job_executions(
         for summary in page["executions"]
         if not_before is None or summary["startDate"] >= not_before
     ]
-
-    def describe(arn: str) -> Execution | None:
-        try:
-            return Execution.from_description(dict(client.describe_execution(executionArn=arn)))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-                return None  # expired since it was listed
-            raise
-
-    with ThreadPoolExecutor(max_workers=DESCRIBE_THREADS) as pool:
-        described = [execution for execution in pool.map(describe, arns) if execution is not None]
+    described = _described(client, arns)
     found = [e for e in described if e.input.get("JobId") == job_id and e.input.get("DomainId") in (None, domain_id)]
     return sorted(found, key=lambda execution: execution.started)
 
@@ -146,3 +136,41 @@ def kind_of_execution(client: SFNClient, execution_arn: str) -> str | None:
     payload = _json(described.get("input"))
     kind = payload.get("JobKind") if isinstance(payload, dict) else None
     return kind if isinstance(kind, str) else None
+
+
+EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+
+
+def recent_executions(
+    client: SFNClient, state_machine_arn: str, *, status: str | None, since: datetime, limit: int
+) -> list[Execution]:
+    """The state machine's executions started since `since` (with `status`), newest first, at most `limit`,
+    each described (its input names the job; a failure's error and cause). ListExecutions returns newest
+    first, so listing stops at the first one older than `since`."""
+    arns: list[str] = []
+    request: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": min(1000, limit)}
+    if status:
+        request["statusFilter"] = status
+    while len(arns) < limit:
+        page = client.list_executions(**request)
+        for summary in page["executions"]:
+            if summary["startDate"] < since:
+                return _described(client, arns)
+            arns.append(summary["executionArn"])
+        if not page.get("nextToken"):
+            break
+        request["nextToken"] = page["nextToken"]
+    return _described(client, arns[:limit])
+
+
+def _described(client: SFNClient, arns: list[str]) -> list[Execution]:
+    def describe(arn: str) -> Execution | None:
+        try:
+            return Execution.from_description(dict(client.describe_execution(executionArn=arn)))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None  # expired since it was listed
+            raise
+
+    with ThreadPoolExecutor(max_workers=DESCRIBE_THREADS) as pool:
+        return [execution for execution in pool.map(describe, arns) if execution is not None]

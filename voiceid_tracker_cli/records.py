@@ -159,7 +159,7 @@ _RELATIVE = re.compile(r"(\d+)\s*([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-def parse_since(text: str, now: datetime | None = None) -> str:
+def parse_since(text: str, now: datetime | None = None, *, option: str = "--since") -> str:
     """`--since` as the JobsByDomain sort key's lower bound: an ISO date or time (UTC unless it says
     otherwise), or a duration back from now (`7d`, `12h`, `30m`)."""
     now = now or datetime.now(UTC)
@@ -171,7 +171,7 @@ def parse_since(text: str, now: datetime | None = None) -> str:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError as error:
             raise CliError(
-                f"--since takes a date or time (2026-05-01, 2026-05-01T12:00) or a duration (7d, 12h, 30m), "
+                f"{option} takes a date or time (2026-05-01, 2026-05-01T12:00) or a duration (7d, 12h, 30m), "
                 f"got {text!r}"
             ) from error
         if moment.tzinfo is None:
@@ -280,3 +280,54 @@ def failed_requests(
         if "LastEvaluatedKey" not in response:
             return failures
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def failures_by_code(
+    client: DynamoDBClient,
+    table: str,
+    domain_ids: Iterable[str],
+    code: int,
+    *,
+    since: str,
+    until: str | None = None,
+    kind: str | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Failure items with ErrorCode `code` of jobs created from `since` (to `until`), across jobs, oldest
+    first, from the FailuresByErrorCode index: one Query per domain and shard (a job's failures of a code
+    are spread over `schema.ERROR_CODE_SHARDS` partitions), merged by the index's sort key."""
+    condition = "#pk = :pk AND #sk BETWEEN :since AND :until"
+    # Every sort key of a job created before `until` (an ISO time prefix) sorts below `until` + "~".
+    values: dict[str, Any] = {":since": since, ":until": f"{until or '9999'}~"}
+    request_base: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": schema.ERROR_CODE_INDEX,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": {
+            "#pk": schema.ERROR_CODE_INDEX_PARTITION_KEY,
+            "#sk": schema.ERROR_CODE_INDEX_SORT_KEY,
+        },
+    }
+    if kind:
+        request_base["FilterExpression"] = "JobKind = :kind"
+        values[":kind"] = kind
+    found: list[dict[str, Any]] = []
+    for domain in domain_ids:
+        for shard in range(schema.ERROR_CODE_SHARDS):
+            request = {
+                **request_base,
+                "ExpressionAttributeValues": _attribute_values(
+                    {**values, ":pk": schema.error_code_index_key(domain, code, shard)}
+                ),
+            }
+            from_shard: list[dict[str, Any]] = []
+            # Each shard is read in order, so its first `limit` items are all the merge can need from it.
+            while len(from_shard) < limit:
+                response = client.query(**request)
+                from_shard.extend(plain(item) for item in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            found.extend(from_shard[:limit])
+    found.sort(key=lambda item: str(item.get(schema.ERROR_CODE_INDEX_SORT_KEY, "")))
+    return found[:limit]

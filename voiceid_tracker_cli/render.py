@@ -14,6 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from voiceid_tracker_cli.erasure import ErasedItem
 from voiceid_tracker_cli.executions import Execution
 from voiceid_tracker_cli.records import FailedRequest, JobRecord
 from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JOB_KINDS, JobKind
@@ -178,4 +179,43 @@ def sweep_view(report: Mapping[str, Any]) -> Table:
     table = _fields_table("Sweep report", [(key, value) for key, value in report.items() if key != "Started"])
     started = report.get("Started")
     table.add_row("Started", text(", ".join(map(str, started)) if isinstance(started, list) and started else None))
+    return table
+
+
+def code_failures_table(code: int, failures: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(
+        title=f"{len(failures)} failed request(s) with ErrorCode {code}, oldest job first", title_justify="left"
+    )
+    columns = ("JobCreatedAt", "JobId", "JobKind", "RequestId", "ErrorMessage")
+    for column in columns:
+        table.add_column("Job created (UTC)" if column == "JobCreatedAt" else column, no_wrap=column != "ErrorMessage")
+    for failure in failures:
+        table.add_row(
+            text(short_time(failure.get("JobCreatedAt"))), *(text(failure.get(column)) for column in columns[1:])
+        )
+    return table
+
+
+def listed_executions_table(executions: Sequence[Execution]) -> Table:
+    table = Table(title=f"{len(executions)} tracker execution(s), newest first", title_justify="left")
+    for header in ("Started (UTC)", "Status", "JobId", "DomainId", "Name", "Outcome"):
+        table.add_column(header, no_wrap=header != "Outcome")
+    for execution in executions:
+        table.add_row(
+            text(short_time(execution.started.astimezone(UTC).isoformat())),
+            text(execution.status),
+            text(execution.input.get("JobId")),
+            text(execution.input.get("DomainId")),
+            text(execution.name),
+            text(execution.outcome),
+        )
+    return table
+
+
+def erased_table(attribute: str, value: str, deleted: Sequence[ErasedItem]) -> Table:
+    table = Table(title=f"Deleted {len(deleted)} item(s) naming {attribute} {value}", title_justify="left")
+    for header in ("DomainId", "JobId", "Item"):
+        table.add_column(header, no_wrap=True)
+    for item in deleted:
+        table.add_row(text(item.domain_id), text(item.job_id), text(item.sort_key))
     return table

@@ -41,8 +41,8 @@ NO_RESERVED_CONCURRENCY: Skip = (
 )
 ENVIRONMENT_HAS_NO_SECRETS: Skip = (
     "CKV_AWS_173",
-    "The environment holds no secrets (poll bounds, table name, domain ids, the state machine ARN, Powertools "
-    "settings); Lambda encrypts it at rest with its AWS managed key.",
+    "The environment holds no secrets (poll bounds, table name, retention days, domain ids, the state machine "
+    "ARN, Powertools settings); Lambda encrypts it at rest with its AWS managed key.",
 )
 SYNCHRONOUS_INVOKES_NEED_NO_DLQ: Skip = (
     "CKV_AWS_116",
@@ -102,7 +102,7 @@ class TrackerFunctions(Construct):
             config=config,
             timeout=Duration.minutes(5),
             memory_size=512,
-            environment={"FAILURES_TABLE_NAME": table.table_name},
+            environment={"FAILURES_TABLE_NAME": table.table_name, "RETENTION_DAYS": str(config.retention_days)},
             description="Writes a finished Voice ID job's failed requests and summary to DynamoDB",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )

@@ -49,15 +49,18 @@ class RecordResult:
 def failure_item(job: JobDescription, failure: FailedRequest, manifest_fields: dict[str, str] | None = None) -> Item:
     """One failed request's item; `manifest_fields` are what the kind copies from the input manifest."""
     ref = job.ref
-    return {
+    kind_fields = {
         **{attribute: None for attribute in job.kind.failure_fields_from_manifest},
         **(manifest_fields or {}),
+    }
+    return {
+        **kind_fields,
         schema.PARTITION_KEY: ref.partition_key,
         schema.SORT_KEY: f"{schema.FAILURE_SORT_KEY_PREFIX}{failure.request_id}",
-        schema.ERROR_CODE_INDEX_PARTITION_KEY: schema.error_code_index_key(
-            ref.domain_id, job.kind.name, failure.error_code
+        **schema.error_code_index_keys(
+            ref.domain_id, failure.error_code, failure.request_id, job.created_at, ref.job_id
         ),
-        schema.ERROR_CODE_INDEX_SORT_KEY: f"{job.created_at or ''}#{ref.job_id}#{failure.request_id}",
+        **schema.subject_index_keys(job.kind.subject_attribute, kind_fields),
         "RecordType": schema.RECORD_TYPE_FAILED_REQUEST,
         "JobKind": job.kind.name,
         "DomainId": ref.domain_id,

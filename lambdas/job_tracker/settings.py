@@ -22,15 +22,19 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _positive_int(env: Mapping[str, str], name: str) -> int:
+def _whole_number(env: Mapping[str, str], name: str, low: int) -> int:
     raw = _required(env, name)
     try:
         value = int(raw)
     except ValueError:
         raise ConfigurationError(f"environment variable {name} must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise ConfigurationError(f"environment variable {name} must be at least 1, got {value}")
+    if value < low:
+        raise ConfigurationError(f"environment variable {name} must be at least {low}, got {value}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int:
+    return _whole_number(env, name, 1)
 
 
 def _domain_ids(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -61,10 +65,14 @@ class DescribeJobSettings:
 @dataclass(frozen=True)
 class RecordFailuresSettings:
     table_name: str
+    retention_days: int
+    """RETENTION_DAYS: how long failure and summary items are kept (their ExpiresAt); 0 keeps them."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> RecordFailuresSettings:
-        return cls(table_name=_required(env, "FAILURES_TABLE_NAME"))
+        return cls(
+            table_name=_required(env, "FAILURES_TABLE_NAME"), retention_days=_whole_number(env, "RETENTION_DAYS", 0)
+        )
 
 
 @dataclass(frozen=True)

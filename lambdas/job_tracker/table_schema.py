@@ -10,19 +10,47 @@ Index `JobsByDomain` (gsi2pk = DOMAIN#<DomainId>, gsi2sk = <JobCreatedAt>#<JobId
 items: a domain's recorded jobs (of every kind and record state) in creation order, for listing them
 newest first without a Scan.
 
-Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#KIND#<JobKind>#ERROR#<ErrorCode>, gsi1sk =
-<JobCreatedAt>#<JobId>#<RequestId>) lists one error code across a domain's jobs of one kind, oldest first.
+Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#ERROR#<ErrorCode>#SHARD#<n>, gsi1sk =
+<JobCreatedAt>#<JobId>#<RequestId>) lists one error code across a domain's jobs within a time window
+(`voiceid-tracker failures-by-code`). A job's failures of one code are spread over ERROR_CODE_SHARDS
+partitions by a hash of their RequestId, so that recording a large job does not write to one hot
+partition; a query reads every shard and merges them.
+
+Index `FailuresBySubject` (gsi3pk = <Attribute>#<value>, keys only) finds every failure item that names one
+person, by the attribute the job kind declares (`JobKind.subject_attribute`: CustomerSpeakerId for speaker
+enrollments), for `voiceid-tracker erase`.
+
+Failure and summary items carry `ExpiresAt` (epoch seconds) when the stack keeps items for a limited time
+(`tracker:retentionDays`); the table's TTL deletes them after it.
 The lock item is written by the state machine itself (see infra/constructs/state_machine.py).
 """
+
+import zlib
+from collections.abc import Mapping
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 ERROR_CODE_INDEX = "FailuresByErrorCode"
 ERROR_CODE_INDEX_PARTITION_KEY = "gsi1pk"
 ERROR_CODE_INDEX_SORT_KEY = "gsi1sk"
+ERROR_CODE_SHARDS = 8
+SUBJECT_INDEX = "FailuresBySubject"
+SUBJECT_INDEX_PARTITION_KEY = "gsi3pk"
 JOBS_INDEX = "JobsByDomain"
 JOBS_INDEX_PARTITION_KEY = "gsi2pk"
 JOBS_INDEX_SORT_KEY = "gsi2sk"
+
+# What each index copies besides the keys: what its readers show (the CLI's `jobs` and `failures-by-code`),
+# and nothing that names a person. The summary's per-kind counts are added from the kinds (infra).
+JOBS_INDEX_ATTRIBUTES = (
+    "RecordType", "RecordState", "RecordProblem", "DomainId", "JobId", "JobKind", "JobName", "JobStatus",
+    "JobCreatedAt", "JobEndedAt", "FailedRequestCount",
+)  # fmt: skip
+ERROR_CODE_INDEX_ATTRIBUTES = ("DomainId", "JobId", "JobKind", "JobCreatedAt", "RequestId", "ErrorCode", "ErrorMessage")
+
+EXPIRES_AT = "ExpiresAt"
+"""The table's TTL attribute: when DynamoDB may delete the item (seconds since the epoch)."""
+SECONDS_PER_DAY = 86_400
 
 FAILURE_SORT_KEY_PREFIX = "FAILURE#"
 SUMMARY_SORT_KEY = "SUMMARY"
@@ -36,9 +64,44 @@ RECORD_STATE_COMPLETE = "COMPLETE"
 RECORD_STATE_FAILED = "FAILED"
 
 
-def error_code_index_key(domain_id: str, job_kind: str, error_code: int) -> str:
-    """The FailuresByErrorCode partition: one error code of one job kind in one domain."""
-    return f"DOMAIN#{domain_id}#KIND#{job_kind}#ERROR#{error_code}"
+def error_code_shard(request_id: str) -> int:
+    """Which of ERROR_CODE_SHARDS partitions a failure goes to: a stable hash of its RequestId."""
+    return zlib.crc32(request_id.encode()) % ERROR_CODE_SHARDS
+
+
+def error_code_index_key(domain_id: str, error_code: int, shard: int) -> str:
+    """One FailuresByErrorCode partition: one shard of one error code in one domain."""
+    return f"DOMAIN#{domain_id}#ERROR#{error_code}#SHARD#{shard}"
+
+
+def error_code_index_keys(
+    domain_id: str, error_code: int, request_id: str, job_created_at: str | None, job_id: str
+) -> dict[str, str]:
+    """The FailuresByErrorCode keys of a failure item."""
+    return {
+        ERROR_CODE_INDEX_PARTITION_KEY: error_code_index_key(domain_id, error_code, error_code_shard(request_id)),
+        ERROR_CODE_INDEX_SORT_KEY: f"{job_created_at or ''}#{job_id}#{request_id}",
+    }
+
+
+def subject_index_key(attribute: str, value: str) -> str:
+    """The FailuresBySubject partition of the items whose `attribute` is `value`."""
+    return f"{attribute}#{value}"
+
+
+def subject_index_keys(attribute: str | None, item: Mapping[str, object]) -> dict[str, str]:
+    """The FailuresBySubject key of a failure item: from the kind's subject attribute, when the item has one."""
+    value = item.get(attribute) if attribute else None
+    if not attribute or not isinstance(value, str) or not value:
+        return {}
+    return {SUBJECT_INDEX_PARTITION_KEY: subject_index_key(attribute, value)}
+
+
+def expires_at(now_epoch_seconds: float, retention_days: int) -> int | None:
+    """When an item written now may be deleted; None when items are kept forever (retention 0)."""
+    if retention_days <= 0:
+        return None
+    return int(now_epoch_seconds) + retention_days * SECONDS_PER_DAY
 
 
 def jobs_index_keys(domain_id: str, job_created_at: str | None, job_id: str) -> dict[str, str]:

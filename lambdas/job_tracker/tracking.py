@@ -47,6 +47,16 @@ def _polling_state(request: dict[str, Any]) -> tuple[float | None, list[Sample]]
     return first, samples
 
 
+def describes_per_job(request: dict[str, Any]) -> int | None:
+    """How many describes this execution made of the job it records (the job's `PollCount`), or None when
+    the request does not say (an operator's own record invocation)."""
+    job = request.get("Job")
+    count = job.get("PollCount") if isinstance(job, dict) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return None
+    return count
+
+
 def how_the_wait_ended(wake: object) -> str | None:
     """How the wait before this describe ended, from what the wait task left: `WOKEN` by a later event,
     `TIMED_OUT` (the planned poll), or None (the first describe, or a fallback to the plain Wait)."""

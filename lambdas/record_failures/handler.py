@@ -13,7 +13,7 @@ from botocore.config import Config
 from job_tracker.adapters.dynamodb import DynamoDbFailureStore
 from job_tracker.adapters.s3 import S3ObjectReader
 from job_tracker.settings import RecordFailuresSettings
-from job_tracker.tracking import record_job
+from job_tracker.tracking import describes_per_job, record_job
 
 if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,7 +25,9 @@ logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 metrics = Metrics()
 reader = S3ObjectReader(boto3.client("s3", config=CLIENT_CONFIG))
-store = DynamoDbFailureStore(boto3.client("dynamodb", config=CLIENT_CONFIG), settings.table_name)
+store = DynamoDbFailureStore(
+    boto3.client("dynamodb", config=CLIENT_CONFIG), settings.table_name, retention_days=settings.retention_days
+)
 
 
 @logger.inject_lambda_context(correlation_id_path="JobId")
@@ -36,4 +38,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_dimension(name="JobKind", value=result.job.kind.name)
     metrics.add_metric(name="FailedRequestsRecorded", unit=MetricUnit.Count, value=result.failed)
     metrics.add_metric(name="JobsRecorded", unit=MetricUnit.Count, value=1)
+    polls = describes_per_job(event)
+    if polls is not None:
+        # One datapoint per recorded job: the dashboard charts its average and p90.
+        metrics.add_metric(name="DescribesPerJob", unit=MetricUnit.Count, value=polls)
     return result.to_output(settings.table_name)

@@ -57,6 +57,9 @@ def test_command_line_strings_are_coerced() -> None:
         ({"sweepMinutes": 0}, "tracker:sweepMinutes must be a whole number from 1 to 1440"),
         ({"sweepMinutes": "often"}, "tracker:sweepMinutes must be a whole number"),
         ({"sweepLookbackDays": 91}, "tracker:sweepLookbackDays must be a whole number from 1 to 90"),
+        ({"retentionDays": -1}, "tracker:retentionDays must be a whole number from 0 to 3653"),
+        ({"retentionDays": "forever"}, "tracker:retentionDays must be a whole number from 0 to 3653"),
+        ({"tableKmsKeyArn": "alias/aws/dynamodb"}, "tracker:tableKmsKeyArn: 'alias/aws/dynamodb' is not a KMS key ARN"),
     ],
 )
 def test_bad_values_name_the_key(overrides: dict[str, Any], message: str) -> None:
@@ -90,3 +93,44 @@ def test_poll_bounds_flow_into_the_describe_function(tmp_path: Path) -> None:
         },
     )
     assert '"NumericGreaterThanEquals":40' in str(template.to_json())
+
+
+def test_retention_defaults_to_90_days_and_0_keeps_items() -> None:
+    assert load_config(Context(retentionDays=None)).retention_days == 90
+    assert load_config(Context(retentionDays="0")).retention_days == 0
+    assert load_config(Context()).table_kms_key_arn is None
+
+
+TABLE_KEY = "arn:aws:kms:us-east-1:123456789012:key/11112222-3333-4444-5555-666677778888"
+
+
+def test_a_customer_managed_table_key_encrypts_the_table_and_only_its_users_may_use_it(tmp_path: Path) -> None:
+    from aws_cdk.assertions import Template
+
+    _, stack = synth(tmp_path, tableKmsKeyArn=TABLE_KEY, retentionDays=0)
+    template = Template.from_stack(stack).to_json()
+    (table,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert table["Properties"]["SSESpecification"] == {
+        "KMSMasterKeyId": TABLE_KEY,
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+    }
+    # The record step, the sweep and the state machine (which writes the lock) may use it, through DynamoDB.
+    users = set()
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Resource") == TABLE_KEY:
+                assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+                    "Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+                }
+                users.add(logical_id)
+    assert any("RecordFailures" in user for user in users)
+    assert any("Sweep" in user for user in users)
+    assert any("Tracker" in user for user in users)
+    record = [
+        r for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and "FAILURES_TABLE_NAME" in str(r) and "RETENTION_DAYS" in str(r)
+    ]  # fmt: skip
+    assert record[0]["Properties"]["Environment"]["Variables"]["RETENTION_DAYS"] == "0"

@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from infra.config import STACK_NAME
 from job_tracker import table_schema as schema
+from job_tracker.kinds import JOB_KINDS
 from tests.infra.conftest import cdk_json_context, only
 
 CONTEXT = cdk_json_context()
@@ -51,8 +52,25 @@ def test_table_keys_billing_recovery_encryption_and_retention(
         },
     )
     _, table = only(template_json, "AWS::DynamoDB::Table")
+    # Items written with ExpiresAt (tracker:retentionDays) expire; the AWS managed key is the default.
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": schema.EXPIRES_AT, "Enabled": True}
+    assert "KMSMasterKeyId" not in table["Properties"]["SSESpecification"]
     indexes = {index["IndexName"]: index for index in table["Properties"]["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {schema.ERROR_CODE_INDEX, schema.JOBS_INDEX}
+    assert set(indexes) == {schema.ERROR_CODE_INDEX, schema.JOBS_INDEX, schema.SUBJECT_INDEX}
+    # Each index copies only what its reader shows: no index copies a customer's id or the whole item.
+    counts = {count.summary_attribute for kind in JOB_KINDS.values() for count in kind.counts}
+    projections = {name: index["Projection"] for name, index in indexes.items()}
+    assert projections[schema.SUBJECT_INDEX] == {"ProjectionType": "KEYS_ONLY"}
+    assert projections[schema.ERROR_CODE_INDEX]["ProjectionType"] == "INCLUDE"
+    assert set(projections[schema.ERROR_CODE_INDEX]["NonKeyAttributes"]) == set(schema.ERROR_CODE_INDEX_ATTRIBUTES)
+    assert set(projections[schema.JOBS_INDEX]["NonKeyAttributes"]) == {*schema.JOBS_INDEX_ATTRIBUTES, *counts}
+    subjects = {kind.subject_attribute for kind in JOB_KINDS.values()} - {None}
+    assert subjects and not subjects & {
+        name for projection in projections.values() for name in projection.get("NonKeyAttributes", [])
+    }
+    assert [k["AttributeName"] for k in indexes[schema.SUBJECT_INDEX]["KeySchema"]] == [
+        schema.SUBJECT_INDEX_PARTITION_KEY
+    ]
     assert [k["AttributeName"] for k in indexes[schema.ERROR_CODE_INDEX]["KeySchema"]] == [
         schema.ERROR_CODE_INDEX_PARTITION_KEY,
         schema.ERROR_CODE_INDEX_SORT_KEY,
@@ -66,7 +84,7 @@ def test_table_keys_billing_recovery_encryption_and_retention(
 def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: Template) -> None:
     cases: list[tuple[str, dict[str, Any]]] = [
         ("describe_job.handler.lambda_handler", {"MIN_POLL_SECONDS": "30", "MAX_POLL_SECONDS": "300"}),
-        ("record_failures.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value()}),
+        ("record_failures.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value(), "RETENTION_DAYS": "90"}),
         ("wake_tracker.handler.lambda_handler", {}),
         (
             "validate_input.handler.lambda_handler",

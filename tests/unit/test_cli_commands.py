@@ -47,22 +47,39 @@ class StubbedTarget(Target):
 
 
 def create_table(client: Any) -> None:
-    keys = [
-        (schema.PARTITION_KEY, schema.SORT_KEY),
-        (schema.ERROR_CODE_INDEX_PARTITION_KEY, schema.ERROR_CODE_INDEX_SORT_KEY),
-        (schema.JOBS_INDEX_PARTITION_KEY, schema.JOBS_INDEX_SORT_KEY),
+    """The failures table with the template's indexes and projections (tests/infra checks they match)."""
+    counts = sorted({count.summary_attribute for kind in JOB_KINDS.values() for count in kind.counts})
+    indexes: list[tuple[str, list[str], dict[str, Any]]] = [
+        (
+            schema.ERROR_CODE_INDEX,
+            [schema.ERROR_CODE_INDEX_PARTITION_KEY, schema.ERROR_CODE_INDEX_SORT_KEY],
+            {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(schema.ERROR_CODE_INDEX_ATTRIBUTES)},
+        ),
+        (
+            schema.JOBS_INDEX,
+            [schema.JOBS_INDEX_PARTITION_KEY, schema.JOBS_INDEX_SORT_KEY],
+            {"ProjectionType": "INCLUDE", "NonKeyAttributes": [*schema.JOBS_INDEX_ATTRIBUTES, *counts]},
+        ),
+        (schema.SUBJECT_INDEX, [schema.SUBJECT_INDEX_PARTITION_KEY], {"ProjectionType": "KEYS_ONLY"}),
     ]
+    names = [schema.PARTITION_KEY, schema.SORT_KEY, *(name for _, keys, _ in indexes for name in keys)]
     client.create_table(
         TableName=TABLE,
-        KeySchema=[{"AttributeName": keys[0][0], "KeyType": "HASH"}, {"AttributeName": keys[0][1], "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for pair in keys for name in pair],
+        KeySchema=[
+            {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in names],
         GlobalSecondaryIndexes=[
             {
                 "IndexName": index,
-                "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [
+                    {"AttributeName": name, "KeyType": key_type}
+                    for name, key_type in zip(keys, ("HASH", "RANGE"), strict=False)
+                ],
+                "Projection": projection,
             }
-            for index, (pk, sk) in ((schema.ERROR_CODE_INDEX, keys[1]), (schema.JOBS_INDEX, keys[2]))
+            for index, keys, projection in indexes
         ],
         BillingMode="PAY_PER_REQUEST",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -83,17 +84,20 @@ def test_describe_handler_returns_the_job_and_logs_with_the_job_id(
 
 
 def test_record_handler_writes_failures_and_returns_a_short_summary(
-    lambda_env: None, monkeypatch: pytest.MonkeyPatch, s3: Any, dynamodb: Any
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, s3: Any, dynamodb: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FAILURES_TABLE_NAME", TABLE)
+    monkeypatch.setenv("RETENTION_DAYS", "30")
     handler = fresh_import("record_failures.handler")
     described = job(JobStatus.COMPLETED_WITH_ERRORS)
     assert described.output is not None
     put_output(s3, described.output.key, output_document(errors=[("r1", 400, "Not enough speech")], registered=2))
+    before = time.time()
     result = handler.lambda_handler(
-        {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(described)},
+        {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": {**job_to_payload(described), "PollCount": 7}},
         FakeContext(function_name="record-failures"),
     )
+    after = time.time()
     assert result == {
         "DomainId": DOMAIN_ID,
         "JobId": JOB_ID,
@@ -110,3 +114,10 @@ def test_record_handler_writes_failures_and_returns_a_short_summary(
         TableName=TABLE, Key={"pk": {"S": f"JOB#{DOMAIN_ID}#{JOB_ID}"}, "sk": {"S": "FAILURE#r1"}}
     )
     assert stored["Item"]["ErrorMessage"] == {"S": "Not enough speech"}
+    # Both the failure and the summary expire RETENTION_DAYS after the record was written.
+    summary = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"JOB#{DOMAIN_ID}#{JOB_ID}"}, "sk": {"S": "SUMMARY"}})
+    for item in (stored["Item"], summary["Item"]):
+        assert int(before) + 30 * 86400 <= int(item["ExpiresAt"]["N"]) <= int(after) + 30 * 86400
+    # The describes this execution made, one datapoint per recorded job (the dashboard's average and p90).
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [metric.get("DescribesPerJob") for metric in emitted] == [[7.0]]

@@ -4,6 +4,7 @@ registrations, and execution input checked before anything is written."""
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -136,7 +137,10 @@ def test_enrollment_failures_carry_their_speaker_and_kind_and_the_summary_its_co
     opted_out = stored["FAILURE#opted-out"]
     assert opted_out["CustomerSpeakerId"] == {"S": "speaker-of-opted-out"}
     assert opted_out["JobKind"] == {"S": "SPEAKER_ENROLLMENT"}
-    assert opted_out["gsi1pk"] == {"S": f"DOMAIN#{DOMAIN_ID}#KIND#SPEAKER_ENROLLMENT#ERROR#409"}
+    shard = zlib.crc32(b"opted-out") % 8
+    assert opted_out["gsi1pk"] == {"S": f"DOMAIN#{DOMAIN_ID}#ERROR#409#SHARD#{shard}"}
+    # The speaker the failure names, for erasure (FailuresBySubject).
+    assert opted_out["gsi3pk"] == {"S": "CustomerSpeakerId#speaker-of-opted-out"}
     summary = stored["SUMMARY"]
     assert summary["JobKind"] == {"S": "SPEAKER_ENROLLMENT"}
     assert (summary["NewEnrollmentCount"], summary["OverwrittenEnrollmentCount"]) == ({"N": "1"}, {"N": "1"})

@@ -47,8 +47,17 @@ def test_completed_with_errors_writes_one_item_per_failure_and_a_summary(
     assert quota["DomainId"] == {"S": DOMAIN_ID} and quota["JobId"] == {"S": JOB_ID}
     assert quota["JobCreatedAt"] == {"S": "2026-11-25T10:00:00+00:00"}
     assert quota[schema.ERROR_CODE_INDEX_PARTITION_KEY] == {
-        "S": f"DOMAIN#{DOMAIN_ID}#KIND#FRAUDSTER_REGISTRATION#ERROR#402"
+        "S": f"DOMAIN#{DOMAIN_ID}#ERROR#402#SHARD#{schema.error_code_shard('req-q')}"
     }
+    # One job's 30 failures of one code are spread over the index's shards, not one hot partition.
+    shards = {
+        item[schema.ERROR_CODE_INDEX_PARTITION_KEY]["S"]
+        for item in failures.values()
+        if item["ErrorCode"]["N"] == "400"
+    }
+    assert len(shards) >= schema.ERROR_CODE_SHARDS // 2
+    # A fraudster registration names no customer: nothing for the erasure index.
+    assert schema.SUBJECT_INDEX_PARTITION_KEY not in quota
     summary = stored["SUMMARY"]
     assert summary["RecordState"] == {"S": "COMPLETE"}
     assert summary["FailedRequestCount"] == {"N": "31"}

@@ -79,8 +79,10 @@ class BatchWriter:
         max_delay_seconds: float = DEFAULT_MAX_DELAY_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        common_attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self._client = client
+        self._common = dict(common_attributes or {})
         self._table = table_name
         self._max_attempts = max_attempts
         self._base_delay = base_delay_seconds
@@ -93,6 +95,7 @@ class BatchWriter:
         self.retries = 0
 
     def put(self, item: Item) -> None:
+        item = {**item, **self._common}
         self._add(
             (item[schema.PARTITION_KEY], item[schema.SORT_KEY]),
             {"PutRequest": {"Item": _to_attribute_values(item)}},
@@ -134,10 +137,27 @@ class BatchWriter:
 
 
 class DynamoDbFailureStore:
-    def __init__(self, client: DynamoDBClient, table_name: str, **writer_options: Any) -> None:
+    """Writes a job's record. With `retention_days` above 0, every failure and summary item it writes carries
+    ExpiresAt, `retention_days` after the write, for the table's TTL (0: kept until erased)."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention_days: int = 0,
+        clock: Callable[[], float] = time.time,
+        **writer_options: Any,
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._retention_days = retention_days
+        self._clock = clock
         self._writer_options = writer_options
+
+    def _expiry(self) -> dict[str, int]:
+        expires = schema.expires_at(self._clock(), self._retention_days)
+        return {} if expires is None else {schema.EXPIRES_AT: expires}
 
     def _summary_key(self, ref: JobRef) -> dict[str, Any]:
         return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
@@ -161,11 +181,18 @@ class DynamoDbFailureStore:
             ":jobs_pk": index[schema.JOBS_INDEX_PARTITION_KEY],
             ":jobs_sk": index[schema.JOBS_INDEX_SORT_KEY],
         }
+        expiry = self._expiry()
+        if expiry:
+            expression += ", ExpiresAt = :expires"
+            values[":expires"] = expiry[schema.EXPIRES_AT]
+        removed = [] if expiry else [schema.EXPIRES_AT]
         if problem is None:
-            expression += " REMOVE RecordProblem"
+            removed.append("RecordProblem")
         else:
             expression += ", RecordProblem = :problem"
             values[":problem"] = problem
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
         with _denial_as_access_denied("UpdateItem", self._table):
             self._client.update_item(
                 TableName=self._table,
@@ -183,7 +210,7 @@ class DynamoDbFailureStore:
         self._set_record_state(job, schema.RECORD_STATE_FAILED, problem)
 
     def writer(self) -> BatchWriter:
-        return BatchWriter(self._client, self._table, **self._writer_options)
+        return BatchWriter(self._client, self._table, common_attributes=self._expiry(), **self._writer_options)
 
     def failure_sort_keys(self, ref: JobRef) -> set[str]:
         """Sort keys of the failure items already stored for the job."""
@@ -205,7 +232,7 @@ class DynamoDbFailureStore:
 
     def put_summary(self, item: Item) -> None:
         with _denial_as_access_denied("PutItem", self._table):
-            self._client.put_item(TableName=self._table, Item=_to_attribute_values(item))
+            self._client.put_item(TableName=self._table, Item=_to_attribute_values({**item, **self._expiry()}))
 
 
 class DynamoDbLockReader:

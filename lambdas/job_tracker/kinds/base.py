@@ -61,6 +61,9 @@ class JobKind:
     failure_fields_from_manifest: Mapping[str, str] = field(default_factory=dict)
     """What failure items carry besides RequestId, ErrorCode and ErrorMessage: item attribute -> the input
     manifest request's field it is copied from (the `.out` Errors entries carry nothing else)."""
+    subject_attribute: str | None = None
+    """The failure items' attribute that names a person (a customer), if any, e.g. `CustomerSpeakerId`: the
+    FailuresBySubject index is keyed on it, so that `voiceid-tracker erase` finds every item naming them."""
 
     @property
     def describe_api(self) -> str:

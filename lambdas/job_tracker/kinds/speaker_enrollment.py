@@ -39,4 +39,6 @@ SPEAKER_ENROLLMENT = JobKind(
     # The .out's Errors entries carry only RequestId, ErrorCode and ErrorMessage; the speaker an operator
     # must retry comes from the input manifest (its SpeakerId is the CustomerSpeakerId).
     failure_fields_from_manifest={"CustomerSpeakerId": "SpeakerId"},
+    # The customer's own id for the speaker: erasing a customer finds their items by it.
+    subject_attribute="CustomerSpeakerId",
 )

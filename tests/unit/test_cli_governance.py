@@ -1,0 +1,218 @@
+"""Governing the record from the CLI: erasure of a customer's items (both ways a kind can name one),
+failures of one ErrorCode across jobs (the sharded index), and recent executions by status."""
+
+# ruff: noqa: F811 - the tests take `cloud`, the CLI commands' moto cloud fixture imported below, by name
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeSerializer
+from botocore.stub import Stubber
+
+from job_tracker.adapters.dynamodb import DynamoDbFailureStore
+from job_tracker.models import JobDescription, JobRef, JobStatus, S3Location
+from job_tracker.output_file import FailedRequest
+from job_tracker.recording import failure_item
+from tests.unit.test_cli_commands import (
+    DOMAIN,
+    OTHER_DOMAIN,
+    SPEAKERS,
+    TABLE,
+    cloud,  # noqa: F401 - the CLI commands' moto cloud (a fixture)
+    invoke,
+)
+from voiceid_tracker_cli.shared import JOB_KINDS, schema
+from voiceid_tracker_cli.target import Target
+
+# A kind whose records are a customer's own (as a batch-inference kind's RecordId is): covered by its
+# description alone, with no branch on its name.
+RECORDS = replace(
+    SPEAKERS,
+    name="CUSTOMER_RECORDS",
+    failure_fields_from_manifest={"RecordId": "recordId"},
+    subject_attribute="RecordId",
+)
+_serializer = TypeSerializer()
+
+
+def described(job_id: str, kind: Any, created: str, domain: str = DOMAIN) -> JobDescription:
+    return JobDescription(
+        ref=JobRef(domain, job_id),
+        kind=kind,
+        status=JobStatus.COMPLETED_WITH_ERRORS,
+        percent_complete=100,
+        job_name=f"name-{job_id[:4]}",
+        created_at=created,
+        ended_at=created,
+        failure_details=None,
+        output=S3Location("out", f"{job_id}/m.json.out"),
+    )
+
+
+def record(dynamodb: Any, job: JobDescription, failures: Sequence[tuple[str, int, Mapping[str, str]]]) -> None:
+    """Write failure items exactly as the record step builds them, through its store."""
+    writer = DynamoDbFailureStore(dynamodb, TABLE).writer()
+    for request_id, code, fields in failures:
+        writer.put(failure_item(job, FailedRequest(request_id, code, f"error {code} for {request_id}"), dict(fields)))
+    writer.flush()
+
+
+def all_items(dynamodb: Any) -> list[dict[str, Any]]:
+    """Every item (a Scan: the test's own check of what is left, not how the CLI finds them)."""
+    items: list[dict[str, Any]] = dynamodb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    return items
+
+
+def test_erase_deletes_every_item_naming_the_customer_in_either_kind_and_is_idempotent(
+    cloud: dict[str, Any],
+) -> None:
+    dynamodb = cloud["dynamodb"]
+    enrollment_a = described("EnrollJobBBBBBBBBBBBBB", SPEAKERS, "2026-11-20T10:00:00+00:00")
+    enrollment_b = described("EnrollJobCCCCCCCCCCCCC", SPEAKERS, "2026-11-21T10:00:00+00:00", domain=OTHER_DOMAIN)
+    records = described("RecordsJobDDDDDDDDDDDD", RECORDS, "2026-11-22T10:00:00+00:00")
+    record(
+        dynamodb,
+        enrollment_a,
+        [("a-1", 409, {"CustomerSpeakerId": "cust-42"}), ("a-2", 400, {"CustomerSpeakerId": "cust-7"})],
+    )
+    record(dynamodb, enrollment_b, [("b-1", 400, {"CustomerSpeakerId": "cust-42"})])
+    record(dynamodb, records, [("r-1", 400, {"RecordId": "rec-42"}), ("r-2", 500, {"RecordId": "rec-9"})])
+    before = len(all_items(dynamodb))
+
+    result = invoke(cloud["target"], "erase", "--customer-speaker-id", "cust-42", "--format", "json")
+    assert result.exit_code == 0, result.output
+    deleted = json.loads(result.stdout)
+    assert deleted["Attribute"] == "CustomerSpeakerId"
+    assert sorted((item["DomainId"], item["JobId"], item["Item"]) for item in deleted["Deleted"]) == [
+        (DOMAIN, enrollment_a.ref.job_id, "FAILURE#a-1"),
+        (OTHER_DOMAIN, enrollment_b.ref.job_id, "FAILURE#b-1"),
+    ]
+    left = all_items(dynamodb)
+    assert not [item for item in left if item.get("CustomerSpeakerId") == {"S": "cust-42"}]
+    assert len(left) == before - 2
+    assert any(item.get("CustomerSpeakerId") == {"S": "cust-7"} for item in left)  # nobody else's
+
+    again = invoke(cloud["target"], "erase", "--customer-speaker-id", "cust-42")
+    assert again.exit_code == 0, again.output
+    assert "No item names CustomerSpeakerId cust-42: nothing to delete." in again.stdout
+    assert len(all_items(dynamodb)) == before - 2
+
+    by_record = invoke(cloud["target"], "erase", "--record-id", "rec-42")
+    assert by_record.exit_code == 0, by_record.output
+    assert "Deleted 1 item(s) naming RecordId rec-42" in by_record.stdout
+    assert "RecordsJobDDDDDDDDDDDD" in by_record.stdout
+    # The CLI's own kinds do not record RecordId yet: it says so, and erases anyway.
+    assert ("RecordId" in {k.subject_attribute for k in JOB_KINDS.values()}) or "looking anyway" in by_record.stderr
+    left = all_items(dynamodb)
+    assert not [item for item in left if item.get("RecordId") == {"S": "rec-42"}]
+    assert [item["RecordId"] for item in left if "RecordId" in item] == [{"S": "rec-9"}]
+
+
+def test_erase_needs_exactly_one_subject(cloud: dict[str, Any]) -> None:
+    neither = invoke(cloud["target"], "erase")
+    assert neither.exit_code == 2
+    assert "give exactly one of --customer-speaker-id or --record-id" in neither.output
+    both = invoke(cloud["target"], "erase", "--customer-speaker-id", "a", "--record-id", "b")
+    assert both.exit_code == 2
+    bad_job = invoke(cloud["target"], "erase", "--record-id", "b", "--job", "short")
+    assert bad_job.exit_code == 1
+    assert "--job must be 22 letters or digits" in bad_job.stderr
+
+
+def test_erase_of_one_job_only_leaves_the_same_record_id_of_other_jobs(cloud: dict[str, Any]) -> None:
+    dynamodb = cloud["dynamodb"]
+    first = described("RecordsJobEEEEEEEEEEEE", RECORDS, "2026-11-22T10:00:00+00:00")
+    second = described("RecordsJobFFFFFFFFFFFF", RECORDS, "2026-11-23T10:00:00+00:00")
+    record(dynamodb, first, [("r-1", 400, {"RecordId": "CALL0001"})])
+    record(dynamodb, second, [("r-1", 400, {"RecordId": "CALL0001"})])
+    result = invoke(cloud["target"], "erase", "--record-id", "CALL0001", "--job", first.ref.job_id, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [item["JobId"] for item in json.loads(result.stdout)["Deleted"]] == [first.ref.job_id]
+    left = [item["pk"]["S"] for item in all_items(dynamodb) if item.get("RecordId") == {"S": "CALL0001"}]
+    assert left == [second.ref.partition_key]
+
+
+def test_failures_by_code_merges_the_shards_across_jobs_within_the_window(cloud: dict[str, Any]) -> None:
+    dynamodb = cloud["dynamodb"]
+    old = described("OldJobGGGGGGGGGGGGGGGG", SPEAKERS, "2026-10-01T10:00:00+00:00")
+    big = described("BigJobHHHHHHHHHHHHHHHH", SPEAKERS, "2026-11-20T10:00:00+00:00")
+    later = described("LaterJobIIIIIIIIIIIIII", JOB_KINDS["FRAUDSTER_REGISTRATION"], "2026-11-24T10:00:00+00:00")
+    record(dynamodb, old, [("o-1", 409, {})])
+    record(dynamodb, big, [(f"b-{n:03d}", 409, {}) for n in range(60)] + [("b-x", 400, {})])
+    record(dynamodb, later, [("l-1", 409, {})])
+    partitions = {item["gsi1pk"]["S"] for item in all_items(dynamodb) if item.get("JobId") == {"S": big.ref.job_id}}
+    assert len(partitions) > 2  # one job's failures of one code are not on one partition
+
+    result = invoke(cloud["target"], "failures-by-code", "409", "--since", "2026-11-01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert [(f["JobId"], f["RequestId"]) for f in found] == [
+        *((big.ref.job_id, f"b-{n:03d}") for n in range(60)),
+        (later.ref.job_id, "l-1"),
+    ]
+    assert set(found[0]) == set(schema.ERROR_CODE_INDEX_ATTRIBUTES)  # what the index projects, and no more
+    window = invoke(
+        cloud["target"], "failures-by-code", "409", "--since", "2026-11-21", "--until", "2026-11-25",
+        "--kind", "FRAUDSTER_REGISTRATION",
+    )  # fmt: skip
+    assert window.exit_code == 0, window.output
+    assert "1 failed request(s) with ErrorCode 409" in window.stdout and "l-1" in window.stdout
+    limited = invoke(
+        cloud["target"], "failures-by-code", "409", "--since", "2026-09-01", "--limit", "2", "--format", "json"
+    )
+    assert [f["RequestId"] for f in json.loads(limited.stdout)] == ["o-1", "b-000"]
+
+
+def _execution(name: str, started: datetime, status: str = "FAILED") -> dict[str, Any]:
+    return {
+        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:tracker:{name}",
+        "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:tracker",
+        "name": name,
+        "status": status,
+        "startDate": started,
+    }
+
+
+def test_executions_lists_failed_ones_since_a_time_and_stops_listing_at_the_first_older_one() -> None:
+    now = datetime.now(UTC)
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    target = Target(
+        description="stack Test",
+        outputs={"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:tracker"},
+        session=boto3.Session(region_name="us-east-1"),
+    )
+    target._clients["stepfunctions"] = client
+    recent = [_execution(f"e{n}", now - timedelta(hours=n + 1)) for n in range(3)]
+    older = _execution("old", now - timedelta(days=2))
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "list_executions",
+            {"executions": [*recent, older], "nextToken": "more"},  # the next page is never asked for
+            {"stateMachineArn": target.state_machine_arn, "maxResults": 100, "statusFilter": "FAILED"},
+        )
+        for n, execution in enumerate(recent):
+            stubber.add_response(
+                "describe_execution",
+                {
+                    **execution,
+                    "input": json.dumps({"DomainId": DOMAIN, "JobId": f"Job{n}" + "A" * 19}),
+                    "error": "VoiceId.AccessDeniedException",
+                    "cause": f"denied {n}",
+                    "stopDate": execution["startDate"] + timedelta(minutes=1),
+                },
+                {"executionArn": execution["executionArn"]},
+            )
+        result = invoke(target, "executions", "--status", "failed", "--since", "1d", "--format", "json")
+        stubber.assert_no_pending_responses()
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert [e["Name"] for e in listed] == ["e0", "e1", "e2"]
+    assert listed[0]["Input"]["JobId"] == "Job0" + "A" * 19
+    assert listed[2]["Outcome"] == "VoiceId.AccessDeniedException: denied 2"
+    bad = invoke(target, "executions", "--status", "BROKEN")
+    assert bad.exit_code == 1 and "--status must be one of RUNNING" in bad.stderr
