@@ -58,6 +58,8 @@ class VoiceIdJobTrackerStack(Stack):
             functions=functions.by_name,
             dead_letter_queue=trigger.dead_letter_queue,
             sweep_dead_letter_queue=sweep.dead_letter_queue,
+            failed_sweeps_queue=sweep.failed_sweeps_queue,
+            sweep_minutes=config.sweep_minutes,
             alarm_topic_arn=config.alarm_topic_arn,
         )
         CfnOutput(self, "FailuresTableName", value=failures.table.table_name)
@@ -67,6 +69,7 @@ class VoiceIdJobTrackerStack(Stack):
         CfnOutput(self, "SweepFunctionName", value=functions.sweep.function_name)
         CfnOutput(self, "SweepDeadLetterQueueUrl", value=sweep.dead_letter_queue.queue_url)
         CfnOutput(self, "SweepScheduleName", value=sweep.schedule.schedule_name)
+        CfnOutput(self, "FailedSweepsQueueUrl", value=sweep.failed_sweeps_queue.queue_url)
         # The output key's policy must allow this role to decrypt through S3.
         CfnOutput(self, "RecordFailuresRoleArn", value=functions.record_failures.role.role_arn)  # type: ignore[union-attr]
         # What the stack only refers to, echoed so operators and the local cloud can see what it may read.

@@ -52,6 +52,8 @@ NO_LOCAL_EFFECT_TYPES: Mapping[str, str] = {
     "AWS::Logs::LogGroup": "function logs go to the local cloud's console/log file",
     "AWS::CloudWatch::Alarm": "no metrics locally",
     "AWS::CloudWatch::Dashboard": "no metrics locally",
+    "AWS::Lambda::EventInvokeConfig": "the local scheduler invokes the sweep and logs its function errors itself "
+    "(local_cloud/scheduler.py); there is no on-failure destination locally",
 }
 
 PSEUDO_PARAMETER_NAMES = frozenset(

@@ -9,15 +9,17 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 
-def dead_letter_queue(scope: Construct, *, encryption_key: kms.IKey, dead_letters_of: str) -> sqs.Queue:
-    """A dead-letter queue (construct id `DeadLetterQueue`) for what `dead_letters_of` could not deliver.
+def dead_letter_queue(
+    scope: Construct, *, encryption_key: kms.IKey, dead_letters_of: str, construct_id: str = "DeadLetterQueue"
+) -> sqs.Queue:
+    """A dead-letter queue (construct id `construct_id`) for what `dead_letters_of` could not deliver.
 
     Dead letters name Voice ID jobs, so the queue is encrypted with the stack's key; SQS's AWS managed key
     cannot be used, as its policy cannot let EventBridge or the scheduler deliver to the queue.
     """
     queue = sqs.Queue(
         scope,
-        "DeadLetterQueue",
+        construct_id,
         encryption=sqs.QueueEncryption.KMS,
         encryption_master_key=encryption_key,
         enforce_ssl=True,

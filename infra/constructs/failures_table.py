@@ -14,7 +14,14 @@ from infra.lambda_contract import JOB_KINDS
 from infra.lambda_contract import table_schema as schema
 
 # What a reader or writer of items needs of a customer managed table key, through DynamoDB only.
-TABLE_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:DescribeKey")
+TABLE_KEY_ACTIONS = (
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:DescribeKey",
+)
 
 
 def _string(name: str) -> dynamodb.Attribute:

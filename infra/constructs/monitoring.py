@@ -1,9 +1,12 @@
-"""What operators watch: alarms they act on (each explained in docs/runbook.md) and one dashboard.
+"""What operators watch: alarms they act on (each with a section of docs/runbook.md named after it) and one
+dashboard.
 
 Alarms: executions that failed, timed out or were aborted; events that never started one; sweeps the
-scheduler could not run; Lambda errors and throttles. The dashboard shows executions, jobs and failed
-requests recorded by kind, describes per job, wake-ups against timed-out waits, sweep finds, the Lambdas'
-errors, duration and throttles, and the dead-letter queues' depth.
+scheduler could not run, sweeps that failed, and no sweep completing at all (a heartbeat: missing data
+breaches); Lambda errors (less the Voice ID throttles the state machine retries) and Lambda throttles. The
+dashboard shows executions, jobs and failed requests recorded by kind, describes per recorded job (average
+and p90), wake-ups against timed-out waits, sweep finds, Voice ID throttles, the Lambdas' errors, duration
+and throttles, and the dead-letter queues' depth.
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ from infra.lambda_contract import JOB_KINDS
 
 PERIOD = Duration.minutes(5)
 RUNBOOK = "docs/runbook.md"
+DESCRIBES_PER_JOB = "DescribesPerJob"
+VOICE_ID_THROTTLES = "VoiceIdThrottles"
+# CloudWatch evaluates an alarm over at most a day.
+MAX_ALARM_PERIOD_MINUTES = 1440
+
+
+def sweep_heartbeat_period(sweep_minutes: int) -> Duration:
+    """Two sweep intervals (at least the dashboard's 5 minutes, at most a day): one late or failed sweep is
+    not an alarm; none completing in two intervals is."""
+    return Duration.minutes(min(MAX_ALARM_PERIOD_MINUTES, max(5, 2 * sweep_minutes)))
 
 
 def _sum(metric: cloudwatch.Metric) -> cloudwatch.Metric:
@@ -51,6 +64,8 @@ class TrackerMonitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         dead_letter_queue: sqs.IQueue,
         sweep_dead_letter_queue: sqs.IQueue,
+        failed_sweeps_queue: sqs.IQueue,
+        sweep_minutes: int,
         alarm_topic_arn: str | None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -81,13 +96,32 @@ class TrackerMonitoring(Construct):
             "events were lost are not being recorded",
             sweep_dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
         )
-        # validate-input's errors are rejected inputs, which FailedExecutions already reports.
+        self.failed_sweeps = self._alarm(
+            "FailedSweeps",
+            "A reconciliation sweep failed after Lambda's retries (its event is in the on-failure queue); "
+            "jobs whose events were lost may not be recorded",
+            failed_sweeps_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
+        )
+        heartbeat_period = sweep_heartbeat_period(sweep_minutes)
+        self.sweep_heartbeat = self._alarm(
+            "SweepHeartbeat",
+            f"No reconciliation sweep completed in {int(heartbeat_period.to_minutes())} minutes (it runs every "
+            f"{sweep_minutes}); the sweep is not running, or fails every time",
+            tracker_metric("SweepsCompleted").with_(period=heartbeat_period),
+            # Silence is the symptom: a period with no datapoint at all breaches.
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
+        # validate-input's errors are rejected inputs, which FailedExecutions already reports. Voice ID
+        # throttles surface as describe-job errors that the state machine retries: they are subtracted here
+        # and charted on their own.
         self.lambda_errors = self._alarm(
             "LambdaErrors",
-            "A tracker Lambda raised an error (the state machine retries or catches it)",
+            "A tracker Lambda raised an error other than a Voice ID throttle (the state machine retries or catches it)",
             self._across(
                 {name: f for name, f in functions.items() if name != "validate-input"},
                 lambda function: function.metric_errors(),
+                less=tracker_metric(VOICE_ID_THROTTLES),
             ),
         )
         self.lambda_throttles = self._alarm(
@@ -99,9 +133,19 @@ class TrackerMonitoring(Construct):
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
             for alarm in self._alarms:
                 alarm.add_alarm_action(actions.SnsAction(topic))
-        self.dashboard = self._dashboard(state_machine, functions, [dead_letter_queue, sweep_dead_letter_queue])
+        self.dashboard = self._dashboard(
+            state_machine, functions, [dead_letter_queue, sweep_dead_letter_queue, failed_sweeps_queue]
+        )
 
-    def _alarm(self, construct_id: str, description: str, metric: cloudwatch.IMetric) -> cloudwatch.Alarm:
+    def _alarm(
+        self,
+        construct_id: str,
+        description: str,
+        metric: cloudwatch.IMetric,
+        *,
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
@@ -109,20 +153,26 @@ class TrackerMonitoring(Construct):
             metric=metric,
             threshold=1,
             evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison_operator=comparison,
+            treat_missing_data=missing,
         )
         self._alarms.append(alarm)
         return alarm
 
     @staticmethod
     def _across(
-        functions: Mapping[str, lambda_.IFunction], metric_of: Callable[[lambda_.IFunction], cloudwatch.Metric]
+        functions: Mapping[str, lambda_.IFunction],
+        metric_of: Callable[[lambda_.IFunction], cloudwatch.Metric],
+        *,
+        less: cloudwatch.Metric | None = None,
     ) -> cloudwatch.MathExpression:
-        """The sum of one metric over every function (FILL: an idle function has no datapoint, which would
-        leave the sum without a value)."""
+        """The sum of one metric over every function, less `less` if given (FILL: an idle function has no
+        datapoint, which would leave the sum without a value)."""
         metrics = {f"f{index}": _sum(metric_of(function)) for index, function in enumerate(functions.values())}
         expression = " + ".join(f"FILL({name}, 0)" for name in metrics)
+        if less is not None:
+            metrics["less"] = _sum(less)
+            expression = f"{expression} - FILL(less, 0)"
         return cloudwatch.MathExpression(expression=expression, using_metrics=metrics, period=PERIOD)
 
     def _dashboard(
@@ -162,18 +212,15 @@ class TrackerMonitoring(Construct):
                 [tracker_metric("FailedRequestsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
             ),
         )
-        polls = tracker_metric("JobPolls")
-        recorded = {f"recorded{index}": tracker_metric("JobsRecorded", JobKind=k.name) for index, k in enumerate(kinds)}
+        # One datapoint per recorded job (record-failures emits its execution's poll count), so the
+        # statistics are per job whatever the window: no division of one window's polls by its jobs.
         dashboard.add_widgets(
             graph(
-                "Describes per recorded job",
+                "Describes per recorded job (average and p90)",
                 [
-                    cloudwatch.MathExpression(
-                        expression=f"polls / ({' + '.join(f'FILL({name}, 0)' for name in recorded)})",
-                        using_metrics={"polls": polls, **recorded},
-                        label="describes per job",
-                        period=PERIOD,
-                    )
+                    tracker_metric(DESCRIBES_PER_JOB, JobKind=kind.name).with_(statistic=statistic, label=label)
+                    for kind in kinds
+                    for statistic, label in (("Average", f"{kind.name} average"), ("p90", f"{kind.name} p90"))
                 ],
             ),
             graph(
@@ -189,6 +236,7 @@ class TrackerMonitoring(Construct):
                     tracker_metric("SweepJobsFound").with_(label="jobs found"),
                     tracker_metric("SweepTrackersStarted").with_(label="trackers started"),
                     tracker_metric("SweepJobsAlreadyRecorded").with_(label="already recorded"),
+                    tracker_metric("SweepsCompleted").with_(label="sweeps completed"),
                 ],
             ),
         )
@@ -202,10 +250,17 @@ class TrackerMonitoring(Construct):
         )
         dashboard.add_widgets(
             graph(
+                "Voice ID throttles left after the SDK's retries (the state machine retries them)",
+                [tracker_metric(VOICE_ID_THROTTLES).with_(label="describes throttled")],
+                width=24,
+            )
+        )
+        dashboard.add_widgets(
+            graph(
                 "Dead-letter queues (messages visible)",
                 [
                     queue.metric_approximate_number_of_messages_visible(period=PERIOD).with_(label=label)
-                    for queue, label in zip(queues, ("rule", "sweep schedule"), strict=True)
+                    for queue, label in zip(queues, ("rule", "sweep schedule", "failed sweeps"), strict=True)
                 ],
                 width=24,
             )

@@ -7,12 +7,15 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from infra.constructs.dead_letters import dead_letter_queue
+
+MAX_ASYNC_EVENT_AGE_MINUTES = 360
 
 
 class SweepSchedule(Construct):
@@ -58,6 +61,35 @@ class SweepSchedule(Construct):
                 max_event_age=Duration.minutes(max(every_minutes, 1)),
             ),
         )
+        # The scheduler invokes the sweep asynchronously: once Lambda accepts an invocation, a sweep that
+        # fails (after Lambda's own retries) would be dropped. Its event goes to this queue instead, which
+        # an alarm watches (FailedSweeps), so a sweep that errors every time is seen.
+        self.failed_sweeps_queue = dead_letter_queue(
+            self,
+            encryption_key=encryption_key,
+            dead_letters_of="the sweep's failed asynchronous invocations (its on-failure destination)",
+            construct_id="FailedSweepsQueue",
+        )
+        sweep.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.failed_sweeps_queue),
+            retry_attempts=2,
+            # Lambda keeps an event at most 6 hours; a sweep older than the next one is redundant anyway.
+            max_event_age=Duration.minutes(min(every_minutes, MAX_ASYNC_EVENT_AGE_MINUTES)),
+        )
+        if sweep.role is not None:
+            NagSuppressions.add_resource_suppressions(
+                sweep.role,
+                [
+                    {
+                        "id": "AwsSolutions-IAM5",
+                        "reason": "The sweep's on-failure destination is an encrypted queue: CDK's SqsDestination "
+                        "grants the key's encrypt actions (GenerateDataKey*, ReEncrypt*) to send to it, on the "
+                        "stack's DeadLetterKey alone.",
+                        "appliesTo": ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
+                    }
+                ],
+                apply_to_children=True,
+            )
         # Sending to the encrypted queue uses the key; CDK's target grants only sqs:SendMessage.
         encryption_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         # After the target is bound: that is when CDK adds the invoke statement to the role.

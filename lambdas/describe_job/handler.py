@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from job_tracker.adapters.voiceid import VoiceIdJobDescriber
+from job_tracker.errors import VoiceIdThrottled
 from job_tracker.settings import DescribeJobSettings
 from job_tracker.tracking import describe_job, how_the_wait_ended
 
@@ -31,7 +32,13 @@ describer = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_
 @logger.inject_lambda_context(correlation_id_path="JobId")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = describe_job(event, describer, settings.poll_bounds)
+    try:
+        result = describe_job(event, describer, settings.poll_bounds)
+    except VoiceIdThrottled:
+        # The state machine backs off and retries; counted on its own (VoiceIdThrottles) so that the
+        # LambdaErrors alarm, which subtracts it, pages only on errors nothing retries away.
+        metrics.add_metric(name="VoiceIdThrottles", unit=MetricUnit.Count, value=1)
+        raise
     metrics.add_metric(name="JobPolls", unit=MetricUnit.Count, value=1)
     wait = how_the_wait_ended(event.get("Wake"))
     if wait is not None:

@@ -54,6 +54,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     output = report.to_output()
     logger.info("Sweep finished", extra={k: v for k, v in output.items() if k != "Started"})
+    if not report.listing_failures:
+        # The heartbeat: a whole sweep ran. Its alarm treats a period without one as breaching.
+        metrics.add_metric(name="SweepsCompleted", unit=MetricUnit.Count, value=1)
     if report.listing_failures:
         # The rest was reconciled; failing the invocation makes the gap visible (LambdaErrors) and lets
         # Lambda's asynchronous retries sweep again.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +18,113 @@ def alarms(template_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_every_alarm_points_at_its_runbook_section(template_json: dict[str, Any]) -> None:
+ALARMS = {
+    "FailedExecutions",
+    "UndeliveredEvents",
+    "MissedSweeps",
+    "FailedSweeps",
+    "SweepHeartbeat",
+    "LambdaErrors",
+    "LambdaThrottles",
+}
+
+
+def alarm(template_json: dict[str, Any], name: str) -> dict[str, Any]:
+    (properties,) = [p for logical_id, p in alarms(template_json).items() if name in logical_id]
+    return properties
+
+
+def test_every_alarm_points_at_its_own_runbook_section(template_json: dict[str, Any]) -> None:
     found = alarms(template_json)
-    names = {"FailedExecutions", "UndeliveredEvents", "MissedSweeps", "LambdaErrors", "LambdaThrottles"}
-    for name in names:
-        (properties,) = [p for logical_id, p in found.items() if name in logical_id]
-        assert f"docs/runbook.md, section {name}" in properties["AlarmDescription"]
+    assert len(found) == len(ALARMS)
     runbook = (Path(__file__).parents[2] / "docs" / "runbook.md").read_text()
-    for name in names:
-        assert f"`{name}`" in runbook, name
+    headings = re.findall(r"^## Alarm `(\w+)`", runbook, flags=re.MULTILINE)
+    assert sorted(headings) == sorted(ALARMS)  # one section per alarm, and no section for a missing alarm
+    for name in ALARMS:
+        assert f"docs/runbook.md, section {name}." in alarm(template_json, name)["AlarmDescription"]
 
 
-def test_lambda_errors_and_throttles_are_summed_over_the_functions(template_json: dict[str, Any]) -> None:
+def evaluate(expression: str, values: dict[str, float]) -> float:
+    """CloudWatch's metric math for the sums used here: FILL(m, 0) terms joined by + and -."""
+    total = 0.0
+    for sign, name, fill in re.findall(r"([+-]?)\s*FILL\((\w+), (\d+)\)", expression):
+        value = values.get(name, float(fill))
+        total += -value if sign == "-" else value
+    return total
+
+
+def test_lambda_errors_leave_out_voice_id_throttles_and_throttles_are_their_own_alarm(
+    template_json: dict[str, Any],
+) -> None:
     functions = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     # validate-input's errors are rejected inputs (FailedExecutions reports them), so not Lambda errors.
     for name, metric, counted in (
         ("LambdaErrors", "Errors", len(functions) - 1),
         ("LambdaThrottles", "Throttles", len(functions)),
     ):
-        (properties,) = [p for logical_id, p in alarms(template_json).items() if name in logical_id]
-        queries = properties["Metrics"]
+        queries = alarm(template_json, name)["Metrics"]
         (summed,) = [q for q in queries if "Expression" in q]
+        inputs = {q["Id"]: q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q}
+        lambda_inputs = [i for i, m in inputs.items() if m["MetricName"] == metric]
+        assert len(lambda_inputs) == counted
         # Every operand FILLed: an idle function has no datapoint, which would leave the sum empty.
-        assert summed["Expression"].count("FILL(") == counted
-        assert summed["Expression"].count("+") == counted - 1
-        inputs = [q["MetricStat"]["Metric"] for q in queries if "MetricStat" in q]
-        assert {m["MetricName"] for m in inputs} == {metric}
-        assert len(inputs) == counted
+        assert evaluate(summed["Expression"], {}) == 0
+        assert evaluate(summed["Expression"], {lambda_inputs[0]: 2, lambda_inputs[-1]: 1}) == 3
+    errors = alarm(template_json, "LambdaErrors")
+    inputs = {q["Id"]: q["MetricStat"]["Metric"] for q in errors["Metrics"] if "MetricStat" in q}
+    (throttles,) = [i for i, m in inputs.items() if m["MetricName"] == "VoiceIdThrottles"]
+    assert inputs[throttles]["Namespace"] == "VoiceIdJobTracker"
+    expression = next(q["Expression"] for q in errors["Metrics"] if "Expression" in q)
+    describe_errors = [i for i, m in inputs.items() if m["MetricName"] == "Errors"]
+    # Three describes throttled (each a Lambda error the state machine retries): no alarm.
+    assert evaluate(expression, {describe_errors[0]: 3, throttles: 3}) < errors["Threshold"]
+    # One more error of any other kind: the alarm.
+    assert evaluate(expression, {describe_errors[0]: 3, describe_errors[1]: 1, throttles: 3}) >= errors["Threshold"]
+
+
+def test_the_sweep_heartbeat_alarms_when_no_sweep_completes_in_two_intervals(template_json: dict[str, Any]) -> None:
+    heartbeat = alarm(template_json, "SweepHeartbeat")
+    assert heartbeat["MetricName"] == "SweepsCompleted" and heartbeat["Statistic"] == "Sum"
+    assert heartbeat["Period"] == 2 * 15 * 60  # cdk.json's sweepMinutes: 15
+    assert (heartbeat["ComparisonOperator"], heartbeat["Threshold"]) == ("LessThanThreshold", 1)
+    assert heartbeat["TreatMissingData"] == "breaching"  # a sweep that never runs emits nothing
+
+
+def test_failed_sweeps_go_to_an_alarmed_on_failure_queue(template_json: dict[str, Any]) -> None:
+    (config,) = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    queue_id = destination["Fn::GetAtt"][0]
+    assert "FailedSweepsQueue" in queue_id
+    assert "Sweep" in config["Properties"]["FunctionName"]["Ref"]
+    failed = alarm(template_json, "FailedSweeps")
+    assert failed["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert failed["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+    queue = template_json["Resources"][queue_id]["Properties"]
+    assert "KmsMasterKeyId" in queue
+
+
+def dashboard_widgets(template_json: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard body's widgets, with every CloudFormation reference in it as the string "REF"."""
+    _, dashboard = only(template_json, "AWS::CloudWatch::Dashboard")
+    _, parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"]
+    body = "".join(part if isinstance(part, str) else "REF" for part in parts)
+    widgets: list[dict[str, Any]] = json.loads(body)["widgets"]
+    return widgets
+
+
+def test_describes_per_job_is_charted_from_its_own_metric_as_average_and_p90(template_json: dict[str, Any]) -> None:
+    (widget,) = [w for w in dashboard_widgets(template_json) if "Describes per" in w["properties"]["title"]]
+    # (A metric without "stat" is charted as its Average, CloudWatch's default for a graph.)
+    charted = {
+        (metric[1], metric[metric.index("JobKind") + 1], metric[-1].get("stat", "Average"))
+        for metric in widget["properties"]["metrics"]
+    }
+    assert charted == {
+        ("DescribesPerJob", kind, statistic)
+        for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT")
+        for statistic in ("Average", "p90")
+    }
+    assert "expression" not in json.dumps(widget)  # no longer a window's polls divided by its recorded jobs
 
 
 def test_failed_executions_sums_filled_metrics(template_json: dict[str, Any]) -> None:
@@ -61,7 +142,7 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
         "Tracker executions",
         "Jobs recorded, by kind",
         "Failed requests recorded, by kind",
-        "Describes per recorded job",
+        "Describes per recorded job (average and p90)",
         "Waits: woken by an event against timed out",
         "Reconciliation sweep",
         "Lambda errors",
@@ -70,7 +151,7 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
         "Dead-letter queues",
     ):
         assert title in body, title
-    for metric in ("ExecutionsStarted", "JobsRecorded", "FailedRequestsRecorded", "JobPolls", "WaitsWoken",
+    for metric in ("ExecutionsStarted", "JobsRecorded", "FailedRequestsRecorded", "DescribesPerJob", "WaitsWoken",
                    "WaitsTimedOut", "SweepJobsFound", "ApproximateNumberOfMessagesVisible"):  # fmt: skip
         assert metric in body, metric
     for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT"):

@@ -307,7 +307,7 @@ def test_dead_letter_queues_are_encrypted_with_the_stacks_rotated_key(template_j
     key_id, key = only(template_json, "AWS::KMS::Key")
     assert key["Properties"]["EnableKeyRotation"] is True
     queues = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::SQS::Queue"]
-    assert len(queues) == 2  # the rule's and the sweep schedule's
+    assert len(queues) == 3  # the rule's, the sweep schedule's and the sweep's on-failure queue
     for queue in queues:
         assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
         assert "SqsManagedSseEnabled" not in queue["Properties"]

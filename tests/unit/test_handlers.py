@@ -15,8 +15,9 @@ import pytest
 from botocore.stub import Stubber
 
 from job_tracker.adapters.voiceid import VoiceIdJobDescriber
-from job_tracker.errors import ConfigurationError
+from job_tracker.errors import ConfigurationError, SweepIncomplete, VoiceIdThrottled
 from job_tracker.models import JobStatus, job_to_payload
+from job_tracker.sweep import SweepReport
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, REGION, TABLE, job, output_document, put_output
 
 
@@ -121,3 +122,39 @@ def test_record_handler_writes_failures_and_returns_a_short_summary(
     # The describes this execution made, one datapoint per recorded job (the dashboard's average and p90).
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [metric.get("DescribesPerJob") for metric in emitted] == [[7.0]]
+
+
+def test_a_voice_id_throttle_is_counted_on_its_own_and_still_raised_for_the_state_machine(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MIN_POLL_SECONDS", "5")
+    monkeypatch.setenv("MAX_POLL_SECONDS", "60")
+    handler = fresh_import("describe_job.handler")
+    client = boto3.client("voice-id", region_name=REGION)
+    monkeypatch.setattr(handler, "describer", VoiceIdJobDescriber(client))
+    with Stubber(client) as stubber:
+        stubber.add_client_error("describe_fraudster_registration_job", "ThrottlingException", "Rate exceeded", 400)
+        with pytest.raises(VoiceIdThrottled):
+            handler.lambda_handler({"DomainId": DOMAIN_ID, "JobId": JOB_ID, "PollCount": 0}, FakeContext())
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [metric.get("VoiceIdThrottles") for metric in emitted] == [[1.0]]
+    assert "JobPolls" not in emitted[0]
+
+
+def test_only_a_complete_sweep_emits_the_heartbeat(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VOICE_ID_DOMAIN_IDS", DOMAIN_ID)
+    monkeypatch.setenv("SWEEP_LOOKBACK_DAYS", "7")
+    monkeypatch.setenv("FAILURES_TABLE_NAME", TABLE)
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:tracker")
+    handler = fresh_import("sweep.handler")
+    complete, incomplete = SweepReport(), SweepReport(listing_failures=["SPEAKER_ENROLLMENT in D: throttled"])
+    for report in (complete, incomplete):
+        monkeypatch.setattr(handler, "sweep", type("FakeSweep", (), {"run": lambda self, *a, r=report: r})())
+        try:
+            handler.lambda_handler({}, FakeContext(function_name="sweep"))
+        except SweepIncomplete:
+            assert report is incomplete
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [metric.get("SweepsCompleted") for metric in emitted] == [[1.0], None]
