@@ -29,8 +29,8 @@ DEFAULT_STACK_NAME = "VoiceIdJobTracker"
 """The app's stack name (`infra.config.STACK_NAME`; not imported: infra pulls in the whole CDK)."""
 STACK_ENV = "VOICEID_TRACKER_STACK"
 LOCAL_OUTPUTS_ENV = "VOICEID_TRACKER_LOCAL_OUTPUTS"
-# The local cloud writes it at the repository's root (`make local`), wherever the CLI is run from.
-DEFAULT_LOCAL_OUTPUTS = Path(__file__).resolve().parent.parent / ".local-cloud" / "outputs.json"
+# The local cloud writes it at the repository's root (`make local`).
+LOCAL_OUTPUTS = Path(".local-cloud") / "outputs.json"
 
 _AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 # A stale outputs.json names ports nothing listens on any more: fail in seconds, not after minutes of retries.
@@ -152,8 +152,17 @@ def stack_target(stack_name: str, session: boto3.Session | None = None) -> Targe
     return target
 
 
-def local_outputs_path() -> Path:
-    return Path(os.environ.get(LOCAL_OUTPUTS_ENV) or DEFAULT_LOCAL_OUTPUTS)
+def local_outputs_path(start: Path | None = None) -> Path:
+    """The local cloud's outputs.json: the file VOICEID_TRACKER_LOCAL_OUTPUTS names, else the nearest
+    `.local-cloud/outputs.json` in the working folder or one above it (a checkout where `make local` runs),
+    else the one of the checkout this CLI runs from, if it does. The CLI may be installed anywhere."""
+    named = os.environ.get(LOCAL_OUTPUTS_ENV)
+    if named:
+        return Path(named)
+    here = (start or Path.cwd()).resolve()
+    candidates = [folder / LOCAL_OUTPUTS for folder in (here, *here.parents)]
+    candidates.append(Path(__file__).resolve().parent.parent / LOCAL_OUTPUTS)
+    return next((path for path in candidates if path.is_file()), here / LOCAL_OUTPUTS)
 
 
 def local_target(path: Path | None = None) -> Target:
@@ -162,8 +171,8 @@ def local_target(path: Path | None = None) -> Target:
     path = path or local_outputs_path()
     if not path.is_file():
         raise CliError(
-            f"no local cloud outputs at {path}: start the local cloud with `make local`, "
-            f"or set {LOCAL_OUTPUTS_ENV} to its outputs.json"
+            f"no local cloud outputs at {path}: start the local cloud with `make local` (and run this from its "
+            f"checkout), or set {LOCAL_OUTPUTS_ENV} to its outputs.json"
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,97 @@
+"""The CLI installs anywhere: its wheel, built from the sources it needs alone, installed into a fresh venv
+outside the checkout, runs `voiceid-tracker --help` and `--local` against the running local cloud, with
+the job kinds and table layout it shares with the Lambdas imported from the wheel, not from the checkout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from local_cloud.environment import LocalEnvironment
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv, outside the checkout, with only the wheel installed into it; its bin folder."""
+    sources = tmp_path_factory.mktemp("sources")
+    # What the wheel is built from, and nothing else of the checkout.
+    shutil.copy(REPO_ROOT / "pyproject.toml", sources)
+    shutil.copytree(REPO_ROOT / "voiceid_tracker_cli", sources / "voiceid_tracker_cli")
+    shutil.copytree(REPO_ROOT / "lambdas" / "job_tracker", sources / "lambdas" / "job_tracker")
+    wheels = tmp_path_factory.mktemp("wheels")
+    # Offline: setuptools comes from this venv (requirements-dev.txt pins the build-system's version).
+    built = run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ".", cwd=sources
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("*.whl")
+    target = tmp_path_factory.mktemp("fresh-venv")
+    venv.create(target, with_pip=True)  # ensurepip: offline
+    python = target / "bin" / "python"
+    # The wheel alone, with the fresh venv's own pip; its dependencies (boto3, typer, rich) are made visible
+    # from this venv's site-packages, which hold neither of the CLI's own packages (those are editable here).
+    install = run(python, "-m", "pip", "install", "--no-deps", "--no-index", wheel, cwd=target)
+    assert install.returncode == 0, install.stderr
+    purelib = run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=target).stdout.strip()
+    (Path(purelib) / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return target / "bin"
+
+
+def outside_env(**extra: str) -> dict[str, str]:
+    """No PYTHONPATH, nothing of the checkout on the path."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, "COLUMNS": "200", **extra}
+
+
+def test_the_installed_wheel_imports_its_shared_code_from_itself(installed: Path, tmp_path: Path) -> None:
+    probe = run(
+        installed / "python",
+        "-c",
+        "import job_tracker.kinds, voiceid_tracker_cli.shared as s; print(job_tracker.kinds.__file__); "
+        "print(','.join(s.JOB_KINDS))",
+        cwd=tmp_path,
+        env=outside_env(),
+    )
+    assert probe.returncode == 0, probe.stderr
+    where, kinds = probe.stdout.split()
+    assert not Path(where).resolve().is_relative_to(REPO_ROOT), where
+    assert "SPEAKER_ENROLLMENT" in kinds.split(",")
+
+
+def test_help_and_local_work_outside_the_checkout(installed: Path, local: LocalEnvironment, tmp_path: Path) -> None:
+    script = [installed / "voiceid-tracker"]
+    helped = run(*script, "--help", cwd=tmp_path, env=outside_env())
+    assert helped.returncode == 0, helped.stderr
+    for command in ("jobs", "show", "failures", "failures-by-code", "erase", "executions", "watch"):
+        assert command in helped.stdout, command
+    # No outputs.json here or above: the message says how to point at one.
+    lost = run(*script, "--local", "jobs", cwd=tmp_path, env=outside_env())
+    assert lost.returncode == 1 and "start the local cloud with `make local`" in lost.stderr, lost.stderr
+    # Found from the working folder, as in a checkout where `make local` runs...
+    checkout = tmp_path / "checkout"
+    (checkout / ".local-cloud").mkdir(parents=True)
+    shutil.copy(local.outputs_path, checkout / ".local-cloud" / "outputs.json")
+    (checkout / "sub").mkdir()
+    listed = run(*script, "--local", "jobs", "--format", "json", cwd=checkout / "sub", env=outside_env())
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("[")
+    # ... or named.
+    named = run(
+        *script, "--local", "executions", "--since", "1h", cwd=tmp_path,
+        env=outside_env(VOICEID_TRACKER_LOCAL_OUTPUTS=str(local.outputs_path)),
+    )  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    assert "tracker execution(s), newest first" in named.stdout
