@@ -26,7 +26,7 @@ from voiceid_tracker_cli.executions import (
     recent_executions,
     start_tracker,
 )
-from voiceid_tracker_cli.progress import Watcher
+from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
 from voiceid_tracker_cli.records import (
     JobRecord,
     failed_requests,
@@ -397,16 +397,26 @@ def watch(
     interval: Annotated[
         float, typer.Option(min=1.0, help="Seconds between rounds (each describes the job once: 2 TPS shared).")
     ] = 5.0,
-    timeout: Annotated[float | None, typer.Option(min=0.0, help="Give up after this many seconds.")] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1.0, help="Give up after this many seconds (default: 4 hours).", show_default=False)
+    ] = DEFAULT_TIMEOUT_SECONDS,
 ) -> None:
     """Live progress of a job until the tracker has recorded it.
 
-    Exits 1 if recording failed, if no tracker follows the ended job any more, or at --timeout."""
+    A job started a moment ago is waited for until its tracker takes it (up to a minute). Exits 1 if
+    recording failed, if no tracker follows the job any more (its lock released, or its holder stopped without
+    releasing it), or at --timeout."""
     target = _target(ctx)
     domains = _domains(target, domain)
     record = lookup_job(target.dynamodb(), target.table_name, job, domains)
-    if record is None and domain is None:
-        record = find_job(target.dynamodb(), target.table_name, job, domains)  # raises: say --domain
+    if record is None and domain is None and len(domains) > 1:
+        # Which domain is unknown until a tracker takes the job's lock: wait for that, briefly.
+        render.stderr_console().print(
+            f"Waiting up to {PICKUP_SECONDS:.0f} s for a tracker to take job {job}...", markup=False
+        )
+        record = await_tracker(target, job, domains, interval=interval, limit=min(PICKUP_SECONDS, timeout))
+        if record is None:
+            find_job(target.dynamodb(), target.table_name, job, domains)  # raises: say --domain
     if kind is not None:
         job_kind = kind_named(kind)
     elif record is not None:

@@ -27,6 +27,10 @@ from voiceid_tracker_cli.shared import JobKind, schema
 if TYPE_CHECKING:
     from voiceid_tracker_cli.target import Target
 
+DEFAULT_TIMEOUT_SECONDS = 4 * 3600
+"""`watch` gives up after this long unless told otherwise: longer than a large job takes to run and record."""
+PICKUP_SECONDS = 60.0
+"""How long `watch` waits for a just-started job's tracker to take its lock (events arrive within seconds)."""
 TERMINAL_JOB_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"})
 RECORDED_STATES = frozenset({schema.RECORD_STATE_COMPLETE, schema.RECORD_STATE_FAILED})
 
@@ -39,6 +43,8 @@ class Snapshot:
     job_status: str | None
     percent_complete: int
     record: JobRecord | None
+    holder_status: str | None = None
+    """The lock holder's execution status while the lock is TRACKING (GONE: it no longer exists)."""
 
     @property
     def record_state(self) -> str | None:
@@ -54,12 +60,20 @@ class Snapshot:
 
     @property
     def abandoned(self) -> bool:
-        """The job ended, its lock was released and nothing recorded it: no tracker is following it."""
+        """The job ended, its lock was released and nothing recorded it: no tracker is following it (a
+        RECORDING summary under a released lock is a record step that died part-way)."""
         return (
-            self.job_status in TERMINAL_JOB_STATUSES
-            and self.lock.get("LockState") == "RELEASED"
+            self.job_status in TERMINAL_JOB_STATUSES and self.lock.get("LockState") == "RELEASED" and not self.recorded
+        )
+
+    @property
+    def dead_holder(self) -> bool:
+        """The lock says TRACKING but its holder stopped (failed, timed out, aborted, or expired) without
+        recording or releasing it: nothing follows the job until a new start takes the stale lock over."""
+        return (
+            self.lock.get("LockState") == "TRACKING"
+            and self.holder_status not in (None, "RUNNING")
             and not self.recorded
-            and self.record_state != schema.RECORD_STATE_RECORDING
         )
 
     def view(self) -> RenderableType:
@@ -74,6 +88,8 @@ class Snapshot:
         tracker = lock.get("LockState") or "no tracker yet"
         if lock.get("LockState") == "TRACKING" and lock.get("WaitingSince"):
             tracker = f"{tracker}, waiting since {lock['WaitingSince']}"
+        if self.holder_status not in (None, "RUNNING"):
+            tracker = f"{tracker}, but its holder is {self.holder_status}"
         table.add_row("Tracker", Text(str(tracker)), Text(holder))
         table.add_row("Record", Text(self.record_state or "not started"), Text(""))
         title = Text(f"Job {self.job_id} ({self.kind.noun}, domain {self.domain_id})", style="bold")
@@ -97,7 +113,7 @@ class Watcher:
         kind: JobKind,
         *,
         interval: float,
-        timeout: float | None,
+        timeout: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -121,7 +137,8 @@ class Watcher:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 raise CliError(
-                    f"Voice ID has no {self.kind.noun} job {self.job_id} in domain {self.domain_id}"
+                    f"job {self.job_id} is not known to the tracker yet and Voice ID has no {self.kind.noun} job "
+                    f"{self.job_id} in domain {self.domain_id} (another kind? say --kind)"
                 ) from error
             raise
         self._job_status = str(job.get("JobStatus"))
@@ -129,20 +146,35 @@ class Watcher:
         finished = self._job_status in TERMINAL_JOB_STATUSES
         self._percent = int(progress.get("PercentComplete") or (100 if finished else 0))
 
+    def _holder_status(self, record: JobRecord | None) -> str | None:
+        """The status of the execution holding a TRACKING lock (one DescribeExecution), else None."""
+        lock = (record.lock if record else None) or {}
+        holder = lock.get("ExecutionArn")
+        if lock.get("LockState") != "TRACKING" or not isinstance(holder, str):
+            return None
+        try:
+            return str(self.target.stepfunctions().describe_execution(executionArn=holder)["status"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
+                return "GONE"
+            raise
+
     def snapshot(self) -> Snapshot:
         record = lookup_job(self.target.dynamodb(), self.target.table_name, self.job_id, [self.domain_id])
         if not (record and record.record_state in RECORDED_STATES):
             self._describe()
         elif self._job_status is None and record.summary:
             self._job_status, self._percent = str(record.summary.get("JobStatus")), 100
-        return Snapshot(self.job_id, self.domain_id, self.kind, self._job_status, self._percent, record)
+        recorded = bool(record and record.record_state in RECORDED_STATES)
+        holder = None if recorded else self._holder_status(record)
+        return Snapshot(self.job_id, self.domain_id, self.kind, self._job_status, self._percent, record, holder)
 
     def run(self, console: Console) -> Snapshot:
-        deadline = None if self.timeout is None else self.clock() + self.timeout
+        deadline = self.clock() + self.timeout
         snapshot = self.snapshot()
         with Live(snapshot.view(), console=console, refresh_per_second=4, auto_refresh=False) as live:
-            while not snapshot.recorded and not snapshot.abandoned:
-                if deadline is not None and self.clock() >= deadline:
+            while not (snapshot.recorded or snapshot.abandoned or snapshot.dead_holder):
+                if self.clock() >= deadline:
                     break
                 self.sleep(self.interval)
                 snapshot = self.snapshot()
@@ -150,11 +182,43 @@ class Watcher:
         if snapshot.record_state == schema.RECORD_STATE_FAILED:
             problem = (snapshot.record.summary if snapshot.record else None) or {}
             raise CliError(f"recording job {self.job_id} failed: {problem.get('RecordProblem', 'no reason given')}")
+        retrack = f"`voiceid-tracker track {self.job_id} --domain {self.domain_id} --kind {self.kind.name}`"
         if snapshot.abandoned:
+            stuck = (
+                " (its summary was left RECORDING)" if snapshot.record_state == schema.RECORD_STATE_RECORDING else ""
+            )
             raise CliError(
                 f"no tracker is following job {self.job_id}: it ended {snapshot.job_status} and its lock was released "
-                f"at {snapshot.lock.get('ReleasedAt')} without a record; see `voiceid-tracker show {self.job_id}`"
+                f"at {snapshot.lock.get('ReleasedAt')} without a record{stuck}; see `voiceid-tracker show "
+                f"{self.job_id}`, and {retrack} records it again"
+            )
+        if snapshot.dead_holder:
+            holder = str(snapshot.lock.get("ExecutionArn", "")).rsplit(":", 1)[-1]
+            raise CliError(
+                f"no tracker is following job {self.job_id}: the execution holding its lock ({holder}) is "
+                f"{snapshot.holder_status} and left the lock TRACKING; {retrack} takes the lock over (the sweep "
+                "also does at its next run)"
             )
         if not snapshot.recorded:
             raise CliError(f"job {self.job_id} was not recorded within {self.timeout:g} s")
         return snapshot
+
+
+def await_tracker(
+    target: Target,
+    job_id: str,
+    domain_ids: list[str],
+    *,
+    interval: float,
+    limit: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobRecord | None:
+    """The job's items once a tracker has taken its lock (or recorded it), looked up every `interval` for
+    at most `limit` seconds: a job started a moment ago is not known until its event starts a tracker."""
+    deadline = clock() + limit
+    while True:
+        record = lookup_job(target.dynamodb(), target.table_name, job_id, domain_ids)
+        if record is not None or clock() >= deadline:
+            return record
+        sleep(interval)

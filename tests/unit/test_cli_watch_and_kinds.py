@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from voiceid_tracker_cli.app import Options, _record_kind, app
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.executions import execution_input
-from voiceid_tracker_cli.progress import Snapshot, Watcher
+from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, Snapshot, Watcher, await_tracker
 from voiceid_tracker_cli.records import JobRecord
 from voiceid_tracker_cli.shared import JOB_KINDS
 from voiceid_tracker_cli.target import LOCAL_OUTPUTS_ENV, STACK_ENV, Target
@@ -33,13 +34,14 @@ def snapshot(
     lock: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
     percent: int = 50,
+    holder: str | None = None,
 ) -> Snapshot:
     record = None if lock is None and summary is None else JobRecord(DOMAIN, JOB, summary=summary, lock=lock)
-    return Snapshot(JOB, DOMAIN, SPEAKERS, job_status, percent, record)
+    return Snapshot(JOB, DOMAIN, SPEAKERS, job_status, percent, record, holder)
 
 
 class ScriptedWatcher(Watcher):
-    def __init__(self, snapshots: list[Snapshot], timeout: float | None = None) -> None:
+    def __init__(self, snapshots: list[Snapshot], timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.now = 0.0
         self.rounds = 0
         super().__init__(
@@ -104,6 +106,37 @@ def test_watch_stops_when_no_tracker_follows_the_ended_job() -> None:
     assert watcher.rounds == 2  # a released lock while the job runs is not the end: a new event may start one
 
 
+def test_watch_ends_on_a_dead_holder_and_on_a_stuck_recording_summary() -> None:
+    running = {**TRACKING, "WaitingSince": "2026-11-25T10:00:00+00:00"}
+    watcher = ScriptedWatcher(
+        [
+            snapshot(lock=running, holder="RUNNING"),
+            snapshot("COMPLETED", lock=TRACKING, summary={"RecordState": "RECORDING"}, holder="TIMED_OUT"),
+            snapshot("COMPLETED", lock=TRACKING, summary={"RecordState": "RECORDING"}, holder="TIMED_OUT"),
+        ]
+    )
+    with pytest.raises(CliError) as raised:
+        watcher.run(quiet())
+    assert watcher.rounds == 2
+    assert str(raised.value) == (
+        f"no tracker is following job {JOB}: the execution holding its lock (x) is TIMED_OUT and left the lock "
+        f"TRACKING; `voiceid-tracker track {JOB} --domain {DOMAIN} --kind SPEAKER_ENROLLMENT` takes the lock over "
+        "(the sweep also does at its next run)"
+    )
+    released = {"LockState": "RELEASED", "ReleasedAt": "2026-11-25T10:00:00+00:00"}
+    stuck = ScriptedWatcher([snapshot("COMPLETED", lock=released, summary={"RecordState": "RECORDING"})] * 3)
+    with pytest.raises(CliError, match=r"without a record \(its summary was left RECORDING\)"):
+        stuck.run(quiet())
+    assert stuck.rounds == 1
+
+
+def test_watch_has_a_default_timeout_of_four_hours() -> None:
+    watcher = ScriptedWatcher([snapshot(lock=TRACKING, holder="RUNNING")] * 5000)
+    with pytest.raises(CliError, match=f"job {JOB} was not recorded within 14400 s"):
+        watcher.run(quiet())
+    assert watcher.now == 14400.0
+
+
 def test_watch_gives_up_at_its_timeout() -> None:
     watcher = ScriptedWatcher([snapshot()] * 10, timeout=12)
     with pytest.raises(CliError, match=f"job {JOB} was not recorded within 12 s"):
@@ -160,3 +193,55 @@ def test_the_default_stack_is_the_apps() -> None:
     from infra.config import STACK_NAME
 
     assert Options().stack == STACK_NAME
+
+
+def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_target: Target) -> None:
+    """Watcher.snapshot on moto: a TRACKING lock whose holder was aborted is a dead holder."""
+    from tests.unit.test_cli_commands import TABLE, create_table, put
+
+    sfn = sfn_target.stepfunctions()
+    machine = sfn.create_state_machine(
+        name="tracker",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/tracker",
+    )["stateMachineArn"]
+    holder = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    sfn.stop_execution(executionArn=holder)
+    dynamodb = sfn_target.dynamodb()
+    create_table(dynamodb)
+    put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "sk": "LOCK", "LockState": "TRACKING", "ExecutionArn": holder})
+    sfn_target.outputs["FailuresTableName"] = TABLE
+    voice_id = boto3.client("voice-id", region_name="us-east-1")
+    sfn_target._clients["voice-id"] = voice_id
+    with Stubber(voice_id) as stubber:
+        stubber.add_response(
+            "describe_speaker_enrollment_job",
+            {"Job": {"JobStatus": "COMPLETED", "JobProgress": {"PercentComplete": 100}}},
+            {"DomainId": DOMAIN, "JobId": JOB},
+        )
+        watcher = Watcher(sfn_target, JOB, DOMAIN, SPEAKERS, interval=1.0, timeout=60, sleep=lambda _: None)
+        with pytest.raises(CliError, match=r"the execution holding its lock \(.+\) is ABORTED"):
+            watcher.run(quiet())
+
+
+def test_watch_waits_for_a_just_started_jobs_tracker_to_take_it(sfn_target: Target) -> None:
+    from tests.unit.test_cli_commands import TABLE, create_table, put
+
+    dynamodb = sfn_target.dynamodb()
+    create_table(dynamodb)
+    sfn_target.outputs["FailuresTableName"] = TABLE
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if now[0] >= 15:  # the job's event starts its tracker 15 s after watch began
+            put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "sk": "LOCK", "LockState": "TRACKING"})
+
+    found = await_tracker(
+        sfn_target, JOB, [DOMAIN, "DomainCCCCCCCCCCCCCCCC"], interval=5, limit=60, clock=lambda: now[0], sleep=sleep
+    )
+    assert found is not None and found.domain_id == DOMAIN and now[0] == 15
+    never = await_tracker(
+        sfn_target, "JobZZZZZZZZZZZZZZZZZZZ", [DOMAIN], interval=5, limit=60, clock=lambda: now[0], sleep=sleep
+    )
+    assert never is None and now[0] == 15 + 60
