@@ -236,13 +236,12 @@ def show(
     job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
     output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print it.")] = TableOrJson.table,
 ) -> None:
-    """A job's summary, its lock, and the tracker executions that followed it."""
+    """A job's summary, its lock, and the tracker executions that held its lock (one call each, whatever the
+    length of the state machine's history)."""
     target = _target(ctx)
     record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
     kind = _record_kind(target, record)
-    executions = job_executions(
-        target.stepfunctions(), target.state_machine_arn, job, record.domain_id, job_created_at=record.created_at
-    )
+    executions = job_executions(target.stepfunctions(), record.lock)
     if output_format is TableOrJson.json:
         hidden = ("pk", "sk", "gsi2pk", "gsi2sk", "WakeToken")
         typer.echo(

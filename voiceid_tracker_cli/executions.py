@@ -6,7 +6,7 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -16,8 +16,6 @@ from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JobKind
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-# Voice ID's CreatedAt and Step Functions' startDate come from different clocks.
-CLOCK_MARGIN = timedelta(minutes=10)
 # DescribeExecution calls in flight while reading executions' inputs (boto3 clients are thread-safe).
 DESCRIBE_THREADS = 8
 
@@ -86,31 +84,25 @@ class Execution:
         }
 
 
-def job_executions(
-    client: SFNClient,
-    state_machine_arn: str,
-    job_id: str,
-    domain_id: str,
-    *,
-    job_created_at: datetime | None = None,
-) -> list[Execution]:
-    """The state machine's executions whose input names this job, oldest first.
+def lock_holders(lock: dict[str, Any] | None) -> list[str]:
+    """The executions that took the job's lock, oldest first: the lock's ExecutionArns (each execution that
+    acquired or took it over appends itself), and its current holder (locks written before ExecutionArns
+    existed name only that one)."""
+    lock = lock or {}
+    listed = lock.get("ExecutionArns")
+    arns = [arn for arn in listed if isinstance(arn, str)] if isinstance(listed, list) else []
+    holder = lock.get("ExecutionArn")
+    if isinstance(holder, str) and holder not in arns:
+        arns.append(holder)
+    return list(dict.fromkeys(arns))
 
-    Executions are named by whoever starts them (`<uuid>_Target0` by the event rule, `sweep-<JobId>-...`
-    by the sweep, anything by an operator), so each one's input is read. Every page is listed; executions
-    started before the job was created (less a margin for clocks) cannot be for it and are not described."""
-    not_before = job_created_at - CLOCK_MARGIN if job_created_at else None
-    arns = [
-        summary["executionArn"]
-        for page in client.get_paginator("list_executions").paginate(
-            stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000}
-        )
-        for summary in page["executions"]
-        if not_before is None or summary["startDate"] >= not_before
-    ]
-    described = _described(client, arns)
-    found = [e for e in described if e.input.get("JobId") == job_id and e.input.get("DomainId") in (None, domain_id)]
-    return sorted(found, key=lambda execution: execution.started)
+
+def job_executions(client: SFNClient, lock: dict[str, Any] | None) -> list[Execution]:
+    """The tracker executions that held the job's lock, oldest first: one DescribeExecution each, however
+    long the state machine's history is (executions that found the lock taken and stopped are not listed:
+    they did nothing). Executions expired from Step Functions' 90-day history are left out."""
+    described = _described(client, lock_holders(lock))
+    return sorted(described, key=lambda execution: execution.started)
 
 
 def execution_input(domain_id: str, job_id: str, kind: JobKind, *, rerecord: bool = False) -> dict[str, Any]:

@@ -132,7 +132,8 @@ def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) 
 
 
 def executions_table(executions: Sequence[Execution]) -> Table:
-    table = Table(title=f"{len(executions)} tracker execution(s), oldest first", title_justify="left")
+    title = f"{len(executions)} tracker execution(s) that held the job's lock, oldest first"
+    table = Table(title=title, title_justify="left")
     for header in ("Name", "Status", "Started (UTC)", "Stopped (UTC)", "Outcome"):
         table.add_column(header, no_wrap=header != "Outcome")
     for execution in executions:

@@ -87,6 +87,7 @@ def _sdk_lock_key() -> dict[str, object]:
 
 
 EXECUTION_ARN = sfn.JsonPath.string_at("$$.Execution.Id")
+_ME_IN_A_LIST = tasks.DynamoAttributeValue.from_list([tasks.DynamoAttributeValue.from_string(EXECUTION_ARN)])
 STATE_ENTERED_TIME = sfn.JsonPath.string_at("$$.State.EnteredTime")
 
 
@@ -280,11 +281,12 @@ class TrackerStateMachine(Construct):
                 "DomainId": _string(sfn.JsonPath.string_at("$.DomainId")),
                 "JobId": _string(sfn.JsonPath.string_at("$.JobId")),
                 "JobKind": _string(sfn.JsonPath.string_at("$.JobKind")),
+                "ExecutionArns": _ME_IN_A_LIST,
             },
-            # Events arrive on submit, success and failure; only the first start follows the job.
-            condition_expression="attribute_not_exists(#pk) OR LockState = :released",
+            # Events arrive on submit, success and failure; only the first start follows the job. A lock
+            # that exists (even RELEASED) is read and taken over instead, which keeps its ExecutionArns.
+            condition_expression="attribute_not_exists(#pk)",
             expression_attribute_names={"#pk": schema.PARTITION_KEY},
-            expression_attribute_values={":released": _string(LOCK_RELEASED)},
             result_path=sfn.JsonPath.DISCARD,
             comment="One execution per job, however many events arrive.",
         )
@@ -421,8 +423,11 @@ class TrackerStateMachine(Construct):
             table=table,
             key=_lock_key(),
             # The previous holder's wake-up token is of no use to anyone; the kind is this execution's.
-            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind "
-            "REMOVE WakeToken, WaitingSince",
+            # ExecutionArns lists every execution that took the lock, so `voiceid-tracker show` finds a job's
+            # trackers in a few calls however long the state machine's history is.
+            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind, "
+            "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine) "
+            "REMOVE WakeToken, WaitingSince, ReleasedAt",
             # Only from the holder just inspected: of two executions taking over at once, one wins.
             condition_expression="ExecutionArn = :holder",
             expression_attribute_values={
@@ -431,6 +436,8 @@ class TrackerStateMachine(Construct):
                 ":holder": _string(sfn.JsonPath.string_at("$.Lock.ExecutionArn")),
                 ":now": _string(STATE_ENTERED_TIME),
                 ":kind": _string(sfn.JsonPath.string_at("$.JobKind")),
+                ":mine": _ME_IN_A_LIST,
+                ":none": tasks.DynamoAttributeValue.from_list([]),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -505,6 +512,8 @@ class TrackerStateMachine(Construct):
         lock_state = (
             sfn.Choice(self, "Lock state?")
             .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_TRACKING), check_holder)
+            # Its tracker failed and let go: take it over (keeping the list of executions that held it).
+            .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_RELEASED), take_over)
             .otherwise(rerecord_requested)
         )
         read_lock = tasks.DynamoGetItem(

@@ -22,7 +22,8 @@ enrollments), for `voiceid-tracker erase`.
 
 Failure and summary items carry `ExpiresAt` (epoch seconds) when the stack keeps items for a limited time
 (`tracker:retentionDays`); the table's TTL deletes them after it.
-The lock item is written by the state machine itself (see infra/constructs/state_machine.py).
+The lock item is written by the state machine itself (see infra/constructs/state_machine.py); its
+ExecutionArns lists every execution that took it.
 """
 
 import zlib

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from job_tracker import table_schema as schema
 from local_cloud.driver import SPEAKER_ENROLLMENT, AudioRequest, TrackedJob, TrackerDriver, recorded_by
 from local_cloud.testing import wait_for_execution
 
@@ -55,7 +56,10 @@ def test_an_enrollment_with_errors_records_each_failure_with_its_speaker(driver:
     }
     assert "opted out" in failures["enroll-opted-out"]["ErrorMessage"]
     assert all(item["JobKind"] == SPEAKER_ENROLLMENT for item in failures.values())
-    assert failures["enroll-opted-out"]["gsi1pk"] == f"DOMAIN#{domain_id}#KIND#SPEAKER_ENROLLMENT#ERROR#409"
+    shard = schema.error_code_shard("enroll-opted-out")
+    assert failures["enroll-opted-out"]["gsi1pk"] == f"DOMAIN#{domain_id}#ERROR#409#SHARD#{shard}"
+    # Found for erasure by the customer it names.
+    assert failures["enroll-opted-out"]["gsi3pk"] == f"CustomerSpeakerId#{speakers['enroll-opted-out']}"
     summary = driver.items(job)["SUMMARY"]
     assert (summary["JobKind"], summary["JobStatus"], summary["RecordState"]) == (
         SPEAKER_ENROLLMENT,

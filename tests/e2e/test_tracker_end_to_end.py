@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from typing import Any
 
 import pytest
@@ -162,13 +163,25 @@ def test_voice_id_throttling_is_retried_and_the_run_completes(driver: TrackerDri
 
 def test_recording_the_same_job_twice_leaves_identical_items(driver: TrackerDriver, domain_id: str) -> None:
     job = run_job(driver, domain_id, mixed(), expected_executions=2)
+    started = time.time()
     before = {key: item for key, item in driver.items(job).items() if key != "LOCK"}
+    # Every failure and the summary expire tracker:retentionDays (cdk.json: 90) after they were written.
+    retention = 90 * 86400
+    assert all(started - 120 + retention <= item["ExpiresAt"] <= started + retention for item in before.values())
+    dynamodb = driver.local.cloud.client("dynamodb")
+    ttl = dynamodb.describe_time_to_live(TableName=driver.local.table_name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ExpiresAt")
     driver.start_execution(job, Rerecord=True)
     executions = driver.wait_until_settled(job, expected_executions=3)
     assert len(recorded_by(executions)) == 2
     after = {key: item for key, item in driver.items(job).items() if key != "LOCK"}
-    assert after == before
-    assert driver.items(job)["LOCK"]["LockState"] == "RECORDED"
+    # The same items, but for their expiry: counted from the latest record.
+    assert {k: {**i, "ExpiresAt": 0} for k, i in after.items()} == {k: {**i, "ExpiresAt": 0} for k, i in before.items()}
+    assert all(after[key]["ExpiresAt"] >= item["ExpiresAt"] for key, item in before.items())
+    lock = driver.items(job)["LOCK"]
+    assert lock["LockState"] == "RECORDED"
+    # Both executions that recorded it took the lock, and the lock lists them (what `show` reads).
+    assert lock["ExecutionArns"] == [e["executionArn"] for e in recorded_by(executions)]
 
 
 def test_input_without_ids_is_rejected_before_any_work(driver: TrackerDriver) -> None:

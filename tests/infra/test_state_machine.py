@@ -145,9 +145,12 @@ def test_permanent_errors_end_in_a_fail_state_with_error_and_cause(states: dict[
 def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any]) -> None:
     lock = states["Acquire job lock"]
     assert lock["Resource"].endswith(":states:::dynamodb:putItem")
-    assert lock["Parameters"]["ConditionExpression"] == "attribute_not_exists(#pk) OR LockState = :released"
+    # Only a new lock is put; an existing one (RELEASED included) is read and taken over, which keeps the
+    # list of executions that held it.
+    assert lock["Parameters"]["ConditionExpression"] == "attribute_not_exists(#pk)"
     assert lock["Parameters"]["Item"]["pk"] == {"S.$": "States.Format('JOB#{}#{}', $.DomainId, $.JobId)"}
     assert lock["Parameters"]["Item"]["sk"] == {"S": "LOCK"}
+    assert lock["Parameters"]["Item"]["ExecutionArns"] == {"L": [{"S.$": "$$.Execution.Id"}]}
     assert lock["Catch"][0] == {
         "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
         "ResultPath": "$.LockError",
@@ -155,8 +158,9 @@ def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any
     }
     assert states["Read job lock"]["Parameters"]["ConsistentRead"] is True
     assert states["Read job lock"]["Next"] == "Lock state?"
-    (tracking,) = states["Lock state?"]["Choices"]
+    tracking, released = states["Lock state?"]["Choices"]
     assert tracking == {"Variable": "$.Lock.LockState", "StringEquals": "TRACKING", "Next": "Check lock holder"}
+    assert released == {"Variable": "$.Lock.LockState", "StringEquals": "RELEASED", "Next": "Take over job lock"}
     assert states["Lock state?"]["Default"] == "Re-record requested?"
     assert states["Re-record requested?"]["Default"] == "Job already tracked"
     assert states["Re-record requested?"]["Choices"][0]["Next"] == "Take over job lock"
@@ -173,6 +177,11 @@ def test_a_lock_whose_holder_stopped_is_taken_over(states: dict[str, Any]) -> No
     assert states["Lock holder still running?"]["Default"] == "Take over job lock"
     take_over = states["Take over job lock"]
     assert take_over["Parameters"]["ConditionExpression"] == "ExecutionArn = :holder"
+    assert (
+        "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine)"
+        in (take_over["Parameters"]["UpdateExpression"])
+    )
+    assert take_over["Parameters"]["ExpressionAttributeValues"][":mine"] == {"L": [{"S.$": "$$.Execution.Id"}]}
     assert take_over["Catch"][0]["Next"] == "Job already tracked"
     assert states["Release job lock"]["Parameters"]["ConditionExpression"] == "ExecutionArn = :me"
     assert states["Mark job recorded"]["Parameters"]["ConditionExpression"] == "ExecutionArn = :me"

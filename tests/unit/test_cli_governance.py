@@ -216,3 +216,43 @@ def test_executions_lists_failed_ones_since_a_time_and_stops_listing_at_the_firs
     assert listed[2]["Outcome"] == "VoiceId.AccessDeniedException: denied 2"
     bad = invoke(target, "executions", "--status", "BROKEN")
     assert bad.exit_code == 1 and "--status must be one of RUNNING" in bad.stderr
+
+
+def test_show_finds_the_jobs_executions_in_a_bounded_number_of_calls_among_1000(cloud: dict[str, Any]) -> None:
+    target: Target = cloud["target"]
+    sfn = target.stepfunctions()
+    machine = sfn.create_state_machine(
+        name="tracker",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/tracker",
+    )["stateMachineArn"]
+    target.outputs["StateMachineArn"] = machine
+    job = "ShowJobJJJJJJJJJJJJJJJ"
+
+    def start(job_id: str) -> str:
+        payload = json.dumps({"DomainId": DOMAIN, "JobId": job_id})
+        return str(sfn.start_execution(stateMachineArn=machine, input=payload)["executionArn"])
+
+    failed_first = start(job)
+    others = [start(f"Other{n:017d}") for n in range(499)]
+    recorder = start(job)
+    others += [start(f"Later{n:017d}") for n in range(499)]
+    assert len(others) + 2 == 1000
+    dynamodb = cloud["dynamodb"]
+    serialize = TypeSerializer().serialize
+    lock = {
+        "pk": f"JOB#{DOMAIN}#{job}",
+        "sk": "LOCK",
+        "LockState": "RECORDED",
+        "JobKind": "FRAUDSTER_REGISTRATION",  # as the state machine writes it
+        "ExecutionArn": recorder,
+        "ExecutionArns": [failed_first, recorder],
+    }
+    dynamodb.put_item(TableName=TABLE, Item={k: serialize(v) for k, v in lock.items()})
+    calls: list[str] = []
+    sfn.meta.events.register("before-call.states.*", lambda model, **_: calls.append(model.name))
+
+    result = invoke(target, "show", job, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [e["ExecutionArn"] for e in json.loads(result.stdout)["Executions"]] == [failed_first, recorder]
+    assert sorted(calls) == ["DescribeExecution", "DescribeExecution"]  # no listing of the 1,000
