@@ -1,6 +1,10 @@
 """`make demo`: a Voice ID fraudster registration job and a speaker enrollment job, tracked end to end at
 the same time on the local cloud, then read and retried with the `voiceid-tracker` CLI.
 
+With `make local` running, the demo runs its jobs on that cloud (found through its `outputs.json`, which it
+leaves as it is), so `voiceid-tracker --local` explores them afterwards; each run there uses its own
+speakers and recordings. Without one, it starts a local cloud of its own for the run.
+
 The demo acts only as a Voice ID user: it uploads audio and manifests and starts the jobs with boto3.
 From then on only the deployed mechanics act: Voice ID's events start executions through the EventBridge
 rules, the state machine polls with the describe Lambda (and is woken by the job's end event), and the
@@ -17,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +33,12 @@ from local_cloud.driver import (
     TrackerDriver,
     recorded_by,
 )
-from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, LocalEnvironment
+from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, OUTPUTS_FILE_NAME, LocalEnvironment
+from local_cloud.running import RunningEnvironment, running_cloud_outputs
 
 DEADLINE_SECONDS = 90.0
+# The demo drives a cloud this process runs, or one `make local` runs.
+DemoDriver = TrackerDriver[LocalEnvironment | RunningEnvironment]
 
 # Most audio is good; one clip is mostly silence, one object was never uploaded, and one repeats an
 # earlier request's audio, so Voice ID skips it as a duplicate fraudster.
@@ -55,6 +62,30 @@ ENROLLMENT_REQUESTS = [
     AudioRequest("enroll-0005-short", seconds_speech=0.5, seconds_silence=4.0, seed=1005, speaker_id="customer-7705"),
     AudioRequest("enroll-0006-missing", missing=True, speaker_id="customer-7706"),
 ]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What makes one run's Voice ID data its own: a cloud that already ran the demo knows its speakers
+    and fraudsters, and would skip them as duplicates."""
+
+    tag: str = ""
+    seed_offset: int = 0
+
+    @classmethod
+    def unique(cls) -> DemoRun:
+        stamp = int(time.time())
+        return cls(tag=f"-{stamp % 1_000_000:06d}", seed_offset=1_000_000 * (1 + stamp % 100_000))
+
+    def requests(self, requests: list[AudioRequest]) -> list[AudioRequest]:
+        return [
+            replace(
+                request,
+                seed=request.seed + self.seed_offset,
+                speaker_id=f"{request.speaker_id}{self.tag}" if request.speaker_id else None,
+            )
+            for request in requests
+        ]
 
 
 @dataclass(frozen=True)
@@ -89,7 +120,7 @@ def label(job: TrackedJob) -> str:
     return "fraudsters" if job.kind == FRAUDSTER_REGISTRATION else "speakers"
 
 
-def watch(driver: TrackerDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str, Any]]]:
+def watch(driver: DemoDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str, Any]]]:
     """Print each job's progress and each state its tracking executions enter, until all have ended."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     last_progress: dict[str, tuple[str, int]] = {}
@@ -127,7 +158,7 @@ def watch(driver: TrackerDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[
     )
 
 
-def report(driver: TrackerDriver, job: TrackedJob, executions: list[dict[str, Any]]) -> None:
+def report(driver: DemoDriver, job: TrackedJob, executions: list[dict[str, Any]]) -> None:
     expected = EXPECTED[job.kind]
     tracking = recorded_by(executions)
     failed = [e for e in executions if e["status"] != "SUCCEEDED"]
@@ -157,7 +188,7 @@ def report(driver: TrackerDriver, job: TrackedJob, executions: list[dict[str, An
         raise DemoFailed(f"the summary does not describe a complete record: {summary}")
 
 
-def operator(local: LocalEnvironment, *args: str) -> None:
+def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
     """Run `voiceid-tracker --local ...` as an operator would, and show what it printed."""
     cli = shutil.which("voiceid-tracker") or str(Path(sys.executable).parent / "voiceid-tracker")
     say(f"$ voiceid-tracker --local {' '.join(args)}")
@@ -181,15 +212,19 @@ def operator(local: LocalEnvironment, *args: str) -> None:
         raise DemoFailed(f"voiceid-tracker {args[0]} exited {done.returncode}")
 
 
-def run(local: LocalEnvironment) -> None:
+def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = None) -> list[TrackedJob]:
+    demo = demo or DemoRun()
     driver = TrackerDriver(local)
     domain_id = local.domain_ids[0]
+    opted_out = f"{OPTED_OUT_SPEAKER}{demo.tag}"
     say("1. Uploading recordings and manifests for the configured Voice ID domain")
-    fraudsters = driver.upload_manifest(DEMO_REQUESTS, name="nightly-fraudsters")
-    speakers = driver.upload_manifest(ENROLLMENT_REQUESTS, name="new-customers", kind=SPEAKER_ENROLLMENT)
-    local.voice_id.admin.opt_out_speaker(domain_id, OPTED_OUT_SPEAKER)
+    fraudsters = driver.upload_manifest(demo.requests(DEMO_REQUESTS), name=f"nightly-fraudsters{demo.tag}")
+    speakers = driver.upload_manifest(
+        demo.requests(ENROLLMENT_REQUESTS), name=f"new-customers{demo.tag}", kind=SPEAKER_ENROLLMENT
+    )
+    local.voice_id.admin.opt_out_speaker(domain_id, opted_out)
     say(f"   domain {domain_id}: 8 fraudster recordings, {fraudsters}")
-    say(f"   and 6 speakers (customer {OPTED_OUT_SPEAKER} opted out of Voice ID), {speakers}")
+    say(f"   and 6 speakers (customer {opted_out} opted out of Voice ID), {speakers}")
     say("2. Starting a fraudster registration job and a speaker enrollment job at once, with boto3")
     jobs = [
         driver.start_job(domain_id, fraudsters, job_name="nightly-fraudsters"),
@@ -201,9 +236,12 @@ def run(local: LocalEnvironment) -> None:
     for job in jobs:
         report(driver, job, executions[job.job_id])
     say("")
-    say("4. An operator reads the failures and builds a retry, with the voiceid-tracker CLI")
+    say("4. An operator lists the jobs, reads one and its failures, and builds a retry, with the voiceid-tracker CLI")
+    operator(local, "jobs", "--limit", "5")
+    operator(local, "show", jobs[0].job_id)
     operator(local, "failures", jobs[1].job_id)
     operator(local, "retry", jobs[0].job_id, "--codes", "400")
+    return jobs
 
 
 def main() -> int:
@@ -213,6 +251,22 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
     started = time.monotonic()
+    outputs_path = args.state_dir / OUTPUTS_FILE_NAME
+    running = running_cloud_outputs(outputs_path)
+    if running is not None:
+        # A second cloud would overwrite this one's outputs.json and leave the CLI pointed at a stopped cloud.
+        say(f"A local cloud is already running (`make local`, {outputs_path}): running the demo's jobs on it.")
+        try:
+            jobs = run(RunningEnvironment.from_outputs(outputs_path, running), DemoRun.unique())
+        except DemoFailed as failure:
+            say(f"\nDEMO FAILED: {failure}\nLogs: {running.get('logs')}")
+            return 1
+        say(f"\nDemo finished in {time.monotonic() - started:.0f} s. The jobs stay on the running cloud: explore them")
+        say(f"with `voiceid-tracker --local jobs`, `show {jobs[0].job_id}`, `failures {jobs[1].job_id}`.")
+        return 0
+    if not args.template.is_file():
+        say(f"No local cloud is running and there is no synthesized template at {args.template}: run `make demo`.")
+        return 1
     say("Starting the local cloud: DynamoDB Local, moto (S3, KMS, SQS, Step Functions), the Lambda runtime,")
     say("the EventBridge router and the Voice ID emulator; deploying the synthesized stack...")
     try:
@@ -224,6 +278,8 @@ def main() -> int:
         say(f"\nDEMO FAILED: {failure}\nLogs: {args.state_dir / 'run' / 'logs'}")
         return 1
     say(f"\nDemo finished in {time.monotonic() - started:.0f} s. Function logs: {args.state_dir / 'run' / 'logs'}")
+    say("Its local cloud stops now. To explore jobs with `voiceid-tracker --local` afterwards, start `make local`")
+    say("in another terminal and run `make demo` again: it runs its jobs on that cloud.")
     return 0
 
 

@@ -1,8 +1,9 @@
 """Drive the deployed tracker the way a user and Voice ID would: shared by the demo and the end-to-end tests.
 
 Everything goes through public APIs over HTTP (boto3 against the emulator and the local AWS endpoint),
-except job progress for display, which is read from the emulator in-process so that watching a job does
-not spend the account's 2 TPS Voice ID budget.
+except job progress for display, which the environment reads from the emulator in-process when it runs it,
+so that watching a job does not spend the account's 2 TPS Voice ID budget. The environment is the
+`LocalEnvironment` this process runs, or a `RunningEnvironment` another process runs (`make local`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
+from typing_extensions import TypeVar
 
 from local_cloud.environment import LocalEnvironment
 from voiceid_emulator.audio import make_wav
@@ -38,6 +40,56 @@ MANIFEST_MEMBER = {
     FRAUDSTER_REGISTRATION: "FraudsterRegistrationRequests",
     SPEAKER_ENROLLMENT: "SpeakerEnrollmentRequests",
 }
+
+
+# The Describe*Job method per kind, for reading a job's progress through Voice ID's API.
+DESCRIBE_METHOD = {
+    FRAUDSTER_REGISTRATION: "describe_fraudster_registration_job",
+    SPEAKER_ENROLLMENT: "describe_speaker_enrollment_job",
+}
+
+
+class AwsEndpoint(Protocol):
+    @property
+    def region(self) -> str: ...
+    def client(self, service: str, **kwargs: Any) -> Any: ...
+
+
+class VoiceIdEndpoint(Protocol):
+    @property
+    def endpoint_url(self) -> str: ...
+
+
+class StackOutputs(Protocol):
+    @property
+    def outputs(self) -> dict[str, str]: ...
+
+
+class TrackerEnvironment(Protocol):
+    """What the driver needs of a local cloud with the stack deployed."""
+
+    @property
+    def cloud(self) -> AwsEndpoint: ...
+    @property
+    def voice_id(self) -> VoiceIdEndpoint: ...
+    @property
+    def stack(self) -> StackOutputs: ...
+    @property
+    def table_name(self) -> str: ...
+    @property
+    def state_machine_arn(self) -> str: ...
+    @property
+    def input_location(self) -> tuple[str, str]: ...
+    @property
+    def output_s3_uri(self) -> str: ...
+    @property
+    def output_kms_key_id(self) -> str: ...
+    @property
+    def data_access_role_arn(self) -> str: ...
+    def job_progress(self, job_id: str, domain_id: str, describe_method: str) -> tuple[str, int]: ...
+
+
+Environment = TypeVar("Environment", bound=TrackerEnvironment, default=LocalEnvironment)
 
 
 @dataclass(frozen=True)
@@ -81,8 +133,8 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
     return plain_values
 
 
-class TrackerDriver:
-    def __init__(self, local: LocalEnvironment) -> None:
+class TrackerDriver(Generic[Environment]):
+    def __init__(self, local: Environment) -> None:
         self.local = local
         # Like any caller sharing Voice ID's 2 TPS, retry throttling with the SDK's standard backoff.
         self.voice_id: VoiceIDClient = boto3.client(
@@ -175,11 +227,8 @@ class TrackerDriver:
         return TrackedJob(domain_id=domain_id, job_id=str(job["JobId"]), kind=kind)
 
     def job_progress(self, job: TrackedJob) -> tuple[str, int]:
-        """(JobStatus, PercentComplete) read in-process, so watching costs no Voice ID TPS."""
-        state = self.local.voice_id.state
-        with state.lock:
-            found = state.find_job(job.job_id)
-            return (found.status, found.percent_complete) if found else ("UNKNOWN", 0)
+        """(JobStatus, PercentComplete), as the environment reads it (in-process when it runs the emulator)."""
+        return self.local.job_progress(job.job_id, job.domain_id, DESCRIBE_METHOD[job.kind])
 
     # -- the tracker, as an operator ------------------------------------------------------------------
     def start_execution(self, job: TrackedJob, **extra: Any) -> str:

@@ -256,6 +256,14 @@ class LocalEnvironment:
     def data_access_role_arn(self) -> str:
         return DATA_ACCESS_ROLE_ARN.format(account=self.cloud.account_id)
 
+    def job_progress(self, job_id: str, domain_id: str, describe_method: str) -> tuple[str, int]:
+        """(JobStatus, PercentComplete) read from the emulator in-process, so watching costs no Voice ID TPS
+        (`domain_id` and `describe_method` serve a cloud in another process, local_cloud/running.py)."""
+        state = self.voice_id.state
+        with state.lock:
+            found = state.find_job(job_id)
+            return (found.status, found.percent_complete) if found else ("UNKNOWN", 0)
+
     def outputs(self) -> dict[str, Any]:
         return {
             "region": self.cloud.region,

@@ -142,7 +142,8 @@ class RunningEnvironment:
                 endpoint_url=self.voice_id.endpoint_url,
                 region_name=self.cloud.region,
                 config=Config(retries={"mode": "standard", "max_attempts": 8}),
-                **_CREDENTIALS,
+                aws_access_key_id=_CREDENTIALS["aws_access_key_id"],
+                aws_secret_access_key=_CREDENTIALS["aws_secret_access_key"],
             )
         job = getattr(self._voice_id_client, describe_method)(DomainId=domain_id, JobId=job_id)["Job"]
         progress = (str(job["JobStatus"]), int((job.get("JobProgress") or {}).get("PercentComplete") or 0))

@@ -1,0 +1,74 @@
+"""The new user's path: `make local` runs in one terminal; `make demo` in another runs its jobs on that
+cloud (never a second one, never rewriting its outputs.json); then the CLI explores the demo's jobs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from local_cloud.environment import LocalEnvironment
+from tests.e2e.test_cli import cli
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
+    local: LocalEnvironment, tmp_path: Path
+) -> None:
+    outputs = local.outputs_path
+    before = (outputs.read_bytes(), outputs.stat().st_mtime_ns)
+    demo = subprocess.run(
+        # The state folder of the running cloud, as `make demo` passes .local-cloud; no template is needed.
+        [
+            sys.executable,
+            "-m",
+            "local_cloud.demo",
+            "--state-dir",
+            str(local.state_dir),
+            "--template",
+            str(tmp_path / "none"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "A local cloud is already running" in demo.stdout
+    assert "Starting the local cloud" not in demo.stdout
+    assert (outputs.read_bytes(), outputs.stat().st_mtime_ns) == before  # its outputs.json, untouched
+    fraudsters, speakers = re.search(r"jobs (\w{22}) and (\w{22});", demo.stdout).groups()  # type: ignore[union-attr]
+    # The CLI steps the demo ran as an operator, on the same cloud.
+    for step in ("$ voiceid-tracker --local jobs", f"$ voiceid-tracker --local show {fraudsters}"):
+        assert step in demo.stdout
+
+    listed = cli(outputs, "jobs", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    by_id = {job["JobId"]: job for job in json.loads(listed.stdout)}
+    assert by_id[fraudsters]["RecordState"] == by_id[speakers]["RecordState"] == "COMPLETE"
+    assert by_id[speakers]["JobKind"] == "SPEAKER_ENROLLMENT"
+    shown = cli(outputs, "show", speakers, "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["Summary"]["FailedRequestCount"] == 3
+    failed = cli(outputs, "failures", speakers, "--format", "json")
+    assert failed.exit_code == 0, failed.output
+    opted_out = [f for f in json.loads(failed.stdout) if f["RequestId"] == "enroll-0004-opted-out"]
+    assert opted_out[0]["ErrorCode"] == 409
+    assert opted_out[0]["CustomerSpeakerId"].startswith("customer-7731-")  # this run's own speaker
+
+
+def test_the_demo_refuses_clearly_without_a_cloud_or_a_template(tmp_path: Path) -> None:
+    demo = subprocess.run(
+        [sys.executable, "-m", "local_cloud.demo", "--state-dir", str(tmp_path), "--template", str(tmp_path / "none")],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert demo.returncode == 1
+    assert "No local cloud is running and there is no synthesized template" in demo.stdout
