@@ -25,6 +25,7 @@ from voiceid_tracker_cli.executions import (
     kind_of_execution,
     recent_executions,
     start_tracker,
+    tracker_status,
 )
 from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
 from voiceid_tracker_cli.records import (
@@ -206,6 +207,14 @@ def jobs(
         str | None, typer.Option(help="Only jobs created since: a date or time (UTC), or 7d, 12h, 30m back.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many jobs.")] = 100,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also jobs a tracker took and has not recorded (tracking, failed, released), with the tracker's "
+            "last status.",
+        ),
+    ] = False,
     output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print them.")] = TableOrJson.table,
 ) -> None:
     """Recorded jobs, newest first, with their status, counts and record state."""
@@ -221,7 +230,12 @@ def jobs(
         status=status.upper() if status else None,
         since=parse_since(since) if since else None,
         limit=limit,
+        with_locks=show_all,
     )
+    for item in summaries:
+        if item.get("RecordType") != schema.RECORD_TYPE_SUMMARY:
+            # A lock alone: what its tracker did last (one DescribeExecution per such job).
+            item["TrackerStatus"] = tracker_status(target.stepfunctions(), item.get("ExecutionArn"))
     if output_format is TableOrJson.json:
         fields = ("pk", "sk", "gsi2pk", "gsi2sk")
         typer.echo(render.to_json([{k: v for k, v in s.items() if k not in fields} for s in summaries]), nl=False)

@@ -166,3 +166,18 @@ def _described(client: SFNClient, arns: list[str]) -> list[Execution]:
 
     with ThreadPoolExecutor(max_workers=DESCRIBE_THREADS) as pool:
         return [execution for execution in pool.map(describe, arns) if execution is not None]
+
+
+def tracker_status(client: SFNClient, execution_arn: object) -> str | None:
+    """An execution's status, with its error when it failed (`FAILED: AccessDenied`); None for no ARN,
+    `EXPIRED` when Step Functions no longer has it."""
+    if not isinstance(execution_arn, str):
+        return None
+    try:
+        described = client.describe_execution(executionArn=execution_arn)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
+            return "EXPIRED"
+        raise
+    error_name = described.get("error")
+    return f"{described['status']}: {error_name}" if error_name else str(described["status"])

@@ -189,10 +189,13 @@ def list_jobs(
     status: str | None = None,
     since: str | None = None,
     limit: int = 100,
+    with_locks: bool = False,
 ) -> list[dict[str, Any]]:
     """Summary items of the domains' jobs, newest first (by JobCreatedAt), from the JobsByDomain index.
 
-    `since` bounds the index's sort key; `kind` and `status` are filter expressions."""
+    `since` bounds the index's sort key; `kind` and `status` are filter expressions. `with_locks` also
+    returns the lock item of a job that has no summary (a tracker took it and has not recorded it, or
+    failed before recording), sorted by the time the lock was taken."""
     names = {"#pk": schema.JOBS_INDEX_PARTITION_KEY}
     condition = "#pk = :pk"
     values: dict[str, Any] = {}
@@ -200,7 +203,9 @@ def list_jobs(
         names["#sk"] = schema.JOBS_INDEX_SORT_KEY
         condition += " AND #sk >= :since"
         values[":since"] = since
-    filters = []
+    filters = [] if with_locks else ["RecordType = :summary"]
+    if not with_locks:
+        values[":summary"] = schema.RECORD_TYPE_SUMMARY
     if kind:
         filters.append("JobKind = :kind")
         values[":kind"] = kind
@@ -220,12 +225,19 @@ def list_jobs(
         }
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
-        while len(from_domain) < limit:
+        seen: dict[str, dict[str, Any]] = {}
+        while len(seen) < limit:
             response = client.query(**request)
-            from_domain.extend(plain(item) for item in response.get("Items", []))
+            for item in map(plain, response.get("Items", [])):
+                # A job with a summary and a lock is listed once, as its summary.
+                job = str(item.get("JobId"))
+                if job not in seen or item.get("RecordType") == schema.RECORD_TYPE_SUMMARY:
+                    seen[job] = item
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        from_domain = list(seen.values())
+        from_domain.sort(key=lambda item: str(item.get(schema.JOBS_INDEX_SORT_KEY, "")), reverse=True)
         found.extend(from_domain[:limit])
     found.sort(key=lambda item: str(item.get(schema.JOBS_INDEX_SORT_KEY, "")), reverse=True)
     return found[:limit]

@@ -69,16 +69,21 @@ def jobs_table(summaries: Sequence[Mapping[str, Any]]) -> Table:
         table.add_column(header, no_wrap=header in ("JobId", "Created (UTC)", "JobStatus"))
     for summary in summaries:
         table.add_row(
-            text(short_time(summary.get("JobCreatedAt"))),
+            text(short_time(summary.get("JobCreatedAt") or summary.get("LockedAt"))),
             text(summary.get("JobId")),
             text(kind_of(summary).noun),
             text(summary.get("JobName")),
             text(summary.get("JobStatus")),
             text(summary.get("FailedRequestCount")),
             text(counts_text(summary)),
-            text(summary.get("RecordState")),
+            text(summary.get("RecordState") or _lock_only(summary)),
         )
     return table
+
+
+def _lock_only(lock: Mapping[str, Any]) -> str:
+    """The record column of a job a tracker took and did not record: its lock and its tracker's status."""
+    return f"none: lock {lock.get('LockState')}, tracker {lock.get('TrackerStatus') or 'unknown'}"
 
 
 def _fields_table(title: str, rows: Iterable[tuple[str, object]]) -> Table:

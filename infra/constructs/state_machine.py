@@ -282,6 +282,14 @@ class TrackerStateMachine(Construct):
                 "JobId": _string(sfn.JsonPath.string_at("$.JobId")),
                 "JobKind": _string(sfn.JsonPath.string_at("$.JobKind")),
                 "ExecutionArns": _ME_IN_A_LIST,
+                # Listed in JobsByDomain too (by the time the lock was taken): `jobs --all` shows jobs
+                # whose tracker has not recorded them, or never will.
+                schema.JOBS_INDEX_PARTITION_KEY: _string(
+                    sfn.JsonPath.format("DOMAIN#{}", sfn.JsonPath.string_at("$.DomainId"))
+                ),
+                schema.JOBS_INDEX_SORT_KEY: _string(
+                    sfn.JsonPath.format("{}#{}", STATE_ENTERED_TIME, sfn.JsonPath.string_at("$.JobId"))
+                ),
             },
             # Events arrive on submit, success and failure; only the first start follows the job. A lock
             # that exists (even RELEASED) is read and taken over instead, which keeps its ExecutionArns.

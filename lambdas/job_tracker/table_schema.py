@@ -6,9 +6,10 @@
 | job summary      | JOB#<DomainId>#<JobId>  | SUMMARY               |
 | job lock         | JOB#<DomainId>#<JobId>  | LOCK                  |
 
-Index `JobsByDomain` (gsi2pk = DOMAIN#<DomainId>, gsi2sk = <JobCreatedAt>#<JobId>) holds only the summary
-items: a domain's recorded jobs (of every kind and record state) in creation order, for listing them
-newest first without a Scan.
+Index `JobsByDomain` (gsi2pk = DOMAIN#<DomainId>) holds the summary items (gsi2sk = <JobCreatedAt>#<JobId>):
+a domain's recorded jobs (of every kind and record state) in creation order, for listing them newest first
+without a Scan; and the lock items the state machine puts (gsi2sk = <LockedAt>#<JobId>), so that jobs a
+tracker took but did not record are listed too (`jobs --all`).
 
 Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#ERROR#<ErrorCode>#SHARD#<n>, gsi1sk =
 <JobCreatedAt>#<JobId>#<RequestId>) lists one error code across a domain's jobs within a time window
@@ -45,7 +46,7 @@ JOBS_INDEX_SORT_KEY = "gsi2sk"
 # and nothing that names a person. The summary's per-kind counts are added from the kinds (infra).
 JOBS_INDEX_ATTRIBUTES = (
     "RecordType", "RecordState", "RecordProblem", "DomainId", "JobId", "JobKind", "JobName", "JobStatus",
-    "JobCreatedAt", "JobEndedAt", "FailedRequestCount",
+    "JobCreatedAt", "JobEndedAt", "FailedRequestCount", "LockState", "LockedAt", "ReleasedAt", "ExecutionArn",
 )  # fmt: skip
 ERROR_CODE_INDEX_ATTRIBUTES = ("DomainId", "JobId", "JobKind", "JobCreatedAt", "RequestId", "ErrorCode", "ErrorMessage")
 

@@ -58,7 +58,22 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
     assert failed.exit_code == 0, failed.output
     opted_out = [f for f in json.loads(failed.stdout) if f["RequestId"] == "enroll-0004-opted-out"]
     assert opted_out[0]["ErrorCode"] == 409
-    assert opted_out[0]["CustomerSpeakerId"].startswith("customer-7731-")  # this run's own speaker
+    speaker = opted_out[0]["CustomerSpeakerId"]
+    assert speaker.startswith("customer-7731-")  # this run's own speaker
+
+    # `jobs --all` lists the same jobs (each once, as its summary), on DynamoDB Local's index.
+    every = cli(outputs, "jobs", "--all", "--format", "json")
+    assert every.exit_code == 0, every.output
+    assert [job["JobId"] for job in json.loads(every.stdout)].count(speakers) == 1
+    # The customer asks to be forgotten: through the FailuresBySubject index of the running cloud.
+    erased = cli(outputs, "erase", "--customer-speaker-id", speaker, "--format", "json")
+    assert erased.exit_code == 0, erased.output
+    assert [(item["JobId"], item["Item"]) for item in json.loads(erased.stdout)["Deleted"]] == [
+        (speakers, "FAILURE#enroll-0004-opted-out")
+    ]
+    after = json.loads(cli(outputs, "failures", speakers, "--format", "json").stdout)
+    assert speaker not in {failure["CustomerSpeakerId"] for failure in after}
+    assert len(after) == 2
 
 
 def test_the_demo_refuses_clearly_without_a_cloud_or_a_template(tmp_path: Path) -> None:

@@ -151,6 +151,9 @@ def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any
     assert lock["Parameters"]["Item"]["pk"] == {"S.$": "States.Format('JOB#{}#{}', $.DomainId, $.JobId)"}
     assert lock["Parameters"]["Item"]["sk"] == {"S": "LOCK"}
     assert lock["Parameters"]["Item"]["ExecutionArns"] == {"L": [{"S.$": "$$.Execution.Id"}]}
+    # Listed by `jobs --all` (JobsByDomain) before any record exists.
+    assert lock["Parameters"]["Item"]["gsi2pk"] == {"S.$": "States.Format('DOMAIN#{}', $.DomainId)"}
+    assert lock["Parameters"]["Item"]["gsi2sk"] == {"S.$": "States.Format('{}#{}', $$.State.EnteredTime, $.JobId)"}
     assert lock["Catch"][0] == {
         "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
         "ResultPath": "$.LockError",

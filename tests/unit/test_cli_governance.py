@@ -20,6 +20,7 @@ from job_tracker.output_file import FailedRequest
 from job_tracker.recording import failure_item
 from tests.unit.test_cli_commands import (
     DOMAIN,
+    ENROLLMENT_JOB,
     OTHER_DOMAIN,
     SPEAKERS,
     TABLE,
@@ -256,3 +257,59 @@ def test_show_finds_the_jobs_executions_in_a_bounded_number_of_calls_among_1000(
     assert result.exit_code == 0, result.output
     assert [e["ExecutionArn"] for e in json.loads(result.stdout)["Executions"]] == [failed_first, recorder]
     assert sorted(calls) == ["DescribeExecution", "DescribeExecution"]  # no listing of the 1,000
+
+
+def test_jobs_all_adds_the_jobs_a_tracker_took_and_did_not_record_with_its_last_status(
+    cloud: dict[str, Any],
+) -> None:
+    target: Target = cloud["target"]
+    sfn = target.stepfunctions()
+    machine = sfn.create_state_machine(
+        name="tracker",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/tracker",
+    )["stateMachineArn"]
+    stopped = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    sfn.stop_execution(executionArn=stopped)
+    dynamodb = cloud["dynamodb"]
+    serialize = TypeSerializer().serialize
+
+    def lock(job: str, state: str, arn: str, at: str) -> None:
+        item = {
+            "pk": f"JOB#{DOMAIN}#{job}",
+            "sk": "LOCK",
+            "gsi2pk": f"DOMAIN#{DOMAIN}",
+            "gsi2sk": f"{at}#{job}",  # as the state machine writes it: the time the lock was taken
+            "LockState": state,
+            "ExecutionArn": arn,
+            "LockedAt": at,
+            "DomainId": DOMAIN,
+            "JobId": job,
+            "JobKind": "FRAUDSTER_REGISTRATION",
+        }
+        dynamodb.put_item(TableName=TABLE, Item={k: serialize(v) for k, v in item.items()})
+
+    lock("AbortedJobAAAAAAAAAAAA", "TRACKING", stopped, "2026-11-26T09:00:00.000Z")
+    lock(
+        "ExpiredJobBBBBBBBBBBBB",
+        "RELEASED",
+        f"{machine.replace('stateMachine', 'execution')}:gone",
+        "2026-11-26T08:00:00.000Z",
+    )
+    # The fixture's recorded enrollment job has a lock too: listed once, as its summary.
+    lock(ENROLLMENT_JOB, "RECORDED", stopped, "2026-11-25T10:00:01.000Z")
+
+    recorded_only = invoke(target, "jobs", "--format", "json")
+    assert recorded_only.exit_code == 0, recorded_only.output
+    assert [job["JobId"] for job in json.loads(recorded_only.stdout)] == [ENROLLMENT_JOB]
+
+    every = invoke(target, "jobs", "--all", "--format", "json")
+    assert every.exit_code == 0, every.output
+    listed = json.loads(every.stdout)
+    assert [(job["JobId"], job.get("RecordState"), job.get("TrackerStatus")) for job in listed] == [
+        ("AbortedJobAAAAAAAAAAAA", None, "ABORTED"),
+        ("ExpiredJobBBBBBBBBBBBB", None, "EXPIRED"),
+        (ENROLLMENT_JOB, "COMPLETE", None),
+    ]
+    table = invoke(target, "jobs", "--all")
+    assert "none: lock TRACKING, tracker ABORTED" in table.stdout
