@@ -8,7 +8,7 @@ import sys
 from bedrock_emulator.emulator import BedrockEmulator
 from bedrock_emulator.faults import DEFAULT_TPS
 from bedrock_emulator.jobs import Pacing
-from emulator_core.cli import emulator_parser, env_float, serve
+from emulator_core.cli import emulator_options, emulator_parser, env_float, serve
 
 DEFAULT_PORT = 8767
 
@@ -35,12 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return serve(
         lambda: BedrockEmulator(
-            port=args.port,
-            region=args.region,
-            account_id=args.account_id,
-            s3_endpoint_url=args.s3_endpoint_url,
-            events_endpoint_url=args.events_endpoint_url,
-            event_bus=args.event_bus,
+            **emulator_options(args),
             throttling=args.throttling_tps > 0,
             tps=args.throttling_tps if args.throttling_tps > 0 else DEFAULT_TPS,
             pacing=Pacing.real_time(args.stage_seconds, args.records_per_second),

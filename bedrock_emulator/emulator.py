@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +13,10 @@ from bedrock_emulator.jobs import JobEngine, Pacing
 from bedrock_emulator.server import BedrockHTTPServer, dispatch
 from bedrock_emulator.service import BedrockService
 from bedrock_emulator.store import AccountState, ForcedOutcome, Job, ModelQuota, Quotas
-from emulator_core.clock import Clock, ManualPacingError, SystemClock
+from emulator_core.clock import Clock, ManualPacingError
 from emulator_core.emulator import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Emulator, EmulatorAdmin
 from emulator_core.events import EventCallback
 from emulator_core.http import AdminError
-from emulator_core.s3io import S3Store, make_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -207,6 +205,7 @@ class BedrockEmulator(Emulator[Job, Pacing]):
 
     service_name = "Bedrock"
     thread_name = "bedrock-http"
+    event_source = events.EVENT_SOURCE
     state: AccountState
     engine: JobEngine
     faults: BedrockFaults
@@ -234,30 +233,26 @@ class BedrockEmulator(Emulator[Job, Pacing]):
         event_loss_random: random.Random | None = None,
     ) -> None:
         """`s3_client_for_role(role_arn)`: the S3 client a job uses, as its service role (the local cloud signs
-        with the role so that the role's policies decide what the job may read and write); default: one client
-        for every job, from `s3_client` or `s3_endpoint_url`."""
+        with the role so that the role's policies decide what the job may read and write)."""
         super().__init__(
             host=host,
             port=port,
             region=region,
             account_id=account_id,
             faults=BedrockFaults(throttling=throttling, tps=tps, random_source=event_loss_random),
-            event_source=events.EVENT_SOURCE,
+            clock=clock,
+            s3_endpoint_url=s3_endpoint_url,
+            s3_client=s3_client,
+            s3_client_for_role=s3_client_for_role,
             events_endpoint_url=events_endpoint_url,
             event_bus=event_bus,
             events_client=events_client,
             event_callback=event_callback,
         )
-        self.clock: Clock = clock or SystemClock()
         self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
         self.initial_quotas = Quotas(self.quotas.default, dict(self.quotas.per_model))
         self.state = AccountState()
-        self._s3_endpoint_url = s3_endpoint_url
-        self._s3_client = s3_client
-        self._s3_client_for_role = s3_client_for_role
-        self._s3_stores: dict[str, S3Store] = {}
-        self._s3_lock = threading.Lock()
         self.engine = JobEngine(
             state=self.state,
             s3_for_role=self._s3,
@@ -278,19 +273,6 @@ class BedrockEmulator(Emulator[Job, Pacing]):
             account_id=account_id,
         )
         self.admin = Admin(self)
-
-    def _s3(self, role_arn: str) -> S3Store:
-        # Built lazily so the emulator can be constructed before its S3 is up.
-        key = role_arn if self._s3_client_for_role is not None else ""
-        with self._s3_lock:
-            store = self._s3_stores.get(key)
-            if store is None:
-                if self._s3_client_for_role is not None:
-                    client = self._s3_client_for_role(role_arn)
-                else:
-                    client = self._s3_client or make_s3_client(self._s3_endpoint_url, self.region)
-                store = self._s3_stores[key] = S3Store(client)
-            return store
 
     def _make_server(self) -> BedrockHTTPServer:
         protocol.routes()

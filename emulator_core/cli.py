@@ -32,6 +32,18 @@ def emulator_parser(prog: str, description: str | None, env_prefix: str, default
     return parser
 
 
+def emulator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The constructor arguments every emulator takes, from the options `emulator_parser` added."""
+    return {
+        "port": args.port,
+        "region": args.region,
+        "account_id": args.account_id,
+        "s3_endpoint_url": args.s3_endpoint_url,
+        "events_endpoint_url": args.events_endpoint_url,
+        "event_bus": args.event_bus,
+    }
+
+
 def serve(build: Callable[[], Emulator[Any, Any]], env_prefix: str) -> int:
     """Log at `<env_prefix>_LOG_LEVEL` (INFO), build the emulator and run it until SIGINT or SIGTERM."""
     logging.basicConfig(

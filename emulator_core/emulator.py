@@ -10,15 +10,19 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self
 
+from emulator_core.clock import Clock, SystemClock
 from emulator_core.events import EventCallback, EventPublisher
 from emulator_core.faults import FaultController
 from emulator_core.http import LOOPBACK_HOSTS, AdminApi, AdminError, EmulatorHTTPServer
 from emulator_core.jobs import JobStore, JobT, PacingT, SteppingEngine
+from emulator_core.s3io import S3Store, make_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -35,6 +39,10 @@ class Emulator(ABC, Generic[JobT, PacingT]):
     """As the emulator's messages name it: "Voice ID", "Bedrock"."""
     thread_name: ClassVar[str]
     """The HTTP server thread's name."""
+    event_source: ClassVar[str]
+    """The `source` of the events it sends: "aws.voiceid", "aws.bedrock"."""
+    publisher_class: ClassVar[type[EventPublisher]] = EventPublisher
+    """Its own subclass lets a test patch one emulator's delivery alone."""
 
     state: JobStore[JobT]
     engine: SteppingEngine[JobT, PacingT]
@@ -48,21 +56,27 @@ class Emulator(ABC, Generic[JobT, PacingT]):
         region: str,
         account_id: str,
         faults: FaultController,
-        event_source: str,
+        clock: Clock | None,
+        s3_endpoint_url: str | None,
+        s3_client: S3Client | None,
         events_endpoint_url: str | None,
         event_bus: str,
         events_client: EventBridgeClient | None,
         event_callback: EventCallback | None,
+        s3_client_for_role: Callable[[str], S3Client] | None = None,
     ) -> None:
+        """`s3_client_for_role(role_arn)`: the S3 client a job uses, as its service role; default: one client for
+        every job, from `s3_client` or `s3_endpoint_url`."""
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the {self.service_name} emulator only binds to the loopback interface")
         self.host = host
         self.port = port
         self.region = region
         self.account_id = account_id
+        self.clock: Clock = clock or SystemClock()
         self.faults = faults
-        self.publisher = EventPublisher(
-            event_source,
+        self.publisher = self.publisher_class(
+            self.event_source,
             region,
             account_id,
             callback=event_callback,
@@ -71,8 +85,27 @@ class Emulator(ABC, Generic[JobT, PacingT]):
             events_client=events_client,
             drop_event=faults.should_drop_event,
         )
+        self._s3_endpoint_url = s3_endpoint_url
+        self._s3_client = s3_client
+        self._s3_client_for_role = s3_client_for_role
+        self._s3_stores: dict[str, S3Store] = {}
+        self._s3_lock = threading.Lock()
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def _s3(self, role_arn: str = "") -> S3Store:
+        """The S3 store a job uses (as its service role, with `s3_client_for_role`). Built on first use, so that
+        the emulator can be constructed before its S3 is up."""
+        key = role_arn if self._s3_client_for_role is not None else ""
+        with self._s3_lock:
+            store = self._s3_stores.get(key)
+            if store is None:
+                if self._s3_client_for_role is not None:
+                    client = self._s3_client_for_role(role_arn)
+                else:
+                    client = self._s3_client or make_s3_client(self._s3_endpoint_url, self.region)
+                store = self._s3_stores[key] = S3Store(client)
+            return store
 
     @abstractmethod
     def _make_server(self) -> EmulatorHTTPServer:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from emulator_core.cli import emulator_parser, env_float, serve
+from emulator_core.cli import emulator_options, emulator_parser, env_float, serve
 from voiceid_emulator.clock import Pacing
 from voiceid_emulator.emulator import DEFAULT_MIN_SPEECH_SECONDS, VoiceIdEmulator
 
@@ -35,12 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     return serve(
         lambda: VoiceIdEmulator(
-            port=args.port,
-            region=args.region,
-            account_id=args.account_id,
-            s3_endpoint_url=args.s3_endpoint_url,
-            events_endpoint_url=args.events_endpoint_url,
-            event_bus=args.event_bus,
+            **emulator_options(args),
             throttling=not args.no_throttling,
             pacing=Pacing.real_time(args.submitted_seconds, args.seconds_per_request),
             min_speech_seconds=args.min_speech_seconds,

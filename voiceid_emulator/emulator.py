@@ -5,18 +5,15 @@ from __future__ import annotations
 import math
 import random
 import re
-import threading
 from typing import TYPE_CHECKING, Any
 
 from emulator_core.emulator import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Emulator, EmulatorAdmin
 from emulator_core.events import EventCallback
-from voiceid_emulator import model
-from voiceid_emulator.clock import Clock, ManualPacingError, Pacing, SystemClock
+from voiceid_emulator import events, model
+from voiceid_emulator.clock import Clock, ManualPacingError, Pacing
 from voiceid_emulator.errors import SMITHY_HTTP_STATUS, VoiceIdError
-from voiceid_emulator.events import EVENT_SOURCE
 from voiceid_emulator.faults import DOCUMENTED_TPS, FaultController
 from voiceid_emulator.jobs import JobEngine, JobEngineConfig
-from voiceid_emulator.s3io import S3Store, make_s3_client
 from voiceid_emulator.server import AdminError, VoiceIdHTTPServer, dispatch
 from voiceid_emulator.service import SUPPORTED_OPERATIONS, VoiceIdService
 from voiceid_emulator.store import AccountState, Job, Quotas
@@ -244,6 +241,8 @@ class VoiceIdEmulator(Emulator[Job, Pacing]):
 
     service_name = "Voice ID"
     thread_name = "voiceid-http"
+    event_source = events.EVENT_SOURCE
+    publisher_class = events.EventPublisher
     state: AccountState
     engine: JobEngine
     faults: FaultController
@@ -276,20 +275,17 @@ class VoiceIdEmulator(Emulator[Job, Pacing]):
             region=region,
             account_id=account_id,
             faults=FaultController(throttling=throttling, tps=tps, random_source=event_loss_random),
-            event_source=EVENT_SOURCE,
+            clock=clock,
+            s3_endpoint_url=s3_endpoint_url,
+            s3_client=s3_client,
             events_endpoint_url=events_endpoint_url,
             event_bus=event_bus,
             events_client=events_client,
             event_callback=event_callback,
         )
-        self.clock: Clock = clock or SystemClock()
         self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
         self.state = AccountState()
-        self._s3_endpoint_url = s3_endpoint_url
-        self._s3_client = s3_client
-        self._s3_store: S3Store | None = None
-        self._s3_lock = threading.Lock()
         self.engine = JobEngine(
             state=self.state,
             s3=self._s3,
@@ -309,14 +305,6 @@ class VoiceIdEmulator(Emulator[Job, Pacing]):
             account_id=account_id,
         )
         self.admin = Admin(self)
-
-    def _s3(self) -> S3Store:
-        # Built lazily so a test can construct the emulator before its S3 server is up.
-        with self._s3_lock:
-            if self._s3_store is None:
-                client = self._s3_client or make_s3_client(self._s3_endpoint_url, self.region)
-                self._s3_store = S3Store(client)
-            return self._s3_store
 
     def _make_server(self) -> VoiceIdHTTPServer:
         model.service_model()
