@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from bedrock_emulator import events, protocol
 from bedrock_emulator.faults import DEFAULT_TPS, BedrockFaults, check_outcome
@@ -13,13 +13,11 @@ from bedrock_emulator.jobs import JobEngine, Pacing
 from bedrock_emulator.server import BedrockHTTPServer, dispatch
 from bedrock_emulator.service import BedrockService
 from bedrock_emulator.store import AccountState, ForcedOutcome, Job, ModelQuota, Quotas
-from emulator_core.clock import Clock, ManualPacingError
-from emulator_core.emulator import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Emulator, EmulatorAdmin
-from emulator_core.events import EventCallback
+from emulator_core.clock import ManualPacingError
+from emulator_core.emulator import Emulator, EmulatorAdmin, EmulatorOptions
 from emulator_core.http import AdminError
 
 if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
 # Models a local deployment offers (one per request format); any anthropic.claude* or amazon.nova* id works.
@@ -214,40 +212,21 @@ class BedrockEmulator(Emulator[Job, Pacing]):
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        region: str = DEFAULT_REGION,
-        account_id: str = DEFAULT_ACCOUNT_ID,
-        s3_endpoint_url: str | None = None,
-        s3_client: S3Client | None = None,
         s3_client_for_role: Callable[[str], S3Client] | None = None,
-        events_endpoint_url: str | None = None,
-        event_bus: str = "default",
-        events_client: EventBridgeClient | None = None,
-        event_callback: EventCallback | None = None,
         throttling: bool = False,
         tps: float = DEFAULT_TPS,
-        clock: Clock | None = None,
         pacing: Pacing | None = None,
         quotas: Quotas | None = None,
         event_loss_random: random.Random | None = None,
+        **options: Unpack[EmulatorOptions],
     ) -> None:
         """`s3_client_for_role(role_arn)`: the S3 client a job uses, as its service role (the local cloud signs
-        with the role so that the role's policies decide what the job may read and write)."""
+        with the role so that the role's policies decide what the job may read and write); default: one client
+        for every job, from `s3_client` or `s3_endpoint_url`."""
         super().__init__(
-            host=host,
-            port=port,
-            region=region,
-            account_id=account_id,
             faults=BedrockFaults(throttling=throttling, tps=tps, random_source=event_loss_random),
-            clock=clock,
-            s3_endpoint_url=s3_endpoint_url,
-            s3_client=s3_client,
             s3_client_for_role=s3_client_for_role,
-            events_endpoint_url=events_endpoint_url,
-            event_bus=event_bus,
-            events_client=events_client,
-            event_callback=event_callback,
+            **options,
         )
         self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
@@ -261,7 +240,7 @@ class BedrockEmulator(Emulator[Job, Pacing]):
             clock=self.clock,
             quotas=self.quotas,
             pacing=self.initial_pacing,
-            account_id=account_id,
+            account_id=self.account_id,
         )
         self.service = BedrockService(
             state=self.state,
@@ -269,8 +248,8 @@ class BedrockEmulator(Emulator[Job, Pacing]):
             faults=self.faults,
             clock=self.clock,
             quotas=self.quotas,
-            region=region,
-            account_id=account_id,
+            region=self.region,
+            account_id=self.account_id,
         )
         self.admin = Admin(self)
 

@@ -11,7 +11,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypedDict
 
 from emulator_core.clock import Clock, SystemClock
 from emulator_core.events import EventCallback, EventPublisher
@@ -26,6 +26,28 @@ if TYPE_CHECKING:
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+class EmulatorOptions(TypedDict, total=False):
+    """What every emulator's constructor takes besides its own service's options."""
+
+    host: str
+    """Where it listens: a loopback address only (127.0.0.1, the default; localhost; ::1)."""
+    port: int
+    """0 (the default): a free port, then in `port` and `endpoint_url`."""
+    region: str
+    account_id: str
+    clock: Clock | None
+    """Stamps job times and decides when a background-paced step is due; a test may pass a ManualClock."""
+    s3_endpoint_url: str | None
+    """Where the jobs read and write S3 (when no `s3_client` is given)."""
+    s3_client: S3Client | None
+    events_endpoint_url: str | None
+    """An EventBridge endpoint for PutEvents (when no `event_callback` or `events_client` is given)."""
+    event_bus: str
+    events_client: EventBridgeClient | None
+    event_callback: EventCallback | None
+    """Called with every event delivered, instead of PutEvents."""
 
 
 class Emulator(ABC, Generic[JobT, PacingT]):
@@ -51,22 +73,22 @@ class Emulator(ABC, Generic[JobT, PacingT]):
     def __init__(
         self,
         *,
-        host: str,
-        port: int,
-        region: str,
-        account_id: str,
         faults: FaultController,
-        clock: Clock | None,
-        s3_endpoint_url: str | None,
-        s3_client: S3Client | None,
-        events_endpoint_url: str | None,
-        event_bus: str,
-        events_client: EventBridgeClient | None,
-        event_callback: EventCallback | None,
         s3_client_for_role: Callable[[str], S3Client] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        clock: Clock | None = None,
+        s3_endpoint_url: str | None = None,
+        s3_client: S3Client | None = None,
+        events_endpoint_url: str | None = None,
+        event_bus: str = "default",
+        events_client: EventBridgeClient | None = None,
+        event_callback: EventCallback | None = None,
     ) -> None:
-        """`s3_client_for_role(role_arn)`: the S3 client a job uses, as its service role; default: one client for
-        every job, from `s3_client` or `s3_endpoint_url`."""
+        """`faults`: the emulator's own fault controller. `s3_client_for_role(role_arn)`: the S3 client a job
+        uses, as its service role; default: one client for every job. The rest: see `EmulatorOptions`."""
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the {self.service_name} emulator only binds to the loopback interface")
         self.host = host
@@ -268,4 +290,4 @@ class EmulatorAdmin(ABC):
         return self._post(parts, path, body)
 
 
-__all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "Emulator", "EmulatorAdmin"]
+__all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "Emulator", "EmulatorAdmin", "EmulatorOptions"]

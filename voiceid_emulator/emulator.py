@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import random
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from emulator_core.emulator import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Emulator, EmulatorAdmin
-from emulator_core.events import EventCallback
+from emulator_core.emulator import Emulator, EmulatorAdmin, EmulatorOptions
 from voiceid_emulator import events, model
-from voiceid_emulator.clock import Clock, ManualPacingError, Pacing
+from voiceid_emulator.clock import ManualPacingError, Pacing
 from voiceid_emulator.errors import SMITHY_HTTP_STATUS, VoiceIdError
 from voiceid_emulator.faults import DOCUMENTED_TPS, FaultController
 from voiceid_emulator.jobs import JobEngine, JobEngineConfig
@@ -19,8 +18,7 @@ from voiceid_emulator.service import SUPPORTED_OPERATIONS, VoiceIdService
 from voiceid_emulator.store import AccountState, Job, Quotas
 
 if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
+    pass
 
 DEFAULT_MIN_SPEECH_SECONDS = 2.0
 _CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}")
@@ -251,37 +249,16 @@ class VoiceIdEmulator(Emulator[Job, Pacing]):
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        region: str = DEFAULT_REGION,
-        account_id: str = DEFAULT_ACCOUNT_ID,
-        s3_endpoint_url: str | None = None,
-        s3_client: S3Client | None = None,
-        events_endpoint_url: str | None = None,
-        event_bus: str = "default",
-        events_client: EventBridgeClient | None = None,
-        event_callback: EventCallback | None = None,
         throttling: bool = True,
         tps: float = DOCUMENTED_TPS,
-        clock: Clock | None = None,
         pacing: Pacing | None = None,
         min_speech_seconds: float = DEFAULT_MIN_SPEECH_SECONDS,
         quotas: Quotas | None = None,
         event_loss_random: random.Random | None = None,
+        **options: Unpack[EmulatorOptions],
     ) -> None:
         super().__init__(
-            host=host,
-            port=port,
-            region=region,
-            account_id=account_id,
-            faults=FaultController(throttling=throttling, tps=tps, random_source=event_loss_random),
-            clock=clock,
-            s3_endpoint_url=s3_endpoint_url,
-            s3_client=s3_client,
-            events_endpoint_url=events_endpoint_url,
-            event_bus=event_bus,
-            events_client=events_client,
-            event_callback=event_callback,
+            faults=FaultController(throttling=throttling, tps=tps, random_source=event_loss_random), **options
         )
         self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
@@ -301,8 +278,8 @@ class VoiceIdEmulator(Emulator[Job, Pacing]):
             faults=self.faults,
             clock=self.clock,
             quotas=self.quotas,
-            region=region,
-            account_id=account_id,
+            region=self.region,
+            account_id=self.account_id,
         )
         self.admin = Admin(self)
 
