@@ -48,13 +48,8 @@ class Admin(EmulatorAdmin):
         records are processed (at its next step for 0). KeyError for an unknown job, ValueError for an ended job
         or a bad value."""
         checked = check_outcome(status, after_records)
-        state = self._emulator.state
-        with state.lock:
-            job = state.find_job(job_id)
-            if job is None:
-                raise KeyError(f"no job {job_id}")
-            if not job.active:
-                raise ValueError(f"job {job_id} is already {job.status}")
+        with self._emulator.state.lock:
+            job = self._emulator.job_for_admin(job_id, active=True)
             job.forced = ForcedOutcome(*checked, message)
         self._emulator.engine.wake()
 

@@ -184,6 +184,16 @@ class Emulator(ABC, Generic[JobT, PacingT]):
             raise KeyError(identifier)
         return job
 
+    def job_for_admin(self, identifier: str, *, active: bool = False) -> JobT:
+        """The job an admin operation acts on (the caller holds the state lock): KeyError naming an unknown job;
+        with `active`, ValueError for one that has already ended."""
+        job = self.state.find_job(identifier)
+        if job is None:
+            raise KeyError(f"no job {identifier}")
+        if active and not job.active:
+            raise ValueError(f"job {identifier} is already {job.status}")
+        return job
+
     def step_job(self, identifier: str) -> bool:
         """One step of one job (manual pacing); False when the job is unknown or already ended."""
         with self.state.lock:

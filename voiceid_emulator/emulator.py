@@ -39,13 +39,8 @@ class Admin(EmulatorAdmin):
 
     def force_job_failure(self, job_id: str, status_code: int = 500, message: str | None = None) -> None:
         """Fail an active job at its next step (at once, for a background-paced job)."""
-        state = self._emulator.state
-        with state.lock:
-            job = state.find_job(job_id)
-            if job is None:
-                raise KeyError(f"no job {job_id}")
-            if not job.active:
-                raise ValueError(f"job {job_id} is already {job.status}")
+        with self._emulator.state.lock:
+            job = self._emulator.job_for_admin(job_id, active=True)
             self.faults.force_job_failure(job_id, status_code, message)
             job.next_due = 0.0
         self._emulator.engine.wake()
@@ -64,11 +59,8 @@ class Admin(EmulatorAdmin):
             raise ValueError(f"seconds must be a finite number, got {seconds!r}")
         if seconds < 0:
             raise ValueError(f"seconds must be >= 0 (a job can only be moved into the past), got {seconds!r}")
-        state = self._emulator.state
-        with state.lock:
-            job = state.find_job(job_id)
-            if job is None:
-                raise KeyError(f"no job {job_id}")
+        with self._emulator.state.lock:
+            job = self._emulator.job_for_admin(job_id)
             job.created_at -= seconds
             if job.ended_at is not None:
                 job.ended_at -= seconds
