@@ -63,7 +63,9 @@ class Snapshot:
         """The job ended, its lock was released and nothing recorded it: no tracker is following it (a
         RECORDING summary under a released lock is a record step that died part-way)."""
         return (
-            self.job_status in TERMINAL_JOB_STATUSES and self.lock.get("LockState") == "RELEASED" and not self.recorded
+            self.job_status in TERMINAL_JOB_STATUSES
+            and self.lock.get("LockState") == schema.LOCK_RELEASED
+            and not self.recorded
         )
 
     @property
@@ -71,7 +73,7 @@ class Snapshot:
         """The lock says TRACKING but its holder stopped (failed, timed out, aborted, or expired) without
         recording or releasing it: nothing follows the job until a new start takes the stale lock over."""
         return (
-            self.lock.get("LockState") == "TRACKING"
+            self.lock.get("LockState") == schema.LOCK_TRACKING
             and self.holder_status not in (None, "RUNNING")
             and not self.recorded
         )
@@ -86,7 +88,7 @@ class Snapshot:
         lock = self.lock
         holder = str(lock.get("ExecutionArn", "")).rsplit(":", 1)[-1]
         tracker = lock.get("LockState") or "no tracker yet"
-        if lock.get("LockState") == "TRACKING" and lock.get("WaitingSince"):
+        if lock.get("LockState") == schema.LOCK_TRACKING and lock.get("WaitingSince"):
             tracker = f"{tracker}, waiting since {lock['WaitingSince']}"
         if self.holder_status not in (None, "RUNNING"):
             tracker = f"{tracker}, but its holder is {self.holder_status}"
@@ -150,7 +152,7 @@ class Watcher:
         """The status of the execution holding a TRACKING lock (one DescribeExecution), else None."""
         lock = (record.lock if record else None) or {}
         holder = lock.get("ExecutionArn")
-        if lock.get("LockState") != "TRACKING" or not isinstance(holder, str):
+        if lock.get("LockState") != schema.LOCK_TRACKING or not isinstance(holder, str):
             return None
         try:
             return str(self.target.stepfunctions().describe_execution(executionArn=holder)["status"])

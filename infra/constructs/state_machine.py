@@ -6,6 +6,8 @@ operator reads in the console; docs/architecture.md's "State machine" section dr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
@@ -90,11 +92,18 @@ class TransientRetry:
 OUTCOME_EVENT_SOURCE = "voiceid.job-tracker"
 OUTCOME_EVENT_DETAIL_TYPE = "Voice ID Job Recorded"
 
-LOCK_TRACKING = "TRACKING"
-LOCK_RECORDED = "RECORDED"
-LOCK_RELEASED = "RELEASED"
-
 RUNNING_STATUSES = ("SUBMITTED", "IN_PROGRESS")
+# The job statuses that end a job, each with its record step: (JobStatus, state name, comment). The record
+# step is the same Lambda for every kind; the state names are what an operator reads in the console.
+RECORD_STEPS = (
+    (
+        "COMPLETED_WITH_ERRORS",
+        "Record failed requests",
+        "Reads the .out and writes each failed request, then the summary.",
+    ),
+    ("COMPLETED", "Record completed job", "Checks the .out lists no failures and writes the summary."),
+    ("FAILED", "Record failed job", "Writes the summary with the job-level FailureDetails."),
+)
 
 
 def _string(value: str) -> tasks.DynamoAttributeValue:
@@ -124,7 +133,23 @@ _ME_IN_A_LIST = tasks.DynamoAttributeValue.from_list([tasks.DynamoAttributeValue
 STATE_ENTERED_TIME = sfn.JsonPath.string_at("$$.State.EnteredTime")
 
 
+@dataclass(frozen=True)
+class _WaysOut:
+    """Where a step that failed goes. Once this execution holds the job's lock, every way out releases it
+    first, so that a later execution can follow the job."""
+
+    release_then_explain: sfn.IChainable
+    """For the errors our Lambdas explain (TRACKING_ERRORS): the execution fails with their message."""
+    release_then_stop: sfn.IChainable
+    """For anything else (retries exhausted, the unexpected): the execution fails with the error as it is."""
+    stop: sfn.IChainable
+    """For a step before the lock is held: "Tracking stopped", nothing to release."""
+
+
 class TrackerStateMachine(Construct):
+    """Follows one job of any kind: validate the input, take the job's lock, poll the job until it ends,
+    record it. The kind is data the Lambdas read (lambdas/job_tracker/kinds/), so a new kind adds no state."""
+
     def __init__(
         self,
         scope: Construct,
@@ -138,36 +163,280 @@ class TrackerStateMachine(Construct):
         wake_tracker: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._table = table
         self._config = config
+        self._table = table
+        self._validate_input = validate_input
+        self._describe_job = describe_job
+        self._record_failures = record_failures
         self._wake_tracker = wake_tracker
 
-        tracking_failed = sfn.Fail(
-            self,
-            "Tracking failed",
-            error_path="$.Error",
-            cause_path="$.Cause.errorMessage",
-            comment="A job that cannot be tracked: the Error names the kind, the Cause says what to fix.",
-        )
-        tracking_stopped = sfn.Fail(
-            self,
-            "Tracking stopped",
-            error_path="$.Error.Error",
-            cause_path="$.Error.Cause",
-            comment="Retries were exhausted or something unexpected happened.",
-        )
-        explain = sfn.Pass(
-            self,
-            "Explain failure",
-            parameters={"Error.$": "$.Error.Error", "Cause.$": "States.StringToJson($.Error.Cause)"},
-            comment="Our Lambdas put a message for operators in the Cause's errorMessage.",
-        ).next(tracking_failed)
-        release_then_explain = self._release_lock("Release job lock", then=explain)
-        release_then_stop = self._release_lock("Release job lock after error", then=tracking_stopped)
+        self._ways_out = self._release_and_explain()
+        # The main path. Python builds the innermost part first, so each part exists before the step that
+        # leads into it, and CDK links (and lists) the states in the order the template has always had.
+        start = self._validate(then=self._lock(then=self._poll_loop()))
 
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        skip_checks(self.log_group, LOG_GROUP_KMS)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=Duration.seconds(config.execution_timeout_seconds),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            comment="Follows one Voice ID batch job (of either kind) and records its failed requests.",
+            # A fixed name lets the role read this machine's executions (the lock-holder check) without a
+            # reference cycle between the role and the state machine.
+            state_machine_name=state_machine_name(Stack.of(self).stack_name),
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.state_machine.role,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "CloudWatch Logs delivery and X-Ray APIs support no resource scoping; Lambda "
+                    "invoke permissions name the four functions (and their versions, the <arn>:* form CDK adds); "
+                    "DescribeExecution covers this state machine's own executions, whose names are chosen at start.",
+                    "appliesTo": [
+                        "Resource::*",
+                        {
+                            "regex": "/^Resource::<.*(ValidateInput|DescribeJob|RecordFailures|WakeTracker).*"
+                            "\\.Arn>:\\*$/g"
+                        },
+                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
+                    ],
+                }
+            ],
+            apply_to_children=True,
+        )
+
+    # -- validate ---------------------------------------------------------------------------------------------
+
+    def _validate(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Step Functions cannot match patterns, so a Lambda checks the ids, the kind and the domain before
+        anything is written. Its answer replaces the input: {DomainId, JobId, JobKind, Rerecord, StartedBy?}."""
+        validate = tasks.LambdaInvoke(
+            self,
+            "Validate input",
+            lambda_function=self._validate_input,
+            # The whole input, whatever its JSON type (a string or a list is rejected with its own message).
+            payload=sfn.TaskInput.from_object({"Input.$": "$"}),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$",
+            comment="Rejects malformed ids, an unknown JobKind or an unconfigured domain; nothing is written.",
+        )
+        self._retry_lambda_service_errors(validate)
+        # The error replaces the state ("$"): a non-object input has nowhere to keep it beside.
+        input_rejected = sfn.Pass(
+            self,
+            "Explain rejection",
+            parameters={"Error.$": "$.Error", "Cause.$": "States.StringToJson($.Cause)"},
+        ).next(
+            sfn.Fail(
+                self,
+                "Input rejected",
+                error_path="$.Error",
+                cause_path="$.Cause.errorMessage",
+                comment="The Cause says what is wrong and what to send instead.",
+            )
+        )
+        validate.add_catch(input_rejected, errors=["InvalidJobRequest"], result_path="$")
+        validate.add_catch(
+            sfn.Fail(self, "Input check failed", error_path="$.Error", cause_path="$.Cause"),
+            errors=["States.ALL"],
+            result_path="$",
+        )
+        return validate.next(then)
+
+    # -- lock -------------------------------------------------------------------------------------------------
+
+    def _lock(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Take the job's lock, so that one execution follows the job however many events arrive; a taken
+        lock leads to waking its holder, taking it over, or nothing to do."""
+        acquire_lock = tasks.DynamoPutItem(
+            self,
+            "Acquire job lock",
+            table=self._table,
+            item={
+                **_lock_key(),
+                "LockState": _string(schema.LOCK_TRACKING),
+                "ExecutionArn": _string(EXECUTION_ARN),
+                "LockedAt": _string(STATE_ENTERED_TIME),
+                "DomainId": _string(sfn.JsonPath.string_at("$.DomainId")),
+                "JobId": _string(sfn.JsonPath.string_at("$.JobId")),
+                "JobKind": _string(sfn.JsonPath.string_at("$.JobKind")),
+                "ExecutionArns": _ME_IN_A_LIST,
+                # Listed in JobsByDomain too (by the time the lock was taken): `jobs --all` shows jobs
+                # whose tracker has not recorded them, or never will.
+                schema.JOBS_INDEX_PARTITION_KEY: _string(
+                    sfn.JsonPath.format("DOMAIN#{}", sfn.JsonPath.string_at("$.DomainId"))
+                ),
+                schema.JOBS_INDEX_SORT_KEY: _string(
+                    sfn.JsonPath.format("{}#{}", STATE_ENTERED_TIME, sfn.JsonPath.string_at("$.JobId"))
+                ),
+            },
+            # Events arrive on submit, success and failure; only the first start follows the job. A lock
+            # that exists (even RELEASED) is read and taken over instead, which keeps its ExecutionArns.
+            condition_expression="attribute_not_exists(#pk)",
+            expression_attribute_names={"#pk": schema.PARTITION_KEY},
+            result_path=sfn.JsonPath.DISCARD,
+            comment="One execution per job, however many events arrive.",
+        )
+        self._retry_dynamodb(acquire_lock)
+        acquire_lock.add_catch(self._when_lock_is_taken(then=then), errors=[LOCK_TAKEN], result_path="$.LockError")
+        acquire_lock.add_catch(self._ways_out.stop, errors=["States.ALL"], result_path="$.Error")
+        return acquire_lock.next(then)
+
+    def _when_lock_is_taken(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Read the lock another execution put: wake its holder if that still runs, take over a stale or
+        released lock (and go on to `then`), or re-record a recorded job on request. Returns its first state.
+
+        Built from its ends back to the read, the order in which CDK has always listed these states."""
+        already_tracked = sfn.Pass(
+            self,
+            "Job already tracked",
+            parameters={
+                "DomainId.$": "$.DomainId",
+                "JobId.$": "$.JobId",
+                "Outcome": "ALREADY_TRACKED",
+                "Message": "Another execution is tracking this job or has recorded it. Once none is running, "
+                'start an execution with "Rerecord": true to record it again.',
+            },
+        ).next(sfn.Succeed(self, "Nothing to do"))
+        take_over = self._take_over_lock(then=then, lost_to_another=already_tracked)
+        rerecord_requested = (
+            sfn.Choice(self, "Re-record requested?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.Rerecord"),
+                    sfn.Condition.is_boolean("$.Rerecord"),
+                    sfn.Condition.boolean_equals("$.Rerecord", True),
+                ),
+                take_over,
+            )
+            .otherwise(already_tracked)
+        )
+        holder_running = (
+            sfn.Choice(self, "Lock holder still running?")
+            .when(
+                sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"),
+                self._wake_lock_holder(then=already_tracked),
+            )
+            .otherwise(take_over)
+        )
+        # A lock left TRACKING by an execution that timed out, was stopped or failed outside its catches
+        # would block the job forever; asking Step Functions about the holder makes such a lock stale.
+        check_holder = tasks.CallAwsService(
+            self,
+            "Check lock holder",
+            service="sfn",
+            action="describeExecution",
+            parameters={"ExecutionArn": sfn.JsonPath.string_at("$.Lock.ExecutionArn")},
+            iam_resources=[tracker_execution_arn_pattern(Stack.of(self))],
+            iam_action="states:DescribeExecution",
+            result_selector={"Status.$": "$.Status"},
+            result_path="$.Lock.Holder",
+        )
+        TransientRetry.add_to(check_holder, SFN_TRANSIENT_ERRORS)
+        check_holder.add_catch(take_over, errors=[HOLDER_GONE], result_path="$.LockError")
+        check_holder.add_catch(self._ways_out.stop, errors=["States.ALL"], result_path="$.Error")
+        check_holder.next(holder_running)
+        lock_state = (
+            sfn.Choice(self, "Lock state?")
+            .when(sfn.Condition.string_equals("$.Lock.LockState", schema.LOCK_TRACKING), check_holder)
+            # Its tracker failed and let go (before or after this execution's PutItem failed): take it over
+            # (keeping the list of executions that held it).
+            .when(sfn.Condition.string_equals("$.Lock.LockState", schema.LOCK_RELEASED), take_over)
+            .otherwise(rerecord_requested)
+        )
+        read_lock = tasks.DynamoGetItem(
+            self,
+            "Read job lock",
+            table=self._table,
+            key=_lock_key(),
+            consistent_read=True,
+            # The whole item too: the holder's wake-up token, when it has one, is read from it.
+            result_selector={
+                "LockState.$": "$.Item.LockState.S",
+                "ExecutionArn.$": "$.Item.ExecutionArn.S",
+                "Item.$": "$.Item",
+            },
+            result_path="$.Lock",
+        )
+        self._retry_dynamodb(read_lock)
+        read_lock.add_catch(self._ways_out.stop, errors=["States.ALL"], result_path="$.Error")
+        return read_lock.next(lock_state)
+
+    def _take_over_lock(self, *, then: sfn.IChainable, lost_to_another: sfn.IChainable) -> sfn.TaskStateBase:
+        """Make the lock this execution's, only from the holder just inspected: of two executions taking
+        over at once, one wins (the other goes to `lost_to_another`)."""
+        take_over = tasks.DynamoUpdateItem(
+            self,
+            "Take over job lock",
+            table=self._table,
+            key=_lock_key(),
+            # The previous holder's wake-up token is of no use to anyone; the kind is this execution's.
+            # ExecutionArns lists every execution that took the lock, so `voiceid-tracker show` finds a job's
+            # trackers in a few calls however long the state machine's history is.
+            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind, "
+            "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine) "
+            "REMOVE WakeToken, WaitingSince, ReleasedAt, WakeRequestedBy",
+            condition_expression="ExecutionArn = :holder",
+            expression_attribute_values={
+                ":tracking": _string(schema.LOCK_TRACKING),
+                ":me": _string(EXECUTION_ARN),
+                ":holder": _string(sfn.JsonPath.string_at("$.Lock.ExecutionArn")),
+                ":now": _string(STATE_ENTERED_TIME),
+                ":kind": _string(sfn.JsonPath.string_at("$.JobKind")),
+                ":mine": _ME_IN_A_LIST,
+                ":none": tasks.DynamoAttributeValue.from_list([]),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        self._retry_dynamodb(take_over)
+        take_over.add_catch(lost_to_another, errors=[LOCK_TAKEN], result_path="$.LockError")
+        take_over.add_catch(self._ways_out.stop, errors=["States.ALL"], result_path="$.Error")
+        take_over.next(then)
+        return take_over
+
+    def _wake_lock_holder(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """The holder parks on a task token between polls; sending it makes the holder describe at once,
+        which is how a job's end event is noticed within seconds instead of at the next planned poll. A
+        holder that is not waiting (describing, or about to wait) gets a wake request its next wait finds."""
+        wake_holder = tasks.LambdaInvoke(
+            self,
+            "Wake lock holder",
+            lambda_function=self._wake_tracker,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "DomainId.$": "$.DomainId",
+                    "JobId.$": "$.JobId",
+                    "Holder.$": "$.Lock.ExecutionArn",
+                    "WokenBy.$": "$$.Execution.Id",
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.Wake",
+            comment="Sends the holder's wait token, or leaves a wake request on the lock for its next wait.",
+        )
+        self._retry_lambda_service_errors(wake_holder)
+        TransientRetry.add_to(wake_holder, ["TransientServiceError", LAMBDA_TIMED_OUT])
+        wake_holder.add_catch(then, errors=["States.ALL"], result_path="$.WakeError")
+        return wake_holder.next(then)
+
+    # -- poll loop --------------------------------------------------------------------------------------------
+
+    def _poll_loop(self) -> sfn.IChainable:
+        """Describe the job until its status ends it, then record it; between polls, wait as the describe
+        step planned. Returns its first state."""
         describe = self._invoke(
             "Describe job",
-            describe_job,
+            self._describe_job,
             payload={
                 "DomainId.$": "$.DomainId",
                 "JobId.$": "$.JobId",
@@ -180,9 +449,8 @@ class TrackerStateMachine(Construct):
             transient_errors=VOICE_ID_TRANSIENT_ERRORS,
             comment="Describe*Job of the job's kind; also plans the next poll from the job's progress.",
         )
-        describe.add_catch(release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
-        describe.add_catch(release_then_stop, errors=["States.ALL"], result_path="$.Error")
-
+        describe.add_catch(self._ways_out.release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
+        describe.add_catch(self._ways_out.release_then_stop, errors=["States.ALL"], result_path="$.Error")
         start_polling = sfn.Pass(
             self,
             "Start polling",
@@ -190,13 +458,151 @@ class TrackerStateMachine(Construct):
             result_path="$.Job",
         ).next(describe)
 
+        record_steps = self._record()
+        job_status = sfn.Choice(self, "Job status?")
+        for status, record_step in record_steps.items():
+            job_status.when(sfn.Condition.string_equals("$.Job.JobStatus", status), record_step)
+        job_status.when(
+            sfn.Condition.or_(*(sfn.Condition.string_equals("$.Job.JobStatus", s) for s in RUNNING_STATUSES)),
+            self._keep_polling(then=describe),
+        ).otherwise(self._unexpected_status())
+        describe.next(job_status)
+        return start_polling
+
+    def _keep_polling(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Wait and poll again, up to the configured number of polls."""
+        poll_cap_reached = sfn.Pass(
+            self,
+            "Explain poll cap",
+            parameters={
+                "Error": "PollCapReached",
+                "Cause.$": "States.Format('The job was still {} after {} polls; start a new execution to keep "
+                "following it.', $.Job.JobStatus, $.Job.PollCount)",
+            },
+            result_path="$.Error",
+        ).next(self._ways_out.release_then_stop)
+        return (
+            sfn.Choice(self, "Poll cap reached?")
+            .when(sfn.Condition.number_greater_than_equals("$.Job.PollCount", self._config.poll_cap), poll_cap_reached)
+            .otherwise(self._wait_for_job_or_wake_up(then=then))
+        )
+
+    def _unexpected_status(self) -> sfn.IChainable:
+        return sfn.Pass(
+            self,
+            "Unexpected job status",
+            parameters={
+                "Error": "UnexpectedJobStatus",
+                "Cause.$": "States.Format('Voice ID reported JobStatus {}, which the tracker does not know.', "
+                "$.Job.JobStatus)",
+            },
+            result_path="$.Error",
+        ).next(self._ways_out.release_then_stop)
+
+    def _wait_for_job_or_wake_up(self, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Wait the planned interval, or less if a later event for the job wakes this execution.
+
+        The wait is a task that stores its token on the job's lock item (only while this execution holds
+        it) and then waits for the token, at most the planned seconds; a timeout simply polls. The
+        optimized DynamoDB integration cannot wait for a token; the AWS SDK integration can. If the token
+        cannot be stored, a plain Wait of the same length keeps the loop going.
+        """
+        plain_wait = sfn.Wait(
+            self,
+            "Wait for job",
+            time=sfn.WaitTime.seconds_path("$.Job.WaitSeconds"),
+            comment="Fallback when the wake-up token could not be stored: the planned wait, no wake-up.",
+        ).next(then)
+        wait_for_token = tasks.CallAwsService(
+            self,
+            "Wait for job or wake-up",
+            service="dynamodb",
+            action="updateItem",
+            iam_action="dynamodb:UpdateItem",
+            iam_resources=[self._table.table_arn],
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            parameters={
+                "TableName": self._table.table_name,
+                "Key": _sdk_lock_key(),
+                "UpdateExpression": "SET WakeToken = :token, WaitingSince = :now",
+                # A wake request left while this execution was describing: no wait, describe again now.
+                "ConditionExpression": "ExecutionArn = :me AND LockState = :tracking "
+                "AND attribute_not_exists(WakeRequestedBy)",
+                "ExpressionAttributeValues": {
+                    ":token": {"S.$": "$$.Task.Token"},
+                    ":me": {"S.$": "$$.Execution.Id"},
+                    ":tracking": {"S": schema.LOCK_TRACKING},
+                    ":now": {"S.$": "$$.State.EnteredTime"},
+                },
+            },
+            task_timeout=sfn.Timeout.at("$.Job.WaitSeconds"),
+            # How the wait ended (woken, or States.Timeout) reaches the next describe, which counts it.
+            result_path="$.Job.Wake",
+            comment="The describe step planned this wait from the job's progress; an event can cut it short.",
+        )
+        take_wake_request = tasks.DynamoUpdateItem(
+            self,
+            "Take wake request",
+            table=self._table,
+            key=_lock_key(),
+            update_expression="REMOVE WakeRequestedBy",
+            condition_expression="ExecutionArn = :me AND attribute_exists(WakeRequestedBy)",
+            expression_attribute_values={":me": _string(EXECUTION_ARN)},
+            return_values=tasks.DynamoReturnValues.UPDATED_OLD,
+            # Who asked reaches the describe step like a delivered wake-up's WokenBy.
+            result_selector={"WokenBy.$": "$.Attributes.WakeRequestedBy.S"},
+            result_path="$.Job.Wake",
+            comment="A later event came while this execution was describing; describe again at once.",
+        )
+        self._retry_dynamodb(take_wake_request)
+        # The condition failed for another reason (the lock is no longer this execution's): the plain wait.
+        take_wake_request.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
+        take_wake_request.next(then)
+        wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Job.Wake")
+        wait_for_token.add_catch(take_wake_request, errors=[WAKE_REQUEST_PENDING], result_path="$.Job.Wake")
+        wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
+        return wait_for_token.next(then)
+
+    # -- record ---------------------------------------------------------------------------------------------
+
+    def _record(self) -> dict[str, sfn.IChainable]:
+        """One record step per job status that ends a job (RECORD_STEPS), keyed by that status. A recorded
+        job's lock is marked RECORDED and the outcome announced; a record step that ended without marking its
+        summary (it timed out, or the mark itself failed) must not leave it RECORDING with no one on it."""
+        mark_recorded = self._update_own_lock(
+            "Mark job recorded", lock_state=schema.LOCK_RECORDED, time_attribute="RecordedAt", then=self._announce()
+        )
+        mark_failed_then_explain = self._mark_record_failed(
+            "Mark record failed", then=self._ways_out.release_then_explain
+        )
+        mark_failed_then_stop = self._mark_record_failed(
+            "Mark record failed after error", then=self._ways_out.release_then_stop
+        )
+        steps: dict[str, sfn.IChainable] = {}
+        for status, state_name, comment in RECORD_STEPS:
+            record = self._invoke(
+                state_name,
+                self._record_failures,
+                payload={"DomainId.$": "$.DomainId", "JobId.$": "$.JobId", "Job.$": "$.Job"},
+                result_path="$.Record",
+                transient_errors=RECORDING_TRANSIENT_ERRORS,
+                comment=comment,
+            )
+            record.add_catch(mark_failed_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
+            record.add_catch(mark_failed_then_stop, errors=["States.ALL"], result_path="$.Error")
+            # The record is written either way; a lock left TRACKING is taken over by the next start.
+            steps[status] = record.next(mark_recorded)
+        return steps
+
+    def _announce(self) -> sfn.IChainable:
+        """Put the job-outcome event on the default bus, then succeed with the record. Operators route the
+        event to chat, tickets or mail (docs/operations.md, "Job-outcome events")."""
         job_recorded = sfn.Succeed(
             self,
             "Job recorded",
             output_path="$.Record",
             comment="Output: status, counts and where the items are.",
         )
-        # Operators route this event to chat, tickets or mail (docs/operations.md, "Job-outcome events").
         announce = tasks.EventBridgePutEvents(
             self,
             "Announce job recorded",
@@ -231,424 +637,7 @@ class TrackerStateMachine(Construct):
         )
         # The record stands without the announcement; a failed PutEvents shows in the execution's history.
         announce.add_catch(job_recorded, errors=["States.ALL"], result_path="$.AnnounceError")
-        announce.next(job_recorded)
-        # The record is written either way; a lock left TRACKING is taken over by the next start.
-        mark_recorded = self._update_own_lock(
-            "Mark job recorded", lock_state=LOCK_RECORDED, time_attribute="RecordedAt", then=announce
-        )
-
-        # A record step that ended without marking its summary (it timed out, or the mark itself failed)
-        # must not leave it RECORDING with no one on it.
-        mark_failed_then_explain = self._mark_record_failed("Mark record failed", then=release_then_explain)
-        mark_failed_then_stop = self._mark_record_failed("Mark record failed after error", then=release_then_stop)
-
-        def record(state_name: str, comment: str) -> sfn.IChainable:
-            task = self._invoke(
-                state_name,
-                record_failures,
-                payload={"DomainId.$": "$.DomainId", "JobId.$": "$.JobId", "Job.$": "$.Job"},
-                result_path="$.Record",
-                transient_errors=RECORDING_TRANSIENT_ERRORS,
-                comment=comment,
-            )
-            task.add_catch(mark_failed_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
-            task.add_catch(mark_failed_then_stop, errors=["States.ALL"], result_path="$.Error")
-            return task.next(mark_recorded)
-
-        poll_cap_reached = sfn.Pass(
-            self,
-            "Explain poll cap",
-            parameters={
-                "Error": "PollCapReached",
-                "Cause.$": "States.Format('The job was still {} after {} polls; start a new execution to keep "
-                "following it.', $.Job.JobStatus, $.Job.PollCount)",
-            },
-            result_path="$.Error",
-        ).next(release_then_stop)
-        unexpected_status = sfn.Pass(
-            self,
-            "Unexpected job status",
-            parameters={
-                "Error": "UnexpectedJobStatus",
-                "Cause.$": "States.Format('Voice ID reported JobStatus {}, which the tracker does not know.', "
-                "$.Job.JobStatus)",
-            },
-            result_path="$.Error",
-        ).next(release_then_stop)
-
-        keep_polling = (
-            sfn.Choice(self, "Poll cap reached?")
-            .when(sfn.Condition.number_greater_than_equals("$.Job.PollCount", config.poll_cap), poll_cap_reached)
-            .otherwise(self._wait_for_job_or_wake_up(then=describe))
-        )
-        job_status = (
-            sfn.Choice(self, "Job status?")
-            .when(
-                sfn.Condition.string_equals("$.Job.JobStatus", "COMPLETED_WITH_ERRORS"),
-                record(
-                    "Record failed requests",
-                    "Reads the .out and writes each failed request, then the summary.",
-                ),
-            )
-            .when(
-                sfn.Condition.string_equals("$.Job.JobStatus", "COMPLETED"),
-                record("Record completed job", "Checks the .out lists no failures and writes the summary."),
-            )
-            .when(
-                sfn.Condition.string_equals("$.Job.JobStatus", "FAILED"),
-                record("Record failed job", "Writes the summary with the job-level FailureDetails."),
-            )
-            .when(
-                sfn.Condition.or_(*(sfn.Condition.string_equals("$.Job.JobStatus", s) for s in RUNNING_STATUSES)),
-                keep_polling,
-            )
-            .otherwise(unexpected_status)
-        )
-        describe.next(job_status)
-
-        acquire_lock = tasks.DynamoPutItem(
-            self,
-            "Acquire job lock",
-            table=table,
-            item={
-                **_lock_key(),
-                "LockState": _string(LOCK_TRACKING),
-                "ExecutionArn": _string(EXECUTION_ARN),
-                "LockedAt": _string(STATE_ENTERED_TIME),
-                "DomainId": _string(sfn.JsonPath.string_at("$.DomainId")),
-                "JobId": _string(sfn.JsonPath.string_at("$.JobId")),
-                "JobKind": _string(sfn.JsonPath.string_at("$.JobKind")),
-                "ExecutionArns": _ME_IN_A_LIST,
-                # Listed in JobsByDomain too (by the time the lock was taken): `jobs --all` shows jobs
-                # whose tracker has not recorded them, or never will.
-                schema.JOBS_INDEX_PARTITION_KEY: _string(
-                    sfn.JsonPath.format("DOMAIN#{}", sfn.JsonPath.string_at("$.DomainId"))
-                ),
-                schema.JOBS_INDEX_SORT_KEY: _string(
-                    sfn.JsonPath.format("{}#{}", STATE_ENTERED_TIME, sfn.JsonPath.string_at("$.JobId"))
-                ),
-            },
-            # Events arrive on submit, success and failure; only the first start follows the job. A lock
-            # that exists (even RELEASED) is read and taken over instead, which keeps its ExecutionArns.
-            condition_expression="attribute_not_exists(#pk)",
-            expression_attribute_names={"#pk": schema.PARTITION_KEY},
-            result_path=sfn.JsonPath.DISCARD,
-            comment="One execution per job, however many events arrive.",
-        )
-        self._retry_dynamodb(acquire_lock)
-        read_lock = self._when_lock_is_taken(start_polling=start_polling, tracking_stopped=tracking_stopped)
-        acquire_lock.add_catch(read_lock, errors=[LOCK_TAKEN], result_path="$.LockError")
-        acquire_lock.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
-        acquire_lock.next(start_polling)
-
-        # Step Functions cannot match patterns, so a Lambda checks the ids, the kind and the domain before
-        # anything is written. Its answer replaces the input: {DomainId, JobId, JobKind, Rerecord, StartedBy?}.
-        validate = tasks.LambdaInvoke(
-            self,
-            "Validate input",
-            lambda_function=validate_input,
-            # The whole input, whatever its JSON type (a string or a list is rejected with its own message).
-            payload=sfn.TaskInput.from_object({"Input.$": "$"}),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path="$",
-            comment="Rejects malformed ids, an unknown JobKind or an unconfigured domain; nothing is written.",
-        )
-        self._retry_lambda_service_errors(validate)
-        # The error replaces the state ("$"): a non-object input has nowhere to keep it beside.
-        input_rejected = sfn.Pass(
-            self,
-            "Explain rejection",
-            parameters={"Error.$": "$.Error", "Cause.$": "States.StringToJson($.Cause)"},
-        ).next(
-            sfn.Fail(
-                self,
-                "Input rejected",
-                error_path="$.Error",
-                cause_path="$.Cause.errorMessage",
-                comment="The Cause says what is wrong and what to send instead.",
-            )
-        )
-        validate.add_catch(input_rejected, errors=["InvalidJobRequest"], result_path="$")
-        validate.add_catch(
-            sfn.Fail(self, "Input check failed", error_path="$.Error", cause_path="$.Cause"),
-            errors=["States.ALL"],
-            result_path="$",
-        )
-        validate.next(acquire_lock)
-
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=config.log_retention, removal_policy=RemovalPolicy.RETAIN
-        )
-        skip_checks(self.log_group, LOG_GROUP_KMS)
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(validate),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            timeout=Duration.seconds(config.execution_timeout_seconds),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            comment="Follows one Voice ID batch job (of either kind) and records its failed requests.",
-            # A fixed name lets the role read this machine's executions (the lock-holder check) without a
-            # reference cycle between the role and the state machine.
-            state_machine_name=state_machine_name(Stack.of(self).stack_name),
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.state_machine.role,
-            [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "CloudWatch Logs delivery and X-Ray APIs support no resource scoping; Lambda "
-                    "invoke permissions name the four functions (and their versions, the <arn>:* form CDK adds); "
-                    "DescribeExecution covers this state machine's own executions, whose names are chosen at start.",
-                    "appliesTo": [
-                        "Resource::*",
-                        {
-                            "regex": "/^Resource::<.*(ValidateInput|DescribeJob|RecordFailures|WakeTracker).*"
-                            "\\.Arn>:\\*$/g"
-                        },
-                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
-                    ],
-                }
-            ],
-            apply_to_children=True,
-        )
-
-    def _invoke(
-        self,
-        state_name: str,
-        function: lambda_.IFunction,
-        *,
-        payload: dict[str, str],
-        result_path: str,
-        transient_errors: list[str],
-        comment: str,
-    ) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            state_name,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-            comment=comment,
-        )
-        self._retry_lambda_service_errors(task)
-        TransientRetry.add_to(task, transient_errors)
-        return task
-
-    def _when_lock_is_taken(
-        self, *, start_polling: sfn.IChainable, tracking_stopped: sfn.IChainable
-    ) -> sfn.TaskStateBase:
-        """The path from a taken lock: wake its holder if that still runs, take over a stale or released
-        lock, or re-record a recorded job on request. Returns its first state."""
-        table = self._table
-        already_tracked = sfn.Pass(
-            self,
-            "Job already tracked",
-            parameters={
-                "DomainId.$": "$.DomainId",
-                "JobId.$": "$.JobId",
-                "Outcome": "ALREADY_TRACKED",
-                "Message": "Another execution is tracking this job or has recorded it. Once none is running, "
-                'start an execution with "Rerecord": true to record it again.',
-            },
-        ).next(sfn.Succeed(self, "Nothing to do"))
-        take_over = tasks.DynamoUpdateItem(
-            self,
-            "Take over job lock",
-            table=table,
-            key=_lock_key(),
-            # The previous holder's wake-up token is of no use to anyone; the kind is this execution's.
-            # ExecutionArns lists every execution that took the lock, so `voiceid-tracker show` finds a job's
-            # trackers in a few calls however long the state machine's history is.
-            update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind, "
-            "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine) "
-            "REMOVE WakeToken, WaitingSince, ReleasedAt, WakeRequestedBy",
-            # Only from the holder just inspected: of two executions taking over at once, one wins.
-            condition_expression="ExecutionArn = :holder",
-            expression_attribute_values={
-                ":tracking": _string(LOCK_TRACKING),
-                ":me": _string(EXECUTION_ARN),
-                ":holder": _string(sfn.JsonPath.string_at("$.Lock.ExecutionArn")),
-                ":now": _string(STATE_ENTERED_TIME),
-                ":kind": _string(sfn.JsonPath.string_at("$.JobKind")),
-                ":mine": _ME_IN_A_LIST,
-                ":none": tasks.DynamoAttributeValue.from_list([]),
-            },
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        self._retry_dynamodb(take_over)
-        take_over.add_catch(already_tracked, errors=[LOCK_TAKEN], result_path="$.LockError")
-        take_over.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
-        take_over.next(start_polling)
-
-        rerecord_requested = (
-            sfn.Choice(self, "Re-record requested?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.Rerecord"),
-                    sfn.Condition.is_boolean("$.Rerecord"),
-                    sfn.Condition.boolean_equals("$.Rerecord", True),
-                ),
-                take_over,
-            )
-            .otherwise(already_tracked)
-        )
-        # The holder parks on a task token between polls; sending it makes the holder describe at once,
-        # which is how a job's end event is noticed within seconds instead of at the next planned poll. A
-        # holder that is not waiting (describing, or about to wait) gets a wake request its next wait finds.
-        wake_holder = tasks.LambdaInvoke(
-            self,
-            "Wake lock holder",
-            lambda_function=self._wake_tracker,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "DomainId.$": "$.DomainId",
-                    "JobId.$": "$.JobId",
-                    "Holder.$": "$.Lock.ExecutionArn",
-                    "WokenBy.$": "$$.Execution.Id",
-                }
-            ),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path="$.Wake",
-            comment="Sends the holder's wait token, or leaves a wake request on the lock for its next wait.",
-        )
-        self._retry_lambda_service_errors(wake_holder)
-        TransientRetry.add_to(wake_holder, ["TransientServiceError", LAMBDA_TIMED_OUT])
-        wake_holder.add_catch(already_tracked, errors=["States.ALL"], result_path="$.WakeError")
-        wake_holder.next(already_tracked)
-        holder_running = (
-            sfn.Choice(self, "Lock holder still running?")
-            .when(sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"), wake_holder)
-            .otherwise(take_over)
-        )
-        # A lock left TRACKING by an execution that timed out, was stopped or failed outside its catches
-        # would block the job forever; asking Step Functions about the holder makes such a lock stale.
-        check_holder = tasks.CallAwsService(
-            self,
-            "Check lock holder",
-            service="sfn",
-            action="describeExecution",
-            parameters={"ExecutionArn": sfn.JsonPath.string_at("$.Lock.ExecutionArn")},
-            iam_resources=[tracker_execution_arn_pattern(Stack.of(self))],
-            iam_action="states:DescribeExecution",
-            result_selector={"Status.$": "$.Status"},
-            result_path="$.Lock.Holder",
-        )
-        TransientRetry.add_to(check_holder, SFN_TRANSIENT_ERRORS)
-        check_holder.add_catch(take_over, errors=[HOLDER_GONE], result_path="$.LockError")
-        check_holder.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
-        check_holder.next(holder_running)
-        lock_state = (
-            sfn.Choice(self, "Lock state?")
-            .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_TRACKING), check_holder)
-            # Its tracker failed and let go (before or after this execution's PutItem failed): take it over
-            # (keeping the list of executions that held it).
-            .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_RELEASED), take_over)
-            .otherwise(rerecord_requested)
-        )
-        read_lock = tasks.DynamoGetItem(
-            self,
-            "Read job lock",
-            table=table,
-            key=_lock_key(),
-            consistent_read=True,
-            # The whole item too: the holder's wake-up token, when it has one, is read from it.
-            result_selector={
-                "LockState.$": "$.Item.LockState.S",
-                "ExecutionArn.$": "$.Item.ExecutionArn.S",
-                "Item.$": "$.Item",
-            },
-            result_path="$.Lock",
-        )
-        self._retry_dynamodb(read_lock)
-        read_lock.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
-        read_lock.next(lock_state)
-        return read_lock
-
-    def _wait_for_job_or_wake_up(self, *, then: sfn.IChainable) -> sfn.IChainable:
-        """Wait the planned interval, or less if a later event for the job wakes this execution.
-
-        The wait is a task that stores its token on the job's lock item (only while this execution holds
-        it) and then waits for the token, at most the planned seconds; a timeout simply polls. The
-        optimized DynamoDB integration cannot wait for a token; the AWS SDK integration can. If the token
-        cannot be stored, a plain Wait of the same length keeps the loop going.
-        """
-        plain_wait = sfn.Wait(
-            self,
-            "Wait for job",
-            time=sfn.WaitTime.seconds_path("$.Job.WaitSeconds"),
-            comment="Fallback when the wake-up token could not be stored: the planned wait, no wake-up.",
-        ).next(then)
-        wait_for_token = tasks.CallAwsService(
-            self,
-            "Wait for job or wake-up",
-            service="dynamodb",
-            action="updateItem",
-            iam_action="dynamodb:UpdateItem",
-            iam_resources=[self._table.table_arn],
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            parameters={
-                "TableName": self._table.table_name,
-                "Key": _sdk_lock_key(),
-                "UpdateExpression": "SET WakeToken = :token, WaitingSince = :now",
-                # A wake request left while this execution was describing: no wait, describe again now.
-                "ConditionExpression": "ExecutionArn = :me AND LockState = :tracking "
-                "AND attribute_not_exists(WakeRequestedBy)",
-                "ExpressionAttributeValues": {
-                    ":token": {"S.$": "$$.Task.Token"},
-                    ":me": {"S.$": "$$.Execution.Id"},
-                    ":tracking": {"S": LOCK_TRACKING},
-                    ":now": {"S.$": "$$.State.EnteredTime"},
-                },
-            },
-            task_timeout=sfn.Timeout.at("$.Job.WaitSeconds"),
-            # How the wait ended (woken, or States.Timeout) reaches the next describe, which counts it.
-            result_path="$.Job.Wake",
-            comment="The describe step planned this wait from the job's progress; an event can cut it short.",
-        )
-        take_wake_request = tasks.DynamoUpdateItem(
-            self,
-            "Take wake request",
-            table=self._table,
-            key=_lock_key(),
-            update_expression="REMOVE WakeRequestedBy",
-            condition_expression="ExecutionArn = :me AND attribute_exists(WakeRequestedBy)",
-            expression_attribute_values={":me": _string(EXECUTION_ARN)},
-            return_values=tasks.DynamoReturnValues.UPDATED_OLD,
-            # Who asked reaches the describe step like a delivered wake-up's WokenBy.
-            result_selector={"WokenBy.$": "$.Attributes.WakeRequestedBy.S"},
-            result_path="$.Job.Wake",
-            comment="A later event came while this execution was describing; describe again at once.",
-        )
-        self._retry_dynamodb(take_wake_request)
-        # The condition failed for another reason (the lock is no longer this execution's): the plain wait.
-        take_wake_request.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
-        take_wake_request.next(then)
-        wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Job.Wake")
-        wait_for_token.add_catch(take_wake_request, errors=[WAKE_REQUEST_PENDING], result_path="$.Job.Wake")
-        wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
-        return wait_for_token.next(then)
-
-    @staticmethod
-    def _retry_lambda_service_errors(task: sfn.TaskStateBase) -> None:
-        """Lambda's own transient failures, throttling included (Step Functions best practice)."""
-        task.add_retry(
-            errors=LAMBDA_SERVICE_ERRORS,
-            interval=Duration.seconds(2),
-            max_attempts=6,
-            backoff_rate=2,
-            max_delay=Duration.seconds(60),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-
-    @staticmethod
-    def _retry_dynamodb(task: sfn.TaskStateBase) -> None:
-        TransientRetry.add_to(task, DYNAMODB_TRANSIENT_ERRORS)
+        return announce.next(job_recorded)
 
     def _mark_record_failed(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
         """Set the summary FAILED, with the step's error, if the record step left it RECORDING."""
@@ -676,10 +665,43 @@ class TrackerStateMachine(Construct):
         update.add_catch(then, errors=["States.ALL"], result_path="$.RecordStateError")
         return update.next(then)
 
+    # -- release and explain ----------------------------------------------------------------------------------
+
+    def _release_and_explain(self) -> _WaysOut:
+        """The ends of a failed execution: release the lock, then fail with our Lambda's message for
+        operators ("Tracking failed") or with the error as it came ("Tracking stopped")."""
+        tracking_failed = sfn.Fail(
+            self,
+            "Tracking failed",
+            error_path="$.Error",
+            cause_path="$.Cause.errorMessage",
+            comment="A job that cannot be tracked: the Error names the kind, the Cause says what to fix.",
+        )
+        tracking_stopped = sfn.Fail(
+            self,
+            "Tracking stopped",
+            error_path="$.Error.Error",
+            cause_path="$.Error.Cause",
+            comment="Retries were exhausted or something unexpected happened.",
+        )
+        explain = sfn.Pass(
+            self,
+            "Explain failure",
+            parameters={"Error.$": "$.Error.Error", "Cause.$": "States.StringToJson($.Error.Cause)"},
+            comment="Our Lambdas put a message for operators in the Cause's errorMessage.",
+        ).next(tracking_failed)
+        return _WaysOut(
+            release_then_explain=self._release_lock("Release job lock", then=explain),
+            release_then_stop=self._release_lock("Release job lock after error", then=tracking_stopped),
+            stop=tracking_stopped,
+        )
+
     def _release_lock(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
         """Let a later execution follow the job after this one failed; a failed release never hides the
         original error."""
-        return self._update_own_lock(state_name, lock_state=LOCK_RELEASED, time_attribute="ReleasedAt", then=then)
+        return self._update_own_lock(
+            state_name, lock_state=schema.LOCK_RELEASED, time_attribute="ReleasedAt", then=then
+        )
 
     def _update_own_lock(
         self, state_name: str, *, lock_state: str, time_attribute: str, then: sfn.IChainable
@@ -704,3 +726,45 @@ class TrackerStateMachine(Construct):
         self._retry_dynamodb(update)
         update.add_catch(then, errors=["States.ALL"], result_path="$.LockUpdateError")
         return update.next(then)
+
+    # -- shared by the parts ----------------------------------------------------------------------------------
+
+    def _invoke(
+        self,
+        state_name: str,
+        function: lambda_.IFunction,
+        *,
+        payload: dict[str, str],
+        result_path: str,
+        transient_errors: list[str],
+        comment: str,
+    ) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            state_name,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+            comment=comment,
+        )
+        self._retry_lambda_service_errors(task)
+        TransientRetry.add_to(task, transient_errors)
+        return task
+
+    @staticmethod
+    def _retry_lambda_service_errors(task: sfn.TaskStateBase) -> None:
+        """Lambda's own transient failures, throttling included (Step Functions best practice)."""
+        task.add_retry(
+            errors=LAMBDA_SERVICE_ERRORS,
+            interval=Duration.seconds(2),
+            max_attempts=6,
+            backoff_rate=2,
+            max_delay=Duration.seconds(60),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+
+    @staticmethod
+    def _retry_dynamodb(task: sfn.TaskStateBase) -> None:
+        TransientRetry.add_to(task, DYNAMODB_TRANSIENT_ERRORS)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from job_tracker import table_schema as schema
 from job_tracker.kinds import JobKind
 from job_tracker.models import JobRef
 
@@ -27,10 +28,6 @@ logger = logging.getLogger(__name__)
 
 # Says in the execution's input (and so in the console) who started it; events start executions without it.
 STARTED_BY_SWEEP = "RECONCILIATION_SWEEP"
-
-LOCK_TRACKING = "TRACKING"
-LOCK_RECORDED = "RECORDED"
-LOCK_RELEASED = "RELEASED"
 
 
 @dataclass(frozen=True)
@@ -209,12 +206,12 @@ class Sweep:
 
     def _reconcile(self, job: ListedJob, now: datetime) -> Verdict:
         lock = self.locks.read_lock(job.ref)
-        if lock is not None and lock.state == LOCK_RECORDED:
+        if lock is not None and lock.state == schema.LOCK_RECORDED:
             return Verdict.ALREADY_RECORDED
-        holder = lock.execution_arn if lock is not None and lock.state == LOCK_TRACKING else None
+        holder = lock.execution_arn if lock is not None and lock.state == schema.LOCK_TRACKING else None
         if holder and self.trackers.is_running(holder):
             return Verdict.ALREADY_TRACKED
-        if lock is not None and lock.state == LOCK_RELEASED and self._released_recently(lock, now):
+        if lock is not None and lock.state == schema.LOCK_RELEASED and self._released_recently(lock, now):
             return Verdict.RECENTLY_FAILED
         # No lock, a released lock (its tracker failed) or a stale one (its tracker stopped or timed out):
         # the state machine takes such a lock, or over, itself.

@@ -58,6 +58,12 @@ FAILURE_SORT_KEY_PREFIX = "FAILURE#"
 SUMMARY_SORT_KEY = "SUMMARY"
 LOCK_SORT_KEY = "LOCK"
 
+# The lock item's LockState, as the state machine writes it: TRACKING while an execution follows the job,
+# RECORDED once the job is recorded, RELEASED when its tracker failed and let go (a later start takes it over).
+LOCK_TRACKING = "TRACKING"
+LOCK_RECORDED = "RECORDED"
+LOCK_RELEASED = "RELEASED"
+
 RECORD_TYPE_SUMMARY = "JOB_SUMMARY"
 RECORD_TYPE_FAILED_REQUEST = "FAILED_REQUEST"
 

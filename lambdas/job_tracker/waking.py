@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from job_tracker import table_schema as schema
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.models import JobRef
 
@@ -27,7 +28,6 @@ logger = logging.getLogger(__name__)
 # Each round reads the lock once; the token only changes when the holder starts a new wait, which it does
 # at most once per describe, so a few rounds always settle it.
 MAX_ROUNDS = 5
-LOCK_TRACKING = "TRACKING"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def wake_tracker(request: dict[str, Any], waker: TaskWaker, requests: WakeReques
     woken_by = str(request.get("WokenBy") or "unknown")
     for _ in range(MAX_ROUNDS):
         lock = requests.read(ref)
-        if lock is None or lock.lock_state != LOCK_TRACKING or lock.execution_arn != holder:
+        if lock is None or lock.lock_state != schema.LOCK_TRACKING or lock.execution_arn != holder:
             logger.info("The lock has another holder or none now; nothing to wake", extra={"holder": holder})
             return {"Woken": False, "Reason": "NOT_HOLDER"}
         if lock.wake_token is not None:

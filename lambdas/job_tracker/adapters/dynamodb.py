@@ -15,7 +15,7 @@ from job_tracker import table_schema as schema
 from job_tracker.adapters.transient import transient_as_retryable
 from job_tracker.errors import AccessDenied, RecordingIncomplete
 from job_tracker.sweep import JobLock
-from job_tracker.waking import LOCK_TRACKING, HolderWait
+from job_tracker.waking import HolderWait
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -299,7 +299,7 @@ class DynamoDbWakeRequests:
         )
 
     def request(self, ref: JobRef, holder: str, seen_token: str | None, requested_by: str) -> bool:
-        values: dict[str, Any] = {":holder": holder, ":tracking": LOCK_TRACKING, ":by": requested_by}
+        values: dict[str, Any] = {":holder": holder, ":tracking": schema.LOCK_TRACKING, ":by": requested_by}
         condition = "ExecutionArn = :holder AND LockState = :tracking AND "
         if seen_token is None:
             condition += "attribute_not_exists(WakeToken)"
