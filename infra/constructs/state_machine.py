@@ -1,4 +1,4 @@
-"""The Step Functions Standard state machine that follows one Voice ID job until it is recorded.
+"""The Step Functions Standard state machine that follows one batch job (Voice ID or Bedrock) until it is recorded.
 
 Written in JSONPath (not JSONata) so the same definition runs in the local cloud. State names are what an
 operator reads in the console; docs/architecture.md's "State machine" section draws the same graph.
@@ -29,7 +29,7 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.TooManyRequestsException",
 ]
 # Errors our Lambdas raise, matched by class name (lambdas/job_tracker/errors.py).
-VOICE_ID_TRANSIENT_ERRORS = ["VoiceIdThrottled", "VoiceIdUnavailable"]
+SERVICE_TRANSIENT_ERRORS = ["VoiceIdThrottled", "VoiceIdUnavailable", "BedrockThrottled", "BedrockUnavailable"]
 RECORDING_TRANSIENT_ERRORS = ["RecordingIncomplete"]
 # Errors that a retry cannot fix: the execution ends with the Lambda's own message as the Cause.
 TRACKING_ERRORS = [
@@ -144,8 +144,8 @@ class TrackerStateMachine(Construct):
                 "Wake.$": "$.Job.Wake",
             },
             result_path="$.Job",
-            transient_errors=VOICE_ID_TRANSIENT_ERRORS,
-            comment="Describe*Job of the job's kind; also plans the next poll from the job's progress.",
+            transient_errors=SERVICE_TRANSIENT_ERRORS,
+            comment="Describes the job through its kind's service; also plans the next poll from its progress.",
         )
         describe.add_catch(release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
         describe.add_catch(release_then_stop, errors=["States.ALL"], result_path="$.Error")
@@ -232,7 +232,7 @@ class TrackerStateMachine(Construct):
             "Unexpected job status",
             parameters={
                 "Error": "UnexpectedJobStatus",
-                "Cause.$": "States.Format('Voice ID reported JobStatus {}, which the tracker does not know.', "
+                "Cause.$": "States.Format('The service reported JobStatus {}, which the tracker does not know.', "
                 "$.Job.JobStatus)",
             },
             result_path="$.Error",
@@ -317,6 +317,14 @@ class TrackerStateMachine(Construct):
             comment="Rejects malformed ids, an unknown JobKind or an unconfigured domain; nothing is written.",
         )
         self._retry_lambda_service_errors(validate)
+        # A Bedrock job is read to check its name and output against the configuration.
+        validate.add_retry(
+            errors=SERVICE_TRANSIENT_ERRORS,
+            interval=Duration.seconds(5),
+            max_attempts=4,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         # The error replaces the state ("$"): a non-object input has nowhere to keep it beside.
         input_rejected = sfn.Pass(
             self,
@@ -331,7 +339,7 @@ class TrackerStateMachine(Construct):
                 comment="The Cause says what is wrong and what to send instead.",
             )
         )
-        validate.add_catch(input_rejected, errors=["InvalidJobRequest"], result_path="$")
+        validate.add_catch(input_rejected, errors=["InvalidJobRequest", "JobNotFound", "AccessDenied"], result_path="$")
         validate.add_catch(
             sfn.Fail(self, "Input check failed", error_path="$.Error", cause_path="$.Cause"),
             errors=["States.ALL"],
@@ -351,7 +359,7 @@ class TrackerStateMachine(Construct):
             timeout=Duration.seconds(config.execution_timeout_seconds),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            comment="Follows one Voice ID batch job (of either kind) and records its failed requests.",
+            comment="Follows one batch job (Bedrock or Voice ID, of any kind) and records its failed records.",
             # A fixed name lets the role read this machine's executions (the lock-holder check) without a
             # reference cycle between the role and the state machine.
             state_machine_name=state_machine_name(Stack.of(self).stack_name),
@@ -476,6 +484,7 @@ class TrackerStateMachine(Construct):
                 {
                     "DomainId.$": "$.DomainId",
                     "JobId.$": "$.JobId",
+                    "JobKind.$": "$.JobKind",
                     "TaskToken.$": "$.Lock.Item.WakeToken.S",
                     "WokenBy.$": "$$.Execution.Id",
                 }

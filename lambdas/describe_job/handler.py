@@ -10,7 +10,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from job_tracker.adapters.voiceid import VoiceIdJobDescriber
+from job_tracker.adapters.bedrock import BedrockJobDescriber
+from job_tracker.adapters.services import DescriberByService, LazyDescriber
+from job_tracker.adapters.voiceid import JobDescriber, VoiceIdJobDescriber
 from job_tracker.errors import VoiceIdThrottled
 from job_tracker.settings import DescribeJobSettings
 from job_tracker.tracking import describe_job, how_the_wait_ended
@@ -21,12 +23,22 @@ if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for no
 # Voice ID allows 2 TPS for its batch APIs per account, shared with every other caller: retry throttling
 # a few times here with the SDK's backoff, then let the state machine back off for longer.
 VOICE_ID_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
+# Bedrock documents no TPS for GetModelInvocationJob; the same budget: a few SDK retries, then the state machine's.
+BEDROCK_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
 
 settings = DescribeJobSettings.from_env()
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 metrics = Metrics()
-describer = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG))
+# Clients of the followed services only, Bedrock's on first use: each costs cold-start time.
+describers: dict[str, JobDescriber] = {}
+if "voiceid" in settings.services:
+    describers["voiceid"] = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG))
+if "bedrock" in settings.services:
+    describers["bedrock"] = LazyDescriber(
+        lambda: BedrockJobDescriber(boto3.client("bedrock", config=BEDROCK_CLIENT_CONFIG))
+    )
+describer = DescriberByService(describers)
 
 
 @logger.inject_lambda_context(correlation_id_path="JobId")

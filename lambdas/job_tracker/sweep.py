@@ -115,11 +115,13 @@ class Sweep:
     """A job whose tracker failed is started again at most this often: a permanent failure (an output key
     policy, say) would otherwise fail once per sweep for the whole lookback, paging each time."""
 
-    def run(self, domain_ids: Iterable[str], kinds: Iterable[JobKind], now: datetime) -> SweepReport:
-        """Reconcile every job of every kind in every domain. A domain or kind that cannot be listed is
-        reported in `listing_failures` and the rest are still reconciled; the caller decides whether that
-        fails the sweep."""
-        report = SweepReport()
+    def run(
+        self, domain_ids: Iterable[str], kinds: Iterable[JobKind], now: datetime, report: SweepReport | None = None
+    ) -> SweepReport:
+        """Reconcile every job of every kind in every domain (added to `report` when given: one report for
+        the kinds of several services). A domain or kind that cannot be listed is reported in
+        `listing_failures` and the rest are still reconciled; the caller decides whether that fails the sweep."""
+        report = report if report is not None else SweepReport()
         domains = list(domain_ids)
         for kind in kinds:
             for domain_id in domains:

@@ -27,7 +27,7 @@ class TaskWaker(Protocol):
 
 def wake_tracker(request: dict[str, Any], waker: TaskWaker) -> dict[str, Any]:
     """Wake the tracker whose token `request["TaskToken"]` is; `WokenBy` names the execution that asks."""
-    ref = JobRef.parse(request)
+    ref = JobRef.parse(request)  # its JobKind (default: Voice ID's) says which id formats to expect
     token = request.get("TaskToken")
     if not isinstance(token, str) or not 1 <= len(token) <= MAX_TASK_TOKEN_LENGTH:
         raise InvalidJobRequest(f"TaskToken must be a string of 1 to {MAX_TASK_TOKEN_LENGTH} characters")

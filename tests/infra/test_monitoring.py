@@ -141,7 +141,7 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
     for title in (
         "Tracker executions",
         "Jobs recorded, by kind",
-        "Failed requests recorded, by kind",
+        "Failed requests and records recorded, by kind",
         "Describes per recorded job (average and p90)",
         "Waits: woken by an event against timed out",
         "Reconciliation sweep",
