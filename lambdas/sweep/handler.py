@@ -60,7 +60,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = datetime.now(UTC)
     report = SweepReport()
     for kind in settings.tracked.kinds:
-        sweep.run(settings.tracked.scope_of(kind).sweep_domains(), [kind], now, report)
+        report = sweep.run(settings.tracked.scope_of(kind).sweep_domains(), [kind], now, report)
     metrics.add_metric(name="SweepJobsFound", unit=MetricUnit.Count, value=report.jobs_found)
     metrics.add_metric(name="SweepTrackersStarted", unit=MetricUnit.Count, value=report.count(Verdict.STARTED))
     metrics.add_metric(
