@@ -49,7 +49,7 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import JobKind, kind_named, schema
+from voiceid_tracker_cli.shared import SERVICES, JobKind, kind_named, schema
 from voiceid_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
@@ -180,9 +180,18 @@ def _target(ctx: typer.Context) -> Target:
     return options.resolve()
 
 
-def _domains(target: Target, domain: str | None) -> list[str]:
+def _domains(target: Target, domain: str | None, job: str | None = None) -> list[str]:
+    """The scopes to look a job up in: `domain`, else every one the stack follows (only those of the services
+    whose job ids look like `job`, when given: a 22-character id is Voice ID's, a 12-character one Bedrock's)."""
     if domain is None:
-        return target.domain_ids
+        if job is None:
+            return target.domain_ids
+        return [
+            scope
+            for service, scopes in target.scopes_by_service.items()
+            if SERVICES[service].job_id.fullmatch(job)
+            for scope in scopes
+        ] or target.domain_ids
     require_resource_id("--domain", domain)
     if domain not in target.domain_ids:
         raise CliError(
@@ -493,7 +502,7 @@ def watch(
     recording failed, if no tracker follows the job any more (its lock released, or its holder stopped without
     releasing it), or at --timeout."""
     target = _target(ctx)
-    domains = _domains(target, domain)
+    domains = _domains(target, domain, job)
     record = lookup_job(target.dynamodb(), target.table_name, job, domains)
     if record is None and domain is None and len(domains) > 1:
         # Which domain is unknown until a tracker takes the job's lock: wait for that, briefly.

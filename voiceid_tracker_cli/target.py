@@ -94,6 +94,14 @@ class Target:
             raise CliError(f"{self.description} follows no Voice ID domain and no Bedrock job (outputs)")
         return [*voice_id, *bedrock]
 
+    @property
+    def scopes_by_service(self) -> dict[str, list[str]]:
+        """`domain_ids` by JobService key."""
+        return {
+            "voiceid": [domain for domain in self.outputs.get("VoiceIdDomainIds", "").split(",") if domain],
+            "bedrock": [account for account in self.outputs.get("BedrockAccountId", "").split(",") if account],
+        }
+
     def optional_output(self, key: str) -> str | None:
         return self.outputs.get(key) or None
 
