@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import math
 import random
-import threading
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from bedrock_emulator import events, protocol
 from bedrock_emulator.faults import DEFAULT_TPS, BedrockFaults, check_outcome
 from bedrock_emulator.jobs import JobEngine, Pacing
 from bedrock_emulator.server import BedrockHTTPServer, dispatch
 from bedrock_emulator.service import BedrockService
-from bedrock_emulator.store import TERMINAL_STATUSES, AccountState, ForcedOutcome, Job, ModelQuota, Quotas
-from emulator_core.clock import Clock, ManualPacingError, SystemClock
-from emulator_core.events import EventCallback, EventPublisher
+from bedrock_emulator.store import AccountState, ForcedOutcome, Job, ModelQuota, Quotas
+from emulator_core.clock import ManualPacingError
+from emulator_core.emulator import Emulator, EmulatorAdmin, EmulatorOptions
 from emulator_core.http import AdminError
-from emulator_core.s3io import S3Store, make_s3_client
 
 if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"
 # Models a local deployment offers (one per request format); any anthropic.claude* or amazon.nova* id works.
 DEFAULT_MODEL_IDS = ("anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-micro-v1:0")
 
@@ -33,12 +27,18 @@ DEFAULT_MODEL_IDS = ("anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-micr
 _OUTCOME_ROUTES = {"fail": "Failed", "expire": "Expired", "partially-complete": "PartiallyCompleted"}
 
 
-class Admin:
+class Admin(EmulatorAdmin):
     """Faults on demand and job control; the same operations back `/_bedrock/admin/` (see README)."""
 
+    default_tps = DEFAULT_TPS
+    _emulator: BedrockEmulator
+    faults: BedrockFaults
+
     def __init__(self, emulator: BedrockEmulator) -> None:
-        self._emulator = emulator
-        self.faults = emulator.faults
+        super().__init__(emulator)
+
+    def _is_operation(self, name: str) -> bool:
+        return name in protocol.OPERATIONS
 
     def set_record_errors(self, errors: dict[str, Any]) -> None:
         self.faults.set_record_errors(errors)
@@ -48,33 +48,13 @@ class Admin:
         records are processed (at its next step for 0). KeyError for an unknown job, ValueError for an ended job
         or a bad value."""
         checked = check_outcome(status, after_records)
-        state = self._emulator.state
-        with state.lock:
-            job = state.find_job(job_id)
-            if job is None:
-                raise KeyError(f"no job {job_id}")
-            if not job.active:
-                raise ValueError(f"job {job_id} is already {job.status}")
+        with self._emulator.state.lock:
+            job = self._emulator.job_for_admin(job_id, active=True)
             job.forced = ForcedOutcome(*checked, message)
         self._emulator.engine.wake()
 
     def force_next_jobs(self, status: str, after_records: int = 0, count: int = 1, message: str | None = None) -> None:
         self.faults.force_next_jobs(status, after_records, count, message)
-
-    def set_throttling(self, enabled: bool, tps: float = DEFAULT_TPS) -> None:
-        self.faults.set_throttling(enabled, tps)
-
-    def inject_internal_errors(self, count: int, operations: list[str] | None = None) -> None:
-        unknown = [op for op in operations or [] if op not in protocol.OPERATIONS]
-        if unknown:
-            raise ValueError(f"unknown Bedrock operations: {unknown}")
-        self.faults.inject_internal_errors(count, operations)
-
-    def set_latency(self, seconds: float) -> None:
-        self.faults.set_latency(seconds)
-
-    def set_event_loss(self, fraction: float, seed: int | None = None) -> None:
-        self.faults.set_event_loss(fraction, seed)
 
     def deny_roles(self, role_arns: list[str]) -> None:
         self.faults.deny_roles(role_arns)
@@ -122,29 +102,13 @@ class Admin:
         self.faults.reset()
 
     def state(self) -> dict[str, Any]:
-        return {
-            **self.faults.state(),
-            "droppedEvents": self._emulator.publisher.dropped_count(),
-            "pacing": self._emulator.engine.pacing.to_api(),
-            "quotas": self._emulator.quotas.to_api(),
-        }
+        return {**super().state(), "quotas": self._emulator.quotas.to_api()}
 
-    def handle_http(  # noqa: PLR0912, PLR0915 - a flat routing table
-        self, method: str, path: str, body: dict[str, Any]
+    def _post(  # noqa: PLR0912, PLR0915 - a flat routing table
+        self, parts: list[str], path: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        parts = [p for p in path.split("?", 1)[0].split("/") if p]
         head = parts[0] if parts else ""
         emulator = self._emulator
-        if method == "GET":
-            if parts == ["state"]:
-                return self.state()
-            if parts == ["events"]:
-                return {"events": emulator.events}
-            if parts == ["dropped-events"]:
-                return {"droppedEvents": emulator.dropped_events}
-            raise AdminError(404, f"No admin route GET /{path}")
-        if method != "POST":
-            raise AdminError(404, f"No admin route {method} /{path}")
         try:
             if parts == ["record-errors"]:
                 self.set_record_errors(body)
@@ -229,60 +193,40 @@ def _non_negative(name: str, value: object) -> float:
     return float(value)
 
 
-class BedrockEmulator:
+class BedrockEmulator(Emulator[Job, Pacing]):
     """A local Amazon Bedrock for the batch inference (model invocation job) APIs; a context manager."""
+
+    service_name = "Bedrock"
+    thread_name = "bedrock-http"
+    event_source = events.EVENT_SOURCE
+    state: AccountState
+    engine: JobEngine
+    faults: BedrockFaults
+    admin: Admin
 
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        region: str = DEFAULT_REGION,
-        account_id: str = DEFAULT_ACCOUNT_ID,
-        s3_endpoint_url: str | None = None,
-        s3_client: S3Client | None = None,
         s3_client_for_role: Callable[[str], S3Client] | None = None,
-        events_endpoint_url: str | None = None,
-        event_bus: str = "default",
-        events_client: EventBridgeClient | None = None,
-        event_callback: EventCallback | None = None,
         throttling: bool = False,
         tps: float = DEFAULT_TPS,
-        clock: Clock | None = None,
         pacing: Pacing | None = None,
         quotas: Quotas | None = None,
         event_loss_random: random.Random | None = None,
+        **options: Unpack[EmulatorOptions],
     ) -> None:
         """`s3_client_for_role(role_arn)`: the S3 client a job uses, as its service role (the local cloud signs
         with the role so that the role's policies decide what the job may read and write); default: one client
         for every job, from `s3_client` or `s3_endpoint_url`."""
-        if host not in {"127.0.0.1", "localhost", "::1"}:
-            raise ValueError("the Bedrock emulator only binds to the loopback interface")
-        self.host = host
-        self.port = port
-        self.region = region
-        self.account_id = account_id
-        self.clock: Clock = clock or SystemClock()
+        super().__init__(
+            faults=BedrockFaults(throttling=throttling, tps=tps, random_source=event_loss_random),
+            s3_client_for_role=s3_client_for_role,
+            **options,
+        )
         self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
         self.initial_quotas = Quotas(self.quotas.default, dict(self.quotas.per_model))
         self.state = AccountState()
-        self.faults = BedrockFaults(throttling=throttling, tps=tps, random_source=event_loss_random)
-        self.publisher = EventPublisher(
-            events.EVENT_SOURCE,
-            region,
-            account_id,
-            callback=event_callback,
-            endpoint_url=events_endpoint_url,
-            event_bus=event_bus,
-            events_client=events_client,
-            drop_event=self.faults.should_drop_event,
-        )
-        self._s3_endpoint_url = s3_endpoint_url
-        self._s3_client = s3_client
-        self._s3_client_for_role = s3_client_for_role
-        self._s3_stores: dict[str, S3Store] = {}
-        self._s3_lock = threading.Lock()
         self.engine = JobEngine(
             state=self.state,
             s3_for_role=self._s3,
@@ -291,7 +235,7 @@ class BedrockEmulator:
             clock=self.clock,
             quotas=self.quotas,
             pacing=self.initial_pacing,
-            account_id=account_id,
+            account_id=self.account_id,
         )
         self.service = BedrockService(
             state=self.state,
@@ -299,67 +243,14 @@ class BedrockEmulator:
             faults=self.faults,
             clock=self.clock,
             quotas=self.quotas,
-            region=region,
-            account_id=account_id,
+            region=self.region,
+            account_id=self.account_id,
         )
         self.admin = Admin(self)
-        self._server: BedrockHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    def _s3(self, role_arn: str) -> S3Store:
-        # Built lazily so the emulator can be constructed before its S3 is up.
-        key = role_arn if self._s3_client_for_role is not None else ""
-        with self._s3_lock:
-            store = self._s3_stores.get(key)
-            if store is None:
-                if self._s3_client_for_role is not None:
-                    client = self._s3_client_for_role(role_arn)
-                else:
-                    client = self._s3_client or make_s3_client(self._s3_endpoint_url, self.region)
-                store = self._s3_stores[key] = S3Store(client)
-            return store
-
-    @property
-    def pacing(self) -> Pacing:
-        return self.engine.pacing
-
-    # --- lifecycle ---------------------------------------------------------------------------------------------
-
-    def start(self) -> BedrockEmulator:
-        if self._server is not None:
-            return self
-        protocol.routes()  # load botocore's model before the first request
-        self._server = BedrockHTTPServer((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="bedrock-http", daemon=True
-        )
-        self._thread.start()
-        self.engine.start_worker()
-        return self
-
-    def stop(self) -> None:
-        self.engine.stop_worker()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> BedrockEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+    def _make_server(self) -> BedrockHTTPServer:
+        protocol.routes()
+        return BedrockHTTPServer((self.host, self.port), self)
 
     # --- API ---------------------------------------------------------------------------------------------------
 
@@ -367,49 +258,6 @@ class BedrockEmulator:
         """One REST-JSON request; raises BedrockError with the model's HTTP status."""
         return dispatch(self, method, path, query, body)
 
-    # --- jobs --------------------------------------------------------------------------------------------------
-
-    def job(self, identifier: str) -> Job:
-        with self.state.lock:
-            job = self.state.find_job(identifier)
-        if job is None:
-            raise KeyError(identifier)
-        return job
-
-    def step_job(self, identifier: str) -> bool:
-        """One step of one job (a status, or `records_per_step` records); False when unknown or ended."""
-        with self.state.lock:
-            job = self.state.find_job(identifier)
-        return job is not None and self.engine.step(job.job_id)
-
-    def advance(self) -> int:
-        return self.engine.advance()
-
-    def run_until_done(self, identifier: str | None = None) -> None:
-        if identifier is None:
-            self.engine.run_until_done(None)
-        else:
-            self.engine.run_until_done(self.job(identifier).job_id)
-
-    def wait_for_job(self, identifier: str, timeout: float = 30.0) -> str:
-        """Block until a background-paced job has ended and its end event was handed over; its status."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.state.lock:
-                job = self.job(identifier)
-                status, handed_over = job.status, job.end_event_handed_over
-            if status in TERMINAL_STATUSES and handed_over:
-                return status
-            if self.pacing.manual:
-                raise RuntimeError("manual pacing: call run_until_done() or step_job() instead of waiting")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {identifier} still {status} after {timeout} s")
-            time.sleep(0.01)
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return self.publisher.snapshot()
-
-    @property
-    def dropped_events(self) -> list[dict[str, Any]]:
-        return self.publisher.dropped_snapshot()
+    def run_until_done(self, job_id: str | None = None) -> None:
+        """Step a job (by id or ARN; KeyError for an unknown one) or every active job until it has ended."""
+        self.engine.run_until_done(None if job_id is None else self.job(job_id).job_id)

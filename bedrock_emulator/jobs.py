@@ -7,7 +7,6 @@ import hashlib
 import json
 import logging
 import posixpath
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from bedrock_emulator.store import (
 )
 from emulator_core.clock import Clock
 from emulator_core.events import EventPublisher
+from emulator_core.jobs import SteppingEngine
 from emulator_core.s3io import S3AccessError, S3Location, S3Store
 
 LOG = logging.getLogger(__name__)
@@ -105,7 +105,10 @@ def output_order(job_id: str, lines: list[dict[str, Any]]) -> list[dict[str, Any
     return ordered
 
 
-class JobEngine:
+class JobEngine(SteppingEngine[Job, Pacing]):
+    worker_name = "bedrock-job-worker"
+    max_steps = 10_000_000
+
     def __init__(
         self,
         *,
@@ -118,18 +121,14 @@ class JobEngine:
         pacing: Pacing,
         account_id: str,
     ) -> None:
-        self.state = state
+        super().__init__(state=state, pacing=pacing)
+        self.state: AccountState = state
         self._s3_for_role = s3_for_role
         self.publisher = publisher
         self.faults = faults
         self.clock = clock
         self.quotas = quotas
-        self.pacing = pacing
         self.account_id = account_id
-        self._step_lock = threading.RLock()
-        self._wake = threading.Condition()
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
 
     # --- status changes --------------------------------------------------------------------------------------
 
@@ -177,10 +176,8 @@ class JobEngine:
 
     def set_pacing(self, pacing: Pacing) -> None:
         """Switch background pacing: new jobs, and the step each active job waits for, use it."""
-        if pacing.manual or self.pacing.manual:
-            raise ValueError("pacing cannot be switched to or from manual stepping at run time")
         with self._step_lock, self.state.lock:
-            self.pacing = pacing
+            self._switch_pacing(pacing)
             for job in self.state.active_jobs():
                 job.next_due = job.paced_from + self._interval(job)
         self.wake()
@@ -191,21 +188,6 @@ class JobEngine:
         """One step of a job; False when it is unknown or already ended."""
         with self._step_lock:
             return self._step(job_id, self.pacing.records_per_step if self.pacing.manual else RECORDS_PER_FAST_STEP)
-
-    def advance(self) -> int:
-        with self._step_lock:
-            with self.state.lock:
-                ids = [job.job_id for job in self.state.active_jobs()]
-            return sum(1 for job_id in ids if self.step(job_id))
-
-    def run_until_done(self, job_id: str | None = None, max_steps: int = 10_000_000) -> None:
-        for _ in range(max_steps):
-            if job_id is None:
-                if self.advance() == 0:
-                    return
-            elif not self.step(job_id):
-                return
-        raise RuntimeError("job did not finish within max_steps")
 
     def _step(self, job_id: str, records: int) -> bool:
         with self.state.lock:
@@ -416,35 +398,6 @@ class JobEngine:
         )
 
     # --- background worker -----------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        with self._wake:
-            self._wake.notify_all()
-
-    def start_worker(self) -> None:
-        if self.pacing.manual or self._worker is not None:
-            return
-        self._stop.clear()
-        self._worker = threading.Thread(target=self._run_worker, name="bedrock-job-worker", daemon=True)
-        self._worker.start()
-
-    def stop_worker(self) -> None:
-        self._stop.set()
-        self.wake()
-        if self._worker is not None:
-            self._worker.join(timeout=10)
-            self._worker = None
-
-    def _run_worker(self) -> None:
-        while not self._stop.is_set():
-            try:
-                moved = self._run_due_steps()
-            except Exception:
-                LOG.exception("Bedrock job worker step failed")
-                moved = False
-            if not moved:
-                with self._wake:
-                    self._wake.wait(timeout=0.02)
 
     def _run_due_steps(self) -> bool:
         moved = False

@@ -7,7 +7,6 @@ import binascii
 import copy
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 from bedrock_emulator import formats
@@ -15,9 +14,7 @@ from bedrock_emulator.errors import access_denied, conflict, not_found, quota_ex
 from bedrock_emulator.faults import BedrockFaults
 from bedrock_emulator.jobs import JobEngine
 from bedrock_emulator.store import DEFAULT_TIMEOUT_HOURS, AccountState, Job, Quotas, new_job_id
-from emulator_core.clock import Clock
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+from emulator_core.service import EmulatorService, Handler
 
 # ListModelInvocationJobs without maxResults: the model's maximum (the default is undocumented: bedrock-facts §1).
 DEFAULT_MAX_RESULTS = 1000
@@ -35,35 +32,14 @@ _IDEMPOTENT_MEMBERS = (
 )
 
 
-class BedrockService:
-    def __init__(
-        self,
-        *,
-        state: AccountState,
-        engine: JobEngine,
-        faults: BedrockFaults,
-        clock: Clock,
-        quotas: Quotas,
-        region: str,
-        account_id: str,
-    ) -> None:
-        self.state = state
-        self.engine = engine
-        self.faults = faults
-        self.clock = clock
-        self.quotas = quotas
-        self.region = region
-        self.account_id = account_id
-        self._tokens: dict[str, tuple[str, str]] = {}  # clientRequestToken -> (request fingerprint, job id)
-        self.handlers: dict[str, Handler] = {
+class BedrockService(EmulatorService[AccountState, JobEngine, BedrockFaults, Quotas]):
+    def _handlers(self) -> dict[str, Handler]:
+        return {
             "CreateModelInvocationJob": self.create_job,
             "GetModelInvocationJob": self.get_job,
             "ListModelInvocationJobs": self.list_jobs,
             "StopModelInvocationJob": self.stop_job,
         }
-
-    def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.handlers[operation](params)
 
     def _job(self, identifier: str) -> Job:
         job = self.state.find_job(identifier)
@@ -84,8 +60,8 @@ class BedrockService:
         fingerprint = _fingerprint(params)
         family = formats.family_for(model_id, params.get("modelInvocationType", "InvokeModel"))
         with self.state.lock:
-            if token is not None and token in self._tokens:
-                known, job_id = self._tokens[token]
+            if token is not None and token in self.state.client_tokens:
+                known, job_id = self.state.client_tokens[token]
                 if known != fingerprint:
                     raise conflict(
                         f"The clientRequestToken {token} was already used for a different CreateModelInvocationJob "
@@ -130,7 +106,7 @@ class BedrockService:
             )
             self.state.jobs[job_id] = job
             if token is not None:
-                self._tokens[token] = (fingerprint, job_id)
+                self.state.client_tokens[token] = (fingerprint, job_id)
         self.engine.submitted(job)
         return {"jobArn": job.arn}
 

@@ -214,6 +214,7 @@ class AccountState:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.jobs: dict[str, Job] = {}
+        self.client_tokens: dict[str, tuple[str, str]] = {}  # clientRequestToken -> (request fingerprint, job id)
 
     def find_job(self, identifier: str) -> Job | None:
         """By id, or by ARN (the id is the ARN's last segment; the rest must match the job's own ARN)."""

@@ -7,17 +7,37 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
 from bedrock_emulator.emulator import BedrockEmulator
+from emulator_core.testing import (
+    FAKE_ACCESS_KEY,
+    FAKE_SECRET_KEY,
+    EmulatorEnv,
+    new_buckets,
+    s3_client,
+    sdk_client,
+    unique_bucket,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
-    from mypy_boto3_s3 import S3Client
 
-FAKE_ACCESS_KEY = "testing"
-FAKE_SECRET_KEY = "testing"  # noqa: S105 - moto and the emulator accept any credentials
+__all__ = [
+    "CLAUDE_MODEL_ID",
+    "FAKE_ACCESS_KEY",
+    "FAKE_SECRET_KEY",
+    "NOVA_MODEL_ID",
+    "ROLE_ARN",
+    "Env",
+    "bedrock_client",
+    "claude_input",
+    "jsonl",
+    "make_env",
+    "nova_input",
+    "records",
+    "s3_client",
+    "unique_bucket",
+]
+
 ROLE_ARN = "arn:aws:iam::123456789012:role/BedrockBatchInference"
 CLAUDE_MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 NOVA_MODEL_ID = "amazon.nova-micro-v1:0"
@@ -25,26 +45,7 @@ NOVA_MODEL_ID = "amazon.nova-micro-v1:0"
 
 def bedrock_client(endpoint_url: str, region: str = "us-east-1", max_attempts: int = 1) -> BedrockClient:
     """A boto3 Bedrock client for the emulator; `max_attempts=1` so faults are seen, not retried away."""
-    client: BedrockClient = boto3.client(
-        "bedrock",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
-    return client
-
-
-def s3_client(endpoint_url: str, region: str = "us-east-1") -> S3Client:
-    client: S3Client = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(s3={"addressing_style": "path"}),
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
+    client: BedrockClient = sdk_client("bedrock", endpoint_url, region, max_attempts)
     return client
 
 
@@ -78,20 +79,14 @@ def jsonl(lines: list[dict[str, Any]]) -> bytes:
 
 
 @dataclass
-class Env:
+class Env(EmulatorEnv):
     """One test's world: input and output buckets and a KMS key on moto, an emulator and a client for it."""
 
     emulator: BedrockEmulator
     client: BedrockClient
-    s3: S3Client
-    input_bucket: str
-    output_bucket: str
-    kms_key_id: str
 
     def put_input(self, key: str, lines: list[dict[str, Any]] | bytes) -> str:
-        body = lines if isinstance(lines, bytes) else jsonl(lines)
-        self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=body)
-        return f"s3://{self.input_bucket}/{key}"
+        return self.put_input_object(key, lines if isinstance(lines, bytes) else jsonl(lines))
 
     def job_args(
         self, input_uri: str, *, name: str | None = None, model_id: str = CLAUDE_MODEL_ID, **extra: Any
@@ -124,28 +119,5 @@ class Env:
         return head
 
 
-def unique_bucket(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
-
-
 def make_env(moto_endpoint: str, emulator: BedrockEmulator) -> Env:
-    s3 = s3_client(moto_endpoint)
-    input_bucket, output_bucket = unique_bucket("bedrock-in"), unique_bucket("bedrock-out")
-    s3.create_bucket(Bucket=input_bucket)
-    s3.create_bucket(Bucket=output_bucket)
-    kms = boto3.client(
-        "kms",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
-    key_id = kms.create_key(Description="bedrock output key")["KeyMetadata"]["KeyId"]
-    return Env(
-        emulator=emulator,
-        client=bedrock_client(emulator.endpoint_url),
-        s3=s3,
-        input_bucket=input_bucket,
-        output_bucket=output_bucket,
-        kms_key_id=key_id,
-    )
+    return Env(emulator=emulator, client=bedrock_client(emulator.endpoint_url), **new_buckets(moto_endpoint, "bedrock"))

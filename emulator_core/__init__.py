@@ -1,6 +1,16 @@
-"""What the local AWS service emulators share: model-driven validation (botocore's own service models), the
-HTTP server with its JSON admin API, the clock, the common faults (throttling, injected errors, latency, event
-loss), best-effort EventBridge delivery and S3 access.
+"""What the local AWS service emulators share rather than copy. `voiceid_emulator/` and `bedrock_emulator/` build
+on it; each keeps its own protocol, operations, job steps, pacing values and faults.
 
-`voiceid_emulator/` and `bedrock_emulator/` build on it; each keeps its own protocol, jobs and pacing.
+- `model`: validation of every request and response against botocore's own service models;
+- `http`: the loopback HTTP server with its JSON admin API;
+- `emulator`: the emulator's lifecycle (start/stop, endpoint), its constructor options (`EmulatorOptions`),
+  job stepping and waiting, the events it sent, the per-role S3 stores, and the admin operations and read-only
+  routes on the shared faults (`EmulatorAdmin`);
+- `jobs`: the job engine's stepping under one lock and its background worker (`SteppingEngine`);
+- `service`: dispatch of a validated request to its operation's handler (`EmulatorService`);
+- `clock`, `faults` (throttling, injected errors, latency, event loss), `events` (best-effort EventBridge
+  delivery), `s3io` (S3 access);
+- `cli`: the options every `python -m <emulator>` takes, and serving until SIGINT/SIGTERM;
+- `testing`: test helpers (fake-credential clients, a moto server, one test's buckets and KMS key, the JS SDK
+  runner).
 """

@@ -149,6 +149,69 @@ def name_the_state_machine_in_task_tokens() -> None:
     setattr(ContextObject, "update_task_token", update_task_token)  # noqa: B010
 
 
+def close_completed_task_tokens() -> None:
+    """A task token is spent once its task has ended, as on AWS.
+
+    AWS answers SendTaskSuccess for a task that already ended (completed, failed, timed out) with
+    TaskTimedOut ("the task associated with the token has already been closed"). moto 5.2.5 keeps a
+    completed callback in its pool and accepts the same token again without error, so a waker could not
+    tell a live wait from one that already ended, which is the very race the tracker's wake requests settle.
+    (Its own TaskTimedOut path cannot be reached: it tests the wrapping exception's type, not the wrapped,
+    and its exception class has no error type for the response.)
+    """
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+    notify = CallbackPoolManager.notify
+
+    def notify_once(self: CallbackPoolManager, callback_id: str, outcome: Any) -> bool:
+        endpoint = self.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            raise TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'")
+        return notify(self, callback_id, outcome)
+
+    setattr(CallbackPoolManager, "notify", notify_once)  # noqa: B010
+
+
+def name_lambda_service_errors_like_aws() -> None:
+    """A Lambda task (a function ARN as its Resource) names Lambda's own errors `Lambda.<Code>`, as on AWS.
+
+    moto 5.2.5 reports every error of the Invoke call itself (a 500 ServiceException, a 429
+    TooManyRequestsException) as `Exception`, so a state machine's retry of `Lambda.ServiceException` never
+    matched and the tracker stopped. The `arn:aws:states:::lambda:invoke` integration already names them so.
+    """
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    from_error = StateTaskLambda._from_error
+    event_details: Any = EventDetails  # a TypedDict that moto fills with one member at a time
+
+    def from_error_named(self: StateTaskLambda, env: Any, ex: Exception) -> FailureEvent:
+        if not isinstance(ex, ClientError):
+            return from_error(self, env, ex)
+        error = f"Lambda.{ex.response['Error']['Code']}"
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=event_details(
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
+                    error=error, cause=ex.response["Error"].get("Message", "")
+                )
+            ),
+        )
+
+    setattr(StateTaskLambda, "_from_error", from_error_named)  # noqa: B010
+
+
 def main() -> None:
     host, port = sys.argv[1], sys.argv[2]
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s moto %(levelname)s %(name)s: %(message)s")
@@ -163,6 +226,8 @@ def main() -> None:
     keep_stopped_executions_aborted()
     sign_task_calls_as_the_execution_role()
     name_the_state_machine_in_task_tokens()
+    close_completed_task_tokens()
+    name_lambda_service_errors_like_aws()
 
     server.main(["-H", host, "-p", port])
 

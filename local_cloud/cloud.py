@@ -11,6 +11,7 @@ import boto3
 
 from local_cloud.dynamodb_local import DynamoDBLocal
 from local_cloud.eventbridge import EventRouter, LambdaDispatcher, StepFunctionsDispatcher
+from local_cloud.faults import FaultInjector, FaultsAdmin
 from local_cloud.gateway import Gateway, GatewayBackends
 from local_cloud.iam import IamEnforcer
 from local_cloud.iam_requests import RequestAuthorizer, Scope
@@ -64,6 +65,8 @@ class LocalCloud:
         self.events = EventRouter(region=region, account_id=account_id)
         self.iam = IamEnforcer()
         self.authorizer = RequestAuthorizer(self.iam, Scope(region=region, account_id=account_id))
+        # Fault rules (docs/faults.md): managed over HTTP at <endpoint_url>/_local/faults, like AWS is never.
+        self.faults = FaultInjector()
         # Dead-letter messages go through the gateway to moto's SQS, like any other client's.
         self.scheduler = SchedulerRunner(
             invoker=self.lambdas, sqs_client=lambda: self.client("sqs"), clock=scheduler_clock
@@ -72,6 +75,11 @@ class LocalCloud:
     @property
     def endpoint_url(self) -> str:
         return self.gateway.endpoint_url
+
+    @property
+    def faults_admin(self) -> FaultsAdmin:
+        """The fault rules' admin API, over HTTP as anyone reaches it."""
+        return FaultsAdmin(self.endpoint_url)
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service`` pointed at the gateway (typed clients: annotate at the caller)."""
@@ -107,6 +115,7 @@ class LocalCloud:
                     lambda_invoker=self.lambdas,
                     events=self.events,
                     authorizer=self.authorizer,
+                    faults=self.faults,
                 )
             )
             self.scheduler.start()

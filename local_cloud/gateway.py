@@ -29,6 +29,7 @@ import http.client
 import json
 import logging
 import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_cloud._process import LOCALHOST
+from local_cloud.faults import FAULTS_PATH, FaultInjector
 from local_cloud.iam_requests import AwsRequest, RequestAuthorizer, ServiceError
 from local_cloud.lambda_runtime import FunctionNotFoundError, InvalidPayloadError, InvokeResult
 
@@ -81,7 +83,8 @@ class EventsApi(Protocol):
 class GatewayBackends:
     """Where the gateway sends each kind of call. Lambda, Events and Voice ID may be absent (-> 501).
 
-    ``authorizer`` decides whether a call of the stack's roles may go on (None: every call goes on).
+    ``authorizer`` decides whether a call of the stack's roles may go on (None: every call goes on);
+    ``faults`` holds the fault rules (``local_cloud/faults.py``) applied to the calls it lets through.
     """
 
     moto_url: str
@@ -92,6 +95,7 @@ class GatewayBackends:
     authorizer: RequestAuthorizer | None = None
     signed_services: dict[str, str] = field(default_factory=dict)
     """SigV4 signing name -> the emulator that serves it (``bedrock``: the Bedrock emulator)."""
+    faults: FaultInjector | None = None
 
 
 class Gateway:
@@ -212,9 +216,16 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target", "")
         path = urllib.parse.urlsplit(self.path).path
         invoke = _INVOKE_PATH.match(path)
+        if backends.faults is not None and (path == FAULTS_PATH or path.startswith(FAULTS_PATH + "/")):
+            status, answer = backends.faults.admin(self.command, path, self._read_body())
+            if answer is None:
+                self._send_empty(status)
+            else:
+                self._send_json(status, answer)
+            return
         try:
             body, refused = self._authorize(backends, target)
-            if refused:
+            if refused or self._inject_fault(backends, body):
                 return
             if invoke and self.command == "POST":
                 self._lambda_invoke(backends, urllib.parse.unquote(invoke["function"]))
@@ -260,6 +271,28 @@ class _GatewayHandler(BaseHTTPRequestHandler):
                 pass
         self._send_service_error(denial)
         return body, True
+
+    # -- faults ------------------------------------------------------------------------------------------------
+    def _inject_fault(self, backends: GatewayBackends, body: bytes | None) -> bool:
+        """Apply the fault a rule picks for this call (local_cloud/faults.py); True when it was answered."""
+        if backends.faults is None:
+            return False
+        fault = backends.faults.decide(AwsRequest.create(self.command, self.path, dict(self.headers.items())))
+        if fault is None:
+            return False
+        if fault.latency_seconds:
+            backends.faults.delay(fault)
+        if fault.reset:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if fault.error is None:
+            return False
+        if body is None:
+            for _ in self._body_chunks():  # keep the connection usable: the failed request's body is read
+                pass
+        self._send_service_error(fault.error)
+        return True
 
     def _send_service_error(self, error: ServiceError) -> None:
         self.send_response(error.status)

@@ -532,67 +532,69 @@ class ServiceError:
 
 _JSON_10 = "application/x-amz-json-1.0"
 _JSON_11 = "application/x-amz-json-1.1"
-# IAM service -> (HTTP status, content type, __type) of its AccessDeniedException.
-_JSON_DENIALS: Mapping[str, tuple[int, str, str]] = {
-    "dynamodb": (400, _JSON_10, "com.amazonaws.dynamodb.v20120810#AccessDeniedException"),
-    "states": (400, _JSON_10, "AccessDeniedException"),
-    "voiceid": (403, _JSON_10, "AccessDeniedException"),
-    "events": (400, _JSON_11, "AccessDeniedException"),
-    "kms": (400, _JSON_11, "AccessDeniedException"),
-    "sqs": (400, _JSON_10, "com.amazonaws.sqs#AccessDenied"),
+# JSON-protocol service -> (content type, prefix of the __type its errors carry).
+_JSON_PROTOCOLS: Mapping[str, tuple[str, str]] = {
+    "dynamodb": (_JSON_10, "com.amazonaws.dynamodb.v20120810#"),
+    "states": (_JSON_10, ""),
+    "voiceid": (_JSON_10, ""),
+    "events": (_JSON_11, ""),
+    "kms": (_JSON_11, ""),
+    "sqs": (_JSON_10, "com.amazonaws.sqs#"),
 }
+# Where a service's AccessDenied differs from the usual (status 400, code AccessDeniedException; 403 and
+# AccessDenied for REST and query protocols): (status, code).
+_DENIALS: Mapping[str, tuple[int, str]] = {
+    "voiceid": (403, "AccessDeniedException"),
+    "sqs": (400, "AccessDenied"),
+    "lambda": (403, "AccessDeniedException"),
+    "bedrock": (403, "AccessDeniedException"),
+    "s3": (403, "AccessDenied"),
+}
+_REST_JSON_SERVICES = frozenset({"lambda", "bedrock"})
 
 
 def denial_response(request: AwsRequest, message: str) -> ServiceError:
     """An AccessDenied for ``request``, shaped as its service answers one."""
+    service = request.service
+    json_protocol = service in _JSON_PROTOCOLS or bool(request.target)
+    default = (400, "AccessDeniedException") if json_protocol else (403, "AccessDenied")
+    status, code = _DENIALS.get(service, default)
+    return service_error_response(request, status, code, message)
+
+
+def service_error_response(request: AwsRequest, status: int, code: str, message: str) -> ServiceError:
+    """An error answer to ``request`` in its service's wire format (JSON 1.0/1.1, REST-JSON, S3's XML, or the
+    query protocol's XML), so that botocore raises ``code`` from it as it does from AWS."""
     request_id = str(uuid.uuid4())
     service = request.service
-    if service == "bedrock":  # REST-JSON: the code in x-amzn-ErrorType, the message in the body
-        body = json.dumps({"message": message}).encode()
-        return ServiceError(
-            403,
-            {
-                "Content-Type": "application/json",
-                "x-amzn-ErrorType": "AccessDeniedException",
-                "x-amzn-RequestId": request_id,
-            },
-            body,
-        )
-    if service == "lambda":
-        body = json.dumps({"Type": "User", "Message": message}).encode()
-        return ServiceError(
-            403,
-            {
-                "Content-Type": "application/json",
-                "x-amzn-ErrorType": "AccessDeniedException",
-                "x-amzn-RequestId": request_id,
-            },
-            body,
-        )
-    if service in _JSON_DENIALS or request.target:
-        status, content_type, error_type = _JSON_DENIALS.get(service, (400, _JSON_11, "AccessDeniedException"))
-        body = json.dumps({"__type": error_type, "message": message}).encode()
+    if service in _REST_JSON_SERVICES:
+        # Lambda says whose fault it was; Bedrock's errors carry only the message.
+        lambda_error = {"Type": "User" if status < 500 else "Service", "Message": message}
+        body = json.dumps(lambda_error if service == "lambda" else {"message": message}).encode()
         return ServiceError(
             status,
-            {
-                "Content-Type": content_type,
-                "x-amzn-ErrorType": error_type.rsplit("#", 1)[-1],
-                "x-amzn-RequestId": request_id,
-            },
+            {"Content-Type": "application/json", "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id},
             body,
+        )
+    if service in _JSON_PROTOCOLS or request.target:
+        content_type, type_prefix = _JSON_PROTOCOLS.get(service, (_JSON_11, ""))
+        body = json.dumps({"__type": f"{type_prefix}{code}", "message": message}).encode()
+        return ServiceError(
+            status, {"Content-Type": content_type, "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}, body
         )
     if service == "s3":
         xml = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>AccessDenied</Code><Message>{escape(message)}</Message>"
+            f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
             f"<RequestId>{request_id}</RequestId><HostId>local-cloud</HostId></Error>"
         )
-        return ServiceError(403, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, xml.encode())
+        return ServiceError(status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, xml.encode())
+    fault = "Sender" if status < 500 else "Receiver"
     xml = (
-        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+        f"<ErrorResponse><Error><Type>{fault}</Type><Code>{escape(code)}</Code>"
         f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
-    return ServiceError(403, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml.encode())
+    return ServiceError(status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml.encode())
 
 
 # -- the gateway's check -------------------------------------------------------------------------------------------

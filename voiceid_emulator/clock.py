@@ -9,6 +9,7 @@ test calls `advance()` / `step_job()`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from emulator_core.clock import Clock, ManualClock, ManualPacingError, SystemClock
 
@@ -45,3 +46,10 @@ class Pacing:
     @classmethod
     def real_time(cls, submitted_seconds: float, seconds_per_request: float) -> Pacing:
         return cls(submitted_seconds=submitted_seconds, seconds_per_request=seconds_per_request)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "manual": self.manual,
+            "submittedSeconds": self.submitted_seconds,
+            "secondsPerRequest": self.seconds_per_request,
+        }

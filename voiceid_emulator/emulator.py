@@ -5,59 +5,42 @@ from __future__ import annotations
 import math
 import random
 import re
-import threading
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from voiceid_emulator import model
-from voiceid_emulator.clock import Clock, ManualPacingError, Pacing, SystemClock
+from emulator_core.emulator import Emulator, EmulatorAdmin, EmulatorOptions
+from voiceid_emulator import events, model
+from voiceid_emulator.clock import ManualPacingError, Pacing
 from voiceid_emulator.errors import SMITHY_HTTP_STATUS, VoiceIdError
-from voiceid_emulator.events import EventCallback, EventPublisher
 from voiceid_emulator.faults import DOCUMENTED_TPS, FaultController
 from voiceid_emulator.jobs import JobEngine, JobEngineConfig
-from voiceid_emulator.s3io import S3Store, make_s3_client
 from voiceid_emulator.server import AdminError, VoiceIdHTTPServer, dispatch
 from voiceid_emulator.service import SUPPORTED_OPERATIONS, VoiceIdService
-from voiceid_emulator.store import TERMINAL_STATUSES, AccountState, Job, Quotas
+from voiceid_emulator.store import AccountState, Job, Quotas
 
 if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
+    pass
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_MIN_SPEECH_SECONDS = 2.0
 _CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}")
 
 
-class Admin:
+class Admin(EmulatorAdmin):
     """Faults on demand and job control; the same operations back the HTTP admin endpoint."""
 
+    default_tps = DOCUMENTED_TPS
+    _emulator: VoiceIdEmulator
+    faults: FaultController
+
     def __init__(self, emulator: VoiceIdEmulator) -> None:
-        self._emulator = emulator
-        self.faults = emulator.faults
+        super().__init__(emulator)
 
-    def set_throttling(self, enabled: bool, tps: float = DOCUMENTED_TPS) -> None:
-        self.faults.set_throttling(enabled, tps)
-
-    def inject_internal_errors(self, count: int, operations: list[str] | None = None) -> None:
-        unknown = [op for op in operations or [] if model.operation_model(op) is None]
-        if unknown:
-            raise ValueError(f"unknown Voice ID operations: {unknown}")
-        self.faults.inject_internal_errors(count, operations)
-
-    def set_latency(self, seconds: float) -> None:
-        self.faults.set_latency(seconds)
+    def _is_operation(self, name: str) -> bool:
+        return model.operation_model(name) is not None
 
     def force_job_failure(self, job_id: str, status_code: int = 500, message: str | None = None) -> None:
         """Fail an active job at its next step (at once, for a background-paced job)."""
-        state = self._emulator.state
-        with state.lock:
-            job = state.find_job(job_id)
-            if job is None:
-                raise KeyError(f"no job {job_id}")
-            if not job.active:
-                raise ValueError(f"job {job_id} is already {job.status}")
+        with self._emulator.state.lock:
+            job = self._emulator.job_for_admin(job_id, active=True)
             self.faults.force_job_failure(job_id, status_code, message)
             job.next_due = 0.0
         self._emulator.engine.wake()
@@ -65,14 +48,7 @@ class Admin:
     def fail_next_jobs(self, count: int = 1, status_code: int = 500, message: str | None = None) -> None:
         """Mark the next `count` jobs started (of either kind) to fail at their first step."""
         text = message or "The job was failed on demand through the Voice ID emulator's admin API"
-        self._emulator.service.fail_next_jobs(count, status_code, text)
-
-    def set_event_loss(self, fraction: float, seed: int | None = None) -> None:
-        """Lose this fraction (0 to 1) of the EventBridge events published from now on: 1.0 drops every event,
-        0 restores delivery. A dropped event is built and listed in `emulator.dropped_events` but never reaches
-        the callback or PutEvents. `seed` reseeds the random source for a repeatable subset.
-        ValueError for a fraction outside [0, 1] or not a number, or a seed that is not an integer."""
-        self.faults.set_event_loss(fraction, seed)
+        self.faults.fail_next_jobs(count, status_code, text)
 
     def backdate_job(self, job_id: str, seconds: float) -> None:
         """Make a job look `seconds` older: CreatedAt, and EndedAt if it has ended, move back by `seconds`
@@ -83,11 +59,8 @@ class Admin:
             raise ValueError(f"seconds must be a finite number, got {seconds!r}")
         if seconds < 0:
             raise ValueError(f"seconds must be >= 0 (a job can only be moved into the past), got {seconds!r}")
-        state = self._emulator.state
-        with state.lock:
-            job = state.find_job(job_id)
-            if job is None:
-                raise KeyError(f"no job {job_id}")
+        with self._emulator.state.lock:
+            job = self._emulator.job_for_admin(job_id)
             job.created_at -= seconds
             if job.ended_at is not None:
                 job.ended_at -= seconds
@@ -119,8 +92,6 @@ class Admin:
         """Clear every fault: throttling back to its start-up setting, no latency, injected errors or pending
         job failures, event delivery restored (event-loss fraction 0). Pacing is configuration and is kept."""
         self.faults.reset()
-        with self._emulator.state.lock:
-            self._emulator.service._pending_failures.clear()
 
     def seed_domain(self, domain_id: str, *, name: str, kms_key_id: str) -> None:
         """Create a domain with a given id, standing in for one that exists in a real account (the local
@@ -154,70 +125,49 @@ class Admin:
                 domain.speakers[customer_speaker_id] = speaker
             speaker.opted_out = True
 
-    def state(self) -> dict[str, Any]:
-        return {
-            **self.faults.state(),
-            "droppedEvents": self._emulator.publisher.dropped_count(),
-            "pacing": {
-                "manual": self._emulator.pacing.manual,
-                "submittedSeconds": self._emulator.pacing.submitted_seconds,
-                "secondsPerRequest": self._emulator.pacing.seconds_per_request,
-            },
-        }
-
-    def handle_http(  # noqa: PLR0911, PLR0912 - a flat routing table
-        self, method: str, path: str, body: dict[str, Any]
+    def _post(  # noqa: PLR0912 - a flat routing table
+        self, parts: list[str], path: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        """Route `/_voiceid/admin/<path>`; see README for the table of paths."""
-        parts = [p for p in path.split("?", 1)[0].split("/") if p]
-        route = (method, parts[0] if parts else "")
+        head = parts[0] if parts else ""
         emulator = self._emulator
-        if route == ("GET", "state"):
-            return self.state()
-        if route == ("GET", "events"):
-            return {"events": emulator.events}
-        if route == ("GET", "dropped-events"):
-            return {"droppedEvents": emulator.dropped_events}
-        if method != "POST":
-            raise AdminError(404, f"No admin route {method} /{path}")
-        if route[1] == "throttling":
+        if head == "throttling":
             self.set_throttling(bool(body["enabled"]), float(body.get("tps", DOCUMENTED_TPS)))
-        elif route[1] == "internal-errors":
+        elif head == "internal-errors":
             self.inject_internal_errors(int(body["count"]), body.get("operations"))
-        elif route[1] == "latency":
+        elif head == "latency":
             self.set_latency(float(body["seconds"]))
-        elif route[1] == "event-loss":
+        elif head == "event-loss":
             if "fraction" not in body:
                 raise AdminError(400, 'fraction is required, e.g. {"fraction": 1.0} to drop every event')
             try:
                 self.set_event_loss(body["fraction"], body.get("seed"))
             except ValueError as exc:
                 raise AdminError(400, str(exc)) from exc
-        elif route[1] == "reset":
+        elif head == "reset":
             self.reset_faults()
-        elif route[1] == "pacing":
+        elif head == "pacing":
             self._pacing_http(parts[1:], body)
-        elif route[1] == "fail-next-jobs":
+        elif head == "fail-next-jobs":
             self.fail_next_jobs(int(body.get("count", 1)), int(body.get("statusCode", 500)), body.get("message"))
-        elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "fail":
+        elif head == "jobs" and len(parts) == 3 and parts[2] == "fail":
             try:
                 self.force_job_failure(parts[1], int(body.get("statusCode", 500)), body.get("message"))
             except KeyError as exc:
                 raise AdminError(404, str(exc)) from exc
             except ValueError as exc:
                 raise AdminError(409, str(exc)) from exc
-        elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "backdate":
+        elif head == "jobs" and len(parts) == 3 and parts[2] == "backdate":
             return self._backdate_http(parts[1], body)
-        elif route[1] == "jobs" and len(parts) == 3 and parts[2] == "step":
+        elif head == "jobs" and len(parts) == 3 and parts[2] == "step":
             return {"moved": emulator.step_job(parts[1])}
-        elif route[1] == "advance":
+        elif head == "advance":
             return {"moved": emulator.advance()}
-        elif route[1] == "run":
+        elif head == "run":
             emulator.run_until_done(body.get("jobId"))
-        elif route[1] == "speakers" and len(parts) == 2 and parts[1] == "opt-out":
+        elif head == "speakers" and len(parts) == 2 and parts[1] == "opt-out":
             self._opt_out_http(body)
         else:
-            raise AdminError(404, f"No admin route {method} /{path}")
+            raise AdminError(404, f"No admin route POST /{path}")
         return self.state()
 
     def _opt_out_http(self, body: dict[str, Any]) -> None:
@@ -276,61 +226,43 @@ def _seconds(name: str, value: object) -> float:
     return number
 
 
-class VoiceIdEmulator:
+class VoiceIdEmulator(Emulator[Job, Pacing]):
     """A local Voice ID service for the batch-job APIs. Use as a context manager or call start()/stop()."""
+
+    service_name = "Voice ID"
+    thread_name = "voiceid-http"
+    event_source = events.EVENT_SOURCE
+    publisher_class = events.EventPublisher
+    state: AccountState
+    engine: JobEngine
+    faults: FaultController
+    admin: Admin
 
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        region: str = DEFAULT_REGION,
-        account_id: str = DEFAULT_ACCOUNT_ID,
-        s3_endpoint_url: str | None = None,
-        s3_client: S3Client | None = None,
-        events_endpoint_url: str | None = None,
-        event_bus: str = "default",
-        events_client: EventBridgeClient | None = None,
-        event_callback: EventCallback | None = None,
         throttling: bool = True,
         tps: float = DOCUMENTED_TPS,
-        clock: Clock | None = None,
         pacing: Pacing | None = None,
         min_speech_seconds: float = DEFAULT_MIN_SPEECH_SECONDS,
         quotas: Quotas | None = None,
         event_loss_random: random.Random | None = None,
+        **options: Unpack[EmulatorOptions],
     ) -> None:
-        if host not in {"127.0.0.1", "localhost", "::1"}:
-            raise ValueError("the Voice ID emulator only binds to the loopback interface")
-        self.host = host
-        self.port = port
-        self.region = region
-        self.account_id = account_id
-        self.clock: Clock = clock or SystemClock()
+        super().__init__(
+            faults=FaultController(throttling=throttling, tps=tps, random_source=event_loss_random), **options
+        )
         self.initial_pacing = pacing or Pacing.instant()
         self.quotas = quotas or Quotas()
         self.state = AccountState()
-        self.faults = FaultController(throttling=throttling, tps=tps, random_source=event_loss_random)
-        self.publisher = EventPublisher(
-            region,
-            account_id,
-            callback=event_callback,
-            endpoint_url=events_endpoint_url,
-            event_bus=event_bus,
-            events_client=events_client,
-            drop_event=self.faults.should_drop_event,
-        )
-        self._s3_endpoint_url = s3_endpoint_url
-        self._s3_client = s3_client
-        self._s3_store: S3Store | None = None
-        self._s3_lock = threading.Lock()
         self.engine = JobEngine(
             state=self.state,
             s3=self._s3,
             publisher=self.publisher,
             faults=self.faults,
             clock=self.clock,
-            config=JobEngineConfig(self.quotas, min_speech_seconds, self.initial_pacing),
+            config=JobEngineConfig(self.quotas, min_speech_seconds),
+            pacing=self.initial_pacing,
         )
         self.service = VoiceIdService(
             state=self.state,
@@ -338,66 +270,14 @@ class VoiceIdEmulator:
             faults=self.faults,
             clock=self.clock,
             quotas=self.quotas,
-            region=region,
-            account_id=account_id,
+            region=self.region,
+            account_id=self.account_id,
         )
         self.admin = Admin(self)
-        self._server: VoiceIdHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def pacing(self) -> Pacing:
-        """The current pacing: the one given at construction unless changed by `admin.set_pacing`."""
-        return self.engine.config.pacing
-
-    # --- lifecycle -----------------------------------------------------------------------------------------
-
-    def _s3(self) -> S3Store:
-        # Built lazily so a test can construct the emulator before its S3 server is up.
-        with self._s3_lock:
-            if self._s3_store is None:
-                client = self._s3_client or make_s3_client(self._s3_endpoint_url, self.region)
-                self._s3_store = S3Store(client)
-            return self._s3_store
-
-    def start(self) -> VoiceIdEmulator:
-        if self._server is not None:
-            return self
-        model.service_model()  # load the model before the first request so it is not slowed by it
-        self._server = VoiceIdHTTPServer((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="voiceid-http",
-            daemon=True,
-        )
-        self._thread.start()
-        self.engine.start_worker()
-        return self
-
-    def stop(self) -> None:
-        self.engine.stop_worker()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> VoiceIdEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+    def _make_server(self) -> VoiceIdHTTPServer:
+        model.service_model()
+        return VoiceIdHTTPServer((self.host, self.port), self)
 
     # --- API -----------------------------------------------------------------------------------------------
 
@@ -417,51 +297,3 @@ class VoiceIdEmulator:
             if error.code in SMITHY_HTTP_STATUS:
                 error.status = model.http_status_for(error.code)
             raise
-
-    # --- pacing --------------------------------------------------------------------------------------------
-
-    def step_job(self, job_id: str) -> bool:
-        """One step of one job (manual pacing); False when the job is unknown or already finished."""
-        return self.engine.step(job_id)
-
-    def advance(self) -> int:
-        """One step for every active job; returns how many moved."""
-        return self.engine.advance()
-
-    def run_until_done(self, job_id: str | None = None) -> None:
-        """Step a job (or every active job) to a terminal status, synchronously."""
-        self.engine.run_until_done(job_id)
-
-    def job(self, job_id: str) -> Job:
-        with self.state.lock:
-            job = self.state.find_job(job_id)
-        if job is None:
-            raise KeyError(job_id)
-        return job
-
-    def wait_for_job(self, job_id: str, timeout: float = 30.0) -> str:
-        """Block until a background-paced job is terminal and its end event handed to delivery (Voice ID
-        sets the status, then sends the event); return its status."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.state.lock:
-                job = self.job(job_id)
-                status, event_sent = job.status, job.end_event_handed_over
-            if status in TERMINAL_STATUSES and event_sent:
-                return status
-            if self.pacing.manual:
-                raise RuntimeError("manual pacing: call run_until_done() or step_job() instead of waiting")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {status} after {timeout} s")
-            time.sleep(0.01)
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        """Every event handed to delivery, in order, whatever the target and whether or not delivery then
-        succeeded; events lost to the event-loss fault are not here but in `dropped_events`."""
-        return self.publisher.snapshot()
-
-    @property
-    def dropped_events(self) -> list[dict[str, Any]]:
-        """Every event the event-loss fault dropped (built, never delivered), in order."""
-        return self.publisher.dropped_snapshot()

@@ -31,12 +31,14 @@ class FaultController(core.FaultController):
         random_source: random.Random | None = None,
     ) -> None:
         self._forced_failures: dict[str, ForcedFailure] = {}
+        self._next_job_failures: list[ForcedFailure] = []
         super().__init__(throttling=throttling, tps=tps, random_source=random_source)
 
     def reset(self) -> None:
         super().reset()
         with self._lock:
             self._forced_failures = {}
+            self._next_job_failures = []
 
     def set_throttling(self, enabled: bool, tps: float = DOCUMENTED_TPS) -> None:
         super().set_throttling(enabled, tps)
@@ -45,6 +47,17 @@ class FaultController(core.FaultController):
         text = message or "The job was failed on demand through the Voice ID emulator's admin API"
         with self._lock:
             self._forced_failures[job_id] = ForcedFailure(status_code, text)
+
+    def fail_next_jobs(self, count: int, status_code: int, message: str) -> None:
+        """The next `count` jobs started fail at their first step (see `take_next_job_failure`)."""
+        with self._lock:
+            self._next_job_failures.extend([ForcedFailure(status_code, message)] * count)
+
+    def take_next_job_failure(self, job_id: str) -> None:
+        """A job just started: force its failure if `fail_next_jobs` asked for one that is still pending."""
+        with self._lock:
+            if self._next_job_failures:
+                self._forced_failures[job_id] = self._next_job_failures.pop(0)
 
     def forced_failure(self, job_id: str) -> ForcedFailure | None:
         with self._lock:

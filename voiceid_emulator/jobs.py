@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emulator_core.events import EventPublisher
+from emulator_core.jobs import SteppingEngine
 from voiceid_emulator.audio import MAX_AUDIO_BYTES, AudioFormatError, ChannelAnalysis, analyze_channel, decode
 from voiceid_emulator.clock import Clock, Pacing
 from voiceid_emulator.events import (
     STATUS_FAILED,
     STATUS_SUBMITTED,
     STATUS_SUCCEEDED,
-    EventPublisher,
     error_type_for,
 )
 from voiceid_emulator.faults import FaultController
@@ -139,11 +139,12 @@ def parse_manifest(  # noqa: PLR0912 - one check per documented manifest rule
 class JobEngineConfig:
     quotas: Quotas
     min_speech_seconds: float
-    pacing: Pacing
 
 
-class JobEngine:
+class JobEngine(SteppingEngine[Job, Pacing]):
     """Moves jobs forward one step at a time, either from a background worker or from explicit calls."""
+
+    worker_name = "voiceid-job-worker"
 
     def __init__(
         self,
@@ -154,18 +155,15 @@ class JobEngine:
         faults: FaultController,
         clock: Clock,
         config: JobEngineConfig,
+        pacing: Pacing,
     ) -> None:
-        self.state = state
+        super().__init__(state=state, pacing=pacing)
+        self.state: AccountState = state
         self._s3 = s3
         self.publisher = publisher
         self.faults = faults
         self.clock = clock
         self.config = config
-        # Re-entrant, so an event callback (run inside a step, on the same thread) may call set_pacing.
-        self._step_lock = threading.RLock()
-        self._wake = threading.Condition()
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
         # Per active job: S3 URI -> what that audio object gave. Each object is read and analysed once per job
         # (an emulator shortcut, see README); dropped when the job ends.
         self._audio: dict[str, dict[str, AudioOutcome]] = {}
@@ -213,10 +211,8 @@ class JobEngine:
         """Switch background pacing. Jobs started afterwards use it, and so does the step every active job is
         waiting for: it falls due at (the job's previous step, or its start while SUBMITTED) + the new interval.
         A job with a pending forced failure stays due at once."""
-        if pacing.manual or self.config.pacing.manual:
-            raise ValueError("pacing cannot be switched to or from manual stepping at run time")
         with self._step_lock, self.state.lock:
-            self.config.pacing = pacing
+            self._switch_pacing(pacing)
             for job in self.state.active_jobs():
                 if self.faults.forced_failure(job.job_id) is not None:
                     continue
@@ -230,23 +226,6 @@ class JobEngine:
         """Take one step of a job; return False if it was already finished (or unknown)."""
         with self._step_lock:
             return self._step(job_id)
-
-    def advance(self) -> int:
-        """One step for every active job, oldest first; return how many jobs moved."""
-        with self._step_lock:
-            with self.state.lock:
-                ids = [job.job_id for job in self.state.active_jobs()]
-            return sum(1 for job_id in ids if self._step(job_id))
-
-    def run_until_done(self, job_id: str | None = None, max_steps: int = 1_000_000) -> None:
-        """Step one job (or all active jobs) until terminal."""
-        for _ in range(max_steps):
-            if job_id is None:
-                if self.advance() == 0:
-                    return
-            elif not self.step(job_id):
-                return
-        raise RuntimeError("job did not finish within max_steps")
 
     def _step(self, job_id: str) -> bool:
         with self.state.lock:
@@ -290,7 +269,7 @@ class JobEngine:
             job.requests = requests
             job.status = "IN_PROGRESS"
             job.percent_complete = 0
-            self._schedule_next(job, self.config.pacing.seconds_per_request)
+            self._schedule_next(job, self.pacing.seconds_per_request)
 
     def _schedule_next(self, job: Job, interval: float) -> None:
         now = self.clock.now()
@@ -318,7 +297,7 @@ class JobEngine:
             job.next_request += 1
             total = len(job.requests)
             job.percent_complete = min(99, job.next_request * 100 // total)
-            self._schedule_next(job, self.config.pacing.seconds_per_request)
+            self._schedule_next(job, self.pacing.seconds_per_request)
             finished = job.next_request >= total
         if finished:
             self._finish(job, domain)
@@ -476,36 +455,6 @@ class JobEngine:
             job.end_event_handed_over = True
 
     # --- background worker ---------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        with self._wake:
-            self._wake.notify_all()
-
-    def start_worker(self) -> None:
-        if self.config.pacing.manual or self._worker is not None:
-            return
-        self._stop.clear()
-        self._worker = threading.Thread(target=self._run_worker, name="voiceid-job-worker", daemon=True)
-        self._worker.start()
-
-    def stop_worker(self) -> None:
-        self._stop.set()
-        self.wake()
-        if self._worker is not None:
-            self._worker.join(timeout=10)
-            self._worker = None
-
-    def _run_worker(self) -> None:
-        while not self._stop.is_set():
-            try:
-                moved = self._run_due_steps()
-            except Exception:
-                LOG.exception("Voice ID job worker step failed")
-                moved = False
-            if not moved:
-                # A ManualClock can be moved by a test at any time, so poll as well as waiting to be woken.
-                with self._wake:
-                    self._wake.wait(timeout=0.02)
 
     def _run_due_steps(self) -> bool:
         moved = False

@@ -6,16 +6,13 @@ import base64
 import binascii
 import copy
 import json
-from collections.abc import Callable
 from typing import Any
 
-from voiceid_emulator.clock import Clock
+from emulator_core.service import EmulatorService, Handler
 from voiceid_emulator.errors import VoiceIdError, conflict, not_found, quota_exceeded, validation_error
 from voiceid_emulator.faults import FaultController
 from voiceid_emulator.jobs import JobEngine
 from voiceid_emulator.store import AccountState, Domain, Job, JobKind, Quotas, Watchlist, new_resource_id
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 SUPPORTED_OPERATIONS = (
     "CreateDomain",
@@ -32,27 +29,9 @@ SUPPORTED_OPERATIONS = (
 )
 
 
-class VoiceIdService:
-    def __init__(
-        self,
-        *,
-        state: AccountState,
-        engine: JobEngine,
-        faults: FaultController,
-        clock: Clock,
-        quotas: Quotas,
-        region: str,
-        account_id: str,
-    ) -> None:
-        self.state = state
-        self.engine = engine
-        self.faults = faults
-        self.clock = clock
-        self.quotas = quotas
-        self.region = region
-        self.account_id = account_id
-        self._pending_failures: list[tuple[int, str]] = []
-        self.handlers: dict[str, Handler] = {
+class VoiceIdService(EmulatorService[AccountState, JobEngine, FaultController, Quotas]):
+    def _handlers(self) -> dict[str, Handler]:
+        return {
             "CreateDomain": self.create_domain,
             "DescribeDomain": self.describe_domain,
             "ListDomains": self.list_domains,
@@ -65,13 +44,6 @@ class VoiceIdService:
             "DescribeSpeakerEnrollmentJob": lambda p: self.describe_job(JobKind.SPEAKER_ENROLLMENT, p),
             "ListSpeakerEnrollmentJobs": lambda p: self.list_jobs(JobKind.SPEAKER_ENROLLMENT, p),
         }
-
-    def handle(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self.handlers[operation](params)
-
-    def fail_next_jobs(self, count: int, status_code: int, message: str) -> None:
-        with self.state.lock:
-            self._pending_failures.extend([(status_code, message)] * count)
 
     # --- helpers -------------------------------------------------------------------------------------------
 
@@ -226,14 +198,12 @@ class VoiceIdService:
                 domain_id=domain.domain_id,
                 params=job_params,
                 created_at=now,
-                next_due=now + self.engine.config.pacing.submitted_seconds,
+                next_due=now + self.engine.pacing.submitted_seconds,
                 paced_from=now,
             )
             domain.jobs[job.job_id] = job
             self._remember_token(operation, params, job.job_id)
-            if self._pending_failures:
-                status_code, message = self._pending_failures.pop(0)
-                self.faults.force_job_failure(job.job_id, status_code, message)
+            self.faults.take_next_job_failure(job.job_id)
             response = {"Job": job.describe()}
         self.engine.job_submitted(job, domain.arn)
         return response

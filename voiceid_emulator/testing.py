@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
+from emulator_core.testing import (
+    FAKE_ACCESS_KEY,
+    FAKE_CREDENTIALS,
+    FAKE_SECRET_KEY,
+    EmulatorEnv,
+    new_buckets,
+    s3_client,
+    sdk_client,
+    unique_bucket,
+)
 from voiceid_emulator.audio import make_wav
 from voiceid_emulator.emulator import VoiceIdEmulator
 
@@ -17,39 +23,29 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_voice_id import VoiceIDClient
 
-FAKE_ACCESS_KEY = "testing"
-FAKE_SECRET_KEY = "testing"  # noqa: S105 - moto and the emulator accept any credentials
-FAKE_CREDENTIALS = {"aws_access_key_id": FAKE_ACCESS_KEY, "aws_secret_access_key": FAKE_SECRET_KEY}
+__all__ = [
+    "FAKE_ACCESS_KEY",
+    "FAKE_CREDENTIALS",
+    "FAKE_SECRET_KEY",
+    "ROLE_ARN",
+    "Env",
+    "fraudster_manifest",
+    "make_env",
+    "put_audio",
+    "put_manifest",
+    "s3_client",
+    "speaker_manifest",
+    "unique_bucket",
+    "voice_id_client",
+]
+
 ROLE_ARN = "arn:aws:iam::123456789012:role/VoiceIdBatchAccess"
 
 
 def voice_id_client(endpoint_url: str, region: str = "us-east-1", max_attempts: int = 1) -> VoiceIDClient:
     """A boto3 Voice ID client for the emulator; `max_attempts=1` so faults are seen, not retried away."""
-    client: VoiceIDClient = boto3.client(
-        "voice-id",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(retries={"mode": "standard", "total_max_attempts": max_attempts}),
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
+    client: VoiceIDClient = sdk_client("voice-id", endpoint_url, region, max_attempts)
     return client
-
-
-def s3_client(endpoint_url: str, region: str = "us-east-1") -> S3Client:
-    client: S3Client = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(s3={"addressing_style": "path"}),
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
-    return client
-
-
-def unique_bucket(prefix: str = "voiceid") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
 def put_audio(s3: S3Client, bucket: str, key: str, wav: bytes | None = None, **wav_args: Any) -> str:
@@ -83,27 +79,23 @@ def speaker_manifest(requests: list[tuple[str, str, list[str]]], version: str = 
     }
 
 
-def put_manifest(s3: S3Client, bucket: str, key: str, manifest: dict[str, Any] | str | bytes) -> str:
+def _manifest_body(manifest: dict[str, Any] | str | bytes) -> bytes:
     if isinstance(manifest, dict):
-        body: bytes = json.dumps(manifest).encode()
-    elif isinstance(manifest, str):
-        body = manifest.encode()
-    else:
-        body = manifest
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return json.dumps(manifest).encode()
+    return manifest.encode() if isinstance(manifest, str) else manifest
+
+
+def put_manifest(s3: S3Client, bucket: str, key: str, manifest: dict[str, Any] | str | bytes) -> str:
+    s3.put_object(Bucket=bucket, Key=key, Body=_manifest_body(manifest))
     return f"s3://{bucket}/{key}"
 
 
 @dataclass
-class Env:
+class Env(EmulatorEnv):
     """One test's world: S3 buckets and a KMS key on moto, an emulator and a boto3 client for it."""
 
     emulator: VoiceIdEmulator
     client: VoiceIDClient
-    s3: S3Client
-    input_bucket: str
-    output_bucket: str
-    kms_key_id: str
     moto_endpoint: str
 
     def create_domain(self, name: str = "tracker-domain") -> str:
@@ -111,13 +103,10 @@ class Env:
         return str(response["Domain"]["DomainId"])
 
     def put_manifest(self, manifest: dict[str, Any] | str | bytes, key: str = "manifests/batch.json") -> str:
-        body = json.dumps(manifest).encode() if isinstance(manifest, dict) else manifest
-        self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=body)
-        return f"s3://{self.input_bucket}/{key}"
+        return self.put_input_object(key, _manifest_body(manifest))
 
     def put_audio(self, key: str, wav: bytes) -> str:
-        self.s3.put_object(Bucket=self.input_bucket, Key=key, Body=wav)
-        return f"s3://{self.input_bucket}/{key}"
+        return self.put_input_object(key, wav)
 
     def job_args(self, domain_id: str, manifest_uri: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -134,24 +123,9 @@ class Env:
 
 
 def make_env(moto_endpoint: str, emulator: VoiceIdEmulator) -> Env:
-    s3 = s3_client(moto_endpoint)
-    input_bucket, output_bucket = unique_bucket("voiceid-in"), unique_bucket("voiceid-out")
-    s3.create_bucket(Bucket=input_bucket)
-    s3.create_bucket(Bucket=output_bucket)
-    kms = boto3.client(
-        "kms",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
-    key_id = kms.create_key(Description="voiceid output key")["KeyMetadata"]["KeyId"]
     return Env(
         emulator=emulator,
         client=voice_id_client(emulator.endpoint_url),
-        s3=s3,
-        input_bucket=input_bucket,
-        output_bucket=output_bucket,
-        kms_key_id=key_id,
         moto_endpoint=moto_endpoint,
+        **new_buckets(moto_endpoint, "voiceid"),
     )

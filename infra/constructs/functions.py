@@ -92,8 +92,8 @@ class TrackerFunctions(Construct):
             handler="describe_job.handler.lambda_handler",
             code=code,
             config=config,
-            # Longer than the Voice ID client's own retry budget (4 attempts of at most 5 s + 15 s, with
-            # backoff), so a slow Voice ID ends in VoiceIdUnavailable, which the state machine retries.
+            # Longer than the Voice ID client's worst call (lambdas/job_tracker/clients.py), so a slow Voice ID
+            # ends in VoiceIdUnavailable, which the state machine retries, not in a Lambda timeout.
             timeout=Duration.seconds(120),
             environment={
                 "MIN_POLL_SECONDS": str(config.poll_min_seconds),
@@ -108,7 +108,9 @@ class TrackerFunctions(Construct):
             handler="record_failures.handler.lambda_handler",
             code=code,
             config=config,
-            timeout=Duration.minutes(5),
+            # Lambda's longest: the step stops itself once less than its clients' worst calls are left
+            # (RecordingIncomplete, resumed by the state machine's retry), so long jobs record in pieces.
+            timeout=Duration.minutes(15),
             memory_size=512,
             environment={"FAILURES_TABLE_NAME": table.table_name, "RETENTION_DAYS": str(config.retention_days)},
             description="Writes a finished batch job's failed and unprocessed records and summary to DynamoDB",
@@ -119,9 +121,9 @@ class TrackerFunctions(Construct):
             handler="wake_tracker.handler.lambda_handler",
             code=code,
             config=config,
-            # Longer than the client's retry budget (5 attempts of at most 5 s + 10 s, with backoff).
+            # Longer than its clients' worst calls (lambdas/job_tracker/clients.py).
             timeout=Duration.seconds(90),
-            environment={},
+            environment={"FAILURES_TABLE_NAME": table.table_name},
             description="Wakes a job's waiting tracker when a later event for the job arrives",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
@@ -130,8 +132,9 @@ class TrackerFunctions(Construct):
             handler="sweep.handler.lambda_handler",
             code=code,
             config=config,
-            # Listing pages at Voice ID's 2 TPS, with throttling backoff, for every configured domain.
-            timeout=Duration.minutes(5),
+            # Listing pages at Voice ID's 2 TPS, with throttling backoff, for every configured domain; the sweep
+            # keeps a time budget within it (its clients' worst calls) and reports what it did not reach.
+            timeout=Duration.minutes(10),
             environment={
                 **scope_environment,
                 "SWEEP_LOOKBACK_DAYS": str(config.sweep_lookback_days),
@@ -154,7 +157,7 @@ class TrackerFunctions(Construct):
         self._grant_output_read(config)
         self._grant_bedrock_files(config)
         self._grant_table_writes(table)
-        self._grant_wake_up()
+        self._grant_wake_up(table)
         self._grant_sweep(config, table)
 
     def _function(
@@ -320,10 +323,14 @@ class TrackerFunctions(Construct):
                 )
             )
 
-    def _grant_wake_up(self) -> None:
+    def _grant_wake_up(self, table: dynamodb.ITable) -> None:
         # Task tokens belong to the state machine's executions; the grant names the state machine.
         self.wake_tracker.add_to_role_policy(
             iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[state_machine_arn(Stack.of(self))])
+        )
+        # The job lock: its holder's wait token, and the wake request left when the holder is not waiting.
+        self.wake_tracker.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[table.table_arn])
         )
 
     def _grant_sweep(self, config: TrackerConfig, table: dynamodb.ITable) -> None:

@@ -28,9 +28,17 @@ LAMBDA_SERVICE_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
+# A Lambda that ran out of time, as Step Functions names it; both steps it runs are safe to run again.
+LAMBDA_TIMED_OUT = "Sandbox.Timedout"
 # Errors our Lambdas raise, matched by class name (lambdas/job_tracker/errors.py).
-SERVICE_TRANSIENT_ERRORS = ["VoiceIdThrottled", "VoiceIdUnavailable", "BedrockThrottled", "BedrockUnavailable"]
-RECORDING_TRANSIENT_ERRORS = ["RecordingIncomplete"]
+SERVICE_TRANSIENT_ERRORS = [
+    "VoiceIdThrottled",
+    "VoiceIdUnavailable",
+    "BedrockThrottled",
+    "BedrockUnavailable",
+    LAMBDA_TIMED_OUT,
+]
+RECORDING_TRANSIENT_ERRORS = ["RecordingIncomplete", "TransientServiceError", LAMBDA_TIMED_OUT]
 # Errors that a retry cannot fix: the execution ends with the Lambda's own message as the Cause.
 TRACKING_ERRORS = [
     "JobNotFound",
@@ -50,8 +58,39 @@ DYNAMODB_TRANSIENT_ERRORS = [
     # documentation shows both and a wrong name would silently never match.
     "DynamoDB.RequestLimitExceededException",
     "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerError",
     "DynamoDB.InternalServerErrorException",
 ]
+# The aws-sdk integration names a service error <Service>.<Code>Exception (Sfn.ThrottlingException).
+SFN_TRANSIENT_ERRORS = [
+    "Sfn.ThrottlingException",
+    "Sfn.InternalFailureException",
+    "Sfn.ServiceUnavailableException",
+    "Sfn.InternalServerErrorException",
+]
+WAKE_REQUEST_PENDING = "DynamoDb.ConditionalCheckFailedException"
+
+
+class TransientRetry:
+    """One retry policy for every transient error: backoff with full jitter, over a budget that outlasts
+    10 minutes of faults (tests/infra/test_state_machine.py computes its spread)."""
+
+    INTERVAL_SECONDS = 5
+    BACKOFF_RATE = 2.0
+    MAX_DELAY_SECONDS = 60
+    MAX_ATTEMPTS = 40
+
+    @classmethod
+    def add_to(cls, task: sfn.TaskStateBase, errors: list[str]) -> None:
+        task.add_retry(
+            errors=errors,
+            interval=Duration.seconds(cls.INTERVAL_SECONDS),
+            max_attempts=cls.MAX_ATTEMPTS,
+            backoff_rate=cls.BACKOFF_RATE,
+            max_delay=Duration.seconds(cls.MAX_DELAY_SECONDS),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+
 
 # The job-outcome event the state machine puts on the default bus once a job is recorded.
 OUTCOME_EVENT_SOURCE = "voiceid.job-tracker"
@@ -204,6 +243,11 @@ class TrackerStateMachine(Construct):
             "Mark job recorded", lock_state=LOCK_RECORDED, time_attribute="RecordedAt", then=announce
         )
 
+        # A record step that ended without marking its summary (it timed out, or the mark itself failed)
+        # must not leave it RECORDING with no one on it.
+        mark_failed_then_explain = self._mark_record_failed("Mark record failed", then=release_then_explain)
+        mark_failed_then_stop = self._mark_record_failed("Mark record failed after error", then=release_then_stop)
+
         def record(state_name: str, comment: str) -> sfn.IChainable:
             task = self._invoke(
                 state_name,
@@ -213,8 +257,8 @@ class TrackerStateMachine(Construct):
                 transient_errors=RECORDING_TRANSIENT_ERRORS,
                 comment=comment,
             )
-            task.add_catch(release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
-            task.add_catch(release_then_stop, errors=["States.ALL"], result_path="$.Error")
+            task.add_catch(mark_failed_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
+            task.add_catch(mark_failed_then_stop, errors=["States.ALL"], result_path="$.Error")
             return task.next(mark_recorded)
 
         poll_cap_reached = sfn.Pass(
@@ -268,7 +312,6 @@ class TrackerStateMachine(Construct):
         )
         describe.next(job_status)
 
-        read_lock = self._when_lock_is_taken(start_polling=start_polling, tracking_stopped=tracking_stopped)
         acquire_lock = tasks.DynamoPutItem(
             self,
             "Acquire job lock",
@@ -299,6 +342,7 @@ class TrackerStateMachine(Construct):
             comment="One execution per job, however many events arrive.",
         )
         self._retry_dynamodb(acquire_lock)
+        read_lock = self._when_lock_is_taken(start_polling=start_polling, tracking_stopped=tracking_stopped)
         acquire_lock.add_catch(read_lock, errors=[LOCK_TAKEN], result_path="$.LockError")
         acquire_lock.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
         acquire_lock.next(start_polling)
@@ -406,21 +450,14 @@ class TrackerStateMachine(Construct):
             comment=comment,
         )
         self._retry_lambda_service_errors(task)
-        task.add_retry(
-            errors=transient_errors,
-            interval=Duration.seconds(5),
-            max_attempts=8,
-            backoff_rate=2,
-            max_delay=Duration.minutes(2),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        TransientRetry.add_to(task, transient_errors)
         return task
 
     def _when_lock_is_taken(
         self, *, start_polling: sfn.IChainable, tracking_stopped: sfn.IChainable
     ) -> sfn.TaskStateBase:
-        """The path from a taken lock: stop if its holder still runs, take over a stale lock, or re-record
-        a recorded job on request. Returns its first state."""
+        """The path from a taken lock: wake its holder if that still runs, take over a stale or released
+        lock, or re-record a recorded job on request. Returns its first state."""
         table = self._table
         already_tracked = sfn.Pass(
             self,
@@ -443,7 +480,7 @@ class TrackerStateMachine(Construct):
             # trackers in a few calls however long the state machine's history is.
             update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind, "
             "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine) "
-            "REMOVE WakeToken, WaitingSince, ReleasedAt",
+            "REMOVE WakeToken, WaitingSince, ReleasedAt, WakeRequestedBy",
             # Only from the holder just inspected: of two executions taking over at once, one wins.
             condition_expression="ExecutionArn = :holder",
             expression_attribute_values={
@@ -475,7 +512,8 @@ class TrackerStateMachine(Construct):
             .otherwise(already_tracked)
         )
         # The holder parks on a task token between polls; sending it makes the holder describe at once,
-        # which is how a job's end event is noticed within seconds instead of at the next planned poll.
+        # which is how a job's end event is noticed within seconds instead of at the next planned poll. A
+        # holder that is not waiting (describing, or about to wait) gets a wake request its next wait finds.
         wake_holder = tasks.LambdaInvoke(
             self,
             "Wake lock holder",
@@ -485,29 +523,22 @@ class TrackerStateMachine(Construct):
                     "DomainId.$": "$.DomainId",
                     "JobId.$": "$.JobId",
                     "JobKind.$": "$.JobKind",
-                    "TaskToken.$": "$.Lock.Item.WakeToken.S",
+                    "Holder.$": "$.Lock.ExecutionArn",
                     "WokenBy.$": "$$.Execution.Id",
                 }
             ),
             payload_response_only=True,
             retry_on_service_exceptions=False,
             result_path="$.Wake",
-            comment="Best effort: a token the holder no longer waits on wakes nothing, and the holder's planned "
-            "poll is the fallback.",
+            comment="Sends the holder's wait token, or leaves a wake request on the lock for its next wait.",
         )
-        wake_holder.add_retry(
-            errors=LAMBDA_SERVICE_ERRORS, interval=Duration.seconds(1), max_attempts=2, backoff_rate=2
-        )
+        self._retry_lambda_service_errors(wake_holder)
+        TransientRetry.add_to(wake_holder, ["TransientServiceError", LAMBDA_TIMED_OUT])
         wake_holder.add_catch(already_tracked, errors=["States.ALL"], result_path="$.WakeError")
         wake_holder.next(already_tracked)
-        holder_waiting = (
-            sfn.Choice(self, "Lock holder waiting?")
-            .when(sfn.Condition.is_present("$.Lock.Item.WakeToken.S"), wake_holder)
-            .otherwise(already_tracked)
-        )
         holder_running = (
             sfn.Choice(self, "Lock holder still running?")
-            .when(sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"), holder_waiting)
+            .when(sfn.Condition.string_equals("$.Lock.Holder.Status", "RUNNING"), wake_holder)
             .otherwise(take_over)
         )
         # A lock left TRACKING by an execution that timed out, was stopped or failed outside its catches
@@ -523,13 +554,15 @@ class TrackerStateMachine(Construct):
             result_selector={"Status.$": "$.Status"},
             result_path="$.Lock.Holder",
         )
+        TransientRetry.add_to(check_holder, SFN_TRANSIENT_ERRORS)
         check_holder.add_catch(take_over, errors=[HOLDER_GONE], result_path="$.LockError")
         check_holder.add_catch(tracking_stopped, errors=["States.ALL"], result_path="$.Error")
         check_holder.next(holder_running)
         lock_state = (
             sfn.Choice(self, "Lock state?")
             .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_TRACKING), check_holder)
-            # Its tracker failed and let go: take it over (keeping the list of executions that held it).
+            # Its tracker failed and let go (before or after this execution's PutItem failed): take it over
+            # (keeping the list of executions that held it).
             .when(sfn.Condition.string_equals("$.Lock.LockState", LOCK_RELEASED), take_over)
             .otherwise(rerecord_requested)
         )
@@ -578,7 +611,9 @@ class TrackerStateMachine(Construct):
                 "TableName": self._table.table_name,
                 "Key": _sdk_lock_key(),
                 "UpdateExpression": "SET WakeToken = :token, WaitingSince = :now",
-                "ConditionExpression": "ExecutionArn = :me AND LockState = :tracking",
+                # A wake request left while this execution was describing: no wait, describe again now.
+                "ConditionExpression": "ExecutionArn = :me AND LockState = :tracking "
+                "AND attribute_not_exists(WakeRequestedBy)",
                 "ExpressionAttributeValues": {
                     ":token": {"S.$": "$$.Task.Token"},
                     ":me": {"S.$": "$$.Execution.Id"},
@@ -591,7 +626,26 @@ class TrackerStateMachine(Construct):
             result_path="$.Job.Wake",
             comment="The describe step planned this wait from the job's progress; an event can cut it short.",
         )
+        take_wake_request = tasks.DynamoUpdateItem(
+            self,
+            "Take wake request",
+            table=self._table,
+            key=_lock_key(),
+            update_expression="REMOVE WakeRequestedBy",
+            condition_expression="ExecutionArn = :me AND attribute_exists(WakeRequestedBy)",
+            expression_attribute_values={":me": _string(EXECUTION_ARN)},
+            return_values=tasks.DynamoReturnValues.UPDATED_OLD,
+            # Who asked reaches the describe step like a delivered wake-up's WokenBy.
+            result_selector={"WokenBy.$": "$.Attributes.WakeRequestedBy.S"},
+            result_path="$.Job.Wake",
+            comment="A later event came while this execution was describing; describe again at once.",
+        )
+        self._retry_dynamodb(take_wake_request)
+        # The condition failed for another reason (the lock is no longer this execution's): the plain wait.
+        take_wake_request.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
+        take_wake_request.next(then)
         wait_for_token.add_catch(then, errors=["States.Timeout"], result_path="$.Job.Wake")
+        wait_for_token.add_catch(take_wake_request, errors=[WAKE_REQUEST_PENDING], result_path="$.Job.Wake")
         wait_for_token.add_catch(plain_wait, errors=["States.ALL"], result_path="$.Job.Wake")
         return wait_for_token.next(then)
 
@@ -609,14 +663,33 @@ class TrackerStateMachine(Construct):
 
     @staticmethod
     def _retry_dynamodb(task: sfn.TaskStateBase) -> None:
-        task.add_retry(
-            errors=DYNAMODB_TRANSIENT_ERRORS,
-            interval=Duration.seconds(1),
-            max_attempts=5,
-            backoff_rate=2,
-            max_delay=Duration.seconds(20),
-            jitter_strategy=sfn.JitterType.FULL,
+        TransientRetry.add_to(task, DYNAMODB_TRANSIENT_ERRORS)
+
+    def _mark_record_failed(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
+        """Set the summary FAILED, with the step's error, if the record step left it RECORDING."""
+        update = tasks.DynamoUpdateItem(
+            self,
+            state_name,
+            table=self._table,
+            key={schema.PARTITION_KEY: _job_partition_key(), schema.SORT_KEY: _string(schema.SUMMARY_SORT_KEY)},
+            update_expression="SET RecordState = :failed, RecordProblem = :problem",
+            condition_expression="RecordState = :recording",
+            expression_attribute_values={
+                ":failed": _string(schema.RECORD_STATE_FAILED),
+                ":recording": _string(schema.RECORD_STATE_RECORDING),
+                ":problem": _string(
+                    sfn.JsonPath.format(
+                        "{}: {}", sfn.JsonPath.string_at("$.Error.Error"), sfn.JsonPath.string_at("$.Error.Cause")
+                    )
+                ),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            comment="Only a summary still RECORDING: the step marks its own failures, and a FAILED or COMPLETE "
+            "summary is left as it is.",
         )
+        self._retry_dynamodb(update)
+        update.add_catch(then, errors=["States.ALL"], result_path="$.RecordStateError")
+        return update.next(then)
 
     def _release_lock(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
         """Let a later execution follow the job after this one failed; a failed release never hides the
@@ -633,7 +706,8 @@ class TrackerStateMachine(Construct):
             table=self._table,
             key=_lock_key(),
             # No wait is pending once the lock is recorded or released: its token would only mislead.
-            update_expression=f"SET LockState = :state, {time_attribute} = :now REMOVE WakeToken, WaitingSince",
+            update_expression=f"SET LockState = :state, {time_attribute} = :now "
+            "REMOVE WakeToken, WaitingSince, WakeRequestedBy",
             condition_expression="ExecutionArn = :me",
             expression_attribute_values={
                 ":state": _string(lock_state),

@@ -8,23 +8,17 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 
 from job_tracker.adapters.bedrock import BedrockJobDescriber
 from job_tracker.adapters.services import DescriberByService, LazyDescriber
 from job_tracker.adapters.voiceid import JobDescriber, VoiceIdJobDescriber
+from job_tracker.clients import DESCRIBE_BEDROCK, DESCRIBE_VOICE_ID
 from job_tracker.errors import VoiceIdThrottled
 from job_tracker.settings import DescribeJobSettings
 from job_tracker.tracking import describe_job, how_the_wait_ended
 
 if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-# Voice ID allows 2 TPS for its batch APIs per account, shared with every other caller: retry throttling
-# a few times here with the SDK's backoff, then let the state machine back off for longer.
-VOICE_ID_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
-# Bedrock documents no TPS for GetModelInvocationJob; the same budget: a few SDK retries, then the state machine's.
-BEDROCK_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
 
 settings = DescribeJobSettings.from_env()
 logger = Logger()
@@ -33,10 +27,10 @@ metrics = Metrics()
 # Clients of the followed services only, Bedrock's on first use: each costs cold-start time.
 describers: dict[str, JobDescriber] = {}
 if "voiceid" in settings.services:
-    describers["voiceid"] = VoiceIdJobDescriber(boto3.client("voice-id", config=VOICE_ID_CLIENT_CONFIG))
+    describers["voiceid"] = VoiceIdJobDescriber(boto3.client("voice-id", config=DESCRIBE_VOICE_ID.config()))
 if "bedrock" in settings.services:
     describers["bedrock"] = LazyDescriber(
-        lambda: BedrockJobDescriber(boto3.client("bedrock", config=BEDROCK_CLIENT_CONFIG))
+        lambda: BedrockJobDescriber(boto3.client("bedrock", config=DESCRIBE_BEDROCK.config()))
     )
 describer = DescriberByService(describers)
 

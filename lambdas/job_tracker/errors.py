@@ -43,8 +43,16 @@ class OutputFileInvalid(TrackerError):
 
 
 class RecordingIncomplete(TrackerError):
-    """The record could not be finished this time (DynamoDB left items unprocessed after every retry, or
-    reading the output was cut off); a re-run is safe and finishes it."""
+    """The record could not be finished this time (DynamoDB left items unprocessed after every retry,
+    reading the output was cut off, or the step stopped before its Lambda timeout); a re-run is safe,
+    skips the failure items already written, and finishes it."""
+
+
+class TransientServiceError(TrackerError):
+    """DynamoDB, S3 or KMS (through S3) kept failing transiently after the SDK's own retries: throttling, a
+    5xx, SlowDown, RequestTimeout, a dropped connection or a read timeout. Nothing was lost and every write is
+    idempotent, so the state machine retries the step with backoff, over a budget that outlasts 10 minutes
+    of such faults."""
 
 
 class SweepIncomplete(TrackerError):

@@ -4,12 +4,16 @@ Order matters for honesty on a crash or a bad file: the summary is first flagged
 written, failure items left over from an earlier run that the `.out` no longer lists are deleted, and
 only then is the summary written as COMPLETE. Every write is a keyed put or delete, so re-running the
 step leaves exactly the same items.
+
+The step watches its deadline: once less than DEADLINE_RESERVE_SECONDS of the function's time is left it
+stops (RecordingIncomplete), which the state machine retries. A retry that finds the summary RECORDING or
+FAILED (an interrupted record) resumes: it skips the failure items already written.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,13 +21,51 @@ from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import FailureStore, Item
 from job_tracker.adapters.s3 import ObjectReader
 from job_tracker.bedrock_output import read_bedrock_outputs
-from job_tracker.errors import AccessDenied, InvalidJobRequest, OutputFileInvalid, OutputFileMissing
+from job_tracker.clients import RECORD_DYNAMODB, RECORD_S3
+from job_tracker.errors import (
+    AccessDenied,
+    InvalidJobRequest,
+    OutputFileInvalid,
+    OutputFileMissing,
+    RecordingIncomplete,
+)
 from job_tracker.kinds.bedrock_batch_inference import BEDROCK_JSONL
-from job_tracker.models import JobDescription, JobStatus
+from job_tracker.models import JobDescription, JobStatus, S3Location
 from job_tracker.output_file import FailedRequest, OutputTally, read_manifest_fields, read_output_file
 
 # A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
 logger = logging.getLogger(__name__)
+
+# Time kept back from the Lambda timeout: the call in flight may still take its worst case (a DynamoDB
+# batch with every retry, or one read of the `.out`), and marking the summary FAILED takes another.
+DEADLINE_RESERVE_SECONDS = (
+    max(RECORD_DYNAMODB.worst_case_call_seconds(), RECORD_S3.read_timeout) + RECORD_DYNAMODB.worst_case_call_seconds()
+)
+INTERRUPTED_STATES = frozenset({schema.RECORD_STATE_RECORDING, schema.RECORD_STATE_FAILED})
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the step must stop: `remaining_seconds` is the Lambda context's time left."""
+
+    remaining_seconds: Callable[[], float]
+    reserve_seconds: float = DEADLINE_RESERVE_SECONDS
+
+    def check(self, progress: Callable[[], str]) -> None:
+        left = self.remaining_seconds()
+        if left < self.reserve_seconds:
+            raise RecordingIncomplete(
+                f"stopped with {left:.0f} s of the function's time left, {progress()}; the retry resumes, "
+                "skipping the failure items already written"
+            )
+
+    def guard(self, chunks: Iterable[bytes], progress: Callable[[], str]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.check(progress)
+            yield chunk
+
+
+NO_DEADLINE = Deadline(remaining_seconds=lambda: float("inf"))
 
 
 @dataclass(frozen=True)
@@ -154,15 +196,49 @@ OUTPUT_READERS: dict[str, Callable[[JobDescription, ObjectReader, Callable[[Fail
 }
 
 
-def _read_failures(job: JobDescription, reader: ObjectReader, store: FailureStore) -> OutputTally:
+class _DeadlineReader:
+    """The job's reader, with the deadline checked before each chunk: a long stretch of successes still
+    stops the step in good time."""
+
+    def __init__(self, reader: ObjectReader, deadline: Deadline, progress: Callable[[], str]) -> None:
+        self._reader = reader
+        self._deadline = deadline
+        self._progress = progress
+
+    def chunks(self, location: S3Location) -> Iterator[bytes]:
+        return self._deadline.guard(self._reader.chunks(location), self._progress)
+
+    def keys(self, prefix: S3Location) -> Iterator[str]:
+        return self._reader.keys(prefix)
+
+
+def _read_failures(
+    job: JobDescription, reader: ObjectReader, store: FailureStore, written: set[str], deadline: Deadline
+) -> OutputTally:
+    """Read the job's output with its kind's reader and write a failure item for each failed record whose
+    key is not in `written` (the items an interrupted record already wrote)."""
     read = OUTPUT_READERS.get(job.kind.output_format)
     if read is None:
         raise InvalidJobRequest(f"no reader for the {job.kind.output_format!r} output of {job.kind.name} jobs")
     writer = store.writer()
-    tally = read(job, reader, lambda failure: writer.put(failure_item(job, failure)))
+    skipped = 0
+
+    def progress() -> str:
+        return f"{writer.batches_sent} batch(es) written and {skipped} item(s) found written before"
+
+    def write(failure: FailedRequest) -> None:
+        nonlocal skipped
+        if f"{schema.FAILURE_SORT_KEY_PREFIX}{failure.request_id}" in written:
+            skipped += 1
+            return
+        deadline.check(progress)
+        writer.put(failure_item(job, failure))
+
+    tally = read(job, _DeadlineReader(reader, deadline, progress), write)
     writer.flush()
     logger.info(
-        "Wrote the failure items", extra={"batches": writer.batches_sent, "unprocessed_retries": writer.retries}
+        "Wrote the failure items",
+        extra={"batches": writer.batches_sent, "unprocessed_retries": writer.retries, "already_written": skipped},
     )
     return tally
 
@@ -200,14 +276,17 @@ def _remove_stale_failures(job: JobDescription, store: FailureStore, existing: s
     return len(stale)
 
 
-def record_job_outcome(job: JobDescription, reader: ObjectReader, store: FailureStore) -> RecordResult:
+def record_job_outcome(
+    job: JobDescription, reader: ObjectReader, store: FailureStore, deadline: Deadline = NO_DEADLINE
+) -> RecordResult:
     """Write a finished job's record. Any failure (OutputFileMissing, OutputFileInvalid, AccessDenied,
-    RecordingIncomplete, ...) is raised after marking the summary FAILED with the reason."""
+    RecordingIncomplete, TransientServiceError, ...) is raised after marking the summary FAILED with the
+    reason."""
     if not job.status.is_terminal:
         raise InvalidJobRequest(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
-    store.mark_recording(job)
+    previous = store.mark_recording(job)
     try:
-        return _record(job, reader, store)
+        return _record(job, reader, store, resume=previous in INTERRUPTED_STATES, deadline=deadline)
     except Exception as error:
         # Whatever stopped the record, the summary must not look complete or still in progress; and if
         # even that write fails, the original error (perhaps a retryable one) is what the state machine sees.
@@ -218,14 +297,19 @@ def record_job_outcome(job: JobDescription, reader: ObjectReader, store: Failure
         raise
 
 
-def _record(job: JobDescription, reader: ObjectReader, store: FailureStore) -> RecordResult:
+def _record(
+    job: JobDescription, reader: ObjectReader, store: FailureStore, *, resume: bool, deadline: Deadline
+) -> RecordResult:
     # Read before writing: a first record finds an empty partition in one short Query, instead of reading
     # back every item it has just written.
     existing = store.failure_sort_keys(job.ref)
     tally = OutputTally()
     if job.status is not JobStatus.FAILED:
-        # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it.
-        tally = _read_failures(job, reader, store)
+        # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it. An interrupted
+        # record wrote its items from the same `.out`, so they are kept; a re-record rewrites them all.
+        if resume and existing:
+            logger.info("Resuming an interrupted record", extra={"items_written_before": len(existing)})
+        tally = _read_failures(job, reader, store, existing if resume else set(), deadline)
     removed = _remove_stale_failures(job, store, existing, keep=tally.failed_request_ids)
     result = RecordResult(
         job=job, failed=tally.failed, counts=tally.counts, stale_failures_removed=removed, summary=tally.summary

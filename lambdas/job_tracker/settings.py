@@ -137,6 +137,15 @@ class RecordFailuresSettings:
 
 
 @dataclass(frozen=True)
+class WakeTrackerSettings:
+    table_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WakeTrackerSettings:
+        return cls(table_name=_required(env, "FAILURES_TABLE_NAME"))
+
+
+@dataclass(frozen=True)
 class SweepSettings:
     tracked: TrackedJobs
     lookback_days: int

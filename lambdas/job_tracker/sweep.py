@@ -5,18 +5,21 @@ was deployed) would never be recorded. The sweep lists each configured domain's 
 tracker for every one created within the lookback that is neither recorded nor followed by a running
 tracker. It reads the job lock first so that it never starts a second tracker for a tracked job; the
 state machine's own conditional lock still settles the race with an event that arrives meanwhile.
+
+One job's error (a throttled lock read, a refused StartExecution) is that job's verdict, FAILED, and the
+sweep goes on. It keeps a time budget: once less than `reserve_seconds` of the function's time is left it
+stops, and reports the domains and kinds it did not reach.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from job_tracker.errors import TrackerError
 from job_tracker.kinds import JobKind
 from job_tracker.models import JobRef
 
@@ -73,6 +76,8 @@ class Verdict(StrEnum):
     OUTSIDE_LOOKBACK = "OUTSIDE_LOOKBACK"
     RECENTLY_FAILED = "RECENTLY_FAILED"
     """Its tracker failed (lock RELEASED) less than `retry_failed_after` ago; tried again later."""
+    FAILED = "FAILED"
+    """Reconciling it raised an error (in `SweepReport.job_failures`); the next sweep tries again."""
 
 
 @dataclass
@@ -82,6 +87,14 @@ class SweepReport:
     """JobId -> what the sweep did about it (jobs outside the lookback included)."""
     listing_failures: list[str] = field(default_factory=list)
     """Domains and kinds that could not be listed, with why; the others were still reconciled."""
+    job_failures: dict[str, str] = field(default_factory=dict)
+    """JobId -> the error that kept the sweep from reconciling it."""
+    not_reached: list[str] = field(default_factory=list)
+    """Domains and kinds the sweep had no time left for (a kind in a domain it stopped part-way says so)."""
+
+    @property
+    def complete(self) -> bool:
+        return not (self.listing_failures or self.job_failures or self.not_reached)
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for value in self.verdicts.values() if value is verdict)
@@ -96,6 +109,9 @@ class SweepReport:
             "JobsRecentlyFailed": self.count(Verdict.RECENTLY_FAILED),
             "Started": sorted(job for job, verdict in self.verdicts.items() if verdict is Verdict.STARTED),
             "ListingFailures": list(self.listing_failures),
+            "JobsFailed": self.count(Verdict.FAILED),
+            "JobFailures": dict(self.job_failures),
+            "NotReached": list(self.not_reached),
         }
 
 
@@ -114,32 +130,60 @@ class Sweep:
     retry_failed_after: timedelta = timedelta(hours=1)
     """A job whose tracker failed is started again at most this often: a permanent failure (an output key
     policy, say) would otherwise fail once per sweep for the whole lookback, paging each time."""
+    reserve_seconds: float = 0.0
+    """Stop once less than this much time is left: the longest the next job (or page) can take."""
 
     def run(
-        self, domain_ids: Iterable[str], kinds: Iterable[JobKind], now: datetime, report: SweepReport | None = None
+        self,
+        domain_ids: Iterable[str],
+        kinds: Iterable[JobKind],
+        now: datetime,
+        remaining_seconds: Callable[[], float] = lambda: float("inf"),
+        report: SweepReport | None = None,
     ) -> SweepReport:
-        """Reconcile every job of every kind in every domain (added to `report` when given: one report for
-        the kinds of several services). A domain or kind that cannot be listed is reported in
-        `listing_failures` and the rest are still reconciled; the caller decides whether that fails the sweep."""
+        """Reconcile every job of every kind in every domain, within `remaining_seconds`. A domain or kind
+        that cannot be listed is reported in `listing_failures`, a job that could not be reconciled in
+        `job_failures`, what there was no time for in `not_reached`, and the rest are still reconciled; the
+        caller decides whether that fails the sweep. Given a `report`, adds to it: one report for the kinds of
+        several services, each with its own domains."""
         report = report if report is not None else SweepReport()
-        domains = list(domain_ids)
-        for kind in kinds:
-            for domain_id in domains:
-                try:
-                    self._sweep_domain(domain_id, kind, now, report)
-                except TrackerError as error:
-                    report.listing_failures.append(f"{kind.name} in {domain_id}: {type(error).__name__}: {error}")
-                    logger.error(
-                        "Could not list a domain's jobs; the others are still swept",
-                        extra={"domain_id": domain_id, "job_kind": kind.name, "error": str(error)},
-                    )
+        pairs = [(kind, domain_id) for kind in kinds for domain_id in domain_ids]
+        for index, (kind, domain_id) in enumerate(pairs):
+            if remaining_seconds() < self.reserve_seconds:
+                report.not_reached += [f"{k.name} in {d}" for k, d in pairs[index:]]
+                break
+            try:
+                finished = self._sweep_domain(domain_id, kind, now, report, remaining_seconds)
+            except Exception as error:  # whatever it is, the other domains are still swept
+                report.listing_failures.append(f"{kind.name} in {domain_id}: {type(error).__name__}: {error}")
+                logger.error(
+                    "Could not list a domain's jobs; the others are still swept",
+                    extra={"domain_id": domain_id, "job_kind": kind.name, "error": str(error)},
+                )
+                continue
+            if not finished:
+                report.not_reached.append(f"{kind.name} in {domain_id} (part-way)")
+                report.not_reached += [f"{k.name} in {d}" for k, d in pairs[index + 1 :]]
+                break
+        if report.not_reached:
+            logger.warning("The sweep ran out of time", extra={"not_reached": report.not_reached})
         return report
 
-    def _sweep_domain(self, domain_id: str, kind: JobKind, now: datetime, report: SweepReport) -> None:
+    def _sweep_domain(
+        self,
+        domain_id: str,
+        kind: JobKind,
+        now: datetime,
+        report: SweepReport,
+        remaining_seconds: Callable[[], float],
+    ) -> bool:
+        """Reconcile the domain's jobs of `kind`; False when time ran out before the last one."""
         oldest = now - self.lookback
         for job in self.lister.list_jobs(domain_id, kind):
+            if remaining_seconds() < self.reserve_seconds:
+                return False
             report.jobs_found += 1
-            verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile(job, now)
+            verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile_one(job, now, report)
             report.verdicts[job.ref.job_id] = verdict
             logger.info(
                 "Swept job",
@@ -152,6 +196,18 @@ class Sweep:
                     "verdict": verdict.value,
                 },
             )
+        return True
+
+    def _reconcile_one(self, job: ListedJob, now: datetime, report: SweepReport) -> Verdict:
+        try:
+            return self._reconcile(job, now)
+        except Exception as error:  # one job's error is its verdict; the sweep goes on
+            report.job_failures[job.ref.job_id] = f"{type(error).__name__}: {error}"
+            logger.error(
+                "Could not reconcile a job; the others are still swept",
+                extra={"job_id": job.ref.job_id, "error": f"{type(error).__name__}: {error}"},
+            )
+            return Verdict.FAILED
 
     def _reconcile(self, job: ListedJob, now: datetime) -> Verdict:
         lock = self.locks.read_lock(job.ref)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from job_tracker.adapters.dynamodb import FailureStore
     from job_tracker.adapters.s3 import ObjectReader
     from job_tracker.adapters.voiceid import JobDescriber
-    from job_tracker.recording import RecordResult
+    from job_tracker.recording import Deadline, RecordResult
 
 # Waits are shortened (never lengthened) by up to this fraction, so executions started by one burst of
 # events do not describe in lockstep against Voice ID's shared 2 TPS; a shorter wait never delays seeing
@@ -125,8 +125,11 @@ def describe_job(
     return payload
 
 
-def record_job(request: dict[str, Any], reader: ObjectReader, store: FailureStore) -> RecordResult:
-    """Record the finished job carried in `request["Job"]` (the describe step's answer)."""
+def record_job(
+    request: dict[str, Any], reader: ObjectReader, store: FailureStore, deadline: Deadline | None = None
+) -> RecordResult:
+    """Record the finished job carried in `request["Job"]` (the describe step's answer), stopping in good
+    time before `deadline` (resumably)."""
     job_payload = request.get("Job")
     if not isinstance(job_payload, dict):
         raise InvalidJobRequest("the record step needs the describe step's answer under 'Job'")
@@ -135,6 +138,6 @@ def record_job(request: dict[str, Any], reader: ObjectReader, store: FailureStor
         raise InvalidJobRequest("the execution's DomainId/JobId do not match the described job")
     # Imported here, not at the top: describe-job, which polls most and so cold-starts most, never records,
     # and the recording modules (the .out reader, the DynamoDB writer) add ~7 ms to its cold start.
-    from job_tracker.recording import record_job_outcome
+    from job_tracker.recording import NO_DEADLINE, record_job_outcome
 
-    return record_job_outcome(job, reader, store)
+    return record_job_outcome(job, reader, store, deadline or NO_DEADLINE)

@@ -9,25 +9,25 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from botocore.config import Config
 
 from job_tracker.adapters.bedrock import BedrockJobDescriber
 from job_tracker.adapters.services import DescriberByService, LazyDescriber
 from job_tracker.adapters.voiceid import JobDescriber
+from job_tracker.clients import DESCRIBE_BEDROCK
 from job_tracker.execution_input import normalize_execution_input
 from job_tracker.settings import ValidateInputSettings
 
 if TYPE_CHECKING:  # the type only
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=15)
-
 settings = ValidateInputSettings.from_env()
 logger = Logger()
 # Only services whose configuration is checked on the job itself need a client here.
 describers: dict[str, JobDescriber] = {}
 if "bedrock" in settings.tracked.scopes:
-    describers["bedrock"] = LazyDescriber(lambda: BedrockJobDescriber(boto3.client("bedrock", config=CLIENT_CONFIG)))
+    describers["bedrock"] = LazyDescriber(
+        lambda: BedrockJobDescriber(boto3.client("bedrock", config=DESCRIBE_BEDROCK.config()))
+    )
 describer = DescriberByService(describers)
 
 

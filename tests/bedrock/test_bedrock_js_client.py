@@ -2,38 +2,28 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from bedrock_emulator.testing import CLAUDE_MODEL_ID, ROLE_ARN, Env, records
+from emulator_core.testing import run_js_client
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "js" / "bedrock_client.mjs"
-SDK = REPO / "node_modules" / "@aws-sdk" / "client-bedrock"
 
 
 def test_js_sdk_create_get_list_stop_and_errors(env: Env) -> None:
-    # `make test` installs both; a silent skip would hide that the second client never ran.
-    assert shutil.which("node"), "node is not on PATH (make test puts the venv's Node first)"
-    assert SDK.is_dir(), "node_modules/@aws-sdk/client-bedrock is missing: run `npm ci` (make install)"
     input_uri = env.put_input("js/batch.jsonl", records(2))
-    child_env = {
-        **os.environ,
-        "BEDROCK_ENDPOINT": env.emulator.endpoint_url,
-        "INPUT_S3_URI": input_uri,
-        "OUTPUT_S3_URI": f"s3://{env.output_bucket}/results/",
-        "KMS_KEY_ID": env.kms_key_id,
-        "ROLE_ARN": ROLE_ARN,
-        "MODEL_ID": CLAUDE_MODEL_ID,
-    }
-    result = subprocess.run(
-        ["node", str(SCRIPT)], env=child_env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    out = run_js_client(
+        SCRIPT,
+        "@aws-sdk/client-bedrock",
+        {
+            "BEDROCK_ENDPOINT": env.emulator.endpoint_url,
+            "INPUT_S3_URI": input_uri,
+            "OUTPUT_S3_URI": f"s3://{env.output_bucket}/results/",
+            "KMS_KEY_ID": env.kms_key_id,
+            "ROLE_ARN": ROLE_ARN,
+            "MODEL_ID": CLAUDE_MODEL_ID,
+        },
     )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
     arn = out["create"]["jobArn"]
     assert out["get"]["jobArn"] == arn and out["get"]["status"] == "Submitted"
     assert out["get"]["outputDataConfig"]["s3OutputDataConfig"]["s3EncryptionKeyId"] == env.kms_key_id

@@ -87,3 +87,70 @@ def test_a_lost_end_event_leaves_the_planned_poll_as_the_fallback(slow_polling: 
     finally:
         driver.local.voice_id.admin.set_event_loss(0.0)
         driver.sfn.stop_execution(executionArn=tracker["executionArn"], cause="the test ends here")
+
+
+def test_an_end_event_during_a_describe_still_cuts_the_next_wait_short(slow_polling: TrackerDriver) -> None:
+    """The race of issue 16: the job ends while its tracker describes (its last wait's token is stale, its
+    next not yet stored). The waker leaves a wake request; the next wait finds it and describes at once.
+
+    The interleaving is forced: the gateway holds the tracker's "Wait for job or wake-up" write (the state
+    machine's only UpdateItem while it polls) until the end event's execution has been and gone."""
+    driver = slow_polling
+    domain_id = driver.local.domain_ids[0]
+    admin = driver.local.voice_id.admin
+    faults = driver.local.cloud.faults_admin
+    state_machine_role = driver.sfn.describe_state_machine(stateMachineArn=driver.local.state_machine_arn)["roleArn"]
+    admin.set_pacing(submitted_seconds=0.3, seconds_per_request=3.0)  # about a minute: it ends when told
+    try:
+        requests = [AudioRequest(f"race-{n}", seed=72_000 + n) for n in range(20)]
+        job = driver.start_job(domain_id, driver.upload_manifest(requests))
+        tracker = driver.wait_until_running(job)
+        deadline = time.monotonic() + 30
+        while "WakeToken" not in driver.items(job).get("LOCK", {}):
+            assert time.monotonic() < deadline, "the tracker never parked on a wake-up token"
+            time.sleep(0.1)
+        held = faults.add(service="dynamodb", operation="UpdateItem", latencySeconds=120, role=state_machine_role)
+        # A later execution wakes the tracker through its token; it describes (the job still runs) and its
+        # next wait's write is held.
+        prod = driver.start_execution(job)
+        while faults.rule(held)["injected"] == 0:
+            time.sleep(0.1)
+        assert driver.sfn.describe_execution(executionArn=prod)["status"] == "SUCCEEDED"
+        # Now the job ends, and its end event's execution finds the tracker not waiting.
+        admin.set_pacing(submitted_seconds=0.0, seconds_per_request=0.0)
+        assert driver.local.voice_id.wait_for_job(job.job_id, timeout=30) == "COMPLETED"
+    finally:
+        admin.reset_pacing()
+    deadline = time.monotonic() + 60
+    while True:
+        end_event = [e for e in driver.executions(job) if e["executionArn"] not in (tracker["executionArn"], prod)]
+        if end_event and end_event[0]["status"] != "RUNNING":
+            break
+        assert time.monotonic() < deadline, "the end event's execution did not finish"
+        time.sleep(0.2)
+    wake_outputs = [
+        json.loads(e["lambdaFunctionSucceededEventDetails"]["output"])
+        for e in history(driver, end_event[0]["executionArn"])
+        if e["type"] == "LambdaFunctionSucceeded" and "Woken" in e["lambdaFunctionSucceededEventDetails"]["output"]
+    ]
+    assert wake_outputs == [{"Woken": False, "WakeRequested": True}]
+    assert driver.sfn.describe_execution(executionArn=tracker["executionArn"])["status"] == "RUNNING"
+    faults.remove(held)  # the held write goes on: it finds the wake request
+
+    settled = driver.wait_until_settled(job, expected_executions=3, deadline_seconds=60)
+    (recorder,) = recorded_by(settled)
+    assert recorder["executionArn"] == tracker["executionArn"]
+    events = history(driver, tracker["executionArn"])
+    assert "Take wake request" in list(driver.state_names(tracker["executionArn"]))
+    describes = [
+        json.loads(e["lambdaFunctionSucceededEventDetails"]["output"])
+        for e in events
+        if e["type"] == "LambdaFunctionSucceeded"
+        and '"WaitSeconds"' in e["lambdaFunctionSucceededEventDetails"].get("output", "")
+    ]
+    # The describe during which the job ended saw it running and planned a long wait, which never happened.
+    assert describes[-2]["JobStatus"] == "IN_PROGRESS" and describes[-2]["WaitSeconds"] >= MIN_WAIT_SECONDS * 0.9
+    assert describes[-1]["JobStatus"] == "COMPLETED"
+    assert not [e for e in events if e["type"] == "TaskTimedOut"]
+    assert driver.items(job)["SUMMARY"]["RecordState"] == "COMPLETE"
+    assert "WakeRequestedBy" not in driver.items(job)["LOCK"]

@@ -459,8 +459,13 @@ def test_the_deployed_policies_refuse_nothing_the_stack_does(
         "dynamodb:PutItem",
     }
     # Whether a later event's execution finds the tracker parked on a token is timing; when it wakes it,
-    # this is the one call (test_send_task_success_is_authorized_on_the_tokens_state_machine makes it surely).
-    assert granted.get(function_role(template, WAKE_ROLE), set()) <= {"states:SendTaskSuccess"}
+    # these are its calls (test_send_task_success_is_authorized_on_the_tokens_state_machine makes them surely):
+    # read the lock, send the token or leave a wake request.
+    assert granted.get(function_role(template, WAKE_ROLE), set()) <= {
+        "states:SendTaskSuccess",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    }
     assert granted[function_role(template, "sweep.handler.lambda_handler")] >= {
         "voiceid:ListFraudsterRegistrationJobs",
         "voiceid:ListSpeakerEnrollmentJobs",

@@ -85,7 +85,7 @@ def test_functions_run_on_arm64_python_with_tracing_and_validated_env(template: 
     cases: list[tuple[str, dict[str, Any]]] = [
         ("describe_job.handler.lambda_handler", {"MIN_POLL_SECONDS": "30", "MAX_POLL_SECONDS": "300"}),
         ("record_failures.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value(), "RETENTION_DAYS": "90"}),
-        ("wake_tracker.handler.lambda_handler", {}),
+        ("wake_tracker.handler.lambda_handler", {"FAILURES_TABLE_NAME": Match.any_value()}),
         (
             "validate_input.handler.lambda_handler",
             {"VOICE_ID_DOMAIN_IDS": ",".join(CONTEXT["tracker:voiceIdDomainIds"])},
@@ -262,12 +262,20 @@ def test_sweep_may_list_configured_domains_read_locks_and_start_only_the_tracker
     assert ":execution:VoiceIdJobTracker-Tracker:*" in str(by_action["states:DescribeExecution"]["Resource"])
 
 
-def test_wake_tracker_may_only_send_task_success_to_the_tracker(template_json: dict[str, Any]) -> None:
+def test_wake_tracker_may_only_send_task_success_to_the_tracker_and_read_and_mark_the_lock(
+    template_json: dict[str, Any],
+) -> None:
     policy = statements(template_json, "WakeTrackerRole")
     actions = {action for statement in policy for action in actions_of(statement)}
-    assert {a for a in actions if not a.startswith(("logs:", "xray:"))} == {"states:SendTaskSuccess"}
+    assert {a for a in actions if not a.startswith(("logs:", "xray:"))} == {
+        "states:SendTaskSuccess",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+    }
     (send,) = [s for s in policy if "states:SendTaskSuccess" in actions_of(s)]
     assert ":stateMachine:VoiceIdJobTracker-Tracker" in str(send["Resource"])
+    (lock,) = [s for s in policy if "dynamodb:UpdateItem" in actions_of(s)]
+    assert "FailuresTable" in json.dumps(lock["Resource"])
 
 
 def test_the_sweep_runs_on_a_schedule_with_a_dead_letter_queue_and_retries(template_json: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -115,11 +116,65 @@ def test_lambda_service_errors_and_throttling_are_retried_with_jitter(states: di
 
 def test_service_throttling_and_internal_errors_are_retried(states: dict[str, Any]) -> None:
     retry = states["Describe job"]["Retry"][1]
-    assert retry["ErrorEquals"] == ["VoiceIdThrottled", "VoiceIdUnavailable", "BedrockThrottled", "BedrockUnavailable"]
+    assert retry["ErrorEquals"] == [
+        "VoiceIdThrottled",
+        "VoiceIdUnavailable",
+        "BedrockThrottled",
+        "BedrockUnavailable",
+        "Sandbox.Timedout",
+    ]
     # validate-input reads a Bedrock job to check it against the configuration.
     assert states["Validate input"]["Retry"][1]["ErrorEquals"] == retry["ErrorEquals"]
     assert retry["JitterStrategy"] == "FULL"
     assert retry["MaxAttempts"] >= 5
+
+
+@pytest.mark.parametrize("state", ["Record failed requests", "Record completed job", "Record failed job"])
+def test_transient_record_failures_are_retried_and_a_failed_record_is_never_left_recording(
+    states: dict[str, Any], state: str
+) -> None:
+    retry = states[state]["Retry"][1]
+    assert retry["ErrorEquals"] == ["RecordingIncomplete", "TransientServiceError", "Sandbox.Timedout"]
+    assert [(c["ErrorEquals"][-1], c["Next"]) for c in states[state]["Catch"]] == [
+        ("UnexpectedJobStatus", "Mark record failed"),
+        ("States.ALL", "Mark record failed after error"),
+    ]
+    for name, then in [
+        ("Mark record failed", "Release job lock"),
+        ("Mark record failed after error", "Release job lock after error"),
+    ]:
+        mark = states[name]
+        assert mark["Parameters"]["Key"]["sk"] == {"S": "SUMMARY"}
+        assert mark["Parameters"]["ConditionExpression"] == "RecordState = :recording"
+        assert mark["Parameters"]["ExpressionAttributeValues"][":problem"] == {
+            "S.$": "States.Format('{}: {}', $.Error.Error, $.Error.Cause)"
+        }
+        assert mark["Next"] == then and mark["Catch"][0]["Next"] == then
+
+
+def _retry_delays(retry: dict[str, Any], rng: random.Random) -> float:
+    """One draw of the total time a retrier waits over all its attempts (full jitter: uniform below each)."""
+    total = 0.0
+    for attempt in range(retry["MaxAttempts"]):
+        ceiling = min(retry["IntervalSeconds"] * retry["BackoffRate"] ** attempt, retry["MaxDelaySeconds"])
+        total += rng.uniform(0, ceiling)
+    return total
+
+
+@pytest.mark.parametrize(
+    ("state", "index"),
+    [("Describe job", 1), ("Record failed requests", 1), ("Acquire job lock", 0), ("Read job lock", 0)],
+)
+def test_the_transient_retry_budget_outlasts_ten_minutes_of_faults(
+    states: dict[str, Any], state: str, index: int
+) -> None:
+    retry = states[state]["Retry"][index]
+    assert retry["JitterStrategy"] == "FULL"
+    draws = sorted(_retry_delays(retry, random.Random(seed)) for seed in range(2_000))
+    # Even the shortest of 2,000 draws of the jittered delays waits out 10 minutes; a typical one, ~18.
+    assert draws[0] > 600
+    # And after the fault clears, the next attempt comes within a minute.
+    assert retry["MaxDelaySeconds"] <= 60
 
 
 def test_permanent_errors_end_in_a_fail_state_with_error_and_cause(states: dict[str, Any]) -> None:
@@ -169,6 +224,7 @@ def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any
     assert states["Read job lock"]["Next"] == "Lock state?"
     tracking, released = states["Lock state?"]["Choices"]
     assert tracking == {"Variable": "$.Lock.LockState", "StringEquals": "TRACKING", "Next": "Check lock holder"}
+    # Released by a failed tracker (before or after this execution's PutItem failed): taken over.
     assert released == {"Variable": "$.Lock.LockState", "StringEquals": "RELEASED", "Next": "Take over job lock"}
     assert states["Lock state?"]["Default"] == "Re-record requested?"
     assert states["Re-record requested?"]["Default"] == "Job already tracked"
@@ -182,7 +238,8 @@ def test_a_lock_whose_holder_stopped_is_taken_over(states: dict[str, Any]) -> No
     assert check["Catch"][0]["ErrorEquals"] == ["Sfn.ExecutionDoesNotExistException"]
     assert check["Catch"][0]["Next"] == "Take over job lock"
     (running,) = states["Lock holder still running?"]["Choices"]
-    assert running == {"Variable": "$.Lock.Holder.Status", "StringEquals": "RUNNING", "Next": "Lock holder waiting?"}
+    assert running == {"Variable": "$.Lock.Holder.Status", "StringEquals": "RUNNING", "Next": "Wake lock holder"}
+    assert "Sfn.ThrottlingException" in check["Retry"][0]["ErrorEquals"]
     assert states["Lock holder still running?"]["Default"] == "Take over job lock"
     take_over = states["Take over job lock"]
     assert take_over["Parameters"]["ConditionExpression"] == "ExecutionArn = :holder"
@@ -197,12 +254,22 @@ def test_a_lock_whose_holder_stopped_is_taken_over(states: dict[str, Any]) -> No
 
 
 @pytest.mark.parametrize(
-    "state", ["Acquire job lock", "Read job lock", "Take over job lock", "Mark job recorded", "Release job lock"]
+    "state",
+    [
+        "Acquire job lock",
+        "Read job lock",
+        "Take over job lock",
+        "Mark job recorded",
+        "Release job lock",
+        "Mark record failed",
+        "Take wake request",
+    ],
 )
 def test_dynamodb_steps_retry_throttling_and_internal_errors(states: dict[str, Any], state: str) -> None:
     (retry,) = states[state]["Retry"]
     assert "DynamoDB.ProvisionedThroughputExceededException" in retry["ErrorEquals"]
     assert "DynamoDB.InternalServerErrorException" in retry["ErrorEquals"]
+    assert "DynamoDB.InternalServerError" in retry["ErrorEquals"]
     assert retry["JitterStrategy"] == "FULL"
 
 
@@ -220,19 +287,24 @@ def test_the_wait_stores_a_token_on_the_own_lock_and_times_out_into_a_poll(state
     parameters = wait["Parameters"]
     assert parameters["ExpressionAttributeValues"][":token"] == {"S.$": "$$.Task.Token"}
     assert parameters["ExpressionAttributeValues"][":me"] == {"S.$": "$$.Execution.Id"}
-    assert parameters["ConditionExpression"] == "ExecutionArn = :me AND LockState = :tracking"
+    assert parameters["ConditionExpression"] == (
+        "ExecutionArn = :me AND LockState = :tracking AND attribute_not_exists(WakeRequestedBy)"
+    )
     assert parameters["Key"]["sk"] == {"S": "LOCK"}
     assert [(c["ErrorEquals"], c["Next"]) for c in wait["Catch"]] == [
         (["States.Timeout"], "Describe job"),
+        (["DynamoDb.ConditionalCheckFailedException"], "Take wake request"),
         (["States.ALL"], "Wait for job"),
     ]
+    take = states["Take wake request"]
+    assert take["Parameters"]["UpdateExpression"] == "REMOVE WakeRequestedBy"
+    assert take["Parameters"]["ConditionExpression"] == "ExecutionArn = :me AND attribute_exists(WakeRequestedBy)"
+    assert (take["Next"], take["ResultPath"]) == ("Describe job", "$.Job.Wake")
+    assert take["Catch"][0]["Next"] == "Wait for job"
 
 
 def test_a_later_execution_wakes_a_running_holder_then_stops(states: dict[str, Any]) -> None:
-    (waiting,) = states["Lock holder waiting?"]["Choices"]
-    assert waiting == {"Variable": "$.Lock.Item.WakeToken.S", "IsPresent": True, "Next": "Wake lock holder"}
-    assert states["Lock holder waiting?"]["Default"] == "Job already tracked"
     wake = states["Wake lock holder"]
-    assert wake["Parameters"]["TaskToken.$"] == "$.Lock.Item.WakeToken.S"
+    assert wake["Parameters"]["Holder.$"] == "$.Lock.ExecutionArn"
     assert wake["Next"] == "Job already tracked"
     assert [(c["ErrorEquals"], c["Next"]) for c in wake["Catch"]] == [(["States.ALL"], "Job already tracked")]

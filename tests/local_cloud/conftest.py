@@ -16,6 +16,7 @@ import pytest
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.lambda_runtime import LambdaFunctionConfig
+from tests.local_cloud.iam_roles import Roles
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +46,13 @@ def make_function(cloud: LocalCloud, tmp_path: Path) -> Callable[..., LambdaFunc
         return config
 
     return make
+
+
+@pytest.fixture
+def roles(cloud: LocalCloud) -> Iterator[Roles]:
+    """Roles whose policies the gateway enforces for this test; cleared after it."""
+    cloud.authorizer.clear_denials()
+    try:
+        yield Roles(cloud)
+    finally:
+        cloud.iam.clear()  # the other tests of the shared cloud run unrestricted

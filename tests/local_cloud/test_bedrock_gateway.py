@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -16,64 +15,16 @@ from botocore.exceptions import ClientError
 from bedrock_emulator import BedrockEmulator, Pacing
 from bedrock_emulator.testing import CLAUDE_MODEL_ID, jsonl, records
 from local_cloud.cloud import LocalCloud
-from local_cloud.iam import PolicyStatement, RolePolicies
-from local_cloud.identity import role_access_key
+from tests.local_cloud.iam_roles import Roles, allow, client_as
 
 pytestmark = pytest.mark.xdist_group("local_cloud")
-
-
-class Roles:
-    def __init__(self, cloud: LocalCloud) -> None:
-        self.cloud = cloud
-        self._roles: dict[str, RolePolicies] = {}
-
-    def add(self, *statements: dict[str, Any]) -> str:
-        arn = f"arn:aws:iam::{self.cloud.account_id}:role/bedrock-{uuid.uuid4().hex[:8]}"
-        self._roles[arn] = RolePolicies(
-            role_arn=arn,
-            logical_id=arn.rsplit("/", 1)[-1],
-            statements=tuple(PolicyStatement(f"test[{n}]", statement) for n, statement in enumerate(statements)),
-        )
-        self.cloud.iam.replace(self._roles.values())
-        return arn
-
-    def client(self, service: str, role_arn: str) -> Any:
-        make_client: Any = boto3.client
-        return make_client(
-            service,
-            endpoint_url=self.cloud.endpoint_url,
-            region_name=self.cloud.region,
-            aws_access_key_id=role_access_key(role_arn, "test-session"),
-            aws_secret_access_key="local",
-            config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}),
-        )
-
-
-def _allow(action: str | list[str], resource: str | list[str], **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-@pytest.fixture
-def roles(cloud: LocalCloud) -> Iterator[Roles]:
-    cloud.authorizer.clear_denials()
-    try:
-        yield Roles(cloud)
-    finally:
-        cloud.iam.clear()
 
 
 @pytest.fixture
 def bedrock(cloud: LocalCloud) -> Iterator[BedrockEmulator]:
     def s3_as(role_arn: str) -> Any:
-        make_client: Any = boto3.client
-        return make_client(
-            "s3",
-            endpoint_url=cloud.endpoint_url,
-            region_name=cloud.region,
-            aws_access_key_id=role_access_key(role_arn, "BedrockBatchInference"),
-            aws_secret_access_key="local",
-            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
-        )
+        config = Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
+        return client_as(cloud, "s3", role_arn, "BedrockBatchInference", config=config)
 
     with BedrockEmulator(
         region=cloud.region, account_id=cloud.account_id, s3_client_for_role=s3_as, pacing=Pacing.manual_steps(10)
@@ -117,14 +68,16 @@ def test_a_callers_bedrock_calls_are_held_to_its_policies(
     jobs = f"arn:aws:bedrock:{cloud.region}:{cloud.account_id}:model-invocation-job/*"
     model = f"arn:aws:bedrock:{cloud.region}::foundation-model/{CLAUDE_MODEL_ID}"
     caller = roles.add(
-        _allow(["bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob"], [jobs, model]),
-        _allow(
+        allow(["bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob"], [jobs, model]),
+        allow(
             "iam:PassRole",
             service_role,
             Condition={"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
         ),
     )
-    client = roles.client("bedrock", caller)
+    client = roles.client(
+        "bedrock", caller, config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"})
+    )
     arn = client.create_model_invocation_job(**_job_args(service_role, input_bucket, output_bucket))["jobArn"]
     assert client.get_model_invocation_job(jobIdentifier=arn)["status"] == "Submitted"
     assert client.get_model_invocation_job(jobIdentifier=arn.rsplit("/", 1)[1])["jobArn"] == arn
@@ -156,15 +109,15 @@ def test_a_job_reads_and_writes_s3_as_its_service_role(
 ) -> None:
     input_bucket, output_bucket = _buckets(cloud)
     read_only = roles.add(
-        _allow("s3:ListBucket", f"arn:aws:s3:::{input_bucket}"),
-        _allow("s3:GetObject", f"arn:aws:s3:::{input_bucket}/*"),
+        allow("s3:ListBucket", f"arn:aws:s3:::{input_bucket}"),
+        allow("s3:GetObject", f"arn:aws:s3:::{input_bucket}/*"),
     )
     read_write = roles.add(
-        _allow("s3:ListBucket", f"arn:aws:s3:::{input_bucket}"),
-        _allow("s3:GetObject", f"arn:aws:s3:::{input_bucket}/*"),
-        _allow("s3:PutObject", f"arn:aws:s3:::{output_bucket}/*"),
+        allow("s3:ListBucket", f"arn:aws:s3:::{input_bucket}"),
+        allow("s3:GetObject", f"arn:aws:s3:::{input_bucket}/*"),
+        allow("s3:PutObject", f"arn:aws:s3:::{output_bucket}/*"),
     )
-    no_access = roles.add(_allow("s3:GetObject", "arn:aws:s3:::some-other-bucket/*"))
+    no_access = roles.add(allow("s3:GetObject", "arn:aws:s3:::some-other-bucket/*"))
     user = cloud.client("bedrock")
     results = {}
     for name, role in (("read_only", read_only), ("read_write", read_write), ("no_access", no_access)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -14,56 +14,14 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LocalCloud
-from local_cloud.iam import PolicyStatement, RolePolicies
 from local_cloud.identity import role_access_key
 from local_cloud.lambda_runtime import LambdaFunctionConfig
 from local_cloud.testing import wait_for_execution
+from tests.local_cloud.iam_roles import Roles, allow
 
 pytestmark = pytest.mark.xdist_group("local_cloud")
 
 FunctionFactory = Callable[..., LambdaFunctionConfig]
-
-
-def _allow(action: str | list[str], resource: str | list[str], **extra: Any) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
-
-
-class Roles:
-    """Load roles with the given statements into the cloud's enforcer, and clients that sign as them."""
-
-    def __init__(self, cloud: LocalCloud) -> None:
-        self.cloud = cloud
-        self._roles: dict[str, RolePolicies] = {}
-
-    def add(self, *statements: dict[str, Any]) -> str:
-        arn = f"arn:aws:iam::{self.cloud.account_id}:role/test-{uuid.uuid4().hex[:8]}"
-        self._roles[arn] = RolePolicies(
-            role_arn=arn,
-            logical_id=arn.rsplit("/", 1)[-1],
-            statements=tuple(PolicyStatement(f"test[{n}]", statement) for n, statement in enumerate(statements)),
-        )
-        self.cloud.iam.replace(self._roles.values())
-        return arn
-
-    def client(self, service: str, role_arn: str, **kwargs: Any) -> Any:
-        make_client: Any = boto3.client
-        return make_client(
-            service,
-            endpoint_url=self.cloud.endpoint_url,
-            region_name=self.cloud.region,
-            aws_access_key_id=role_access_key(role_arn, "test-session"),
-            aws_secret_access_key="local",
-            **kwargs,
-        )
-
-
-@pytest.fixture
-def roles(cloud: LocalCloud) -> Iterator[Roles]:
-    cloud.authorizer.clear_denials()
-    try:
-        yield Roles(cloud)
-    finally:
-        cloud.iam.clear()  # the other tests of the shared cloud run unrestricted
 
 
 def _table(cloud: LocalCloud) -> tuple[str, str]:
@@ -87,7 +45,7 @@ def _denied(call: Callable[[], object]) -> dict[str, Any]:
 def test_dynamodb_calls_of_a_role_are_held_to_its_table(cloud: LocalCloud, roles: Roles) -> None:
     allowed, allowed_arn = _table(cloud)
     other, other_arn = _table(cloud)
-    role = roles.add(_allow(["dynamodb:PutItem", "dynamodb:GetItem"], allowed_arn))
+    role = roles.add(allow(["dynamodb:PutItem", "dynamodb:GetItem"], allowed_arn))
     dynamodb = roles.client("dynamodb", role)
     dynamodb.put_item(TableName=allowed, Item={"pk": {"S": "a"}})
     assert dynamodb.get_item(TableName=allowed, Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
@@ -121,8 +79,8 @@ def test_reading_an_sse_kms_object_needs_the_roles_decrypt_via_s3(cloud: LocalCl
         s3.put_object(Bucket=bucket, Key=key, Body=b"{}", ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key)
     s3.put_object(Bucket=bucket, Key="out/plain.out", Body=b"plain")
     role = roles.add(
-        _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/out/*"),
-        _allow(
+        allow("s3:GetObject", f"arn:aws:s3:::{bucket}/out/*"),
+        allow(
             "kms:Decrypt",
             granted,
             Condition={"StringEquals": {"kms:ViaService": f"s3.{cloud.region}.amazonaws.com"}},
@@ -153,7 +111,7 @@ def test_lambda_invoke_of_a_role_is_held_to_its_functions(
 ) -> None:
     source = "def handler(event, context):\n    return 'ran'\n"
     granted, other = make_function(source), make_function(source)
-    role = roles.add(_allow("lambda:InvokeFunction", [granted.arn, f"{granted.arn}:*"]))
+    role = roles.add(allow("lambda:InvokeFunction", [granted.arn, f"{granted.arn}:*"]))
     client = roles.client("lambda", role)
     assert json.loads(client.invoke(FunctionName=granted.name)["Payload"].read()) == "ran"
     response = _denied(lambda: client.invoke(FunctionName=other.arn))
@@ -168,8 +126,8 @@ def test_the_state_machines_own_calls_run_as_its_role(
     granted = make_function("def handler(event, context):\n    return {'ok': True}\n")
     other = make_function("def handler(event, context):\n    return {'ok': True}\n")
     role = roles.add(
-        _allow("lambda:InvokeFunction", granted.arn),
-        _allow(["dynamodb:PutItem", "dynamodb:UpdateItem"], table_arn),
+        allow("lambda:InvokeFunction", granted.arn),
+        allow(["dynamodb:PutItem", "dynamodb:UpdateItem"], table_arn),
     )
     sfn = cloud.client("stepfunctions")
 

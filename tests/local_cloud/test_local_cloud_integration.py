@@ -380,3 +380,69 @@ def test_aws_sdk_tasks_take_pascal_case_parameters_and_name_service_errors_like_
         assert described["status"] == "SUCCEEDED", described
         outputs.append(json.loads(described["output"]))
     assert outputs == [{"Status": "SUCCEEDED"}, {"Holder": "gone"}]
+
+
+def test_a_task_token_is_spent_once_its_task_has_ended(cloud: LocalCloud) -> None:
+    """As on AWS, SendTaskSuccess for a task that already ended is TaskTimedOut, not a second success."""
+    sfn = cloud.client("stepfunctions")
+    table = f"tokens-{uuid.uuid4().hex[:8]}"
+    cloud.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    machine = create_state_machine(
+        cloud,
+        {
+            "StartAt": "Park",
+            "States": {
+                "Park": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:dynamodb:putItem.waitForTaskToken",
+                    "Parameters": {"TableName": table, "Item": {"pk": {"S": "t"}, "token": {"S.$": "$$.Task.Token"}}},
+                    "TimeoutSeconds": 60,
+                    "Next": "Linger",
+                },
+                # Still running after the task ended, as a tracker describing after its wait was woken.
+                "Linger": {"Type": "Wait", "Seconds": 3, "End": True},
+            },
+        },
+    )
+    execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + 30
+    while not (item := cloud.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "t"}}).get("Item")):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    token = item["token"]["S"]
+    sfn.send_task_success(taskToken=token, output='{"first": true}')
+    with pytest.raises(ClientError) as again:
+        sfn.send_task_success(taskToken=token, output='{"second": true}')
+    assert again.value.response["Error"]["Code"] == "TaskTimedOut"
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    assert wait_for_execution(sfn, execution)["status"] == "SUCCEEDED"
+
+
+def test_a_lambda_tasks_invoke_errors_are_named_like_aws(cloud: LocalCloud) -> None:
+    """Lambda's own error for a task whose Resource is a function ARN is `Lambda.<Code>`, which Retry and
+    Catch blocks name (moto called every such error `Exception`)."""
+    sfn = cloud.client("stepfunctions")
+    missing = f"arn:aws:lambda:{cloud.region}:{cloud.account_id}:function:never-deployed"
+    machine = create_state_machine(
+        cloud,
+        {
+            "StartAt": "Invoke",
+            "States": {
+                "Invoke": {
+                    "Type": "Task",
+                    "Resource": missing,
+                    "Catch": [{"ErrorEquals": ["Lambda.ResourceNotFoundException"], "Next": "Named"}],
+                    "End": True,
+                },
+                "Named": {"Type": "Pass", "Result": "named like AWS", "End": True},
+            },
+        },
+    )
+    described = wait_for_execution(sfn, sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"])
+    assert described["status"] == "SUCCEEDED", described
+    assert "named like AWS" in described["output"]

@@ -27,6 +27,10 @@ class FakeContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:describe-job"
     aws_request_id: str = "req-1"
+    remaining_seconds: float = 900.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_seconds * 1000)
 
 
 def fresh_import(name: str) -> ModuleType:
@@ -151,7 +155,7 @@ def test_only_a_complete_sweep_emits_the_heartbeat(
     handler = fresh_import("sweep.handler")
     complete, incomplete = SweepReport(), SweepReport(listing_failures=["SPEAKER_ENROLLMENT in D: throttled"])
     for report in (complete, incomplete):
-        monkeypatch.setattr(handler, "sweep", type("FakeSweep", (), {"run": lambda self, *a, r=report: r})())
+        monkeypatch.setattr(handler, "sweep", type("FakeSweep", (), {"run": lambda self, *a, r=report, **_: r})())
         try:
             handler.lambda_handler({}, FakeContext(function_name="sweep"))
         except SweepIncomplete:

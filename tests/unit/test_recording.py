@@ -167,3 +167,69 @@ def test_a_running_job_is_not_recorded(s3: Any, dynamodb: Any) -> None:
     with pytest.raises(InvalidJobRequest, match="still IN_PROGRESS"):
         record(s3, dynamodb, JobStatus.IN_PROGRESS)
     assert items(dynamodb) == {}
+
+
+class CountingClient:
+    """A real (moto) DynamoDB client that counts the items each BatchWriteItem puts."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.put_keys: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        self.put_keys += [r["PutRequest"]["Item"]["sk"]["S"] for r in RequestItems[TABLE] if "PutRequest" in r]
+        return self._client.batch_write_item(RequestItems=RequestItems)
+
+
+def test_the_record_stops_before_its_deadline_and_its_retry_resumes(s3: Any, dynamodb: Any) -> None:
+    from job_tracker.errors import RecordingIncomplete
+    from job_tracker.recording import DEADLINE_RESERVE_SECONDS, Deadline
+
+    put_output(s3, OUT_KEY, output_document(errors=[(f"r{n:03}", 400, "x") for n in range(100)]))
+    request = {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(job())}
+    counting = CountingClient(dynamodb)
+    store = DynamoDbFailureStore(counting, TABLE)  # type: ignore[arg-type]
+    # The function's clock: plenty of time for two batches, then less than the reserve.
+    time_left = Deadline(lambda: 900.0 if len(counting.put_keys) < 50 else DEADLINE_RESERVE_SECONDS - 1)
+    with pytest.raises(RecordingIncomplete, match=r"stopped with \d+ s of the function's time left, 2 batch"):
+        record_job(request, S3ObjectReader(s3, chunk_bytes=256), store, time_left)
+    # Two batches of 25 went out before the deadline; the summary says the record is not complete.
+    assert len(counting.put_keys) == 50
+    assert items(dynamodb)["SUMMARY"]["RecordState"] == {"S": "FAILED"}
+
+    # The state machine's retry: a fresh invocation writes only what is missing, and completes the record.
+    counting.put_keys.clear()
+    result = record_job(request, S3ObjectReader(s3, chunk_bytes=256), store)
+    assert len(counting.put_keys) == 50
+    assert not set(counting.put_keys) & {f"FAILURE#r{n:03}" for n in range(50)}
+    stored = items(dynamodb)
+    assert len([key for key in stored if key.startswith("FAILURE#")]) == 100 == result.failed
+    assert stored["SUMMARY"]["RecordState"] == {"S": "COMPLETE"}
+
+
+def test_a_re_record_of_a_complete_record_rewrites_every_item(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, output_document(errors=[(f"r{n}", 400, "x") for n in range(30)]))
+    record(s3, dynamodb)
+    counting = CountingClient(dynamodb)
+    request = {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(job())}
+    record_job(request, S3ObjectReader(s3), DynamoDbFailureStore(counting, TABLE))  # type: ignore[arg-type]
+    assert len(counting.put_keys) == 30
+
+
+def test_a_transient_failure_marks_the_summary_failed_with_the_reason(s3: Any, dynamodb: Any) -> None:
+    from botocore.stub import Stubber
+
+    from job_tracker.errors import TransientServiceError
+
+    put_output(s3, OUT_KEY, output_document(errors=[("r1", 400, "x")]))
+    stubber = Stubber(s3)
+    stubber.add_client_error("get_object", "SlowDown", "Please reduce your request rate.", 503)
+    stubber.activate()
+    with pytest.raises(TransientServiceError, match="SlowDown"):
+        record(s3, dynamodb)
+    summary = items(dynamodb)["SUMMARY"]
+    assert summary["RecordState"] == {"S": "FAILED"}
+    assert summary["RecordProblem"]["S"].startswith("TransientServiceError: S3 GetObject")

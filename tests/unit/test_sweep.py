@@ -3,6 +3,7 @@ DynamoDB, botocore's Stubber for Voice ID's List API)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -228,3 +229,64 @@ def test_a_domain_that_cannot_be_listed_does_not_stop_the_others(
     assert report.verdicts == {job_id(1): Verdict.STARTED}
     assert len(report.listing_failures) == len(JOB_KINDS)
     assert all("BrokenDomainDDDDDDDDDD" in failure and "AccessDenied" in failure for failure in report.listing_failures)
+
+
+def test_one_jobs_error_is_its_verdict_and_the_sweep_goes_on(dynamodb: Any, sfn: Any, state_machine_arn: str) -> None:
+    # DynamoDB throttles the second job's lock read past the SDK's retries; the jobs after it are still swept.
+    stubbed = boto3.client("dynamodb", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+    real_get = dynamodb.get_item
+    calls = {"n": 0}
+
+    def get_item(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            response: Any = {
+                "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+            raise stubbed.exceptions.ProvisionedThroughputExceededException(response, "GetItem")
+        return real_get(**kwargs)
+
+    dynamodb.get_item = get_item
+    report = make_sweep(dynamodb, sfn, state_machine_arn, [listed(1), listed(2), listed(3)]).run(
+        [DOMAIN_ID], [FRAUDSTERS], NOW
+    )
+    assert report.verdicts == {job_id(1): Verdict.STARTED, job_id(2): Verdict.FAILED, job_id(3): Verdict.STARTED}
+    assert report.job_failures[job_id(2)].startswith("TransientServiceError: DynamoDB GetItem")
+    output = report.to_output()
+    assert (output["JobsFailed"], output["TrackersStarted"]) == (1, 2)
+    assert not report.complete
+
+
+def test_the_sweep_stops_within_its_time_budget_and_reports_what_it_did_not_reach(
+    dynamodb: Any, sfn: Any, state_machine_arn: str
+) -> None:
+    other_domain = "OtherDomainEEEEEEEEEEE"
+    sweep = Sweep(
+        lister=FixedLister({DOMAIN_ID: [listed(n) for n in range(1, 6)]}),
+        locks=DynamoDbLockReader(dynamodb, TABLE),
+        trackers=StepFunctionsTrackers(sfn, state_machine_arn),
+        lookback=timedelta(days=7),
+        reserve_seconds=60,
+    )
+
+    # The function's clock: 5 minutes left, less than a minute once 3 trackers are started.
+    def remaining_seconds() -> float:
+        started = len(sfn.list_executions(stateMachineArn=state_machine_arn)["executions"])
+        return 300.0 if started < 3 else 59.0
+
+    report = sweep.run([DOMAIN_ID, other_domain], [FRAUDSTERS], NOW, remaining_seconds=remaining_seconds)
+    assert sorted(report.verdicts) == [job_id(1), job_id(2), job_id(3)]
+    assert report.not_reached == [
+        f"FRAUDSTER_REGISTRATION in {DOMAIN_ID} (part-way)",
+        f"FRAUDSTER_REGISTRATION in {other_domain}",
+    ]
+    assert report.to_output()["NotReached"] == report.not_reached
+    assert not report.complete
+
+
+def test_no_time_at_all_reaches_nothing_and_says_so(dynamodb: Any, sfn: Any, state_machine_arn: str) -> None:
+    sweep = dataclasses.replace(make_sweep(dynamodb, sfn, state_machine_arn, [listed(1)]), reserve_seconds=10)
+    report = sweep.run([DOMAIN_ID], JOB_KINDS.values(), NOW, remaining_seconds=lambda: 5.0)
+    assert report.verdicts == {}
+    assert report.not_reached == [f"{kind} in {DOMAIN_ID}" for kind in JOB_KINDS]

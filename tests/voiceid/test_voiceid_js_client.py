@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
+from emulator_core.testing import run_js_client
 from voiceid_emulator.audio import make_wav
 from voiceid_emulator.testing import ROLE_ARN, Env, fraudster_manifest
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "js" / "voiceid_client.mjs"
-SDK = REPO / "node_modules" / "@aws-sdk" / "client-voice-id"
 
 
 def test_js_sdk_start_describe_list(env: Env) -> None:
-    # `make test` installs both; a silent skip would hide that the second client never ran.
-    assert shutil.which("node"), "node is not on PATH (make test puts the venv's Node first)"
-    assert SDK.is_dir(), "node_modules/@aws-sdk/client-voice-id is missing: run `npm ci` (make install)"
     domain_id = env.create_domain()
     audio = env.put_audio("audio/a.wav", make_wav(3))
     manifest = env.put_manifest(fraudster_manifest([("r1", [audio])]))
-    child_env = {
-        **os.environ,
-        "VOICEID_ENDPOINT": env.emulator.endpoint_url,
-        "DOMAIN_ID": domain_id,
-        "INPUT_S3_URI": manifest,
-        "OUTPUT_S3_URI": f"s3://{env.output_bucket}/js",
-        "KMS_KEY_ID": env.kms_key_id,
-        "ROLE_ARN": ROLE_ARN,
-        "AWS_REGION": "us-east-1",
-    }
-    result = subprocess.run(
-        ["node", str(SCRIPT)],
-        env=child_env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    out = run_js_client(
+        SCRIPT,
+        "@aws-sdk/client-voice-id",
+        {
+            "VOICEID_ENDPOINT": env.emulator.endpoint_url,
+            "DOMAIN_ID": domain_id,
+            "INPUT_S3_URI": manifest,
+            "OUTPUT_S3_URI": f"s3://{env.output_bucket}/js",
+            "KMS_KEY_ID": env.kms_key_id,
+            "ROLE_ARN": ROLE_ARN,
+            "AWS_REGION": "us-east-1",
+        },
     )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
     job_id = out["startFraudster"]["JobId"]
     assert out["startFraudster"]["JobStatus"] == "SUBMITTED"
     assert out["startFraudster"]["JobName"] == "from-js"

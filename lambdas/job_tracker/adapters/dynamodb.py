@@ -12,8 +12,10 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from job_tracker import table_schema as schema
+from job_tracker.adapters.transient import transient_as_retryable
 from job_tracker.errors import AccessDenied, RecordingIncomplete
 from job_tracker.sweep import JobLock
+from job_tracker.waking import LOCK_TRACKING, HolderWait
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,25 +38,31 @@ def _to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def _denial_as_access_denied(operation: str, table: str) -> Iterator[None]:
-    """DynamoDB's AccessDeniedException as the tracker's AccessDenied, naming the call and the table.
+def _translated_errors(operation: str, table: str) -> Iterator[None]:
+    """DynamoDB's AccessDeniedException as the tracker's AccessDenied, naming the call and the table, and a
+    transient failure (throttling, 5xx, a dropped connection) as TransientServiceError.
 
-    The state machine catches AccessDenied and ends in "Tracking failed" with this message as the Cause;
-    a raw ClientError would instead stop the tracker with botocore's wording. Other errors pass unchanged.
+    The state machine catches AccessDenied and ends in "Tracking failed" with this message as the Cause,
+    and retries TransientServiceError; a raw ClientError would instead stop the tracker with botocore's
+    wording. Other errors pass unchanged.
     """
     try:
-        yield
+        with transient_as_retryable("DynamoDB", operation, f"table {table}"):
+            yield
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "AccessDeniedException":
             raise
         message = error.response.get("Error", {}).get("Message", "")
         raise AccessDenied(
-            f"DynamoDB denied dynamodb:{operation} on table {table}; the record-failures role needs it: {message}"
+            f"DynamoDB denied dynamodb:{operation} on table {table}; this function's role needs it: {message}"
         ) from error
 
 
 class FailureStore(Protocol):
-    def mark_recording(self, job: JobDescription) -> None: ...
+    def mark_recording(self, job: JobDescription) -> str | None:
+        """Flag the summary RECORDING; returns the RecordState it had (None: no summary yet)."""
+        ...
+
     def mark_record_failed(self, job: JobDescription, problem: str) -> None: ...
     def writer(self) -> BatchWriter: ...
     def failure_sort_keys(self, ref: JobRef) -> set[str]: ...
@@ -120,7 +128,7 @@ class BatchWriter:
         requests: list[WriteRequestTypeDef] | list[WriteRequestOutputTypeDef] = self._pending
         self._pending, self._pending_keys = [], set()
         for attempt in range(1, self._max_attempts + 1):
-            with _denial_as_access_denied("BatchWriteItem", self._table):
+            with _translated_errors("BatchWriteItem", self._table):
                 response = self._client.batch_write_item(RequestItems={self._table: requests})
             self.batches_sent += 1
             requests = response.get("UnprocessedItems", {}).get(self._table, [])
@@ -162,7 +170,7 @@ class DynamoDbFailureStore:
     def _summary_key(self, ref: JobRef) -> dict[str, Any]:
         return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
 
-    def _set_record_state(self, job: JobDescription, state: str, problem: str | None) -> None:
+    def _set_record_state(self, job: JobDescription, state: str, problem: str | None) -> str | None:
         ref = job.ref
         # Enough for the summary to be listed (JobsByDomain) and read while the record is not complete.
         expression = (
@@ -193,18 +201,20 @@ class DynamoDbFailureStore:
             values[":problem"] = problem
         if removed:
             expression += " REMOVE " + ", ".join(removed)
-        with _denial_as_access_denied("UpdateItem", self._table):
-            self._client.update_item(
+        with _translated_errors("UpdateItem", self._table):
+            old = self._client.update_item(
                 TableName=self._table,
                 Key=self._summary_key(ref),
                 UpdateExpression=expression,
                 ExpressionAttributeValues=_to_attribute_values(values),
-            )
+                ReturnValues="UPDATED_OLD",
+            ).get("Attributes", {})
+        return old.get("RecordState", {}).get("S")
 
-    def mark_recording(self, job: JobDescription) -> None:
+    def mark_recording(self, job: JobDescription) -> str | None:
         """Flag the summary as in progress before any failure is written, so that a crash part-way
-        never leaves a summary that claims a complete record."""
-        self._set_record_state(job, schema.RECORD_STATE_RECORDING, None)
+        never leaves a summary that claims a complete record. Returns the state it had."""
+        return self._set_record_state(job, schema.RECORD_STATE_RECORDING, None)
 
     def mark_record_failed(self, job: JobDescription, problem: str) -> None:
         self._set_record_state(job, schema.RECORD_STATE_FAILED, problem)
@@ -216,7 +226,7 @@ class DynamoDbFailureStore:
         """Sort keys of the failure items already stored for the job."""
         keys: set[str] = set()
         paginator = self._client.get_paginator("query")
-        with _denial_as_access_denied("Query", self._table):
+        with _translated_errors("Query", self._table):
             for page in paginator.paginate(
                 TableName=self._table,
                 KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
@@ -231,7 +241,7 @@ class DynamoDbFailureStore:
         return keys
 
     def put_summary(self, item: Item) -> None:
-        with _denial_as_access_denied("PutItem", self._table):
+        with _translated_errors("PutItem", self._table):
             self._client.put_item(TableName=self._table, Item=_to_attribute_values({**item, **self._expiry()}))
 
 
@@ -243,12 +253,15 @@ class DynamoDbLockReader:
         self._table = table_name
 
     def read_lock(self, ref: JobRef) -> JobLock | None:
-        item = self._client.get_item(
-            TableName=self._table,
-            Key=_to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY}),
-            ProjectionExpression="LockState, ExecutionArn, ReleasedAt",
-            ConsistentRead=True,
-        ).get("Item")
+        with _translated_errors("GetItem", self._table):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=_to_attribute_values(
+                    {schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY}
+                ),
+                ProjectionExpression="LockState, ExecutionArn, ReleasedAt",
+                ConsistentRead=True,
+            ).get("Item")
         if not item:
             return None
         return JobLock(
@@ -256,3 +269,54 @@ class DynamoDbLockReader:
             execution_arn=item.get("ExecutionArn", {}).get("S"),
             released_at=item.get("ReleasedAt", {}).get("S"),
         )
+
+
+class DynamoDbWakeRequests:
+    """The wake-up's view of the job's LOCK item: the holder's latest wait token, and the wake request the
+    holder's next wait checks (infra/constructs/state_machine.py, "Wait for job or wake-up")."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _key(self, ref: JobRef) -> dict[str, Any]:
+        return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY})
+
+    def read(self, ref: JobRef) -> HolderWait | None:
+        with _translated_errors("GetItem", self._table):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key=self._key(ref),
+                ProjectionExpression="LockState, ExecutionArn, WakeToken",
+                ConsistentRead=True,
+            ).get("Item")
+        if not item:
+            return None
+        return HolderWait(
+            lock_state=item.get("LockState", {}).get("S", ""),
+            execution_arn=item.get("ExecutionArn", {}).get("S"),
+            wake_token=item.get("WakeToken", {}).get("S"),
+        )
+
+    def request(self, ref: JobRef, holder: str, seen_token: str | None, requested_by: str) -> bool:
+        values: dict[str, Any] = {":holder": holder, ":tracking": LOCK_TRACKING, ":by": requested_by}
+        condition = "ExecutionArn = :holder AND LockState = :tracking AND "
+        if seen_token is None:
+            condition += "attribute_not_exists(WakeToken)"
+        else:
+            condition += "WakeToken = :seen"
+            values[":seen"] = seen_token
+        try:
+            with _translated_errors("UpdateItem", self._table):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(ref),
+                    UpdateExpression="SET WakeRequestedBy = :by",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=_to_attribute_values(values),
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

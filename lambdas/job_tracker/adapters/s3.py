@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from job_tracker.adapters.transient import transient_as_retryable
 from job_tracker.errors import AccessDenied, OutputFileMissing, RecordingIncomplete
 from job_tracker.models import S3Location
 
@@ -38,7 +39,8 @@ class S3ObjectReader:
 
     def chunks(self, location: S3Location) -> Iterator[bytes]:
         try:
-            body = self._client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+            with transient_as_retryable("S3", "GetObject", location.uri):
+                body = self._client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
         except ClientError as error:
             raise _translated(error, location, "read") from error
         try:

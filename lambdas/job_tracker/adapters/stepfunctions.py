@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from job_tracker.adapters.transient import transient_as_retryable
 from job_tracker.kinds import JobKind
 from job_tracker.models import JobRef
 
@@ -26,7 +27,8 @@ class StepFunctionsTrackers:
 
     def is_running(self, execution_arn: str) -> bool:
         try:
-            return self._client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+            with transient_as_retryable("Step Functions", "DescribeExecution", execution_arn):
+                return self._client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
                 return False
@@ -41,9 +43,10 @@ class StepFunctionsTrackers:
             "StartedBy": started_by,
         }
         try:
-            self._client.start_execution(
-                stateMachineArn=self._state_machine_arn, name=execution_name, input=json.dumps(execution_input)
-            )
+            with transient_as_retryable("Step Functions", "StartExecution", self._state_machine_arn):
+                self._client.start_execution(
+                    stateMachineArn=self._state_machine_arn, name=execution_name, input=json.dumps(execution_input)
+                )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
                 return False
@@ -60,7 +63,8 @@ class StepFunctionsTaskWaker:
     def wake(self, task_token: str, output: dict[str, str]) -> str | None:
         """Send the token; None when it was delivered, else why nothing was woken (not an error)."""
         try:
-            self._client.send_task_success(taskToken=task_token, output=json.dumps(output))
+            with transient_as_retryable("Step Functions", "SendTaskSuccess", "the tracker's wait"):
+                self._client.send_task_success(taskToken=task_token, output=json.dumps(output))
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in _STALE_TOKEN_ERRORS:

@@ -8,14 +8,10 @@ import {
   ListModelInvocationJobsCommand,
   StopModelInvocationJobCommand,
 } from "@aws-sdk/client-bedrock";
+import { clientOptions, errorOf, plain } from "../../emulator_js/sdk_helpers.mjs";
 
 const env = process.env;
-const client = new BedrockClient({
-  region: "us-east-1",
-  endpoint: env.BEDROCK_ENDPOINT,
-  credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
-  maxAttempts: 1,
-});
+const client = new BedrockClient(clientOptions(env.BEDROCK_ENDPOINT));
 
 const jobInput = {
   jobName: "from-js",
@@ -25,21 +21,6 @@ const jobInput = {
   outputDataConfig: { s3OutputDataConfig: { s3Uri: env.OUTPUT_S3_URI, s3EncryptionKeyId: env.KMS_KEY_ID } },
   timeoutDurationInHours: 24,
 };
-
-async function errorOf(promise) {
-  try {
-    await promise;
-    return null;
-  } catch (err) {
-    return { name: err.name, status: err.$metadata?.httpStatusCode, message: err.message };
-  }
-}
-
-function plain(response) {
-  const copy = { ...response };
-  delete copy.$metadata;
-  return JSON.parse(JSON.stringify(copy)); // Dates become ISO strings
-}
 
 const out = {};
 const created = await client.send(new CreateModelInvocationJobCommand(jobInput));

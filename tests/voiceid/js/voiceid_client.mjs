@@ -10,14 +10,10 @@ import {
   DescribeSpeakerEnrollmentJobCommand,
   ListSpeakerEnrollmentJobsCommand,
 } from "@aws-sdk/client-voice-id";
+import { clientOptions, errorOf, plain } from "../../emulator_js/sdk_helpers.mjs";
 
 const env = process.env;
-const client = new VoiceIDClient({
-  region: "us-east-1",
-  endpoint: env.VOICEID_ENDPOINT,
-  credentials: { accessKeyId: "testing", secretAccessKey: "testing" },
-  maxAttempts: 1,
-});
+const client = new VoiceIDClient(clientOptions(env.VOICEID_ENDPOINT));
 
 const jobInput = {
   DomainId: env.DOMAIN_ID,
@@ -26,23 +22,15 @@ const jobInput = {
   OutputDataConfig: { S3Uri: env.OUTPUT_S3_URI, KmsKeyId: env.KMS_KEY_ID },
 };
 
-async function errorOf(promise) {
-  try {
-    await promise;
-    return null;
-  } catch (err) {
-    return { name: err.name, status: err.$metadata?.httpStatusCode, message: err.message, resourceType: err.ResourceType };
-  }
-}
-
 const out = {};
 const started = await client.send(new StartFraudsterRegistrationJobCommand({ ...jobInput, JobName: "from-js" }));
 out.startFraudster = started.Job;
 out.describeFraudster = (
   await client.send(new DescribeFraudsterRegistrationJobCommand({ DomainId: env.DOMAIN_ID, JobId: started.Job.JobId }))
 ).Job;
-out.listFraudster = await client.send(new ListFraudsterRegistrationJobsCommand({ DomainId: env.DOMAIN_ID, MaxResults: 10 }));
-delete out.listFraudster.$metadata;
+out.listFraudster = plain(
+  await client.send(new ListFraudsterRegistrationJobsCommand({ DomainId: env.DOMAIN_ID, MaxResults: 10 })),
+);
 out.secondStartError = await errorOf(client.send(new StartFraudsterRegistrationJobCommand(jobInput)));
 out.notFoundError = await errorOf(
   client.send(new DescribeFraudsterRegistrationJobCommand({ DomainId: env.DOMAIN_ID, JobId: "B".repeat(22) })),
@@ -55,8 +43,7 @@ out.startSpeaker = speaker.Job;
 out.describeSpeaker = (
   await client.send(new DescribeSpeakerEnrollmentJobCommand({ DomainId: env.DOMAIN_ID, JobId: speaker.Job.JobId }))
 ).Job;
-out.listSpeaker = await client.send(
-  new ListSpeakerEnrollmentJobsCommand({ DomainId: env.DOMAIN_ID, JobStatus: "SUBMITTED" }),
+out.listSpeaker = plain(
+  await client.send(new ListSpeakerEnrollmentJobsCommand({ DomainId: env.DOMAIN_ID, JobStatus: "SUBMITTED" })),
 );
-delete out.listSpeaker.$metadata;
 process.stdout.write(JSON.stringify(out));
