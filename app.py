@@ -19,8 +19,8 @@ def build_app(app: cdk.App | None = None) -> cdk.App:
         STACK_NAME,
         config=load_config(app.node),
         env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")),
-        description="Tracks Amazon Connect Voice ID batch jobs (fraudster registration, speaker enrollment) and "
-        "records failed requests",
+        description="Batch job tracker: follows Amazon Bedrock batch inference jobs and Amazon Connect Voice ID "
+        "batch jobs to their end and records every failed and unprocessed record",
     )
     # cdk-nag reports every AwsSolutions finding as an error, which fails `cdk synth`.
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))

@@ -29,7 +29,7 @@ from typing import Any
 import ijson
 
 from job_tracker.errors import OutputFileInvalid
-from job_tracker.kinds import JOB_KINDS, JobKind
+from job_tracker.kinds import JOB_KINDS, JobKind, SuccessSchema
 from job_tracker.output_file import (
     MAX_REQUEST_ID_BYTES,
     SUPPORTED_VERSION,
@@ -99,8 +99,14 @@ def _ijson_failed_request(entry: Any, index: int, source: str) -> FailedRequest:
     return FailedRequest(request_id, code, message)
 
 
+def _successes(kind: JobKind) -> SuccessSchema:
+    if kind.successes is None:
+        raise ValueError(f"{kind.name} jobs do not write Voice ID's .out format")
+    return kind.successes
+
+
 def _ijson_success(entry: Any, index: int, source: str, kind: JobKind) -> str:
-    schema = kind.successes
+    schema = _successes(kind)
     where = f"{schema.member}[{index}]"
     _request_id(entry, schema.member, index, source)
     count = kind.count_for(entry.get(schema.status_field))
@@ -121,7 +127,7 @@ class _IjsonReader:
     def __init__(self, source: str, on_failure: Callable[[FailedRequest], None], kind: JobKind) -> None:
         self.source, self.on_failure, self.kind = source, on_failure, kind
         self.tally = OutputTally(counts={count.summary_attribute: 0 for count in kind.counts})
-        self.arrays = ("Errors", kind.successes.member)
+        self.arrays = ("Errors", _successes(kind).member)
         self.items = {f"{name}.item": name for name in self.arrays}
         self.positions = dict.fromkeys(self.arrays, 0)
         self.seen: set[str] = set()

@@ -46,6 +46,10 @@ DEFAULT_SWEEP_MINUTES = 15
 MAX_SWEEP_MINUTES = 1440
 DEFAULT_SWEEP_LOOKBACK_DAYS = 7
 MAX_SWEEP_LOOKBACK_DAYS = 90
+# Bedrock's per-model minimum of records per job: commonly 1,000, 100 for some models (docs/bedrock-jobs.md).
+DEFAULT_BEDROCK_MIN_RECORDS = 100
+# botocore's bedrock model: ModelInvocationJobName. A prefix is its start, so any length from 1 to 63.
+_BEDROCK_JOB_NAME_PREFIX = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9+\-.]{0,62}")
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
@@ -79,6 +83,24 @@ class OutputLocation:
 
 
 @dataclass(frozen=True)
+class BedrockConfig:
+    """Which Amazon Bedrock batch inference jobs the stack follows, and where it may read their files."""
+
+    job_name_prefixes: tuple[str, ...]
+    """A job is followed when its name starts with one of these (the rule, the sweep and the input check)."""
+    output_locations: tuple[OutputLocation, ...]
+    """Where the followed jobs write their output; a job whose outputS3Uri lies elsewhere is not followed."""
+    output_kms_key_arns: tuple[str, ...] = ()
+    input_locations: tuple[OutputLocation, ...] = ()
+    """Where the followed jobs read their input: read to name unprocessed records (and by the CLI's retry)."""
+    input_kms_key_arns: tuple[str, ...] = ()
+    retry_input_location: OutputLocation | None = None
+    """Where the CLI's `retry` writes the JSONL of records to run again (the operator's credentials)."""
+    min_records_per_job: int = DEFAULT_BEDROCK_MIN_RECORDS
+    """The models' minimum records per job: a retry below it is refused rather than started to fail."""
+
+
+@dataclass(frozen=True)
 class TrackerConfig:
     voice_id_domain_ids: tuple[str, ...]
     output_locations: tuple[OutputLocation, ...]
@@ -98,6 +120,13 @@ class TrackerConfig:
     """Days a failure or summary item is kept after it is written; 0 keeps it until erased."""
     table_kms_key_arn: str | None = None
     """A customer managed key for the failures table; None: DynamoDB's AWS managed key."""
+    bedrock: BedrockConfig | None = None
+    """None: the stack follows no Bedrock job."""
+
+    @property
+    def tracked_services(self) -> tuple[str, ...]:
+        """The JobService keys the stack follows (Voice ID alone, Bedrock alone, or both)."""
+        return (*(("voiceid",) if self.voice_id_domain_ids else ()), *(("bedrock",) if self.bedrock else ()))
 
     @property
     def log_retention(self) -> RetentionDays:
@@ -161,6 +190,32 @@ def _output_location(uri: str, key: str = "outputLocations") -> OutputLocation:
     return OutputLocation(bucket=match["bucket"], prefix=f"{prefix}/" if prefix else "")
 
 
+def _bedrock(source: ContextSource) -> BedrockConfig | None:
+    prefixes = _optional_list(source, "bedrockJobNamePrefixes")
+    if not prefixes:
+        return None
+    retry = source.try_get_context(CONTEXT_PREFIX + "bedrockRetryInputLocation") or None
+    return BedrockConfig(
+        job_name_prefixes=_matching(
+            prefixes, _BEDROCK_JOB_NAME_PREFIX, "bedrockJobNamePrefixes", "the start of a Bedrock job name"
+        ),
+        output_locations=tuple(
+            _output_location(uri, "bedrockOutputLocations") for uri in _list(source, "bedrockOutputLocations")
+        ),
+        output_kms_key_arns=_matching(
+            _optional_list(source, "bedrockOutputKmsKeyArns"), _KMS_KEY_ARN, "bedrockOutputKmsKeyArns", "a KMS key ARN"
+        ),
+        input_locations=tuple(
+            _output_location(uri, "bedrockInputLocations") for uri in _optional_list(source, "bedrockInputLocations")
+        ),
+        input_kms_key_arns=_matching(
+            _optional_list(source, "bedrockInputKmsKeyArns"), _KMS_KEY_ARN, "bedrockInputKmsKeyArns", "a KMS key ARN"
+        ),
+        retry_input_location=_output_location(str(retry), "bedrockRetryInputLocation") if retry else None,
+        min_records_per_job=_int(source, "bedrockMinRecordsPerJob", 1, 50_000, default=DEFAULT_BEDROCK_MIN_RECORDS),
+    )
+
+
 def load_config(source: ContextSource) -> TrackerConfig:
     poll_min = _int(source, "pollMinSeconds", 1, 3600)
     poll_max = _int(source, "pollMaxSeconds", poll_min, 3600)
@@ -175,17 +230,22 @@ def load_config(source: ContextSource) -> TrackerConfig:
     topic = source.try_get_context(CONTEXT_PREFIX + "alarmTopicArn") or None
     if topic is not None and not _SNS_TOPIC_ARN.fullmatch(str(topic)):
         raise ConfigError(f"context key {CONTEXT_PREFIX}alarmTopicArn: {topic!r} is not an SNS topic ARN")
+    bedrock = _bedrock(source)
+    domains = _optional_list(source, "voiceIdDomainIds")
+    if not domains and bedrock is None:
+        raise ConfigError(
+            f"context keys {CONTEXT_PREFIX}voiceIdDomainIds and {CONTEXT_PREFIX}bedrockJobNamePrefixes are both "
+            "empty: configure Voice ID domains, Bedrock job-name prefixes, or both (see README, Configuration)"
+        )
+    # Voice ID's output locations and keys are required only when the stack follows Voice ID jobs.
+    voice_id_list = _list if domains else _optional_list
     return TrackerConfig(
-        voice_id_domain_ids=_matching(
-            _list(source, "voiceIdDomainIds"),
-            VOICE_ID_RESOURCE_ID,
-            "voiceIdDomainIds",
-            "a Voice ID domain id",
-        ),
-        output_locations=tuple(_output_location(uri) for uri in _list(source, "outputLocations")),
+        voice_id_domain_ids=_matching(domains, VOICE_ID_RESOURCE_ID, "voiceIdDomainIds", "a Voice ID domain id"),
+        output_locations=tuple(_output_location(uri) for uri in voice_id_list(source, "outputLocations")),
         output_kms_key_arns=_matching(
-            _list(source, "outputKmsKeyArns"), _KMS_KEY_ARN, "outputKmsKeyArns", "a KMS key ARN"
+            voice_id_list(source, "outputKmsKeyArns"), _KMS_KEY_ARN, "outputKmsKeyArns", "a KMS key ARN"
         ),
+        bedrock=bedrock,
         poll_min_seconds=poll_min,
         poll_max_seconds=poll_max,
         poll_cap=_int(source, "pollCap", 1, MAX_POLL_CAP),

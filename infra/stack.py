@@ -1,14 +1,19 @@
-"""The tracker's one stack: table, functions, state machine, trigger and monitoring."""
+"""The tracker's one stack: table, functions, state machine, trigger and monitoring.
+
+The class keeps its name, and the app its stack name (`VoiceIdJobTracker`), so that a stack deployed before
+Bedrock upgrades in place: same stack, same table (tests/infra/test_upgrade_in_place.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.config import TrackerConfig
+from infra.config import OutputLocation, TrackerConfig
 from infra.constructs.failures_table import FailuresTable
 from infra.constructs.functions import TrackerFunctions
 from infra.constructs.monitoring import TrackerMonitoring
@@ -38,7 +43,7 @@ class VoiceIdJobTrackerStack(Stack):
         dead_letter_key = kms.Key(
             self,
             "DeadLetterKey",
-            description="Encrypts the Voice ID job tracker's dead-letter queues",
+            description="Encrypts the batch job tracker's dead-letter queues",
             enable_key_rotation=True,
         )
         sweep = SweepSchedule(
@@ -48,7 +53,7 @@ class VoiceIdJobTrackerStack(Stack):
             self,
             "Trigger",
             state_machine=tracker.state_machine,
-            domain_ids=config.voice_id_domain_ids,
+            config=config,
             encryption_key=dead_letter_key,
         )
         TrackerMonitoring(
@@ -86,3 +91,22 @@ class VoiceIdJobTrackerStack(Stack):
             value=",".join(f"s3://{location.bucket}/{location.prefix}" for location in config.input_locations),
         )
         CfnOutput(self, "VoiceIdInputKmsKeyArns", value=",".join(config.input_kms_key_arns))
+        CfnOutput(self, "TrackedServices", value=",".join(config.tracked_services))
+        if config.bedrock is not None:
+            bedrock = config.bedrock
+            # The "domain" of Bedrock jobs in the table's keys (JOB#<account>#<jobId>).
+            CfnOutput(self, "BedrockAccountId", value=self.account)
+            CfnOutput(self, "BedrockJobNamePrefixes", value=",".join(bedrock.job_name_prefixes))
+            CfnOutput(self, "BedrockOutputLocations", value=",".join(_uris(bedrock.output_locations)))
+            CfnOutput(self, "BedrockInputLocations", value=",".join(_uris(bedrock.input_locations)))
+            # Where the CLI's retry writes its JSONL, and the fewest records it starts a job with.
+            CfnOutput(
+                self,
+                "BedrockRetryInputLocation",
+                value=_uris((bedrock.retry_input_location,))[0] if bedrock.retry_input_location else "",
+            )
+            CfnOutput(self, "BedrockMinRecordsPerJob", value=str(bedrock.min_records_per_job))
+
+
+def _uris(locations: Sequence[OutputLocation]) -> list[str]:
+    return [f"s3://{location.bucket}/{location.prefix}" for location in locations]

@@ -20,7 +20,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from typing_extensions import TypeVar
 
-from local_cloud.environment import LocalEnvironment
+from bedrock_emulator import DEFAULT_MODEL_IDS
+from local_cloud.environment import BEDROCK_INPUT_S3_URI, BEDROCK_OUTPUT_S3_URI, LocalEnvironment
 from voiceid_emulator.audio import make_wav
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ _deserializer = TypeDeserializer()
 
 FRAUDSTER_REGISTRATION = "FRAUDSTER_REGISTRATION"
 SPEAKER_ENROLLMENT = "SPEAKER_ENROLLMENT"
+BEDROCK_BATCH_INFERENCE = "BEDROCK_BATCH_INFERENCE"
 # What a Voice ID user sends per kind: the manifest's list of requests and the Start*Job call. The tracker
 # itself knows kinds through lambdas/job_tracker/kinds; the driver plays the user and keeps its own table.
 MANIFEST_MEMBER = {
@@ -113,10 +115,23 @@ class TrackedJob:
     job_id: str
     kind: str = FRAUDSTER_REGISTRATION
     executions: list[dict[str, Any]] = field(default_factory=list)
+    job_arn: str | None = None
+    """Bedrock's job ARN (its DomainId is the account, its JobId the ARN's last segment)."""
 
     @property
     def partition_key(self) -> str:
         return f"JOB#{self.domain_id}#{self.job_id}"
+
+
+def _job_named(execution_input: object) -> str | None:
+    """The JobId an execution's input names: `JobId`, or the last segment of Bedrock's `JobArn`."""
+    if not isinstance(execution_input, dict):
+        return None
+    arn = execution_input.get("JobArn")
+    if isinstance(arn, str):
+        return arn.rsplit("/", 1)[-1]
+    job_id = execution_input.get("JobId")
+    return job_id if isinstance(job_id, str) else None
 
 
 def recorded_by(executions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -226,8 +241,66 @@ class TrackerDriver(Generic[Environment]):
             )["Job"]
         return TrackedJob(domain_id=domain_id, job_id=str(job["JobId"]), kind=kind)
 
+    # -- Bedrock, as its user ---------------------------------------------------------------------------
+    def upload_bedrock_input(self, files: dict[str, list[dict[str, Any]] | bytes], *, label: str = "batch") -> str:
+        """Write JSONL input files (records, or raw bytes) under a fresh folder of the local Bedrock's input
+        location; returns the folder's S3 URI (a job's inputS3Uri)."""
+        bucket, _, prefix = BEDROCK_INPUT_S3_URI.removeprefix("s3://").partition("/")
+        folder = f"{prefix}{label}-{uuid.uuid4().hex[:8]}/"
+        for name, body in files.items():
+            data = body if isinstance(body, bytes) else "".join(json.dumps(row) + "\n" for row in body).encode()
+            self.s3.put_object(Bucket=bucket, Key=f"{folder}{name}", Body=data)
+        return f"s3://{bucket}/{folder}"
+
+    def _bedrock_cloud(self) -> LocalEnvironment:
+        """The Bedrock steps drive the emulator this process runs (its admin API in-process)."""
+        if not isinstance(self.local, LocalEnvironment):
+            raise TypeError("Bedrock jobs are driven on a LocalEnvironment this process runs")
+        return self.local
+
+    def start_bedrock_job(
+        self,
+        job_name: str,
+        input_uri: str,
+        *,
+        outcome: tuple[str, int] | None = None,
+        wait: bool = False,
+        model_id: str | None = None,
+    ) -> TrackedJob:
+        """CreateModelInvocationJob through the gateway; `outcome` (status, after N records) is forced on it
+        through the admin API, and `wait` blocks until the job has ended."""
+        bedrock = self.local.cloud.client("bedrock")
+        job_arn = str(
+            bedrock.create_model_invocation_job(
+                jobName=job_name,
+                roleArn=self._bedrock_cloud().bedrock_role_arn,
+                modelId=model_id or DEFAULT_MODEL_IDS[0],
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": input_uri}},
+                outputDataConfig={"s3OutputDataConfig": {"s3Uri": BEDROCK_OUTPUT_S3_URI}},
+            )["jobArn"]
+        )
+        account, job_id = job_arn.split(":")[4], job_arn.rsplit("/", 1)[1]
+        if outcome is not None:
+            self._bedrock_cloud().bedrock.admin.force_outcome(job_id, outcome[0], after_records=outcome[1])
+        if wait:
+            self._bedrock_cloud().bedrock.wait_for_job(job_arn, timeout=60)
+        return TrackedJob(domain_id=account, job_id=job_id, kind=BEDROCK_BATCH_INFERENCE, job_arn=job_arn)
+
+    def bedrock_output_ids(self, job: TrackedJob) -> set[str]:
+        """The record ids of every output line the local Bedrock wrote for the job."""
+        bucket, _, prefix = BEDROCK_OUTPUT_S3_URI.removeprefix("s3://").partition("/")
+        found: set[str] = set()
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{job.job_id}/"):
+            for entry in page.get("Contents", []):
+                if entry["Key"].endswith(".jsonl.out"):
+                    body = self.s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                    found.update(json.loads(line)["recordId"] for line in body.splitlines() if line.strip())
+        return found
+
     def job_progress(self, job: TrackedJob) -> tuple[str, int]:
         """(JobStatus, PercentComplete), as the environment reads it (in-process when it runs the emulator)."""
+        if job.kind == BEDROCK_BATCH_INFERENCE:
+            return str(self._bedrock_cloud().bedrock.job(job.job_id).status), 0
         return self.local.job_progress(job.job_id, job.domain_id, DESCRIBE_METHOD[job.kind])
 
     # -- the tracker, as an operator ------------------------------------------------------------------
@@ -269,9 +342,7 @@ class TrackerDriver(Generic[Environment]):
                     described = dict(self.sfn.describe_execution(executionArn=arn))
                     execution_input = json.loads(described.get("input") or "{}")
                     # An operator may start an execution with any JSON; only an object names a job.
-                    self._job_of_execution[arn] = (
-                        execution_input.get("JobId") if isinstance(execution_input, dict) else None
-                    )
+                    self._job_of_execution[arn] = _job_named(execution_input)
                 if job is not None and self._job_of_execution[arn] != job.job_id:
                     continue
                 found.append(described or dict(self.sfn.describe_execution(executionArn=arn)))

@@ -10,7 +10,7 @@
 locally (the configured KMS key ARN and the local key moto created, ``Deployment.kms_keys``) is substituted
 in ``Resource``. What the evaluator could not judge faithfully stops the load (:class:`IamPolicyError`)
 instead of silently allowing or denying: ``NotResource``, ``Principal``, policy variables, and condition
-operators other than ``StringEquals``.
+operators other than ``StringEquals`` and ``StringLike``.
 
 **Evaluation** is moto's own (``moto.iam.access_control.IAMPolicy.is_action_permitted``, moto 5.2.5), one
 statement at a time, combined as AWS does: an explicit Deny wins, else any Allow, else the implicit deny.
@@ -25,7 +25,8 @@ Statement by statement, because moto's own combination has quirks this adapter m
 * moto's ``StringEquals`` passes when the request lacks the key, and aligns values by position: so a
   condition applies only when every key it names is in the request's context (AWS: an absent key fails
   ``StringEquals``), and then moto compares.
-* Only ``StringEquals`` is evaluated by moto (any other operator passes); others stop the load here.
+* Only ``StringEquals`` is evaluated by moto (any other operator passes). ``StringLike`` (``*`` and ``?``
+  wildcards; a key absent from the request fails it, as on AWS) is evaluated here; others stop the load.
 
 Condition keys are compared case-insensitively (lower-cased on both sides), as IAM does.
 """
@@ -47,8 +48,9 @@ from local_cloud.template import StackTemplate, TemplateError
 
 logger = logging.getLogger(__name__)
 
-# moto 5.2.5's condition evaluation (moto/iam/policy_conditions.py) knows StringEquals only.
-SUPPORTED_CONDITION_OPERATORS = frozenset({"StringEquals"})
+# moto 5.2.5's condition evaluation (moto/iam/policy_conditions.py) knows StringEquals only; StringLike is
+# evaluated by this adapter (Statement.applies).
+SUPPORTED_CONDITION_OPERATORS = frozenset({"StringEquals", "StringLike"})
 _CONDITION_PROBE_ACTION = "local-cloud:conditionprobe"
 
 
@@ -108,6 +110,7 @@ class PolicyStatement:
     _match: IAMPolicy = field(init=False, repr=False, compare=False)
     _condition: IAMPolicy | None = field(init=False, repr=False, compare=False)
     _condition_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    _like: dict[str, list[re.Pattern[str]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         statement = self.statement
@@ -136,6 +139,10 @@ class PolicyStatement:
             "Resource": [_moto_pattern(resource) for resource in resources],
         }
         condition = self._lower_cased_condition(statement.get("Condition") or {})
+        like = condition.pop("StringLike", {})
+        object.__setattr__(
+            self, "_like", {key: [_like_pattern(value) for value in values] for key, values in like.items()}
+        )
         object.__setattr__(self, "effect", effect)
         object.__setattr__(self, "_match", _policy(match))
         object.__setattr__(
@@ -143,7 +150,9 @@ class PolicyStatement:
             "_condition",
             _policy({"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": condition}) if condition else None,
         )
-        object.__setattr__(self, "_condition_keys", frozenset(key for keys in condition.values() for key in keys))
+        object.__setattr__(
+            self, "_condition_keys", frozenset([*(key for keys in condition.values() for key in keys), *like])
+        )
 
     def _lower_cased_condition(self, condition: Any) -> dict[str, dict[str, list[str]]]:
         if not isinstance(condition, Mapping):
@@ -172,14 +181,25 @@ class PolicyStatement:
         matched = self._match.is_action_permitted(action.lower(), resource)
         if matched is not (PermissionResult.PERMITTED if self.effect == "Allow" else PermissionResult.DENIED):
             return False
-        if self._condition is None:
+        if self._condition is None and not self._like:
             return True
         if not self._condition_keys <= context.keys():
             return False  # moto would let a StringEquals on an absent key pass; AWS does not
+        for key, patterns in self._like.items():
+            if not any(pattern.fullmatch(context[key]) for pattern in patterns):
+                return False
+        if self._condition is None:
+            return True
         verdict = self._condition.is_action_permitted(
             _CONDITION_PROBE_ACTION, "*", incoming_condition_values=dict(context)
         )
         return bool(verdict is PermissionResult.PERMITTED)
+
+
+def _like_pattern(value: str) -> re.Pattern[str]:
+    """StringLike's pattern: `*` any run of characters, `?` one character, all else literal (case-sensitive,
+    as IAM compares condition values)."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value), re.DOTALL)
 
 
 def _condition_value(value: Any) -> str:

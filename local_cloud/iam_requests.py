@@ -451,7 +451,11 @@ def _s3(request: AwsRequest, scope: Scope, object_kms_key: ObjectKeyLookup) -> l
         return [Requirement("s3:ListAllMyBuckets", "*")] if request.method == "GET" else Unattributed(described)
     if not key:
         action = _s3_bucket_action(request.method, subresources)
-        return [Requirement(action, f"arn:aws:s3:::{bucket}")] if action else Unattributed(described)
+        if action is None:
+            return Unattributed(described)
+        # ListObjects(V2) carries s3:prefix (the empty string when the request names none), as AWS sets it.
+        context = {"s3:prefix": request.query.get("prefix", [""])[0]} if action == "s3:ListBucket" else {}
+        return [Requirement(action, f"arn:aws:s3:::{bucket}", context)]
     found = _s3_object(
         request, bucket=bucket, key=key, subresources=subresources, scope=scope, object_kms_key=object_kms_key
     )

@@ -1,4 +1,5 @@
-"""The `voiceid-tracker` commands: a thin layer over `target`, `records`, `executions`, `retry` and
+"""The `batch-job-tracker` commands (also installed as `voiceid-tracker`, its name before Bedrock): a thin
+layer over `target`, `records`, `executions`, `retry`, `bedrock_retry` and
 `progress`. Expected errors (`CliError`, and AWS refusing or being out of reach) end in one line on stderr
 and exit 1; usage errors exit 2."""
 
@@ -14,7 +15,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from typer.core import TyperGroup
 
-from voiceid_tracker_cli import render
+from voiceid_tracker_cli import bedrock_retry, render
 from voiceid_tracker_cli.erasure import erase as erase_subject
 from voiceid_tracker_cli.erasure import subject_attributes
 from voiceid_tracker_cli.errors import CliError, explain_aws_error
@@ -48,7 +49,7 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import JobKind, kind_named, schema
+from voiceid_tracker_cli.shared import SERVICES, JobKind, kind_named, schema
 from voiceid_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
@@ -58,7 +59,22 @@ from voiceid_tracker_cli.target import (
     stack_target,
 )
 
-JOB_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED")
+CLI_NAME = "batch-job-tracker"
+# The summary's JobStatus: the tracker's words for Voice ID, Bedrock's own for Bedrock jobs.
+JOB_STATUSES = (
+    "SUBMITTED",
+    "IN_PROGRESS",
+    "COMPLETED",
+    "COMPLETED_WITH_ERRORS",
+    "FAILED",
+    "Completed",
+    "PartiallyCompleted",
+    "Failed",
+    "Stopped",
+    "Expired",
+)
+# Bedrock's minimum records per job when the stack does not say (infra/config.py, DEFAULT_BEDROCK_MIN_RECORDS).
+DEFAULT_BEDROCK_MIN_RECORDS = 100
 EXAMPLE_JOB = "TEDksALNsaMmuOzH6eGyRm"
 EXAMPLE_DOMAIN = "ExampleDomainId0000001"
 
@@ -97,7 +113,7 @@ def fail(message: str) -> NoReturn:
 
 def _example(*lines: str) -> str:
     """The epilog of a command's --help: its examples, one a line."""
-    return "\n\n".join(["Examples:", *(f"  voiceid-tracker {line}" for line in lines)])
+    return "\n\n".join(["Examples:", *(f"  {CLI_NAME} {line}" for line in lines)])
 
 
 class _Commands(TyperGroup):
@@ -116,8 +132,9 @@ class _Commands(TyperGroup):
 
 app = typer.Typer(
     cls=_Commands,
-    name="voiceid-tracker",
-    help="Operate the Voice ID job tracker: list recorded jobs, read and retry their failed requests, start and "
+    name=CLI_NAME,
+    help="Operate the batch job tracker (Amazon Bedrock batch inference, Amazon Connect Voice ID): list recorded "
+    "jobs, read and retry their failed and unprocessed records, start and "
     "watch trackers, and sweep.",
     epilog=_example("--local jobs", f"--stack {DEFAULT_STACK_NAME} show {EXAMPLE_JOB}"),
     no_args_is_help=True,
@@ -163,9 +180,18 @@ def _target(ctx: typer.Context) -> Target:
     return options.resolve()
 
 
-def _domains(target: Target, domain: str | None) -> list[str]:
+def _domains(target: Target, domain: str | None, job: str | None = None) -> list[str]:
+    """The scopes to look a job up in: `domain`, else every one the stack follows (only those of the services
+    whose job ids look like `job`, when given: a 22-character id is Voice ID's, a 12-character one Bedrock's)."""
     if domain is None:
-        return target.domain_ids
+        if job is None:
+            return target.domain_ids
+        return [
+            scope
+            for service, scopes in target.scopes_by_service.items()
+            if SERVICES[service].job_id.fullmatch(job)
+            for scope in scopes
+        ] or target.domain_ids
     require_resource_id("--domain", domain)
     if domain not in target.domain_ids:
         raise CliError(
@@ -220,14 +246,15 @@ def jobs(
     """Recorded jobs, newest first, with their status, counts and record state."""
     target = _target(ctx)
     kind_name = kind_named(kind).name if kind else None
-    if status is not None and status.upper() not in JOB_STATUSES:
+    statuses = {name.upper(): name for name in JOB_STATUSES}
+    if status is not None and status.upper() not in statuses:
         raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
     summaries = list_jobs(
         target.dynamodb(),
         target.table_name,
         _domains(target, domain),
         kind=kind_name,
-        status=status.upper() if status else None,
+        status=statuses[status.upper()] if status else None,
         since=parse_since(since) if since else None,
         limit=limit,
         with_locks=show_all,
@@ -341,6 +368,12 @@ def retry(
     kind = _record_kind(target, record)
     recorded_failures = failed_requests(target.dynamodb(), target.table_name, record, kind)
     request_ids = choose(record, kind, recorded_failures, chosen_codes)
+    RETRIES[kind.service.key](target, record, kind, request_ids, output_uri=output_uri, start=start)
+
+
+def _retry_voice_id(
+    target: Target, record: JobRecord, kind: JobKind, request_ids: list[str], *, output_uri: S3Uri | None, start: bool
+) -> None:
     input_uri = input_manifest_uri(record)
     plan = plan_retry(
         record,
@@ -352,7 +385,9 @@ def retry(
     )
     write_manifest(target.s3(), plan)
     info = render.stderr_console()
-    info.print(f"Wrote a {kind.noun} manifest of {len(request_ids)} request(s) from job {job} to:", markup=False)
+    info.print(
+        f"Wrote a {kind.noun} manifest of {len(request_ids)} request(s) from job {record.job_id} to:", markup=False
+    )
     typer.echo(str(plan.manifest_uri))
     if not start:
         info.print("Start it with --start (the same command again), or with your own Start call.", markup=False)
@@ -360,11 +395,58 @@ def retry(
     started = start_retry_job(target.voice_id(), plan)
     info.print(
         f"Started {kind.noun} job {started['JobId']} ({plan.job_name}, ClientToken {plan.client_token}); "
-        f"follow it with `voiceid-tracker watch {started['JobId']} --domain {record.domain_id} "
+        f"follow it with `{CLI_NAME} watch {started['JobId']} --domain {record.domain_id} "
         f"--kind {kind.name}`:",
         markup=False,
     )
     typer.echo(str(started["JobId"]))
+
+
+def _retry_bedrock(
+    target: Target, record: JobRecord, kind: JobKind, record_ids: list[str], *, output_uri: S3Uri | None, start: bool
+) -> None:
+    """A JSONL of the chosen records' original lines, to --output or the stack's BedrockRetryInputLocation;
+    --start creates the job, unless it holds fewer records than the models' minimum."""
+    folder = output_uri or _retry_location(target)
+    input_uri = input_manifest_uri(record)
+    plan = bedrock_retry.plan(record, record_ids, folder)
+    picked = bedrock_retry.original_lines(target.s3(), input_uri, record_ids)
+    bedrock_retry.write_jsonl(target.s3(), plan, picked)
+    info = render.stderr_console()
+    info.print(f"Wrote a JSONL of {len(record_ids)} record(s) from {kind.noun} job {record.job_id} to:", markup=False)
+    typer.echo(str(plan.input_uri))
+    minimum = int(target.optional_output("BedrockMinRecordsPerJob") or DEFAULT_BEDROCK_MIN_RECORDS)
+    if not start:
+        info.print("Start it with --start (the same command again).", markup=False)
+        return
+    if len(record_ids) < minimum:
+        raise CliError(
+            f"not starting a job of {len(record_ids)} record(s): Bedrock's minimum for the model is {minimum} "
+            "records per job (BedrockMinRecordsPerJob), and a smaller job would fail. Add these records to "
+            "your next job's input instead, or retry more codes at once"
+        )
+    job_arn = bedrock_retry.create_retry_job(target.bedrock(), plan)
+    new_job = bedrock_retry.job_id_of(job_arn)
+    info.print(
+        f"Created {kind.noun} job {new_job} ({plan.job_name}, clientRequestToken "
+        f"{plan.client_request_token}); follow it with `{CLI_NAME} watch {new_job} --kind {kind.name}`:",
+        markup=False,
+    )
+    typer.echo(job_arn)
+
+
+def _retry_location(target: Target) -> S3Uri:
+    location = target.optional_output("BedrockRetryInputLocation")
+    if location is None:
+        raise CliError(
+            f"{target.description} has no BedrockRetryInputLocation (tracker:bedrockRetryInputLocation): "
+            "say where to write the retry JSONL with --output s3://bucket/prefix/"
+        )
+    return S3Uri.parse(location, "BedrockRetryInputLocation")
+
+
+# How each service's jobs are retried, by JobService.key.
+RETRIES = {"voiceid": _retry_voice_id, "bedrock": _retry_bedrock}
 
 
 @app.command(
@@ -420,7 +502,7 @@ def watch(
     recording failed, if no tracker follows the job any more (its lock released, or its holder stopped without
     releasing it), or at --timeout."""
     target = _target(ctx)
-    domains = _domains(target, domain)
+    domains = _domains(target, domain, job)
     record = lookup_job(target.dynamodb(), target.table_name, job, domains)
     if record is None and domain is None and len(domains) > 1:
         # Which domain is unknown until a tracker takes the job's lock: wait for that, briefly.

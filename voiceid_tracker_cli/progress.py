@@ -1,8 +1,8 @@
-"""`watch`: follow a job until the tracker has recorded it, from the table and Voice ID.
+"""`watch`: follow a job until the tracker has recorded it, from the table and the job's service.
 
 Each round reads the job's summary and lock (one BatchGetItem) and, while the job runs, describes it once
-through Voice ID. Voice ID allows 2 TPS per account, shared with every tracker and the sweep, so rounds are
-seconds apart (`--interval`, at least 1 s) and a finished job is not described again.
+through its service (Voice ID, Bedrock). Voice ID allows 2 TPS per account, shared with every tracker and the
+sweep, so rounds are seconds apart (`--interval`, at least 1 s) and a finished job is not described again.
 """
 
 from __future__ import annotations
@@ -31,7 +31,42 @@ DEFAULT_TIMEOUT_SECONDS = 4 * 3600
 """`watch` gives up after this long unless told otherwise: longer than a large job takes to run and record."""
 PICKUP_SECONDS = 60.0
 """How long `watch` waits for a just-started job's tracker to take its lock (events arrive within seconds)."""
-TERMINAL_JOB_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"})
+TERMINAL_JOB_STATUSES = frozenset(
+    {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
+)
+
+
+def _describe_voice_id(target: Target, kind: JobKind, domain_id: str, job_id: str) -> tuple[str, int | None]:
+    """The job's status and PercentComplete (None when it reports none)."""
+    describe = getattr(target.voice_id(), kind.describe_method)
+    try:
+        job = describe(DomainId=domain_id, JobId=job_id)["Job"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CliError(
+                f"job {job_id} is not known to the tracker yet and Voice ID has no {kind.noun} job "
+                f"{job_id} in domain {domain_id} (another kind? say --kind)"
+            ) from error
+        raise
+    progress = job.get("JobProgress") or {}
+    return str(job.get("JobStatus")), progress.get("PercentComplete")
+
+
+def _describe_bedrock(target: Target, kind: JobKind, domain_id: str, job_id: str) -> tuple[str, int | None]:
+    """Bedrock's status and processedRecordCount / totalRecordCount (None without the counts)."""
+    try:
+        job: Any = target.bedrock().get_model_invocation_job(jobIdentifier=job_id)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise CliError(f"Bedrock has no {kind.noun} job {job_id}") from error
+        raise
+    total, processed = job.get("totalRecordCount"), job.get("processedRecordCount")
+    percent = processed * 100 // total if isinstance(total, int) and total and isinstance(processed, int) else None
+    return str(job.get("status")), percent
+
+
+# How each service's job is described, by JobService.key.
+DESCRIBERS = {"voiceid": _describe_voice_id, "bedrock": _describe_bedrock}
 RECORDED_STATES = frozenset({schema.RECORD_STATE_COMPLETE, schema.RECORD_STATE_FAILED})
 
 
@@ -102,7 +137,8 @@ class Snapshot:
         counts = counts_text(summary)
         return (
             f"Job {self.job_id} recorded: {summary.get('JobStatus')}, "
-            f"{summary.get('FailedRequestCount', 0)} failed request(s)" + (f", {counts}" if counts else "")
+            f"{summary.get(self.kind.failed_count_attribute, 0)} failed {self.kind.failure_noun}(s)"
+            + (f", {counts}" if counts else "")
         )
 
 
@@ -133,20 +169,10 @@ class Watcher:
     def _describe(self) -> None:
         if self._job_status in TERMINAL_JOB_STATUSES:
             return  # a finished job does not change: spend none of Voice ID's 2 TPS on it
-        describe = getattr(self.target.voice_id(), self.kind.describe_method)
-        try:
-            job = describe(DomainId=self.domain_id, JobId=self.job_id)["Job"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                raise CliError(
-                    f"job {self.job_id} is not known to the tracker yet and Voice ID has no {self.kind.noun} job "
-                    f"{self.job_id} in domain {self.domain_id} (another kind? say --kind)"
-                ) from error
-            raise
-        self._job_status = str(job.get("JobStatus"))
-        progress = job.get("JobProgress") or {}
+        status, percent = DESCRIBERS[self.kind.service.key](self.target, self.kind, self.domain_id, self.job_id)
+        self._job_status = status
         finished = self._job_status in TERMINAL_JOB_STATUSES
-        self._percent = int(progress.get("PercentComplete") or (100 if finished else 0))
+        self._percent = int(percent or (100 if finished else 0))
 
     def _holder_status(self, record: JobRecord | None) -> str | None:
         """The status of the execution holding a TRACKING lock (one DescribeExecution), else None."""

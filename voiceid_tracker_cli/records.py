@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.shared import JobKind, schema
+from voiceid_tracker_cli.shared import SERVICES, JobKind, schema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,8 +31,14 @@ _serializer = TypeSerializer()
 
 
 def require_resource_id(what: str, value: str) -> str:
-    if not VOICE_ID_RESOURCE_ID.fullmatch(value):
-        raise CliError(f"{what} must be 22 letters or digits, got {value!r}")
+    """A job id (or, for --domain, a scope id) of any followed service: Voice ID's 22 letters or digits, or
+    Bedrock's 12 lowercase letters or digits (its domain: the 12-digit account)."""
+    ids = [service.scope_id if what == "--domain" else service.job_id for service in SERVICES.values()]
+    if not any(pattern.fullmatch(value) for pattern in ids):
+        shapes = [
+            service.scope_id_shape if what == "--domain" else service.job_id_shape for service in SERVICES.values()
+        ]
+        raise CliError(f"{what} must be {' or '.join(shapes)}, got {value!r}")
     return value
 
 
@@ -110,7 +116,7 @@ def lookup_job(
     no domain has either."""
     require_resource_id("JOB", job_id)
     if not domain_ids:
-        raise CliError("the stack follows no Voice ID domain (its VoiceIdDomainIds output is empty)")
+        raise CliError("the stack follows no job (its VoiceIdDomainIds and BedrockAccountId outputs are empty)")
     keys = [
         _attribute_values({schema.PARTITION_KEY: partition_key(domain, job_id), schema.SORT_KEY: sort_key})
         for domain in domain_ids
@@ -150,7 +156,7 @@ def find_job(client: DynamoDBClient, table: str, job_id: str, domain_ids: Sequen
     if record is None:
         raise CliError(
             f"job {job_id} is not known to the tracker (no summary or lock item in domain "
-            f"{', '.join(domain_ids)}); start a tracker with `voiceid-tracker track {job_id} --domain DOMAIN`"
+            f"{', '.join(domain_ids)}); start a tracker with `batch-job-tracker track {job_id} --domain DOMAIN`"
         )
     return record
 
@@ -246,7 +252,8 @@ def list_jobs(
 @dataclass(frozen=True)
 class FailedRequest:
     request_id: str
-    error_code: int
+    error_code: int | str
+    """An HTTP status code, or the tracker's word for a record never processed (`UNPROCESSED`)."""
     error_message: str
     fields: dict[str, Any] = field(default_factory=dict)
     """The kind's own fields (`JobKind.failure_fields_from_manifest` keys, e.g. CustomerSpeakerId)."""
@@ -261,7 +268,7 @@ class FailedRequest:
 
 
 def failed_requests(
-    client: DynamoDBClient, table: str, record: JobRecord, kind: JobKind, codes: Iterable[int] | None = None
+    client: DynamoDBClient, table: str, record: JobRecord, kind: JobKind, codes: Iterable[int | str] | None = None
 ) -> list[FailedRequest]:
     """Every failed request recorded for the job (all pages), by RequestId; only `codes` when given."""
     values: dict[str, Any] = {":pk": record.partition_key, ":failure": schema.FAILURE_SORT_KEY_PREFIX}
@@ -271,7 +278,7 @@ def failed_requests(
         "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
         "ConsistentRead": True,
     }
-    wanted = sorted(set(codes)) if codes is not None else []
+    wanted = sorted(set(codes), key=str) if codes is not None else []
     if wanted:
         placeholders = [f":code{n}" for n in range(len(wanted))]
         request["FilterExpression"] = f"ErrorCode IN ({', '.join(placeholders)})"
@@ -284,9 +291,12 @@ def failed_requests(
             failures.append(
                 FailedRequest(
                     request_id=str(item.get("RequestId") or str(item[schema.SORT_KEY]).split("#", 1)[1]),
-                    error_code=int(item.get("ErrorCode", 0)),
+                    error_code=_error_code(item.get("ErrorCode", 0)),
                     error_message=str(item.get("ErrorMessage", "")),
-                    fields={name: item.get(name) for name in kind.failure_fields_from_manifest},
+                    fields={
+                        name: item.get(name)
+                        for name in (*kind.failure_fields_from_manifest, *kind.failure_detail_fields)
+                    },
                 )
             )
         if "LastEvaluatedKey" not in response:
@@ -343,3 +353,7 @@ def failures_by_code(
             found.extend(from_shard[:limit])
     found.sort(key=lambda item: str(item.get(schema.ERROR_CODE_INDEX_SORT_KEY, "")))
     return found[:limit]
+
+
+def _error_code(value: object) -> int | str:
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else str(value)

@@ -56,10 +56,9 @@ def kind_of(item: Mapping[str, Any]) -> JobKind:
 def counts_text(summary: Mapping[str, Any]) -> str:
     """The summary's counts of successful requests, by the kind's labels: `registered 2, duplicate skipped 0`."""
     kind = kind_of(summary)
+    attributes = [*(count.summary_attribute for count in kind.counts), *kind.summary_count_attributes]
     return ", ".join(
-        f"{_label(count.summary_attribute)} {summary[count.summary_attribute]}"
-        for count in kind.counts
-        if count.summary_attribute in summary
+        f"{_label(attribute)} {summary[attribute]}" for attribute in attributes if summary.get(attribute) is not None
     )
 
 
@@ -74,7 +73,7 @@ def jobs_table(summaries: Sequence[Mapping[str, Any]]) -> Table:
             text(kind_of(summary).noun),
             text(summary.get("JobName")),
             text(summary.get("JobStatus")),
-            text(summary.get("FailedRequestCount")),
+            text(summary.get(kind_of(summary).failed_count_attribute)),
             text(counts_text(summary)),
             text(summary.get("RecordState") or _lock_only(summary)),
         )
@@ -111,11 +110,15 @@ def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) 
     if summary.get("RecordProblem"):
         job_rows.append(("RecordProblem", summary["RecordProblem"]))
     if summary:
-        job_rows.append(("FailedRequestCount", summary.get("FailedRequestCount")))
+        job_rows.append((kind.failed_count_attribute, summary.get(kind.failed_count_attribute)))
         job_rows.extend(
-            (count.summary_attribute, summary.get(count.summary_attribute))
-            for count in kind.counts
-            if count.summary_attribute in summary
+            (attribute, summary.get(attribute))
+            for attribute in (*(count.summary_attribute for count in kind.counts), *kind.summary_count_attributes)
+            if attribute in summary
+        )
+        # Where the service's own counts disagree with what was read, or why records could not be named.
+        job_rows.extend(
+            (name, summary[name]) for name in ("CountMismatches", "UnprocessedUnnamedReason") if summary.get(name)
         )
     job_rows += [("InputUri", summary.get("InputUri")), ("OutputUri", summary.get("OutputUri"))]
     if isinstance(details, Mapping):
@@ -153,17 +156,26 @@ def executions_table(executions: Sequence[Execution]) -> Table:
 
 
 def failure_columns(kind: JobKind) -> list[str]:
-    return ["RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest]
+    return ["RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest, *kind.failure_detail_fields]
+
+
+def _where(row: Mapping[str, Any]) -> str | None:
+    """`<file name>:<line>` of a Bedrock record's line (its output line, or its input line if unprocessed)."""
+    source = row.get("OutputFile") or row.get("InputFile")
+    return f"{str(source).rsplit('/', 1)[-1]}:{row.get('LineNumber')}" if source else None
 
 
 def failures_table(record: JobRecord, kind: JobKind, failures: Sequence[FailedRequest]) -> Table:
-    table = Table(title=f"{len(failures)} failed request(s) of job {record.job_id}", title_justify="left")
-    columns = failure_columns(kind)
-    for column in columns:
+    table = Table(title=f"{len(failures)} failed {kind.failure_noun}(s) of job {record.job_id}", title_justify="left")
+    # The table names a record's file by its name and line; csv and json give the whole URIs.
+    columns = ["RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest]
+    located = bool(kind.failure_detail_fields)
+    for column in [*columns, *(["File:Line"] if located else [])]:
         table.add_column(column, no_wrap=column != "ErrorMessage")
     for failure in failures:
         row = failure.to_dict()
-        table.add_row(*(text(row.get(column)) for column in columns))
+        cells = [text(row.get(column)) for column in columns]
+        table.add_row(*cells, *([text(_where(row))] if located else []))
     return table
 
 

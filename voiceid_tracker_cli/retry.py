@@ -33,6 +33,7 @@ CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9-_]{1,64}")
 JOB_NAME_MAX = 256
 _NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9_-]")
 MAX_CODES = 100  # a DynamoDB IN list
+UNPROCESSED = "UNPROCESSED"
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,20 @@ class S3Uri:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def parse_codes(text: str | None) -> frozenset[int] | None:
-    """`--codes 400,500` as a set of error codes (None: every code)."""
+def parse_codes(text: str | None) -> frozenset[int | str] | None:
+    """`--codes 400,500` as a set of error codes (None: every code); `UNPROCESSED` names the records a stopped,
+    expired or partially completed Bedrock job never processed."""
     if text is None or not text.strip():
         return None
-    codes: set[int] = set()
+    codes: set[int | str] = set()
     for part in (piece.strip() for piece in text.split(",")):
+        if part.upper() == UNPROCESSED:
+            codes.add(UNPROCESSED)
+            continue
         if not part.isdigit() or not 100 <= int(part) <= 599:
-            raise CliError(f"--codes takes HTTP status codes separated by commas (400,500), got {part!r}")
+            raise CliError(
+                f"--codes takes HTTP status codes (or {UNPROCESSED}) separated by commas (400,500), got {part!r}"
+            )
         codes.add(int(part))
     if len(codes) > MAX_CODES:
         raise CliError(f"--codes takes at most {MAX_CODES} codes")
@@ -102,7 +109,7 @@ def retry_manifest_uri(input_uri: S3Uri, output: S3Uri | None, digest: str) -> S
 
 
 def choose(
-    record: JobRecord, kind: JobKind, failures: Sequence[FailedRequest], codes: frozenset[int] | None
+    record: JobRecord, kind: JobKind, failures: Sequence[FailedRequest], codes: frozenset[int | str] | None
 ) -> list[str]:
     """The RequestIds to retry, refusing what cannot be retried: a job not recorded, nothing chosen, or
     more than one job of the kind may hold."""
@@ -117,7 +124,7 @@ def choose(
         )
     chosen = [failure.request_id for failure in failures if codes is None or failure.error_code in codes]
     if not chosen:
-        which = f" with code {', '.join(map(str, sorted(codes)))}" if codes else ""
+        which = f" with code {', '.join(sorted(map(str, codes)))}" if codes else ""
         raise CliError(f"job {record.job_id} has no failed requests{which}: nothing to retry")
     if len(chosen) > kind.max_requests_per_job:
         raise CliError(

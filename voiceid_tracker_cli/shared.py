@@ -8,10 +8,10 @@ with no AWS clients). The CLI's wheel installs that package beside `voiceid_trac
 from __future__ import annotations
 
 from job_tracker import table_schema as schema
-from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, JobKind
+from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, SERVICES, JobKind
 from voiceid_tracker_cli.errors import CliError
 
-__all__ = ["DEFAULT_JOB_KIND", "JOB_KINDS", "JobKind", "kind_named", "schema"]
+__all__ = ["DEFAULT_JOB_KIND", "JOB_KINDS", "SERVICES", "JobKind", "kind_named", "schema"]
 
 
 def kind_named(name: str | None) -> JobKind:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from voiceid_tracker_cli.errors import CliError
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
@@ -73,7 +74,7 @@ class Target:
     def output(self, key: str) -> str:
         value = self.outputs.get(key)
         if not value:
-            raise CliError(f"{self.description} has no {key} output; is it the Voice ID job tracker stack?")
+            raise CliError(f"{self.description} has no {key} output; is it the batch job tracker stack?")
         return value
 
     @property
@@ -86,7 +87,23 @@ class Target:
 
     @property
     def domain_ids(self) -> list[str]:
-        return [domain for domain in self.output("VoiceIdDomainIds").split(",") if domain]
+        """Every scope the stack follows jobs in: its Voice ID domains, and the account of its Bedrock jobs."""
+        voice_id = [domain for domain in self.outputs.get("VoiceIdDomainIds", "").split(",") if domain]
+        bedrock = [account for account in self.outputs.get("BedrockAccountId", "").split(",") if account]
+        if not voice_id and not bedrock:
+            raise CliError(f"{self.description} follows no Voice ID domain and no Bedrock job (outputs)")
+        return [*voice_id, *bedrock]
+
+    @property
+    def scopes_by_service(self) -> dict[str, list[str]]:
+        """`domain_ids` by JobService key."""
+        return {
+            "voiceid": [domain for domain in self.outputs.get("VoiceIdDomainIds", "").split(",") if domain],
+            "bedrock": [account for account in self.outputs.get("BedrockAccountId", "").split(",") if account],
+        }
+
+    def optional_output(self, key: str) -> str | None:
+        return self.outputs.get(key) or None
 
     @property
     def sweep_function_name(self) -> str | None:
@@ -118,6 +135,10 @@ class Target:
 
     def voice_id(self) -> VoiceIDClient:
         client: VoiceIDClient = self._client("voice-id", _VOICE_ID_RETRIES)
+        return client
+
+    def bedrock(self) -> BedrockClient:
+        client: BedrockClient = self._client("bedrock")
         return client
 
     def lambda_(self) -> LambdaClient:

@@ -17,14 +17,17 @@ from constructs import Construct
 
 from infra.bundling import dependency_layer_code, lambda_code
 from infra.checkov import LOG_GROUP_KMS, Skip, skip_checks
-from infra.config import TrackerConfig
-from infra.lambda_contract import JOB_KINDS
+from infra.config import OutputLocation, TrackerConfig
+from infra.lambda_contract import JobKind, kinds_of
 from infra.naming import state_machine_arn, tracker_execution_arn_pattern
 
 SERVICE_NAME = "voiceid-job-tracker"
 METRICS_NAMESPACE = "VoiceIdJobTracker"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# The cdk-nag finding's resource for every model invocation job of the account and Region.
+BEDROCK_JOBS_RESOURCE = "/^Resource::arn:<AWS::Partition>:bedrock:.*:model-invocation-job/\\*$/g"
 
 # checkov findings that do not apply to these functions, and why (see infra/checkov.py).
 NO_VPC: Skip = (
@@ -60,6 +63,8 @@ class TrackerFunctions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: TrackerConfig, table: dynamodb.ITable) -> None:
         super().__init__(scope, construct_id)
         code = lambda_code()
+        self._kinds = kinds_of(config.tracked_services)
+        scope_environment = _scope_environment(config)
         # Lambda mounts it at /opt; its python/ folder is on the runtime's sys.path.
         self.dependencies = lambda_.LayerVersion(
             self,
@@ -75,8 +80,10 @@ class TrackerFunctions(Construct):
             handler="validate_input.handler.lambda_handler",
             code=code,
             config=config,
-            timeout=Duration.seconds(10),
-            environment={"VOICE_ID_DOMAIN_IDS": ",".join(config.voice_id_domain_ids)},
+            # With Bedrock it reads the job: longer than that client's retry budget (4 attempts of at most
+            # 5 s + 15 s, with backoff), so a slow Bedrock ends in BedrockUnavailable, which is retried.
+            timeout=Duration.seconds(90 if config.bedrock else 10),
+            environment=scope_environment,
             description="Checks a tracker execution's input before anything is written",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
@@ -91,8 +98,9 @@ class TrackerFunctions(Construct):
             environment={
                 "MIN_POLL_SECONDS": str(config.poll_min_seconds),
                 "MAX_POLL_SECONDS": str(config.poll_max_seconds),
+                "TRACKED_SERVICES": ",".join(config.tracked_services),
             },
-            description="Describes one Voice ID batch job (of either kind) and plans the next poll",
+            description="Describes one batch job (Voice ID or Bedrock, of any kind) and plans the next poll",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
         self.record_failures = self._function(
@@ -105,7 +113,7 @@ class TrackerFunctions(Construct):
             timeout=Duration.minutes(15),
             memory_size=512,
             environment={"FAILURES_TABLE_NAME": table.table_name, "RETENTION_DAYS": str(config.retention_days)},
-            description="Writes a finished Voice ID job's failed requests and summary to DynamoDB",
+            description="Writes a finished batch job's failed and unprocessed records and summary to DynamoDB",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
         self.wake_tracker = self._function(
@@ -116,7 +124,7 @@ class TrackerFunctions(Construct):
             # Longer than its clients' worst calls (lambdas/job_tracker/clients.py).
             timeout=Duration.seconds(90),
             environment={"FAILURES_TABLE_NAME": table.table_name},
-            description="Wakes a Voice ID job's waiting tracker when a later event for the job arrives",
+            description="Wakes a job's waiting tracker when a later event for the job arrives",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
         self.sweep = self._function(
@@ -128,14 +136,14 @@ class TrackerFunctions(Construct):
             # keeps a time budget within it (its clients' worst calls) and reports what it did not reach.
             timeout=Duration.minutes(10),
             environment={
-                "VOICE_ID_DOMAIN_IDS": ",".join(config.voice_id_domain_ids),
+                **scope_environment,
                 "SWEEP_LOOKBACK_DAYS": str(config.sweep_lookback_days),
                 "FAILURES_TABLE_NAME": table.table_name,
                 # Built from the state machine's fixed name: the state machine invokes these functions, so
                 # a reference to it would be a cycle.
                 "STATE_MACHINE_ARN": state_machine_arn(Stack.of(self)),
             },
-            description="Reconciliation sweep: starts a tracker for every recent Voice ID job nothing follows",
+            description="Reconciliation sweep: starts a tracker for every recent followed job nothing follows",
             dead_letter=SWEEP_NEEDS_NO_DLQ,
         )
         self.by_name: dict[str, lambda_.IFunction] = {
@@ -145,8 +153,9 @@ class TrackerFunctions(Construct):
             "wake-tracker": self.wake_tracker,
             "sweep": self.sweep,
         }
-        self._grant_voice_id(config)
+        self._grant_describe(config)
         self._grant_output_read(config)
+        self._grant_bedrock_files(config)
         self._grant_table_writes(table)
         self._grant_wake_up(table)
         self._grant_sweep(config, table)
@@ -224,13 +233,46 @@ class TrackerFunctions(Construct):
         )
         return function
 
-    def _grant_voice_id(self, config: TrackerConfig) -> None:
-        # Every kind's describe action, on the configured domains only.
-        self.describe_job.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[kind.iam_actions[0] for kind in JOB_KINDS.values()], resources=self._domain_arns(config)
+    def _kinds_of(self, service: str) -> list[JobKind]:
+        return [kind for kind in self._kinds if kind.service.key == service]
+
+    def _grant_describe(self, config: TrackerConfig) -> None:
+        # Every followed kind's describe action, on the configured domains only; Bedrock's on the account's
+        # model invocation jobs (their ARNs carry a generated id, not the name the configuration scopes by).
+        # validate-input describes Bedrock jobs too, to check their name and output before anything is written.
+        voice_id = self._kinds_of("voiceid")
+        if voice_id:
+            self.describe_job.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=[kind.iam_actions[0] for kind in voice_id], resources=self._domain_arns(config)
+                )
             )
-        )
+        bedrock = self._kinds_of("bedrock")
+        if bedrock:
+            for function in (self.describe_job, self.validate_input):
+                function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=[kind.iam_actions[0] for kind in bedrock], resources=[self._bedrock_job_arns()]
+                    )
+                )
+                NagSuppressions.add_resource_suppressions(
+                    function.role,  # type: ignore[arg-type]
+                    [
+                        {
+                            "id": "AwsSolutions-IAM5",
+                            "reason": "A model invocation job's ARN ends in an id Bedrock generates; the jobs a "
+                            "stack follows are told by their name and output location, which validate-input "
+                            "checks on the job itself before anything is written.",
+                            "appliesTo": [
+                                {"regex": "/^Resource::arn:<AWS::Partition>:bedrock:.*:model-invocation-job/\\*$/g"}
+                            ],
+                        }
+                    ],
+                    apply_to_children=True,
+                )
+
+    def _bedrock_job_arns(self) -> str:
+        return Stack.of(self).format_arn(service="bedrock", resource="model-invocation-job", resource_name="*")
 
     def _domain_arns(self, config: TrackerConfig) -> list[str]:
         stack = Stack.of(self)
@@ -238,6 +280,48 @@ class TrackerFunctions(Construct):
             stack.format_arn(service="voiceid", resource="domain", resource_name=domain_id)
             for domain_id in config.voice_id_domain_ids
         ]
+
+    def _grant_bedrock_files(self, config: TrackerConfig) -> None:
+        """Bedrock writes one `.jsonl.out` per input file, whose names only a listing tells: the record step
+        lists (and reads) the configured output and input prefixes, and nothing else."""
+        bedrock = config.bedrock
+        if bedrock is None:
+            return
+        locations = (*bedrock.output_locations, *bedrock.input_locations)
+        self.record_failures.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[_objects_arn(location) for location in locations])
+        )
+        for bucket in sorted({location.bucket for location in locations}):
+            prefixes = [f"{location.prefix}*" for location in locations if location.bucket == bucket]
+            self.record_failures.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[f"arn:{Aws.PARTITION}:s3:::{bucket}"],
+                    conditions={"StringLike": {"s3:prefix": prefixes}},
+                )
+            )
+        NagSuppressions.add_resource_suppressions(
+            self.record_failures.role,  # type: ignore[arg-type]
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "Bedrock names each output object <prefix>/<jobId>/<input file>.jsonl.out, and input "
+                    "files are named by whoever submits a job: reading them needs a wildcard under the configured "
+                    "Bedrock output and input prefixes, and nowhere else.",
+                    "appliesTo": [{"regex": "/^Resource::arn:<AWS::Partition>:s3:::.+/\\*$/g"}],
+                }
+            ],
+            apply_to_children=True,
+        )
+        keys = [*bedrock.output_kms_key_arns, *bedrock.input_kms_key_arns]
+        if keys:
+            self.record_failures.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=keys,
+                    conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+                )
+            )
 
     def _grant_wake_up(self, table: dynamodb.ITable) -> None:
         # Task tokens belong to the state machine's executions; the grant names the state machine.
@@ -251,10 +335,20 @@ class TrackerFunctions(Construct):
 
     def _grant_sweep(self, config: TrackerConfig, table: dynamodb.ITable) -> None:
         stack = Stack.of(self)
-        statements = [
-            iam.PolicyStatement(
-                actions=[kind.iam_actions[1] for kind in JOB_KINDS.values()], resources=self._domain_arns(config)
-            ),
+        statements: list[iam.PolicyStatement] = []
+        voice_id = self._kinds_of("voiceid")
+        if voice_id:
+            statements.append(
+                iam.PolicyStatement(
+                    actions=[kind.iam_actions[1] for kind in voice_id], resources=self._domain_arns(config)
+                )
+            )
+        bedrock = self._kinds_of("bedrock")
+        if bedrock:
+            # ListModelInvocationJobs names no resource type (it lists the account's jobs): "*" is the only
+            # resource it can be granted on; the sweep filters by name prefix and output location itself.
+            statements.append(iam.PolicyStatement(actions=[kind.iam_actions[1] for kind in bedrock], resources=["*"]))
+        statements += [
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn(stack)]),
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[tracker_execution_arn_pattern(stack)]),
@@ -267,14 +361,25 @@ class TrackerFunctions(Construct):
                 {
                     "id": "AwsSolutions-IAM5",
                     "reason": "DescribeExecution covers the tracker state machine's own executions, whose names "
-                    "are chosen when they start (the lock-holder check).",
-                    "appliesTo": [{"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"}],
+                    "are chosen when they start (the lock-holder check)"
+                    + (
+                        "; Bedrock's ListModelInvocationJobs has no resource type, and the sweep keeps only jobs "
+                        "whose name and output location the configuration names."
+                        if bedrock
+                        else "."
+                    ),
+                    "appliesTo": [
+                        {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
+                        *(["Resource::*"] if bedrock else []),
+                    ],
                 }
             ],
             apply_to_children=True,
         )
 
     def _grant_output_read(self, config: TrackerConfig) -> None:
+        if not config.voice_id_domain_ids:
+            return
         self.record_failures.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
@@ -322,3 +427,21 @@ class TrackerFunctions(Construct):
                 resources=[table.table_arn],
             )
         )
+
+
+def _objects_arn(location: OutputLocation) -> str:
+    return f"arn:{Aws.PARTITION}:s3:::{location.bucket}/{location.prefix}*"
+
+
+def _scope_environment(config: TrackerConfig) -> dict[str, str]:
+    """Which jobs the stack follows, as validate-input and the sweep read it (lambdas/job_tracker/settings.py)."""
+    environment = {"VOICE_ID_DOMAIN_IDS": ",".join(config.voice_id_domain_ids)}
+    if config.bedrock is not None:
+        environment |= {
+            "BEDROCK_JOB_NAME_PREFIXES": ",".join(config.bedrock.job_name_prefixes),
+            "BEDROCK_OUTPUT_LOCATIONS": ",".join(
+                f"s3://{location.bucket}/{location.prefix}" for location in config.bedrock.output_locations
+            ),
+            "BEDROCK_ACCOUNT_ID": Aws.ACCOUNT_ID,
+        }
+    return environment

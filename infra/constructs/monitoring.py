@@ -72,8 +72,8 @@ class TrackerMonitoring(Construct):
         self._alarms: list[cloudwatch.Alarm] = []
         self.failed_executions = self._alarm(
             "FailedExecutions",
-            "A Voice ID job could not be tracked: an execution failed, timed out or was aborted. Its Error and "
-            "Cause say why",
+            "A batch job (Bedrock or Voice ID) could not be tracked: an execution failed, timed out or was aborted. "
+            "Its Error and Cause say why",
             cloudwatch.MathExpression(
                 # FILL: a period in which one of them has no datapoint would otherwise give no value at all.
                 expression="FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)",
@@ -87,7 +87,7 @@ class TrackerMonitoring(Construct):
         )
         self.undelivered_events = self._alarm(
             "UndeliveredEvents",
-            "Voice ID job events reached the dead-letter queue instead of starting an execution",
+            "Job events (Bedrock or Voice ID) reached the dead-letter queue instead of starting an execution",
             dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
         )
         self.missed_sweeps = self._alarm(
@@ -208,7 +208,7 @@ class TrackerMonitoring(Construct):
                 [tracker_metric("JobsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
             ),
             graph(
-                "Failed requests recorded, by kind",
+                "Failed requests and records recorded, by kind",
                 [tracker_metric("FailedRequestsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
             ),
         )

@@ -1,4 +1,4 @@
-"""The Step Functions Standard state machine that follows one Voice ID job until it is recorded.
+"""The Step Functions Standard state machine that follows one batch job (Voice ID or Bedrock) until it is recorded.
 
 Written in JSONPath (not JSONata) so the same definition runs in the local cloud. State names are what an
 operator reads in the console; docs/architecture.md's "State machine" section draws the same graph.
@@ -33,7 +33,13 @@ LAMBDA_SERVICE_ERRORS = [
 # A Lambda that ran out of time, as Step Functions names it; both steps it runs are safe to run again.
 LAMBDA_TIMED_OUT = "Sandbox.Timedout"
 # Errors our Lambdas raise, matched by class name (lambdas/job_tracker/errors.py).
-VOICE_ID_TRANSIENT_ERRORS = ["VoiceIdThrottled", "VoiceIdUnavailable", LAMBDA_TIMED_OUT]
+SERVICE_TRANSIENT_ERRORS = [
+    "VoiceIdThrottled",
+    "VoiceIdUnavailable",
+    "BedrockThrottled",
+    "BedrockUnavailable",
+    LAMBDA_TIMED_OUT,
+]
 RECORDING_TRANSIENT_ERRORS = ["RecordingIncomplete", "TransientServiceError", LAMBDA_TIMED_OUT]
 # Errors that a retry cannot fix: the execution ends with the Lambda's own message as the Cause.
 TRACKING_ERRORS = [
@@ -187,7 +193,7 @@ class TrackerStateMachine(Construct):
             timeout=Duration.seconds(config.execution_timeout_seconds),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            comment="Follows one Voice ID batch job (of either kind) and records its failed requests.",
+            comment="Follows one batch job (Bedrock or Voice ID, of any kind) and records its failed records.",
             # A fixed name lets the role read this machine's executions (the lock-holder check) without a
             # reference cycle between the role and the state machine.
             state_machine_name=state_machine_name(Stack.of(self).stack_name),
@@ -230,6 +236,14 @@ class TrackerStateMachine(Construct):
             comment="Rejects malformed ids, an unknown JobKind or an unconfigured domain; nothing is written.",
         )
         self._retry_lambda_service_errors(validate)
+        # A Bedrock job is read to check its name and output against the configuration.
+        validate.add_retry(
+            errors=SERVICE_TRANSIENT_ERRORS,
+            interval=Duration.seconds(5),
+            max_attempts=4,
+            backoff_rate=2,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         # The error replaces the state ("$"): a non-object input has nowhere to keep it beside.
         input_rejected = sfn.Pass(
             self,
@@ -244,7 +258,7 @@ class TrackerStateMachine(Construct):
                 comment="The Cause says what is wrong and what to send instead.",
             )
         )
-        validate.add_catch(input_rejected, errors=["InvalidJobRequest"], result_path="$")
+        validate.add_catch(input_rejected, errors=["InvalidJobRequest", "JobNotFound", "AccessDenied"], result_path="$")
         validate.add_catch(
             sfn.Fail(self, "Input check failed", error_path="$.Error", cause_path="$.Cause"),
             errors=["States.ALL"],
@@ -415,6 +429,7 @@ class TrackerStateMachine(Construct):
                 {
                     "DomainId.$": "$.DomainId",
                     "JobId.$": "$.JobId",
+                    "JobKind.$": "$.JobKind",
                     "Holder.$": "$.Lock.ExecutionArn",
                     "WokenBy.$": "$$.Execution.Id",
                 }
@@ -446,8 +461,8 @@ class TrackerStateMachine(Construct):
                 "Wake.$": "$.Job.Wake",
             },
             result_path="$.Job",
-            transient_errors=VOICE_ID_TRANSIENT_ERRORS,
-            comment="Describe*Job of the job's kind; also plans the next poll from the job's progress.",
+            transient_errors=SERVICE_TRANSIENT_ERRORS,
+            comment="Describes the job through its kind's service; also plans the next poll from its progress.",
         )
         describe.add_catch(self._ways_out.release_then_explain, errors=TRACKING_ERRORS, result_path="$.Error")
         describe.add_catch(self._ways_out.release_then_stop, errors=["States.ALL"], result_path="$.Error")
@@ -493,7 +508,7 @@ class TrackerStateMachine(Construct):
             "Unexpected job status",
             parameters={
                 "Error": "UnexpectedJobStatus",
-                "Cause.$": "States.Format('Voice ID reported JobStatus {}, which the tracker does not know.', "
+                "Cause.$": "States.Format('The service reported JobStatus {}, which the tracker does not know.', "
                 "$.Job.JobStatus)",
             },
             result_path="$.Error",

@@ -1,9 +1,13 @@
-"""Start the state machine when Voice ID reports a batch job of any kind on EventBridge: one rule per job kind,
-its input transformer naming the kind, and one dead-letter queue for all of them."""
+"""Start the state machine when a followed service reports a batch job on EventBridge: one rule per job kind,
+its input transformer naming the kind, and one dead-letter queue for all of them.
+
+Voice ID's rules match the configured domains. Bedrock's matches `aws.bedrock` / `Batch Inference Job State
+Change` for the configured job-name prefixes and passes the job's ARN; the event's `creationTime`, which AWS
+writes in a non-ISO format (`Aug 28, 2024, 10:47:53 PM`), is neither matched nor passed, so no format of it
+can break the rule. The output location is not in the event: validate-input checks it on the job.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
@@ -13,11 +17,50 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.config import TrackerConfig
 from infra.constructs.dead_letters import dead_letter_queue
-from infra.lambda_contract import JOB_KINDS
+from infra.lambda_contract import JobKind, kinds_of
 from infra.naming import stack_event_rules_arn_pattern
 
-EVENT_SOURCE = "aws.voiceid"
+
+def _voice_id_rule(kind: JobKind, config: TrackerConfig) -> tuple[events.EventPattern, events.RuleTargetInput]:
+    pattern = events.EventPattern(
+        source=[kind.service.event_source],
+        detail_type=list(kind.event_detail_types),
+        # Delivery is best effort and the status strings are undocumented, so every event of a job starts an
+        # execution; the job lock makes all but the first a no-op (and wakes the tracker). Only the configured
+        # domains: the tracker may not describe jobs of any other.
+        detail={"domainId": list(config.voice_id_domain_ids), "batchJobId": [{"exists": True}]},
+    )
+    target_input = events.RuleTargetInput.from_object(
+        {
+            "DomainId": events.EventField.from_path("$.detail.domainId"),
+            "JobId": events.EventField.from_path("$.detail.batchJobId"),
+            "JobKind": kind.name,
+        }
+    )
+    return pattern, target_input
+
+
+def _bedrock_rule(kind: JobKind, config: TrackerConfig) -> tuple[events.EventPattern, events.RuleTargetInput]:
+    prefixes = config.bedrock.job_name_prefixes if config.bedrock else ()
+    pattern = events.EventPattern(
+        source=[kind.service.event_source],
+        detail_type=list(kind.event_detail_types),
+        # Every status, as for Voice ID: each event starts an execution that the lock turns into a wake-up.
+        detail={
+            "batchJobName": [{"prefix": prefix} for prefix in prefixes],
+            "batchJobArn": [{"exists": True}],
+        },
+    )
+    target_input = events.RuleTargetInput.from_object(
+        {"JobArn": events.EventField.from_path("$.detail.batchJobArn"), "JobKind": kind.name}
+    )
+    return pattern, target_input
+
+
+# How each service's events become an execution's input, by JobService.key.
+RULES = {"voiceid": _voice_id_rule, "bedrock": _bedrock_rule}
 
 
 class JobEventTrigger(Construct):
@@ -27,7 +70,7 @@ class JobEventTrigger(Construct):
         construct_id: str,
         *,
         state_machine: sfn.IStateMachine,
-        domain_ids: Sequence[str],
+        config: TrackerConfig,
         encryption_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -35,31 +78,19 @@ class JobEventTrigger(Construct):
         # the retry policy) are kept here rather than lost.
         self.dead_letter_queue = dead_letter_queue(self, encryption_key=encryption_key, dead_letters_of="the rules")
         self.rules: dict[str, events.Rule] = {}
-        for kind in JOB_KINDS.values():
+        for kind in kinds_of(config.tracked_services):
+            pattern, target_input = RULES[kind.service.key](kind, config)
             rule = events.Rule(
                 self,
                 # "Rule" for the first kind keeps the logical id (and the rule) of stacks deployed before kinds.
                 "Rule" if not self.rules else f"{kind.api_noun}Rule",
-                description=f"Voice ID {kind.noun} job submitted, succeeded or failed",
-                event_pattern=events.EventPattern(
-                    source=[EVENT_SOURCE],
-                    detail_type=list(kind.event_detail_types),
-                    # Delivery is best effort and the status strings are undocumented, so every event of a
-                    # job starts an execution; the job lock makes all but the first a no-op (and wakes the
-                    # tracker). Only the configured domains: the tracker may not describe jobs of any other.
-                    detail={"domainId": list(domain_ids), "batchJobId": [{"exists": True}]},
-                ),
+                description=f"{kind.service.name} {kind.noun} job state changes",
+                event_pattern=pattern,
             )
             rule.add_target(
                 targets.SfnStateMachine(
                     state_machine,
-                    input=events.RuleTargetInput.from_object(
-                        {
-                            "DomainId": events.EventField.from_path("$.detail.domainId"),
-                            "JobId": events.EventField.from_path("$.detail.batchJobId"),
-                            "JobKind": kind.name,
-                        }
-                    ),
+                    input=target_input,
                     dead_letter_queue=self.dead_letter_queue,
                     retry_attempts=20,
                     max_event_age=Duration.hours(24),

@@ -9,8 +9,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
-from job_tracker.adapters.voiceid import VoiceIdJobDescriber
-from job_tracker.clients import DESCRIBE_VOICE_ID
+from job_tracker.adapters.bedrock import BedrockJobDescriber
+from job_tracker.adapters.services import DescriberByService, LazyDescriber
+from job_tracker.adapters.voiceid import JobDescriber, VoiceIdJobDescriber
+from job_tracker.clients import DESCRIBE_BEDROCK, DESCRIBE_VOICE_ID
 from job_tracker.errors import VoiceIdThrottled
 from job_tracker.settings import DescribeJobSettings
 from job_tracker.tracking import describe_job, how_the_wait_ended
@@ -22,7 +24,15 @@ settings = DescribeJobSettings.from_env()
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 metrics = Metrics()
-describer = VoiceIdJobDescriber(boto3.client("voice-id", config=DESCRIBE_VOICE_ID.config()))
+# Clients of the followed services only, Bedrock's on first use: each costs cold-start time.
+describers: dict[str, JobDescriber] = {}
+if "voiceid" in settings.services:
+    describers["voiceid"] = VoiceIdJobDescriber(boto3.client("voice-id", config=DESCRIBE_VOICE_ID.config()))
+if "bedrock" in settings.services:
+    describers["bedrock"] = LazyDescriber(
+        lambda: BedrockJobDescriber(boto3.client("bedrock", config=DESCRIBE_BEDROCK.config()))
+    )
+describer = DescriberByService(describers)
 
 
 @logger.inject_lambda_context(correlation_id_path="JobId")

@@ -50,22 +50,31 @@ class ClientSettings:
 # Voice ID allows 2 TPS for its batch APIs per account, shared with every other caller: describe-job retries
 # throttling a few times with the SDK's backoff, then lets the state machine back off for longer.
 DESCRIBE_VOICE_ID = ClientSettings(attempts=4, connect_timeout=3, read_timeout=10)
+# Bedrock documents no TPS for GetModelInvocationJob: the same budget, a few SDK retries, then the state
+# machine's.
+DESCRIBE_BEDROCK = ClientSettings(attempts=4, connect_timeout=3, read_timeout=10)
+# validate-input reads a Bedrock job once, to check its name and output location; one retry fewer keeps its
+# worst case well inside its shorter timeout, and the state machine retries what is left.
+VALIDATE_BEDROCK = ClientSettings(attempts=3, connect_timeout=3, read_timeout=10)
 # record-failures: S3 streams the `.out` (each read waits at most read_timeout); DynamoDB answers in
 # milliseconds, so a call that takes seconds has failed.
 RECORD_S3 = ClientSettings(attempts=5, connect_timeout=3, read_timeout=20)
 RECORD_DYNAMODB = ClientSettings(attempts=5, connect_timeout=3, read_timeout=10)
 # Listing shares Voice ID's 2 TPS with every tracker's describes: adaptive mode slows the sweep's client down
 # when it is throttled, and it retries for longer than the trackers' clients do.
-SWEEP_VOICE_ID = ClientSettings(attempts=5, connect_timeout=2, read_timeout=5, mode="adaptive")
+# Eight attempts: the backoff between them (about 35 s on average) outlasts a throttled moment of the
+# account's 2 TPS, and a sweep has minutes to spare.
+SWEEP_VOICE_ID = ClientSettings(attempts=8, connect_timeout=2, read_timeout=5, mode="adaptive")
 SWEEP_AWS = ClientSettings(attempts=4, connect_timeout=2, read_timeout=3)
+SWEEP_BEDROCK = ClientSettings(attempts=5, connect_timeout=2, read_timeout=5, mode="adaptive")
 WAKE_STEP_FUNCTIONS = ClientSettings(attempts=4, connect_timeout=3, read_timeout=5)
 WAKE_DYNAMODB = ClientSettings(attempts=4, connect_timeout=3, read_timeout=5)
 
 # Function (its package under lambdas/) -> the settings of every client it makes.
 FUNCTION_CLIENTS: dict[str, tuple[ClientSettings, ...]] = {
-    "validate_input": (),
-    "describe_job": (DESCRIBE_VOICE_ID,),
+    "validate_input": (VALIDATE_BEDROCK,),
+    "describe_job": (DESCRIBE_VOICE_ID, DESCRIBE_BEDROCK),
     "record_failures": (RECORD_S3, RECORD_DYNAMODB),
     "wake_tracker": (WAKE_STEP_FUNCTIONS, WAKE_DYNAMODB),
-    "sweep": (SWEEP_VOICE_ID, SWEEP_AWS),
+    "sweep": (SWEEP_VOICE_ID, SWEEP_BEDROCK, SWEEP_AWS),
 }

@@ -61,3 +61,11 @@ class SweepIncomplete(TrackerError):
 
 class ConfigurationError(TrackerError):
     """The function's environment is missing or has an invalid setting (raised at cold start)."""
+
+
+class BedrockThrottled(TrackerError):
+    """Amazon Bedrock kept throttling after the SDK's own retries; the state machine retries with backoff."""
+
+
+class BedrockUnavailable(TrackerError):
+    """Amazon Bedrock answered with an internal error, or could not be reached, after the SDK's own retries."""

@@ -1,26 +1,30 @@
 """The tracker's execution input, checked before anything is written.
 
-Executions start from an event (`{"DomainId", "JobId", "JobKind"}`), the sweep (the same plus `StartedBy`)
-or an operator in the console (`{"DomainId", "JobId"}`, and optionally `JobKind` and `Rerecord`). Step
-Functions cannot match patterns, so this step rejects malformed ids, unknown kinds and domains the stack
-does not track before the job lock is written: a bad input leaves no item behind, and its Cause says what
-to send instead.
+Executions start from an event (`{"DomainId", "JobId", "JobKind"}`; Bedrock's `{"JobArn", "JobKind"}`), the
+sweep (the same plus `StartedBy`) or an operator in the console (`{"DomainId", "JobId"}`, and optionally
+`JobKind` and `Rerecord`). Step Functions cannot match patterns, so this step rejects malformed ids, unknown
+kinds, services and domains the stack does not track, and Bedrock jobs outside its configured name prefixes
+and output locations (which takes one GetModelInvocationJob), before the job lock is written: a bad input
+leaves no item behind, and its Cause says what to send instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.ids import shown
 from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, job_kind
-from job_tracker.models import JobRef
+from job_tracker.scopes import TrackedJobs
+
+if TYPE_CHECKING:
+    from job_tracker.adapters.voiceid import JobDescriber
 
 EXPECTED_INPUT = (
     'Start the execution with {"DomainId": "<22 letters or digits>", "JobId": "<22 letters or digits>"}, '
     f'adding "JobKind": one of {", ".join(JOB_KINDS)} (default {DEFAULT_JOB_KIND.name}) and '
-    '"Rerecord": true to record a recorded job again.'
+    '"Rerecord": true to record a recorded job again. For a Bedrock batch inference job: '
+    '{"JobKind": "BEDROCK_BATCH_INFERENCE", "JobArn": "arn:aws:bedrock:<region>:<account>:model-invocation-job/<id>"}.'
 )
 MAX_STARTED_BY_LENGTH = 64
 
@@ -29,20 +33,25 @@ def _rejected(problem: str) -> InvalidJobRequest:
     return InvalidJobRequest(f"{problem}. {EXPECTED_INPUT}")
 
 
-def normalize_execution_input(raw: object, configured_domain_ids: Collection[str]) -> dict[str, Any]:
-    """The input as the rest of the state machine reads it, or InvalidJobRequest naming what is wrong."""
+def normalize_execution_input(
+    raw: object, tracked: TrackedJobs, describer: JobDescriber | None = None
+) -> dict[str, Any]:
+    """The input as the rest of the state machine reads it, or InvalidJobRequest naming what is wrong.
+
+    `describer` reads the job for services whose configuration is checked on the job itself (Bedrock's name
+    prefixes and output locations); its own errors (throttling, access) are raised as they are.
+    """
     if not isinstance(raw, dict):
         raise _rejected(f"The execution input must be a JSON object, got {shown(raw)}")
     try:
-        ref = JobRef.parse(raw)
         kind = job_kind(raw.get("JobKind"))
+        scope = tracked.scope_of(kind)
+        ref = scope.ref_from_input(raw, kind)
     except InvalidJobRequest as error:
         raise _rejected(str(error)) from None
-    if ref.domain_id not in configured_domain_ids:
-        raise _rejected(
-            f"DomainId {ref.domain_id} is not a domain this stack tracks ({', '.join(sorted(configured_domain_ids))}); "
-            "add it to tracker:voiceIdDomainIds and deploy to track its jobs"
-        )
+    problem = scope.problem_with_ref(ref)
+    if problem is not None:
+        raise _rejected(problem)
     rerecord = raw.get("Rerecord", False)
     if not isinstance(rerecord, bool):
         raise _rejected(f"Rerecord must be true or false, got {shown(rerecord)}")
@@ -57,4 +66,10 @@ def normalize_execution_input(raw: object, configured_domain_ids: Collection[str
         if not isinstance(started_by, str) or not 0 < len(started_by) <= MAX_STARTED_BY_LENGTH:
             raise _rejected(f"StartedBy must be a string of 1 to {MAX_STARTED_BY_LENGTH} characters")
         normalized["StartedBy"] = started_by
+    if scope.needs_description:
+        if describer is None:
+            raise InvalidJobRequest(f"no describer to check {kind.service.name} jobs against the configuration")
+        problem = scope.problem_with_job(describer.describe(ref, kind))
+        if problem is not None:
+            raise _rejected(problem)
     return normalized

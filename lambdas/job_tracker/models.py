@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from job_tracker.errors import InvalidJobRequest
-from job_tracker.ids import require_resource_id
+from job_tracker.ids import shown
 from job_tracker.kinds import JobKind, job_kind
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
@@ -33,12 +33,16 @@ class JobRef:
     job_id: str
 
     @classmethod
-    def parse(cls, payload: dict[str, Any]) -> JobRef:
-        """Read `{"DomainId", "JobId"}` from an execution's state, validating both identifiers."""
-        return cls(
-            domain_id=require_resource_id("DomainId", payload.get("DomainId")),
-            job_id=require_resource_id("JobId", payload.get("JobId")),
-        )
+    def parse(cls, payload: dict[str, Any], kind: JobKind | None = None) -> JobRef:
+        """Read `{"DomainId", "JobId"}` from an execution's state, validating both identifiers in the format
+        of `kind`'s service (the payload's own JobKind when not given)."""
+        service = (kind or job_kind(payload.get("JobKind"))).service
+        domain_id, job_id = payload.get("DomainId"), payload.get("JobId")
+        if not isinstance(domain_id, str) or not service.scope_id.fullmatch(domain_id):
+            raise InvalidJobRequest(f"DomainId must be {service.scope_id_shape}, got {shown(domain_id)}")
+        if not isinstance(job_id, str) or not service.job_id.fullmatch(job_id):
+            raise InvalidJobRequest(f"JobId must be {service.job_id_shape}, got {shown(job_id)}")
+        return cls(domain_id=domain_id, job_id=job_id)
 
     @property
     def partition_key(self) -> str:
@@ -77,6 +81,13 @@ def output_location(output_folder_uri: str, job_id: str, input_uri: str) -> S3Lo
     return S3Location(bucket=folder.bucket, key=key)
 
 
+def bedrock_output_folder(output_uri: str, job_id: str) -> S3Location:
+    """`<outputS3Uri>/<jobId>/`: where Bedrock writes a job's `.jsonl.out` files and its `manifest.json.out`
+    (docs/bedrock-jobs.md; the folder is in AWS's samples' code). A trailing slash on the URI is ignored."""
+    folder = S3Location.parse(output_uri.rstrip("/"))
+    return S3Location(folder.bucket, "/".join(part for part in (folder.key, job_id) if part) + "/")
+
+
 @dataclass(frozen=True)
 class FailureDetails:
     status_code: int | None
@@ -101,7 +112,17 @@ class JobDescription:
     output: S3Location | None
     """Where the `.out` is (or will be); None when the job carries no output configuration."""
     input: S3Location | None = None
-    """The job's input manifest (InputDataConfig.S3Uri)."""
+    """The job's input manifest (InputDataConfig.S3Uri); for Bedrock, its input file or prefix."""
+    service_status: str | None = None
+    """The status in the service's own words (Bedrock's `PartiallyCompleted`); None when it is `status`."""
+    record_counts: dict[str, int] | None = None
+    """The counts the service reports for the job (Bedrock's totalRecordCount, processedRecordCount,
+    successRecordCount, errorRecordCount), None when its API (or the SDK in use) reports none."""
+
+    @property
+    def reported_status(self) -> str:
+        """The status an operator reads on the summary and the outcome event: the service's own word."""
+        return self.service_status or self.status.value
 
 
 def job_to_payload(job: JobDescription) -> dict[str, Any]:
@@ -118,6 +139,8 @@ def job_to_payload(job: JobDescription) -> dict[str, Any]:
         "FailureDetails": job.failure_details.to_dict() if job.failure_details else None,
         "OutputUri": job.output.uri if job.output else None,
         "InputUri": job.input.uri if job.input else None,
+        "ServiceJobStatus": job.reported_status,
+        "RecordCounts": job.record_counts,
     }
 
 
@@ -128,9 +151,12 @@ def job_from_payload(payload: dict[str, Any]) -> JobDescription:
         details = payload.get("FailureDetails")
         output_uri = payload.get("OutputUri")
         input_uri = payload.get("InputUri")
+        counts = payload.get("RecordCounts")
+        kind = job_kind(payload.get("JobKind"))
+        service_status = payload.get("ServiceJobStatus")
         return JobDescription(
-            ref=JobRef.parse(payload),
-            kind=job_kind(payload.get("JobKind")),
+            ref=JobRef.parse(payload, kind),
+            kind=kind,
             status=status,
             percent_complete=int(payload.get("PercentComplete") or 0),
             job_name=payload.get("JobName"),
@@ -143,6 +169,10 @@ def job_from_payload(payload: dict[str, Any]) -> JobDescription:
             ),
             output=S3Location.parse(output_uri) if output_uri else None,
             input=S3Location.parse(input_uri) if input_uri else None,
+            service_status=service_status if service_status and service_status != status.value else None,
+            record_counts=(
+                {str(name): int(value) for name, value in counts.items()} if isinstance(counts, dict) else None
+            ),
         )
     except (KeyError, ValueError, TypeError) as error:
         raise InvalidJobRequest(f"the job payload from the describe step is not usable: {error!r}") from error

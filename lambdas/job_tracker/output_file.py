@@ -19,12 +19,12 @@ whole: the reader decodes one array element at a time from fixed-size chunks.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from job_tracker.errors import OutputFileInvalid
-from job_tracker.kinds import JobKind
+from job_tracker.kinds import JobKind, SuccessSchema
 
 SUPPORTED_VERSION = "1.0"
 # RequestIds become part of DynamoDB keys (`FAILURE#<RequestId>` and the index's sort key), which DynamoDB
@@ -36,8 +36,11 @@ _WHITESPACE = " \t\r\n"
 @dataclass(frozen=True)
 class FailedRequest:
     request_id: str
-    error_code: int
+    error_code: int | str
+    """An HTTP status code, or a word of the tracker's own (Bedrock's `UNPROCESSED`)."""
     error_message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Further attributes of the failure item the output format gives (Bedrock: OutputFile, LineNumber)."""
 
 
 @dataclass
@@ -49,6 +52,9 @@ class OutputTally:
     """Successful requests by the kind's OutcomeCount.summary_attribute."""
     failed_request_ids: set[str] = field(default_factory=set)
     undocumented_members: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    """Further attributes of the summary item the output format gives (Bedrock: the record counts, the
+    token totals, the cross-check)."""
 
     def count(self, summary_attribute: str) -> int:
         return self.counts.get(summary_attribute, 0)
@@ -164,8 +170,9 @@ def _failed_request(entry: dict[str, Any], index: int, cursor: _ChunkCursor) -> 
     return FailedRequest(request_id=request_id, error_code=code, error_message=message)
 
 
-def _success_count_attribute(kind: JobKind, entry: dict[str, Any], index: int, cursor: _ChunkCursor) -> str:
-    schema = kind.successes
+def _success_count_attribute(
+    kind: JobKind, schema: SuccessSchema, entry: dict[str, Any], index: int, cursor: _ChunkCursor
+) -> str:
     where = f"{schema.member}[{index}]"
     _request_id(entry, schema.member, index, cursor)
     status = entry.get(schema.status_field)
@@ -188,10 +195,10 @@ def _read_errors(cursor: _ChunkCursor, tally: OutputTally, on_failure: Callable[
         on_failure(failed)
 
 
-def _read_successes(cursor: _ChunkCursor, tally: OutputTally, kind: JobKind) -> None:
-    member = kind.successes.member
+def _read_successes(cursor: _ChunkCursor, tally: OutputTally, kind: JobKind, schema: SuccessSchema) -> None:
+    member = schema.member
     for index, entry in enumerate(_array(cursor, member)):
-        attribute = _success_count_attribute(kind, _require(entry, member, index, cursor), index, cursor)
+        attribute = _success_count_attribute(kind, schema, _require(entry, member, index, cursor), index, cursor)
         tally.counts[attribute] = tally.counts.get(attribute, 0) + 1
 
 
@@ -210,12 +217,15 @@ def read_output_file(
     Raises OutputFileInvalid naming `source` and the problem. Entries already handed to `on_failure`
     before an error is found stay handed over: the caller decides what a partial read means.
     """
+    schema = kind.successes
+    if schema is None:
+        raise OutputFileInvalid(f"{source}: {kind.name} jobs do not write Voice ID's .out format")
     cursor = _ChunkCursor(chunks, source)
     tally = OutputTally(counts={count.summary_attribute: 0 for count in kind.counts})
     sections: dict[str, Callable[[], None]] = {
         "Version": lambda: _read_version(cursor),
         "Errors": lambda: _read_errors(cursor, tally, on_failure),
-        kind.successes.member: lambda: _read_successes(cursor, tally, kind),
+        schema.member: lambda: _read_successes(cursor, tally, kind, schema),
     }
     _read_object(cursor, sections, tally.undocumented_members)
     return tally

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import FailureStore, Item
 from job_tracker.adapters.s3 import ObjectReader
+from job_tracker.bedrock_output import read_bedrock_outputs
 from job_tracker.clients import RECORD_DYNAMODB, RECORD_S3
 from job_tracker.errors import (
     AccessDenied,
@@ -28,7 +29,8 @@ from job_tracker.errors import (
     OutputFileMissing,
     RecordingIncomplete,
 )
-from job_tracker.models import JobDescription, JobStatus
+from job_tracker.kinds.bedrock_batch_inference import BEDROCK_JSONL
+from job_tracker.models import JobDescription, JobStatus, S3Location
 from job_tracker.output_file import FailedRequest, OutputTally, read_manifest_fields, read_output_file
 
 # A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
@@ -73,6 +75,8 @@ class RecordResult:
     counts: dict[str, int]
     """Successful requests by the kind's OutcomeCount.summary_attribute."""
     stale_failures_removed: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The summary's attributes the kind's output format adds (Bedrock: record counts, token totals)."""
 
     def to_output(self, table_name: str) -> dict[str, Any]:
         """The execution's output: short, and enough to find the items."""
@@ -80,9 +84,10 @@ class RecordResult:
             "DomainId": self.job.ref.domain_id,
             "JobId": self.job.ref.job_id,
             "JobKind": self.job.kind.name,
-            "JobStatus": self.job.status.value,
+            "JobStatus": self.job.reported_status,
             "FailedRequests": self.failed,
             **{count.output_key: self.counts.get(count.summary_attribute, 0) for count in self.job.kind.counts},
+            **{name: value for name, value in self.summary.items() if name.endswith("Count")},
             "OutputUri": self.job.output.uri if self.job.output else None,
             "FailureDetails": self.job.failure_details.to_dict() if self.job.failure_details else None,
             "Items": {"TableName": table_name, "pk": self.job.ref.partition_key},
@@ -90,11 +95,13 @@ class RecordResult:
 
 
 def failure_item(job: JobDescription, failure: FailedRequest, manifest_fields: dict[str, str] | None = None) -> Item:
-    """One failed request's item; `manifest_fields` are what the kind copies from the input manifest."""
+    """One failed request's item; `manifest_fields` (and the failure's details) are what the kind copies from
+    its input and output files."""
     ref = job.ref
     kind_fields = {
         **{attribute: None for attribute in job.kind.failure_fields_from_manifest},
         **(manifest_fields or {}),
+        **failure.details,
     }
     return {
         **kind_fields,
@@ -130,10 +137,11 @@ def summary_item(result: RecordResult) -> Item:
         "DomainId": job.ref.domain_id,
         "JobId": job.ref.job_id,
         "JobName": job.job_name,
-        "JobStatus": job.status.value,
+        "JobStatus": job.reported_status,
         "JobCreatedAt": job.created_at,
         "JobEndedAt": job.ended_at,
-        "FailedRequestCount": result.failed,
+        job.kind.failed_count_attribute: result.failed,
+        **result.summary,
         **{count.summary_attribute: result.counts.get(count.summary_attribute, 0) for count in job.kind.counts},
         "OutputUri": job.output.uri if job.output else None,
         "InputUri": job.input.uri if job.input else None,
@@ -141,16 +149,77 @@ def summary_item(result: RecordResult) -> Item:
     }
 
 
-def _read_failures(
-    job: JobDescription, reader: ObjectReader, store: FailureStore, written: set[str], deadline: Deadline
+def _read_voiceid_out(
+    job: JobDescription, reader: ObjectReader, on_failure: Callable[[FailedRequest], None]
 ) -> OutputTally:
-    """Read the `.out` and write a failure item for each failed request whose key is not in `written`."""
+    """Voice ID's one `.out` per job, its failures enriched from the input manifest as the kind asks."""
     if job.output is None:
         raise OutputFileMissing(
             f"job {job.ref.job_id} ended {job.status.value} but has no OutputDataConfig/InputDataConfig "
             "to locate its .out file"
         )
     manifest = _manifest_fields(job, reader)
+    tally = read_output_file(
+        reader.chunks(job.output),
+        job.output.uri,
+        lambda failure: on_failure(
+            replace(failure, details={**failure.details, **manifest.get(failure.request_id, {})})
+        ),
+        job.kind,
+    )
+    if job.status is JobStatus.COMPLETED and tally.failed:
+        logger.warning(
+            "Job reported COMPLETED but its output lists failed requests; recording them anyway",
+            extra={"failed": tally.failed},
+        )
+    if tally.undocumented_members:
+        logger.warning(
+            "Output file has members the documented schema lacks; ignored them",
+            extra={"members": tally.undocumented_members, "output_uri": job.output.uri},
+        )
+    logger.info(
+        "Read the job's output file",
+        extra={
+            "output_uri": job.output.uri,
+            "failed": tally.failed,
+            "counts": tally.counts,
+        },
+    )
+    return tally
+
+
+# Each kind's output format, by JobKind.output_format: the reader hands every failed entry to a callback
+# and returns the tally; recording is the same for all.
+OUTPUT_READERS: dict[str, Callable[[JobDescription, ObjectReader, Callable[[FailedRequest], None]], OutputTally]] = {
+    "voiceid-out": _read_voiceid_out,
+    BEDROCK_JSONL: read_bedrock_outputs,
+}
+
+
+class _DeadlineReader:
+    """The job's reader, with the deadline checked before each chunk: a long stretch of successes still
+    stops the step in good time."""
+
+    def __init__(self, reader: ObjectReader, deadline: Deadline, progress: Callable[[], str]) -> None:
+        self._reader = reader
+        self._deadline = deadline
+        self._progress = progress
+
+    def chunks(self, location: S3Location) -> Iterator[bytes]:
+        return self._deadline.guard(self._reader.chunks(location), self._progress)
+
+    def keys(self, prefix: S3Location) -> Iterator[str]:
+        return self._reader.keys(prefix)
+
+
+def _read_failures(
+    job: JobDescription, reader: ObjectReader, store: FailureStore, written: set[str], deadline: Deadline
+) -> OutputTally:
+    """Read the job's output with its kind's reader and write a failure item for each failed record whose
+    key is not in `written` (the items an interrupted record already wrote)."""
+    read = OUTPUT_READERS.get(job.kind.output_format)
+    if read is None:
+        raise InvalidJobRequest(f"no reader for the {job.kind.output_format!r} output of {job.kind.name} jobs")
     writer = store.writer()
     skipped = 0
 
@@ -163,25 +232,13 @@ def _read_failures(
             skipped += 1
             return
         deadline.check(progress)
-        writer.put(failure_item(job, failure, manifest.get(failure.request_id)))
+        writer.put(failure_item(job, failure))
 
-    tally = read_output_file(deadline.guard(reader.chunks(job.output), progress), job.output.uri, write, job.kind)
+    tally = read(job, _DeadlineReader(reader, deadline, progress), write)
     writer.flush()
-    if tally.undocumented_members:
-        logger.warning(
-            "Output file has members the documented schema lacks; ignored them",
-            extra={"members": tally.undocumented_members, "output_uri": job.output.uri},
-        )
     logger.info(
-        "Read the job's output file",
-        extra={
-            "output_uri": job.output.uri,
-            "failed": tally.failed,
-            "counts": tally.counts,
-            "batches": writer.batches_sent,
-            "unprocessed_retries": writer.retries,
-            "already_written": skipped,
-        },
+        "Wrote the failure items",
+        extra={"batches": writer.batches_sent, "unprocessed_retries": writer.retries, "already_written": skipped},
     )
     return tally
 
@@ -253,12 +310,9 @@ def _record(
         if resume and existing:
             logger.info("Resuming an interrupted record", extra={"items_written_before": len(existing)})
         tally = _read_failures(job, reader, store, existing if resume else set(), deadline)
-        if job.status is JobStatus.COMPLETED and tally.failed:
-            logger.warning(
-                "Job reported COMPLETED but its output lists failed requests; recording them anyway",
-                extra={"failed": tally.failed},
-            )
     removed = _remove_stale_failures(job, store, existing, keep=tally.failed_request_ids)
-    result = RecordResult(job=job, failed=tally.failed, counts=tally.counts, stale_failures_removed=removed)
+    result = RecordResult(
+        job=job, failed=tally.failed, counts=tally.counts, stale_failures_removed=removed, summary=tally.summary
+    )
     store.put_summary(summary_item(result))
     return result

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from job_tracker.errors import ConfigurationError, InvalidJobRequest
 from job_tracker.ids import require_resource_id as _require_id
+from job_tracker.kinds import SERVICES
+from job_tracker.models import S3Location
 from job_tracker.polling import PollBounds
+from job_tracker.scopes import BedrockScope, ServiceScope, TrackedJobs, VoiceIdScope
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -37,9 +40,13 @@ def _positive_int(env: Mapping[str, str], name: str) -> int:
     return _whole_number(env, name, 1)
 
 
+def _listed(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(value for value in env.get(name, "").strip().split(",") if value)
+
+
 def _domain_ids(env: Mapping[str, str]) -> tuple[str, ...]:
-    """VOICE_ID_DOMAIN_IDS: the configured domains, comma-separated."""
-    domains = tuple(domain for domain in _required(env, "VOICE_ID_DOMAIN_IDS").split(",") if domain)
+    """VOICE_ID_DOMAIN_IDS: the configured domains, comma-separated (empty: the stack follows no Voice ID job)."""
+    domains = _listed(env, "VOICE_ID_DOMAIN_IDS")
     try:
         for domain in domains:
             _require_id("VOICE_ID_DOMAIN_IDS", domain)
@@ -48,17 +55,71 @@ def _domain_ids(env: Mapping[str, str]) -> tuple[str, ...]:
     return domains
 
 
+def _bedrock_scope(env: Mapping[str, str]) -> BedrockScope | None:
+    """BEDROCK_JOB_NAME_PREFIXES and BEDROCK_OUTPUT_LOCATIONS (comma-separated), BEDROCK_ACCOUNT_ID and the
+    Region Lambda sets (AWS_REGION); no prefixes: the stack follows no Bedrock job."""
+    prefixes = _listed(env, "BEDROCK_JOB_NAME_PREFIXES")
+    if not prefixes:
+        return None
+    account = _required(env, "BEDROCK_ACCOUNT_ID")
+    if not SERVICES["bedrock"].scope_id.fullmatch(account):
+        raise ConfigurationError(f"environment variable BEDROCK_ACCOUNT_ID must be 12 digits, got {account!r}")
+    try:
+        outputs = tuple(S3Location.parse(uri) for uri in _listed(env, "BEDROCK_OUTPUT_LOCATIONS"))
+    except InvalidJobRequest as error:
+        raise ConfigurationError(f"environment variable BEDROCK_OUTPUT_LOCATIONS: {error}") from None
+    if not outputs:
+        raise ConfigurationError("environment variable BEDROCK_OUTPUT_LOCATIONS is not set")
+    return BedrockScope(
+        account_id=account,
+        region=_required(env, "AWS_REGION"),
+        job_name_prefixes=prefixes,
+        output_prefixes=outputs,
+    )
+
+
+def tracked_jobs(env: Mapping[str, str] = os.environ) -> TrackedJobs:
+    """The services and jobs the stack follows; ConfigurationError when it follows none."""
+    scopes: dict[str, ServiceScope] = {}
+    domains = _domain_ids(env)
+    if domains:
+        scopes["voiceid"] = VoiceIdScope(domain_ids=domains)
+    bedrock = _bedrock_scope(env)
+    if bedrock is not None:
+        scopes["bedrock"] = bedrock
+    if not scopes:
+        raise ConfigurationError(
+            "neither VOICE_ID_DOMAIN_IDS nor BEDROCK_JOB_NAME_PREFIXES is set: the stack would follow no job"
+        )
+    return TrackedJobs(scopes=scopes)
+
+
+def _services(env: Mapping[str, str]) -> frozenset[str]:
+    """TRACKED_SERVICES: the JobService keys the stack follows, comma-separated (`voiceid`, `bedrock`); unset in
+    functions deployed before Bedrock, which follow Voice ID."""
+    services = frozenset(_listed(env, "TRACKED_SERVICES") or ("voiceid",))
+    unknown = services - set(SERVICES)
+    if not services or unknown:
+        raise ConfigurationError(
+            f"environment variable TRACKED_SERVICES must list some of {', '.join(SERVICES)}, "
+            f"got {env.get('TRACKED_SERVICES', '')!r}"
+        )
+    return services
+
+
 @dataclass(frozen=True)
 class DescribeJobSettings:
     poll_bounds: PollBounds
+    services: frozenset[str] = frozenset({"voiceid"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> DescribeJobSettings:
         return cls(
+            services=_services(env),
             poll_bounds=PollBounds(
                 min_seconds=_positive_int(env, "MIN_POLL_SECONDS"),
                 max_seconds=_positive_int(env, "MAX_POLL_SECONDS"),
-            )
+            ),
         )
 
 
@@ -86,7 +147,7 @@ class WakeTrackerSettings:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    domain_ids: tuple[str, ...]
+    tracked: TrackedJobs
     lookback_days: int
     table_name: str
     state_machine_arn: str
@@ -94,7 +155,7 @@ class SweepSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SweepSettings:
         return cls(
-            domain_ids=_domain_ids(env),
+            tracked=tracked_jobs(env),
             lookback_days=_positive_int(env, "SWEEP_LOOKBACK_DAYS"),
             table_name=_required(env, "FAILURES_TABLE_NAME"),
             state_machine_arn=_required(env, "STATE_MACHINE_ARN"),
@@ -103,8 +164,8 @@ class SweepSettings:
 
 @dataclass(frozen=True)
 class ValidateInputSettings:
-    domain_ids: frozenset[str]
+    tracked: TrackedJobs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ValidateInputSettings:
-        return cls(domain_ids=frozenset(_domain_ids(env)))
+        return cls(tracked=tracked_jobs(env))

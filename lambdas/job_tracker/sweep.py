@@ -136,12 +136,14 @@ class Sweep:
         kinds: Iterable[JobKind],
         now: datetime,
         remaining_seconds: Callable[[], float] = lambda: float("inf"),
+        report: SweepReport | None = None,
     ) -> SweepReport:
         """Reconcile every job of every kind in every domain, within `remaining_seconds`. A domain or kind
         that cannot be listed is reported in `listing_failures`, a job that could not be reconciled in
         `job_failures`, what there was no time for in `not_reached`, and the rest are still reconciled; the
-        caller decides whether that fails the sweep."""
-        report = SweepReport()
+        caller decides whether that fails the sweep. Given a `report`, adds to it: one report for the kinds of
+        several services, each with its own domains."""
+        report = report if report is not None else SweepReport()
         pairs = [(kind, domain_id) for kind in kinds for domain_id in domain_ids]
         for index, (kind, domain_id) in enumerate(pairs):
             if remaining_seconds() < self.reserve_seconds:

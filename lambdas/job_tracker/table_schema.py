@@ -77,13 +77,13 @@ def error_code_shard(request_id: str) -> int:
     return zlib.crc32(request_id.encode()) % ERROR_CODE_SHARDS
 
 
-def error_code_index_key(domain_id: str, error_code: int, shard: int) -> str:
+def error_code_index_key(domain_id: str, error_code: int | str, shard: int) -> str:
     """One FailuresByErrorCode partition: one shard of one error code in one domain."""
     return f"DOMAIN#{domain_id}#ERROR#{error_code}#SHARD#{shard}"
 
 
 def error_code_index_keys(
-    domain_id: str, error_code: int, request_id: str, job_created_at: str | None, job_id: str
+    domain_id: str, error_code: int | str, request_id: str, job_created_at: str | None, job_id: str
 ) -> dict[str, str]:
     """The FailuresByErrorCode keys of a failure item."""
     return {

@@ -84,8 +84,8 @@ def describe_job(
     (elapsed seconds since this execution's first describe, PercentComplete), bounded so the execution's
     state stays small; the answer carries them back with this describe's sample added.
     """
-    ref = JobRef.parse(request)
     kind = job_kind(request.get("JobKind"))
+    ref = JobRef.parse(request, kind)
     previous = request.get("PollCount", 0)
     if isinstance(previous, bool) or not isinstance(previous, int) or previous < 0:
         raise InvalidJobRequest(f"PollCount must be a whole number >= 0, got {previous!r}")
@@ -134,7 +134,7 @@ def record_job(
     if not isinstance(job_payload, dict):
         raise InvalidJobRequest("the record step needs the describe step's answer under 'Job'")
     job = job_from_payload(job_payload)
-    if JobRef.parse(request) != job.ref:
+    if JobRef.parse(request, job.kind) != job.ref:
         raise InvalidJobRequest("the execution's DomainId/JobId do not match the described job")
     # Imported here, not at the top: describe-job, which polls most and so cold-starts most, never records,
     # and the recording modules (the .out reader, the DynamoDB writer) add ~7 ms to its cold start.

@@ -53,7 +53,7 @@ class WakeRequests(Protocol):
 
 def wake_tracker(request: dict[str, Any], waker: TaskWaker, requests: WakeRequests) -> dict[str, Any]:
     """Wake `request["Holder"]`, the execution holding the job's lock; `WokenBy` names the execution that asks."""
-    ref = JobRef.parse(request)
+    ref = JobRef.parse(request)  # its JobKind (default: Voice ID's) says which id formats to expect
     holder = request.get("Holder")
     if not isinstance(holder, str) or not holder.startswith("arn:"):
         raise InvalidJobRequest(f"Holder must be the lock holder's execution ARN, got {holder!r}")

@@ -14,14 +14,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
+from job_tracker.adapters.bedrock import BedrockJobLister
 from job_tracker.adapters.dynamodb import DynamoDbLockReader
+from job_tracker.adapters.services import ListerByService
 from job_tracker.adapters.stepfunctions import StepFunctionsTrackers
 from job_tracker.adapters.voiceid import VoiceIdJobLister
-from job_tracker.clients import SWEEP_AWS, SWEEP_VOICE_ID
+from job_tracker.clients import SWEEP_AWS, SWEEP_BEDROCK, SWEEP_VOICE_ID
 from job_tracker.errors import SweepIncomplete
-from job_tracker.kinds import JOB_KINDS
+from job_tracker.scopes import BedrockScope
 from job_tracker.settings import SweepSettings
-from job_tracker.sweep import Sweep, Verdict
+from job_tracker.sweep import JobLister, Sweep, SweepReport, Verdict
 
 if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,27 +32,44 @@ settings = SweepSettings.from_env()
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 metrics = Metrics()
+lookback = timedelta(days=settings.lookback_days)
+listers: dict[str, JobLister] = {}
+if "voiceid" in settings.tracked.scopes:
+    listers["voiceid"] = VoiceIdJobLister(boto3.client("voice-id", config=SWEEP_VOICE_ID.config()))
+bedrock_scope = settings.tracked.scopes.get("bedrock")
+if isinstance(bedrock_scope, BedrockScope):
+    listers["bedrock"] = BedrockJobLister(
+        boto3.client("bedrock", config=SWEEP_BEDROCK.config()), bedrock_scope, lookback, lambda: datetime.now(UTC)
+    )
 sweep = Sweep(
-    lister=VoiceIdJobLister(boto3.client("voice-id", config=SWEEP_VOICE_ID.config())),
+    lister=ListerByService(listers),
     locks=DynamoDbLockReader(boto3.client("dynamodb", config=SWEEP_AWS.config()), settings.table_name),
     trackers=StepFunctionsTrackers(
         boto3.client("stepfunctions", config=SWEEP_AWS.config()), settings.state_machine_arn
     ),
-    lookback=timedelta(days=settings.lookback_days),
+    lookback=lookback,
     # The longest the next step can take: listing a page, or one job's lock read, holder check and start.
-    reserve_seconds=max(SWEEP_VOICE_ID.worst_case_call_seconds(), 3 * SWEEP_AWS.worst_case_call_seconds()),
+    reserve_seconds=max(
+        SWEEP_VOICE_ID.worst_case_call_seconds(),
+        SWEEP_BEDROCK.worst_case_call_seconds(),
+        3 * SWEEP_AWS.worst_case_call_seconds(),
+    ),
 )
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = sweep.run(
-        settings.domain_ids,
-        JOB_KINDS.values(),
-        datetime.now(UTC),
-        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
-    )
+    now = datetime.now(UTC)
+    report = SweepReport()
+    for kind in settings.tracked.kinds:
+        report = sweep.run(
+            settings.tracked.scope_of(kind).sweep_domains(),
+            [kind],
+            now,
+            remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+            report=report,
+        )
     metrics.add_metric(name="SweepJobsFound", unit=MetricUnit.Count, value=report.jobs_found)
     metrics.add_metric(name="SweepTrackersStarted", unit=MetricUnit.Count, value=report.count(Verdict.STARTED))
     metrics.add_metric(

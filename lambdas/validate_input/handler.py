@@ -1,11 +1,19 @@
-"""validate-input: the state machine's first step; rejects a bad execution input before anything is written."""
+"""validate-input: the state machine's first step; rejects a bad execution input before anything is written.
+
+For Bedrock it reads the job (GetModelInvocationJob) to check its name and output against the configuration.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from aws_lambda_powertools import Logger
 
+from job_tracker.adapters.bedrock import BedrockJobDescriber
+from job_tracker.adapters.services import DescriberByService, LazyDescriber
+from job_tracker.adapters.voiceid import JobDescriber
+from job_tracker.clients import VALIDATE_BEDROCK
 from job_tracker.execution_input import normalize_execution_input
 from job_tracker.settings import ValidateInputSettings
 
@@ -14,9 +22,16 @@ if TYPE_CHECKING:  # the type only
 
 settings = ValidateInputSettings.from_env()
 logger = Logger()
+# Only services whose configuration is checked on the job itself need a client here.
+describers: dict[str, JobDescriber] = {}
+if "bedrock" in settings.tracked.scopes:
+    describers["bedrock"] = LazyDescriber(
+        lambda: BedrockJobDescriber(boto3.client("bedrock", config=VALIDATE_BEDROCK.config()))
+    )
+describer = DescriberByService(describers)
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The state machine passes its whole input under "Input", whatever its JSON type.
-    return normalize_execution_input(event.get("Input"), settings.domain_ids)
+    return normalize_execution_input(event.get("Input"), settings.tracked, describer)

@@ -24,7 +24,9 @@ from voiceid_tracker_cli.app import app
 from voiceid_tracker_cli.target import LOCAL_OUTPUTS_ENV
 
 COMMANDS = ("jobs", "show", "failures", "retry", "track", "watch", "sweep")
-CONSOLE_SCRIPT = Path(sys.executable).parent / "voiceid-tracker"
+CONSOLE_SCRIPT = Path(sys.executable).parent / "batch-job-tracker"
+# The name before Bedrock, kept as an alias.
+OLD_CONSOLE_SCRIPT = Path(sys.executable).parent / "voiceid-tracker"
 _seeds = itertools.count(7000, 10)
 
 
@@ -84,11 +86,12 @@ def test_the_help_of_every_command_shows_its_example(command: str) -> None:
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Examples:" in result.stdout
-    assert f"voiceid-tracker --local {command}" in result.stdout
+    assert f"batch-job-tracker --local {command}" in result.stdout
 
 
-def test_the_console_script_is_installed_and_shows_every_command() -> None:
-    result = subprocess.run([str(CONSOLE_SCRIPT), "--help"], capture_output=True, text=True, check=False, timeout=60)
+@pytest.mark.parametrize("script", [CONSOLE_SCRIPT, OLD_CONSOLE_SCRIPT], ids=["batch-job-tracker", "voiceid-tracker"])
+def test_the_console_script_is_installed_and_shows_every_command(script: Path) -> None:
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     for command in COMMANDS:
         assert f" {command} " in result.stdout
@@ -355,12 +358,17 @@ def test_an_unknown_job_is_one_line(local: LocalEnvironment, domain_id: str) -> 
         error = one_line_error(cli(local.outputs_path, command, "UnknownJob000000000000"))
         assert error.startswith("error: job UnknownJob000000000000 is not known to the tracker"), error
     error = one_line_error(cli(local.outputs_path, "show", "short"))
-    assert error == "error: JOB must be 22 letters or digits, got 'short'"
+    assert error == (
+        "error: JOB must be 22 letters or digits (^[a-zA-Z0-9]{22}$) or 12 lowercase letters or digits "
+        "(^[a-z0-9]{12}$), got 'short'"
+    )
     unknown = "UnknownJob000000000000"
     error = one_line_error(cli(local.outputs_path, "track", unknown, "--domain", "Elsewhere0000000000000"))
     assert error.startswith("error: domain Elsewhere0000000000000 is not one local stack VoiceIdJobTracker")
     error = one_line_error(cli(local.outputs_path, "track", unknown, "--domain", domain_id, "--kind", "X"))
-    assert error == "error: unknown job kind 'X'; the kinds are FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT"
+    assert error == (
+        "error: unknown job kind 'X'; the kinds are FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT, BEDROCK_BATCH_INFERENCE"
+    )
 
 
 def test_missing_or_stale_outputs_are_one_line(local: LocalEnvironment, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
+from local_cloud.environment import BEDROCK_OUTPUT_S3_URI
 from tests.e2e.test_tracker_end_to_end import mixed
 
 DAY = 86_400
@@ -109,6 +110,15 @@ def test_the_sweep_finds_every_job_while_voice_id_throttles(events_lost: Tracker
         for operation in ("list_fraudster_registration_jobs", "list_speaker_enrollment_jobs")
         for page in driver.voice_id.get_paginator(operation).paginate(DomainId=domain_id)
         for summary in page["JobSummaries"]
+    ]
+    # ... and the Bedrock jobs the stack follows (other tests of the session ran some).
+    bedrock = driver.local.cloud.client("bedrock")
+    listed += [
+        summary["jobArn"]
+        for page in bedrock.get_paginator("list_model_invocation_jobs").paginate(nameContains="tracked-")
+        for summary in page["invocationJobSummaries"]
+        if summary["jobName"].startswith("tracked-")
+        and summary["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].startswith(BEDROCK_OUTPUT_S3_URI)
     ]
     assert report["JobsFound"] == len(listed)
     assert job.job_id in report["Started"]

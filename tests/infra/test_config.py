@@ -26,6 +26,17 @@ def test_cdk_json_defaults_load() -> None:
     assert config.output_locations[0].prefix.endswith("/")
 
 
+def test_voice_id_alone_bedrock_alone_and_both_are_valid() -> None:
+    both = load_config(Context())
+    assert both.tracked_services == ("voiceid", "bedrock")
+    assert both.bedrock is not None and both.bedrock.job_name_prefixes == ("tracked-",)
+    voice_id = load_config(Context(bedrockJobNamePrefixes=None))
+    assert voice_id.tracked_services == ("voiceid",) and voice_id.bedrock is None
+    # Without Voice ID domains, Voice ID's output locations and keys are not needed either.
+    bedrock = load_config(Context(voiceIdDomainIds=[], outputLocations=None, outputKmsKeyArns=None))
+    assert bedrock.tracked_services == ("bedrock",) and bedrock.output_locations == ()
+
+
 def test_command_line_strings_are_coerced() -> None:
     config = load_config(
         Context(
@@ -44,9 +55,15 @@ def test_command_line_strings_are_coerced() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"voiceIdDomainIds": None}, "tracker:voiceIdDomainIds is not set"),
+        ({"voiceIdDomainIds": None, "bedrockJobNamePrefixes": None}, "are both empty"),
+        ({"voiceIdDomainIds": [], "bedrockJobNamePrefixes": []}, "are both empty"),
         ({"voiceIdDomainIds": ["not-a-domain"]}, "is not a Voice ID domain id"),
-        ({"voiceIdDomainIds": []}, "non-empty list"),
+        ({"outputLocations": None}, "tracker:outputLocations is not set"),
+        ({"bedrockJobNamePrefixes": ["-starts-badly"]}, "is not the start of a Bedrock job name"),
+        ({"bedrockOutputLocations": None}, "tracker:bedrockOutputLocations is not set"),
+        ({"bedrockOutputLocations": ["bucket/x"]}, "bedrockOutputLocations: 'bucket/x' is not an s3://"),
+        ({"bedrockOutputKmsKeyArns": ["alias/x"]}, "bedrockOutputKmsKeyArns: 'alias/x' is not a KMS key ARN"),
+        ({"bedrockMinRecordsPerJob": 0}, "bedrockMinRecordsPerJob must be a whole number from 1 to 50000"),
         ({"outputLocations": ["https://bucket/x"]}, "is not an s3://bucket/prefix URI"),
         ({"outputKmsKeyArns": ["alias/voiceid"]}, "is not a KMS key ARN"),
         ({"pollMinSeconds": 0}, "pollMinSeconds must be a whole number from 1"),

@@ -121,7 +121,7 @@ def test_describes_per_job_is_charted_from_its_own_metric_as_average_and_p90(tem
     }
     assert charted == {
         ("DescribesPerJob", kind, statistic)
-        for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT")
+        for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT", "BEDROCK_BATCH_INFERENCE")
         for statistic in ("Average", "p90")
     }
     assert "expression" not in json.dumps(widget)  # no longer a window's polls divided by its recorded jobs
@@ -141,7 +141,7 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
     for title in (
         "Tracker executions",
         "Jobs recorded, by kind",
-        "Failed requests recorded, by kind",
+        "Failed requests and records recorded, by kind",
         "Describes per recorded job (average and p90)",
         "Waits: woken by an event against timed out",
         "Reconciliation sweep",

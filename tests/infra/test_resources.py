@@ -156,7 +156,7 @@ def test_one_rule_per_kind_matches_its_events_in_configured_domains(
     template_json: dict[str, Any], kind: str, detail_types: list[str]
 ) -> None:
     rules = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-    assert len(rules) == 2
+    assert len(rules) == 3  # one more for Bedrock (tests/infra/test_bedrock_infra.py)
     (rule,) = [r for r in rules if r["Properties"]["EventPattern"]["detail-type"] == detail_types]
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.voiceid"],
@@ -196,15 +196,22 @@ def test_record_failures_reads_only_the_output_prefix_and_decrypts_only_via_s3(
     policy = statements(template_json, "RecordFailuresRole")
     (s3_read,) = [s for s in policy if "s3:GetObject" in actions_of(s)]
     assert actions_of(s3_read) == ["s3:GetObject"]
-    # The output prefix (job output) and the input prefix (manifests), nothing else.
+    # The output prefixes (job output) and the input prefixes (manifests, Bedrock input), nothing else.
     expected = [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{uri.removeprefix('s3://')}*"]]}
-        for uri in (*CONTEXT["tracker:outputLocations"], *CONTEXT["tracker:inputLocations"])
+        for uri in (
+            *CONTEXT["tracker:outputLocations"],
+            *CONTEXT["tracker:inputLocations"],
+            *CONTEXT["tracker:bedrockOutputLocations"],
+            *CONTEXT["tracker:bedrockInputLocations"],
+        )
     ]
     assert sorted(map(str, s3_read["Resource"])) == sorted(map(str, expected))
     (decrypt,) = [s for s in policy if "kms:Decrypt" in actions_of(s)]
     assert actions_of(decrypt) == ["kms:Decrypt"]
-    assert decrypt["Resource"] == CONTEXT["tracker:outputKmsKeyArns"][0]
+    assert sorted(decrypt["Resource"]) == sorted(
+        [*CONTEXT["tracker:outputKmsKeyArns"], *CONTEXT["tracker:bedrockOutputKmsKeyArns"]]
+    )
     assert "kms:ViaService" in decrypt["Condition"]["StringEquals"]
     (writes,) = [s for s in policy if any(a.startswith("dynamodb:") for a in actions_of(s))]
     assert set(actions_of(writes)) == {

@@ -114,9 +114,17 @@ def test_lambda_service_errors_and_throttling_are_retried_with_jitter(states: di
     assert lambda_retry["MaxDelaySeconds"] <= 60
 
 
-def test_voice_id_throttling_and_internal_errors_are_retried(states: dict[str, Any]) -> None:
+def test_service_throttling_and_internal_errors_are_retried(states: dict[str, Any]) -> None:
     retry = states["Describe job"]["Retry"][1]
-    assert retry["ErrorEquals"] == ["VoiceIdThrottled", "VoiceIdUnavailable", "Sandbox.Timedout"]
+    assert retry["ErrorEquals"] == [
+        "VoiceIdThrottled",
+        "VoiceIdUnavailable",
+        "BedrockThrottled",
+        "BedrockUnavailable",
+        "Sandbox.Timedout",
+    ]
+    # validate-input reads a Bedrock job to check it against the configuration.
+    assert states["Validate input"]["Retry"][1]["ErrorEquals"] == retry["ErrorEquals"]
     assert retry["JitterStrategy"] == "FULL"
     assert retry["MaxAttempts"] >= 5
 
@@ -183,7 +191,11 @@ def test_permanent_errors_end_in_a_fail_state_with_error_and_cause(states: dict[
         **_comment(states["Tracking failed"]),
     }
     validate_catches = states["Validate input"]["Catch"]
-    assert validate_catches[0] == {"ErrorEquals": ["InvalidJobRequest"], "ResultPath": "$", "Next": "Explain rejection"}
+    assert validate_catches[0] == {
+        "ErrorEquals": ["InvalidJobRequest", "JobNotFound", "AccessDenied"],
+        "ResultPath": "$",
+        "Next": "Explain rejection",
+    }
     assert states["Explain rejection"]["Next"] == "Input rejected"
     assert (states["Input rejected"]["ErrorPath"], states["Input rejected"]["CausePath"]) == (
         "$.Error",

@@ -164,6 +164,17 @@ def test_kms_via_service_condition() -> None:
     assert not policies.evaluate("kms:Decrypt", KEY_ARN + "-other", VIA_S3).allowed
 
 
+def test_string_like_prefix_condition_on_list_bucket() -> None:
+    bucket = "arn:aws:s3:::bedrock-out"
+    policies = role(allow("s3:ListBucket", bucket, Condition={"StringLike": {"s3:prefix": ["output/*", "in?/*"]}}))
+    assert policies.evaluate("s3:ListBucket", bucket, {"s3:prefix": "output/job1/"}).allowed
+    assert policies.evaluate("s3:ListBucket", bucket, {"s3:prefix": "in1/x"}).allowed
+    assert not policies.evaluate("s3:ListBucket", bucket, {"s3:prefix": "other/"}).allowed
+    assert not policies.evaluate("s3:ListBucket", bucket, {"s3:prefix": "Output/job1/"}).allowed  # case-sensitive
+    assert not policies.evaluate("s3:ListBucket", bucket, {"s3:prefix": ""}).allowed  # the whole bucket
+    assert not policies.evaluate("s3:ListBucket", bucket, {}).allowed  # absent key: StringLike fails
+
+
 def test_a_condition_with_one_of_its_keys_absent_does_not_apply() -> None:
     # moto compares the values it found with the expected values by position, whatever their key.
     condition = {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": ACCOUNT}}
@@ -205,7 +216,7 @@ def test_not_action_is_evaluated() -> None:
     ("statement", "complaint"),
     [
         ({"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::b/*"}, "NotResource"),
-        (allow("s3:GetObject", "*", Condition={"StringLike": {"s3:prefix": "a/*"}}), "StringLike"),
+        (allow("s3:GetObject", "*", Condition={"StringNotLike": {"s3:prefix": "a/*"}}), "StringNotLike"),
         (allow("s3:GetObject", "*", Condition={"ArnLike": {"aws:SourceArn": "arn:*"}}), "ArnLike"),
         (allow("s3:GetObject", "*", Principal={"AWS": "*"}), "Principal"),
         (allow("s3:GetObject", "arn:aws:s3:::b/${aws:username}/*"), "policy variables"),

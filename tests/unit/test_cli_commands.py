@@ -347,7 +347,11 @@ def test_unknown_and_malformed_jobs_are_one_line_errors(cloud: dict[str, Any]) -
     assert result.stderr.startswith("error: job NoSuchJobAAAAAAAAAAAAA is not known to the tracker")
     assert len(result.stderr.strip().splitlines()) == 1
     result = invoke(cloud["target"], "failures", "not-a-job")
-    assert (result.exit_code, result.stderr.strip()) == (1, "error: JOB must be 22 letters or digits, got 'not-a-job'")
+    assert (result.exit_code, result.stderr.strip()) == (
+        1,
+        "error: JOB must be 22 letters or digits (^[a-zA-Z0-9]{22}$) or 12 lowercase letters or digits "
+        "(^[a-z0-9]{12}$), got 'not-a-job'",
+    )
 
 
 def test_access_denied_is_one_line(cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

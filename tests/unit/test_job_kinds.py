@@ -23,6 +23,7 @@ from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, job_kind
 from job_tracker.models import JobStatus, job_to_payload
 from job_tracker.output_file import FailedRequest, read_manifest_fields, read_output_file
 from job_tracker.polling import PollBounds
+from job_tracker.scopes import TrackedJobs, VoiceIdScope
 from job_tracker.tracking import describe_job, record_job
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, OUTPUT_BUCKET, REGION, TABLE, job, put_output
 
@@ -185,7 +186,7 @@ def test_an_enrollment_job_is_described_with_its_own_api(stubbed: Stubber) -> No
     assert payload["OutputUri"] == f"s3://{OUTPUT_BUCKET}/out/{JOB_ID}/speakers.json.out"
 
 
-CONFIGURED = {DOMAIN_ID}
+CONFIGURED = TrackedJobs(scopes={"voiceid": VoiceIdScope(domain_ids=(DOMAIN_ID,))})
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,9 @@ _DENIED = {
 
 class ObjectReader(Protocol):
     def chunks(self, location: S3Location) -> Iterator[bytes]: ...
+    def keys(self, prefix: S3Location) -> Iterator[str]:
+        """The keys under `prefix` (its key a folder or a key prefix), in S3's (UTF-8 binary) order."""
+        ...
 
 
 class S3ObjectReader:
@@ -39,23 +42,40 @@ class S3ObjectReader:
             with transient_as_retryable("S3", "GetObject", location.uri):
                 body = self._client.get_object(Bucket=location.bucket, Key=location.key)["Body"]
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            said = error.response.get("Error", {}).get("Message", "")
-            if code in _MISSING:
-                raise OutputFileMissing(f"{location.uri} does not exist ({code})") from error
-            if code in _DENIED:
-                # Without s3:ListBucket, which the tracker deliberately lacks, S3 also answers 403 for a
-                # missing object, so both causes are named.
-                # S3's own message, when it gives one, names what was refused (s3:GetObject, kms:Decrypt).
-                raise AccessDenied(
-                    f"could not read {location.uri} ({code}{': ' + said if said else ''}): the object is "
-                    "missing, or the tracker may not read it (check the output bucket and prefix in the "
-                    "configuration, the bucket policy and the KMS key policy)"
-                ) from error
-            raise
+            raise _translated(error, location, "read") from error
         try:
             yield from body.iter_chunks(self._chunk_bytes)
         except BotoCoreError as error:
             raise RecordingIncomplete(f"reading {location.uri} was cut off: {error}") from error
         finally:
             body.close()
+
+    def keys(self, prefix: S3Location) -> Iterator[str]:
+        """Listing needs s3:ListBucket, granted only on the Bedrock output and input prefixes (a Bedrock job
+        writes one file per input file, whose names the tracker cannot know otherwise)."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=prefix.bucket, Prefix=prefix.key):
+                for entry in page.get("Contents", []):
+                    yield entry["Key"]
+        except ClientError as error:
+            raise _translated(error, prefix, "list") from error
+        except BotoCoreError as error:
+            raise RecordingIncomplete(f"listing {prefix.uri} was cut off: {error}") from error
+
+
+def _translated(error: ClientError, location: S3Location, verb: str) -> Exception:
+    code = error.response.get("Error", {}).get("Code", "")
+    said = error.response.get("Error", {}).get("Message", "")
+    if code in _MISSING:
+        return OutputFileMissing(f"{location.uri} does not exist ({code})")
+    if code in _DENIED:
+        # Without s3:ListBucket, which the tracker lacks outside the Bedrock prefixes, S3 also answers 403
+        # for a missing object, so both causes are named.
+        # S3's own message, when it gives one, names what was refused (s3:GetObject, kms:Decrypt).
+        return AccessDenied(
+            f"could not {verb} {location.uri} ({code}{': ' + said if said else ''}): the object is "
+            f"missing, or the tracker may not {verb} it (check the output and input locations in the "
+            "configuration, the bucket policy and the KMS key policy)"
+        )
+    return error

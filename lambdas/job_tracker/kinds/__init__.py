@@ -1,13 +1,20 @@
-"""Voice ID's batch job kinds. To add one: a module here with its `JobKind`, and one line in `JOB_KINDS`."""
+"""The tracked batch job kinds. To add one: a module here with its `JobKind`, and one line in `JOB_KINDS`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from job_tracker.errors import InvalidJobRequest
-from job_tracker.kinds.base import JobKind, OutcomeCount, SuccessSchema
+from job_tracker.kinds.base import JobKind, JobService, OutcomeCount, SuccessSchema
+from job_tracker.kinds.bedrock_batch_inference import BEDROCK_BATCH_INFERENCE
 from job_tracker.kinds.fraudster_registration import FRAUDSTER_REGISTRATION
+from job_tracker.kinds.services import BEDROCK, VOICE_ID
 from job_tracker.kinds.speaker_enrollment import SPEAKER_ENROLLMENT
 
-JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT)}
+JOB_KINDS: dict[str, JobKind] = {
+    kind.name: kind for kind in (FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT, BEDROCK_BATCH_INFERENCE)
+}
+SERVICES: dict[str, JobService] = {service.key: service for service in (VOICE_ID, BEDROCK)}
 # Execution input without JobKind is a fraudster registration job, so existing runbooks keep working.
 DEFAULT_JOB_KIND = FRAUDSTER_REGISTRATION
 
@@ -24,4 +31,19 @@ def job_kind(value: object) -> JobKind:
     return kind
 
 
-__all__ = ["DEFAULT_JOB_KIND", "JOB_KINDS", "JobKind", "OutcomeCount", "SuccessSchema", "job_kind"]
+def kinds_of(service_keys: Collection[str]) -> tuple[JobKind, ...]:
+    """The kinds of the services named (a stack follows the services it is configured for)."""
+    return tuple(kind for kind in JOB_KINDS.values() if kind.service.key in service_keys)
+
+
+__all__ = [
+    "DEFAULT_JOB_KIND",
+    "JOB_KINDS",
+    "SERVICES",
+    "JobKind",
+    "JobService",
+    "OutcomeCount",
+    "SuccessSchema",
+    "job_kind",
+    "kinds_of",
+]

@@ -1,7 +1,10 @@
-"""What varies between Voice ID's batch job kinds, as data: one `JobKind` per kind, in a module of its own.
+"""What varies between the tracked batch job kinds, as data: one `JobKind` per kind, in a module of its own.
 
 Everything else (the state machine's loop, the lock, the wake-up, the sweep, recording) is shared and reads
-the kind's description instead of branching on its name.
+the kind's description instead of branching on its name. A kind belongs to a `JobService` (Voice ID, Amazon
+Bedrock): the service names the adapters that describe and list its jobs (`adapters/`, keyed by
+`JobService.key`), and the kind names the reader of its output files (`recording.py`, keyed by
+`JobKind.output_format`).
 """
 
 from __future__ import annotations
@@ -41,22 +44,53 @@ class SuccessSchema:
 
 
 @dataclass(frozen=True)
+class JobService:
+    """The AWS service a kind's jobs run in, and how a job of it is named in the tracker.
+
+    Every job is `JobRef(domain_id, job_id)`: the "domain" is the service's scope for job ids, a Voice ID
+    domain for Voice ID and the AWS account for Amazon Bedrock (whose jobs are per account and Region).
+    """
+
+    key: str
+    """The IAM service prefix, e.g. `voiceid`; also the key of the service's adapters."""
+    name: str
+    """For messages, e.g. `Voice ID`."""
+    client_name: str
+    """boto3's client name, e.g. `voice-id`."""
+    event_source: str
+    """The `source` of the service's EventBridge events, e.g. `aws.voiceid`."""
+    scope_noun: str
+    """What `DomainId` is for this service, for messages, e.g. `Voice ID domain`."""
+    scope_id: re.Pattern[str]
+    """The format of `DomainId`."""
+    scope_id_shape: str
+    """The format in words, e.g. `22 letters or digits`."""
+    job_id: re.Pattern[str]
+    job_id_shape: str
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str
     """As it appears in execution input (`JobKind`) and on items, e.g. `FRAUDSTER_REGISTRATION`."""
     noun: str
     """For messages, e.g. `fraudster registration`."""
     api_noun: str
-    """Voice ID's API noun, e.g. `FraudsterRegistrationJob`: Describe<noun>, List<noun>s, Start<noun>."""
+    """The service's API noun, e.g. `FraudsterRegistrationJob`: <describe_verb><noun>, List<noun>s,
+    <start_verb><noun>."""
     event_detail_types: tuple[str, ...]
-    """EventBridge detail-types Voice ID sends for this kind's jobs (every spelling the docs use)."""
-    manifest_member: str
-    """The input manifest's list of requests, e.g. `FraudsterRegistrationRequests`."""
-    successes: SuccessSchema
-    counts: tuple[OutcomeCount, ...]
+    """EventBridge detail-types the service sends for this kind's jobs (every spelling the docs use)."""
     max_requests_per_job: int
-    """Voice ID's per-job quota (docs/voiceid-facts.md §3.1)."""
-    start_config_member: str
+    """The service's per-job quota (docs/voiceid-facts.md §3.1, docs/bedrock-jobs.md)."""
+    service: JobService
+    output_format: str
+    """Which reader records the job's output (`recording.py`), e.g. `voiceid-out` or `bedrock-jsonl`."""
+    manifest_member: str = ""
+    """The input manifest's list of requests, e.g. `FraudsterRegistrationRequests` (Voice ID's `.out` format)."""
+    successes: SuccessSchema | None = None
+    """The `.out` file's list of successes (Voice ID's `.out` format)."""
+    counts: tuple[OutcomeCount, ...] = ()
+    start_config_member: str = ""
     """The Start*Job request's kind-specific configuration, e.g. `RegistrationConfig` (a retry copies it)."""
     failure_fields_from_manifest: Mapping[str, str] = field(default_factory=dict)
     """What failure items carry besides RequestId, ErrorCode and ErrorMessage: item attribute -> the input
@@ -64,10 +98,27 @@ class JobKind:
     subject_attribute: str | None = None
     """The failure items' attribute that names a person (a customer), if any, e.g. `CustomerSpeakerId`: the
     FailuresBySubject index is keyed on it, so that `voiceid-tracker erase` finds every item naming them."""
+    describe_verb: str = "Describe"
+    start_verb: str = "Start"
+    tracker_statuses: Mapping[str, str] = field(default_factory=dict)
+    """The service's job statuses -> the tracker's JobStatus values (what the state machine's loop reads);
+    empty when the service already uses the tracker's words (Voice ID)."""
+    failure_noun: str = "request"
+    """What one entry of the job is called (`request`, `record`), for messages."""
+    failed_count_attribute: str = "FailedRequestCount"
+    """The summary item's count of failure items, in the service's own word (requests, records)."""
+    summary_count_attributes: tuple[str, ...] = ()
+    """The summary's counts the output format adds besides `counts` (Bedrock: succeeded, unprocessed, tokens)."""
+    failure_detail_fields: tuple[str, ...] = ()
+    """Failure items' attributes from the output format itself (Bedrock: where the record's line is), shown by
+    the CLI and read by its retry."""
+    failure_id_attribute: str = "RequestId"
+    """The failure item's attribute naming the failed entry in the service's own word. Every failure item
+    also carries `RequestId`, the id the CLI and the error-code index read for every kind."""
 
     @property
     def describe_api(self) -> str:
-        return f"Describe{self.api_noun}"
+        return f"{self.describe_verb}{self.api_noun}"
 
     @property
     def list_api(self) -> str:
@@ -75,7 +126,7 @@ class JobKind:
 
     @property
     def start_api(self) -> str:
-        return f"Start{self.api_noun}"
+        return f"{self.start_verb}{self.api_noun}"
 
     @property
     def describe_method(self) -> str:
@@ -93,7 +144,13 @@ class JobKind:
     @property
     def iam_actions(self) -> tuple[str, str]:
         """What the tracker needs on a configured domain: describe (its loop) and list (the sweep)."""
-        return f"voiceid:{self.describe_api}", f"voiceid:{self.list_api}"
+        return f"{self.service.key}:{self.describe_api}", f"{self.service.key}:{self.list_api}"
+
+    def tracker_status(self, service_status: str) -> str | None:
+        """The tracker's JobStatus value for the service's status, or None for a status the kind does not know."""
+        if not self.tracker_statuses:
+            return service_status
+        return self.tracker_statuses.get(service_status)
 
     def count_for(self, status: object) -> OutcomeCount | None:
         return next((count for count in self.counts if status in count.statuses), None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from job_tracker.ids import GENERATED_ID
 from job_tracker.kinds.base import JobKind, OutcomeCount, SuccessSchema
+from job_tracker.kinds.services import VOICE_ID
 
 DUPLICATE_SKIPPED = "DUPLICATE_SKIPPED"
 
@@ -36,5 +37,7 @@ FRAUDSTER_REGISTRATION = JobKind(
         OutcomeCount(frozenset({DUPLICATE_SKIPPED}), "DuplicateSkippedRequestCount", "DuplicateSkippedRequests"),
     ),
     max_requests_per_job=500,
+    service=VOICE_ID,
+    output_format="voiceid-out",
     start_config_member="RegistrationConfig",
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 from job_tracker.ids import CUSTOMER_SPEAKER_ID, GENERATED_ID
 from job_tracker.kinds.base import JobKind, OutcomeCount, SuccessSchema
+from job_tracker.kinds.services import VOICE_ID
 
 
 def _check_enrollment(entry: Mapping[str, Any]) -> str | None:
@@ -35,6 +36,8 @@ SPEAKER_ENROLLMENT = JobKind(
         OutcomeCount(frozenset({"DUPLICATE_SKIPPED"}), "DuplicateSkippedRequestCount", "DuplicateSkippedRequests"),
     ),
     max_requests_per_job=10_000,
+    service=VOICE_ID,
+    output_format="voiceid-out",
     start_config_member="EnrollmentConfig",
     # The .out's Errors entries carry only RequestId, ErrorCode and ErrorMessage; the speaker an operator
     # must retry comes from the input manifest (its SpeakerId is the CustomerSpeakerId).

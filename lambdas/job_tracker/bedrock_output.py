@@ -1,0 +1,329 @@
+"""Read a finished Bedrock batch inference job's output: every `.jsonl.out`, line by line, and its manifest.
+
+Bedrock writes one `<input file name>.jsonl.out` per input `.jsonl` file under `<outputS3Uri>/<jobId>/`,
+one JSON object a line (docs/bedrock-jobs.md)::
+
+    {"recordId": "r1", "modelInput": {...}, "modelOutput": {...}}
+    {"recordId": "r2", "modelInput": {...}, "error": {"errorCode": 400, "errorMessage": "..."}}
+
+and a `manifest.json.out` of counts and token totals. Files reach 1 GB and every line copies its prompt, so
+each file is streamed: one line is held at a time, and what is kept across lines is the set of record ids
+seen (the join key for unprocessed records, at most the job's 50,000 records). `modelInput` is never
+copied into an item: items are capped at 400 KB and prompts can be sensitive.
+
+A stopped, expired or partially completed job leaves records without an output line. When the input lines
+carry `recordId`, each such record is named (ErrorCode `UNPROCESSED`), joined on `recordId`, never on
+position: the docs do not promise output order. When they do not, the records are counted and the summary
+says why they cannot be named.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from job_tracker.adapters.s3 import ObjectReader
+from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing
+from job_tracker.kinds.bedrock_batch_inference import STATUSES_WITH_UNPROCESSED_RECORDS
+from job_tracker.models import JobDescription, S3Location
+from job_tracker.output_file import MAX_REQUEST_ID_BYTES, FailedRequest, OutputTally
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_SUFFIX = ".jsonl.out"
+INPUT_SUFFIX = ".jsonl"
+MANIFEST_NAME = "manifest.json.out"
+UNPROCESSED = "UNPROCESSED"
+UNPROCESSED_MESSAGE = "Bedrock wrote no output line for this record before the job ended {status}"
+# Bedrock's error messages are short; a message cut here still names the problem, and keeps an item far
+# below DynamoDB's 400 KB whatever a model returns.
+MAX_ERROR_MESSAGE_CHARACTERS = 4_000
+# The manifest's counts and the API's, as the summary names them.
+MANIFEST_COUNTS = ("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount")
+TOKEN_COUNTS = {"inputTokenCount": "InputTokenCount", "outputTokenCount": "OutputTokenCount"}
+
+
+def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a byte stream, without their line ends; memory holds one line and one chunk."""
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        parts = (pending + chunk).split(b"\n")
+        pending = parts.pop()
+        yield from parts
+    if pending:
+        yield pending
+
+
+def _decode(line: bytes, source: str, number: int) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise OutputFileInvalid(f"{source} line {number} is not a JSON object: {error}") from None
+    if not isinstance(record, dict):
+        raise OutputFileInvalid(f"{source} line {number} is not a JSON object")
+    return record
+
+
+def _record_id(record: dict[str, Any], source: str, number: int) -> str:
+    record_id = record.get("recordId")
+    if not isinstance(record_id, str) or not record_id:
+        raise OutputFileInvalid(f"{source} line {number} has no recordId")
+    if len(record_id.encode("utf-8")) > MAX_REQUEST_ID_BYTES:
+        raise OutputFileInvalid(f"{source} line {number} has a recordId longer than {MAX_REQUEST_ID_BYTES} bytes")
+    return record_id
+
+
+def _failure(error: object, record_id: str, source: str, number: int) -> FailedRequest:
+    if not isinstance(error, dict):
+        raise OutputFileInvalid(f"{source} line {number} has an error that is not an object")
+    code = error.get("errorCode")
+    if isinstance(code, bool) or not isinstance(code, int | str) or code == "":
+        raise OutputFileInvalid(f"{source} line {number} has no errorCode (a number or a word): {code!r}")
+    message = error.get("errorMessage")
+    message = message if isinstance(message, str) else ""
+    if len(message) > MAX_ERROR_MESSAGE_CHARACTERS:
+        message = message[:MAX_ERROR_MESSAGE_CHARACTERS] + "... (cut)"
+    return FailedRequest(
+        request_id=record_id,
+        error_code=code,
+        error_message=message,
+        details={"RecordId": record_id, "OutputFile": source, "LineNumber": number},
+    )
+
+
+@dataclass
+class OutputFileTally:
+    """What the `.jsonl.out` files of a job say, over every file."""
+
+    succeeded: int = 0
+    failed: int = 0
+    record_ids: set[str] = field(default_factory=set)
+    """Every record id with an output line: the join key for the input's unprocessed records."""
+    failed_ids: set[str] = field(default_factory=set)
+    duplicate_ids: int = 0
+    files: int = 0
+
+
+def read_jsonl_out(
+    chunks: Iterable[bytes], source: str, tally: OutputFileTally, on_failure: Callable[[FailedRequest], None]
+) -> None:
+    """One `.jsonl.out`: each failed line handed to `on_failure` as it is read; successes counted."""
+    tally.files += 1
+    for number, line in enumerate(lines(chunks), start=1):
+        if not line.strip():
+            continue
+        record = _decode(line, source, number)
+        record_id = _record_id(record, source, number)
+        if record_id in tally.record_ids:
+            # A recordId repeated in the input (Bedrock does not refuse it): one item per id, counted.
+            tally.duplicate_ids += 1
+        tally.record_ids.add(record_id)
+        error = record.get("error")
+        if error is not None:
+            tally.failed += 1
+            tally.failed_ids.add(record_id)
+            on_failure(_failure(error, record_id, source, number))
+        elif "modelOutput" in record:
+            tally.succeeded += 1
+        else:
+            raise OutputFileInvalid(f"{source} line {number} has neither modelOutput nor error")
+
+
+@dataclass
+class UnprocessedTally:
+    named: int = 0
+    unnamed: int = 0
+    """Input records without recordId that have no output line we could match."""
+    input_records: int = 0
+    input_files: int = 0
+    input_unreadable: str | None = None
+
+
+def job_output_folder(job: JobDescription) -> S3Location:
+    """`<outputS3Uri>/<jobId>/`, where Bedrock writes the job's files."""
+    if job.output is None:
+        raise OutputFileMissing(f"job {job.ref.job_id} ended {job.reported_status} but has no outputDataConfig")
+    return job.output
+
+
+def input_files(job: JobDescription, reader: ObjectReader) -> list[S3Location]:
+    """The job's input `.jsonl` files: its input URI names one file, or a prefix of them."""
+    if job.input is None:
+        return []
+    if job.input.key.endswith(INPUT_SUFFIX):
+        return [job.input]
+    return [S3Location(job.input.bucket, key) for key in reader.keys(job.input) if key.endswith(INPUT_SUFFIX)]
+
+
+def output_files(job: JobDescription, reader: ObjectReader) -> list[S3Location]:
+    folder = job_output_folder(job)
+    return [S3Location(folder.bucket, key) for key in reader.keys(folder) if key.endswith(OUTPUT_SUFFIX)]
+
+
+def _name_unprocessed(
+    job: JobDescription,
+    reader: ObjectReader,
+    seen: set[str],
+    on_failure: Callable[[FailedRequest], None],
+) -> UnprocessedTally:
+    """Every input record without an output line, joined on recordId."""
+    tally = UnprocessedTally()
+    status = job.reported_status
+    try:
+        files = input_files(job, reader)
+    except (AccessDenied, OutputFileMissing) as error:
+        tally.input_unreadable = str(error)
+        return tally
+    named_ids: set[str] = set()
+    for location in files:
+        tally.input_files += 1
+        try:
+            for number, line in enumerate(lines(reader.chunks(location)), start=1):
+                if not line.strip():
+                    continue
+                tally.input_records += 1
+                record = _decode(line, location.uri, number)
+                record_id = record.get("recordId")
+                if not isinstance(record_id, str) or not record_id:
+                    tally.unnamed += 1
+                    continue
+                if record_id in seen or record_id in named_ids:
+                    continue
+                named_ids.add(record_id)
+                tally.named += 1
+                on_failure(
+                    FailedRequest(
+                        request_id=record_id,
+                        error_code=UNPROCESSED,
+                        error_message=UNPROCESSED_MESSAGE.format(status=status),
+                        details={"RecordId": record_id, "InputFile": location.uri, "LineNumber": number},
+                    )
+                )
+        except (AccessDenied, OutputFileMissing) as error:
+            tally.input_unreadable = str(error)
+    return tally
+
+
+def _manifest(job: JobDescription, reader: ObjectReader) -> dict[str, Any] | None:
+    folder = job_output_folder(job)
+    location = S3Location(folder.bucket, posixpath.join(folder.key, MANIFEST_NAME))
+    try:
+        document = json.loads(b"".join(reader.chunks(location)))
+    except (OutputFileMissing, AccessDenied) as error:
+        logger.warning("No readable manifest.json.out", extra={"manifest_uri": location.uri, "problem": str(error)})
+        return None
+    except ValueError as error:
+        raise OutputFileInvalid(f"{location.uri} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise OutputFileInvalid(f"{location.uri} is not a JSON object")
+    return document
+
+
+def _count(document: dict[str, Any] | None, name: str) -> int | None:
+    value = None if document is None else document.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def cross_check(outputs: OutputFileTally, manifest: dict[str, Any] | None, api: dict[str, int] | None) -> list[str]:
+    """Where the lines read, the manifest and the API disagree, each named; empty when they agree."""
+    read = {
+        "processedRecordCount": outputs.succeeded + outputs.failed,
+        "successRecordCount": outputs.succeeded,
+        "errorRecordCount": outputs.failed,
+    }
+    mismatches: list[str] = []
+    for source_name, counts in (("manifest.json.out", manifest), ("GetModelInvocationJob", api)):
+        if counts is None:
+            continue
+        for name, value in read.items():
+            reported = _count(counts, name)
+            if reported is not None and reported != value:
+                mismatches.append(f"{source_name} says {name} {reported}, the output files hold {value}")
+    if manifest is not None and api is not None:
+        total_manifest, total_api = _count(manifest, "totalRecordCount"), _count(api, "totalRecordCount")
+        if total_manifest is not None and total_api is not None and total_manifest != total_api:
+            mismatches.append(
+                f"manifest.json.out says totalRecordCount {total_manifest}, GetModelInvocationJob {total_api}"
+            )
+    return mismatches
+
+
+def read_bedrock_outputs(
+    job: JobDescription, reader: ObjectReader, on_failure: Callable[[FailedRequest], None]
+) -> OutputTally:
+    """Stream every output file of `job`, hand each failed (and unprocessed) record to `on_failure`, and
+    return the tally with the summary's Bedrock attributes."""
+    outputs = OutputFileTally()
+    for location in output_files(job, reader):
+        read_jsonl_out(reader.chunks(location), location.uri, outputs, on_failure)
+    manifest = _manifest(job, reader)
+    total = _count(manifest, "totalRecordCount")
+    if total is None and job.record_counts is not None:
+        total = _count(job.record_counts, "totalRecordCount")
+    processed = outputs.succeeded + outputs.failed
+    unprocessed_named = 0
+    unprocessed = 0
+    unnamed_reason: str | None = None
+    failed_ids = set(outputs.failed_ids)
+    if job.service_status in STATUSES_WITH_UNPROCESSED_RECORDS or (total is not None and total > processed):
+        named_ids: list[str] = []
+
+        def named(failure: FailedRequest) -> None:
+            named_ids.append(failure.request_id)
+            on_failure(failure)
+
+        join = _name_unprocessed(job, reader, outputs.record_ids, named)
+        unprocessed_named = join.named
+        failed_ids.update(named_ids)
+        if join.input_unreadable is not None:
+            unprocessed = max((total or 0) - processed, 0)
+            unnamed_reason = (
+                f"{unprocessed} record(s) have no output line and cannot be named: the input could not be read "
+                f"({join.input_unreadable})"
+            )
+        else:
+            unprocessed = join.named + join.unnamed - _unnamed_processed(join, processed)
+            if total is not None and join.input_records and total != join.input_records:
+                logger.warning(
+                    "The input holds a different number of records than the job reports",
+                    extra={"input_records": join.input_records, "total_record_count": total},
+                )
+            if unprocessed > join.named:
+                unnamed_reason = (
+                    f"{unprocessed - join.named} of {join.unnamed} input record(s) without recordId have no output "
+                    "line; Bedrock gave them generated ids, so which ones cannot be told (add a recordId to every "
+                    "input line to have them named)"
+                )
+    summary: dict[str, Any] = {
+        "SucceededRecordCount": outputs.succeeded,
+        "UnprocessedRecordCount": unprocessed,
+        "UnprocessedNamedCount": unprocessed_named,
+        "UnprocessedUnnamedReason": unnamed_reason,
+        "TotalRecordCount": total,
+        "OutputFileCount": outputs.files,
+        "DuplicateRecordIdCount": outputs.duplicate_ids,
+        **{attribute: _count(manifest, name) for name, attribute in TOKEN_COUNTS.items()},
+    }
+    mismatches = cross_check(outputs, manifest, job.record_counts)
+    summary["CountMismatches"] = mismatches or None
+    summary["ManifestRead"] = manifest is not None
+    if mismatches:
+        logger.warning("Record counts disagree; the output files' are recorded", extra={"mismatches": mismatches})
+    logger.info(
+        "Read the job's output files",
+        extra={"files": outputs.files, "succeeded": outputs.succeeded, "failed": outputs.failed, **summary},
+    )
+    return OutputTally(failed=outputs.failed + unprocessed_named, failed_request_ids=failed_ids, summary=summary)
+
+
+def _unnamed_processed(join: UnprocessedTally, processed: int) -> int:
+    """How many of the input's records without recordId got an output line: the output lines left once the
+    input's named records that were processed are taken away (the others carry ids Bedrock generated)."""
+    named_processed = join.input_records - join.unnamed - join.named
+    return min(max(processed - named_processed, 0), join.unnamed)

@@ -1,0 +1,57 @@
+"""Amazon Bedrock batch inference jobs, "model invocation jobs" (docs/bedrock-jobs.md, docs/bedrock-facts.md).
+
+Their per-record outcomes are in one `<input file>.jsonl.out` per input `.jsonl` file under
+`<outputS3Uri>/<jobId>/`, beside a `manifest.json.out` of counts; `bedrock_output.py` reads them.
+"""
+
+from __future__ import annotations
+
+from job_tracker.kinds.base import JobKind
+from job_tracker.kinds.services import BEDROCK
+
+BEDROCK_JSONL = "bedrock-jsonl"
+
+# Bedrock's ten statuses (botocore's ModelInvocationJobStatus) in the tracker's words. Stopped, Expired and
+# PartiallyCompleted end with records that were never processed: they are recorded like a job with errors
+# (their unprocessed records become items), never skipped as plain failures. A Completed job with failed
+# records is told apart by the describe adapter from errorRecordCount when the API reports it.
+TRACKER_STATUSES = {
+    "Submitted": "SUBMITTED",
+    "Validating": "SUBMITTED",
+    "Scheduled": "SUBMITTED",
+    "InProgress": "IN_PROGRESS",
+    "Stopping": "IN_PROGRESS",
+    "Completed": "COMPLETED",
+    "PartiallyCompleted": "COMPLETED_WITH_ERRORS",
+    "Stopped": "COMPLETED_WITH_ERRORS",
+    "Expired": "COMPLETED_WITH_ERRORS",
+    "Failed": "FAILED",
+}
+TERMINAL_STATUSES = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
+# Statuses whose output may lack records of the input: their missing records are named UNPROCESSED.
+STATUSES_WITH_UNPROCESSED_RECORDS = frozenset({"PartiallyCompleted", "Stopped", "Expired"})
+
+BEDROCK_BATCH_INFERENCE = JobKind(
+    name="BEDROCK_BATCH_INFERENCE",
+    noun="Bedrock batch inference",
+    api_noun="ModelInvocationJob",
+    describe_verb="Get",
+    start_verb="Create",
+    event_detail_types=("Batch Inference Job State Change",),
+    # Bedrock's default quota of records per job (docs/bedrock-facts.md; settable per model).
+    max_requests_per_job=50_000,
+    service=BEDROCK,
+    output_format=BEDROCK_JSONL,
+    tracker_statuses=TRACKER_STATUSES,
+    failure_noun="record",
+    failed_count_attribute="FailedRecordCount",
+    failure_id_attribute="RecordId",
+    failure_detail_fields=("OutputFile", "InputFile", "LineNumber"),
+    summary_count_attributes=(
+        "SucceededRecordCount",
+        "UnprocessedRecordCount",
+        "TotalRecordCount",
+        "InputTokenCount",
+        "OutputTokenCount",
+    ),
+)

@@ -1,0 +1,144 @@
+"""Which jobs a stack follows, per service: Voice ID domains, and Bedrock jobs by name prefix and output.
+
+The execution input check (`execution_input.py`) and the sweep read these instead of branching on a kind:
+each service's scope says how an execution input names a job, whether a job is inside the configuration,
+and which scopes (`DomainId`s) the sweep lists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from job_tracker.errors import InvalidJobRequest
+from job_tracker.ids import shown
+from job_tracker.kinds import SERVICES, JobKind, kinds_of
+from job_tracker.models import JobDescription, JobRef, S3Location
+
+# botocore's bedrock model, ModelInvocationJobArn.
+BEDROCK_JOB_ARN = re.compile(
+    r"arn:aws(?:-[^:]+)?:bedrock:(?P<region>[a-z0-9-]{1,20}):(?P<account>[0-9]{12}):"
+    r"model-invocation-job/(?P<job_id>[a-z0-9]{12})"
+)
+
+
+class ServiceScope(Protocol):
+    @property
+    def service_key(self) -> str: ...
+    @property
+    def needs_description(self) -> bool:
+        """Whether `problem_with_job` needs the described job (a service call before anything is written)."""
+        ...
+
+    def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef: ...
+    def problem_with_ref(self, ref: JobRef) -> str | None: ...
+    def problem_with_job(self, job: JobDescription) -> str | None: ...
+    def sweep_domains(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class VoiceIdScope:
+    domain_ids: tuple[str, ...]
+    service_key: str = "voiceid"
+    needs_description: bool = False
+
+    def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef:
+        return JobRef.parse(dict(raw), kind)
+
+    def problem_with_ref(self, ref: JobRef) -> str | None:
+        if ref.domain_id in self.domain_ids:
+            return None
+        return (
+            f"DomainId {ref.domain_id} is not a domain this stack tracks ({', '.join(sorted(self.domain_ids))}); "
+            "add it to tracker:voiceIdDomainIds and deploy to track its jobs"
+        )
+
+    def problem_with_job(self, job: JobDescription) -> str | None:
+        return None
+
+    def sweep_domains(self) -> tuple[str, ...]:
+        return self.domain_ids
+
+
+@dataclass(frozen=True)
+class BedrockScope:
+    """Bedrock jobs of this account and Region whose name starts with a configured prefix and whose output
+    lies under a configured location (tracker:bedrockJobNamePrefixes, tracker:bedrockOutputLocations)."""
+
+    account_id: str
+    region: str
+    job_name_prefixes: tuple[str, ...]
+    output_prefixes: tuple[S3Location, ...]
+    service_key: str = "bedrock"
+    needs_description: bool = True
+
+    def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef:
+        """`JobArn` (what the EventBridge rule passes), or `DomainId` (the account) and `JobId`."""
+        arn = raw.get("JobArn")
+        if arn is None:
+            return JobRef.parse(dict(raw), kind)
+        match = BEDROCK_JOB_ARN.fullmatch(arn) if isinstance(arn, str) else None
+        if match is None:
+            raise InvalidJobRequest(
+                "JobArn must be a model invocation job ARN, "
+                f"arn:aws:bedrock:<region>:<account>:model-invocation-job/<12 lowercase letters or digits>, got "
+                f"{shown(arn)}"
+            )
+        if match["region"] != self.region:
+            raise InvalidJobRequest(f"JobArn names Region {match['region']}; this stack follows {self.region} only")
+        return JobRef(domain_id=match["account"], job_id=match["job_id"])
+
+    def problem_with_ref(self, ref: JobRef) -> str | None:
+        if ref.domain_id == self.account_id:
+            return None
+        return f"the job is in account {ref.domain_id}; this stack follows Bedrock jobs of {self.account_id} only"
+
+    def problem_with_job(self, job: JobDescription) -> str | None:
+        problem = self.problem_with(job.job_name, job.output)
+        return (
+            None
+            if problem is None
+            else f"Bedrock job {job.ref.job_id} is outside this stack's configuration: {problem}"
+        )
+
+    def problem_with(self, job_name: str | None, output: S3Location | None) -> str | None:
+        """Why a job is outside this configuration, or None when it is inside."""
+        if not job_name or not any(job_name.startswith(prefix) for prefix in self.job_name_prefixes):
+            return (
+                f"its name {job_name!r} starts with none of the configured prefixes "
+                f"({', '.join(self.job_name_prefixes)}; tracker:bedrockJobNamePrefixes)"
+            )
+        if output is None or not any(
+            output.bucket == allowed.bucket and output.key.startswith(allowed.key) for allowed in self.output_prefixes
+        ):
+            return (
+                f"its output {output.uri if output else None!r} is under none of the configured locations "
+                f"({', '.join(location.uri for location in self.output_prefixes)}; tracker:bedrockOutputLocations)"
+            )
+        return None
+
+    def sweep_domains(self) -> tuple[str, ...]:
+        return (self.account_id,)
+
+
+@dataclass(frozen=True)
+class TrackedJobs:
+    """The services a stack follows, and within each, which jobs."""
+
+    scopes: Mapping[str, ServiceScope]
+    """By JobService.key; only the configured services."""
+
+    @property
+    def kinds(self) -> tuple[JobKind, ...]:
+        return kinds_of(set(self.scopes))
+
+    def scope_of(self, kind: JobKind) -> ServiceScope:
+        scope = self.scopes.get(kind.service.key)
+        if scope is None:
+            followed = ", ".join(SERVICES[key].name for key in self.scopes) or "no service"
+            raise InvalidJobRequest(
+                f"this stack does not follow {kind.service.name} jobs (JobKind {kind.name}); it follows {followed}"
+            )
+        return scope

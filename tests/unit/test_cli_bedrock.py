@@ -1,0 +1,216 @@
+"""The CLI on a Bedrock job, on moto (DynamoDB, S3) with Bedrock stubbed against botocore's model: failures
+with their file and line, the retry JSONL byte for byte from the input, --codes UNPROCESSED, the refusal
+below the minimum record count, and an idempotent CreateModelInvocationJob."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from tests.unit.test_cli_commands import create_table, invoke, put, summary
+from voiceid_tracker_cli.bedrock_retry import pick_lines, plan
+from voiceid_tracker_cli.errors import CliError
+from voiceid_tracker_cli.progress import DESCRIBERS
+from voiceid_tracker_cli.records import JobRecord
+from voiceid_tracker_cli.retry import S3Uri
+from voiceid_tracker_cli.shared import JOB_KINDS
+from voiceid_tracker_cli.target import Target
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+JOB = "abcdef123456"
+INPUT = "bedrock-in"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/BedrockBatch"
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+# Input lines as an operator wrote them: spacing and key order that re-serializing would not keep.
+LINES = {
+    "r1": b'{"recordId": "r1", "modelInput": {"messages": [{"role": "user", "content": "caf\\u00e9 1.50"}]}}',
+    "r2": b'{"modelInput":{"messages":[{"role":"user","content":"two"}]},  "recordId":"r2"}',
+    "r3": b'{"recordId": "r3", "modelInput": {"max_tokens": 1e3, "messages": []}}',
+    "r4": b'{"recordId": "r4", "modelInput": {"messages": [{"role": "user", "content": "four"}]}}',
+}
+
+
+class BedrockTarget(Target):
+    def __init__(self, bedrock: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bedrock = bedrock
+
+    def bedrock(self) -> Any:
+        return self._bedrock
+
+
+def failure(record_id: str, code: int | str, where: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pk": f"JOB#{ACCOUNT}#{JOB}",
+        "sk": f"FAILURE#{record_id}",
+        "RecordType": "FAILED_REQUEST",
+        "JobKind": "BEDROCK_BATCH_INFERENCE",
+        "DomainId": ACCOUNT,
+        "JobId": JOB,
+        "RequestId": record_id,
+        "RecordId": record_id,
+        "ErrorCode": code,
+        "ErrorMessage": "bad" if code != "UNPROCESSED" else "never processed",
+        **where,
+    }
+
+
+@pytest.fixture
+def cloud() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        dynamodb = session.client("dynamodb")
+        create_table(dynamodb)
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket=INPUT)
+        s3.put_object(Bucket=INPUT, Key="in/a.jsonl", Body=LINES["r1"] + b"\n" + LINES["r2"] + b"\n")
+        s3.put_object(Bucket=INPUT, Key="in/b.jsonl", Body=LINES["r3"] + b"\r\n" + LINES["r4"])
+        put(
+            dynamodb,
+            summary(
+                ACCOUNT,
+                JOB,
+                "2026-11-25T10:00:00+00:00",
+                kind="BEDROCK_BATCH_INFERENCE",
+                status="Stopped",
+                FailedRecordCount=3,
+                SucceededRecordCount=1,
+                UnprocessedRecordCount=2,
+                InputUri=f"s3://{INPUT}/in/",
+                JobName="tracked-nightly",
+            ),
+        )
+        put(dynamodb, failure("r1", 400, {"OutputFile": f"s3://out/x/{JOB}/a.jsonl.out", "LineNumber": 2}))
+        put(dynamodb, failure("r3", "UNPROCESSED", {"InputFile": f"s3://{INPUT}/in/b.jsonl", "LineNumber": 1}))
+        put(dynamodb, failure("r4", "UNPROCESSED", {"InputFile": f"s3://{INPUT}/in/b.jsonl", "LineNumber": 2}))
+        bedrock = boto3.client("bedrock", region_name=REGION)
+        stubber = Stubber(bedrock)
+        target = BedrockTarget(
+            bedrock,
+            description="stack Test (us-east-1)",
+            outputs={
+                "FailuresTableName": TABLE_NAME,
+                "StateMachineArn": f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:tracker",
+                "BedrockAccountId": ACCOUNT,
+                "BedrockRetryInputLocation": f"s3://{INPUT}/retries/",
+                "BedrockMinRecordsPerJob": "3",
+            },
+            session=session,
+        )
+        with stubber:
+            yield {"target": target, "s3": s3, "stubber": stubber}
+
+
+TABLE_NAME = "failures"
+
+
+def retry_body(cloud: dict[str, Any], uri: str) -> bytes:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return bytes(cloud["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_failures_of_a_bedrock_job_show_their_code_file_and_line(cloud: dict[str, Any]) -> None:
+    result = invoke(cloud["target"], "failures", JOB, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    found = {entry["RequestId"]: entry for entry in json.loads(result.stdout)}
+    assert found["r3"]["ErrorCode"] == "UNPROCESSED" and found["r3"]["LineNumber"] == 1
+    assert found["r1"]["OutputFile"].endswith("a.jsonl.out")
+    csv = invoke(cloud["target"], "failures", JOB, "--format", "csv")
+    assert csv.exit_code == 0, csv.stderr
+    assert csv.stdout.splitlines()[0] == "RequestId,ErrorCode,ErrorMessage,OutputFile,InputFile,LineNumber"
+    table = invoke(cloud["target"], "failures", JOB)
+    assert "3 failed record(s)" in table.stdout and "a.jsonl.out:2" in table.stdout and "b.jsonl:1" in table.stdout
+
+
+def test_the_retry_jsonl_holds_the_original_lines_byte_for_byte(cloud: dict[str, Any]) -> None:
+    result = invoke(cloud["target"], "retry", JOB)
+    assert result.exit_code == 0, result.stderr
+    uri = result.stdout.strip()
+    assert uri.startswith(f"s3://{INPUT}/retries/tracked-nightly-retry-") and uri.endswith(".jsonl")
+    assert retry_body(cloud, uri) == LINES["r1"] + b"\n" + LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
+    # The same selection again: the same object.
+    assert invoke(cloud["target"], "retry", JOB).stdout.strip() == uri
+
+
+def test_codes_pick_the_unprocessed_records_and_a_retry_below_the_minimum_is_refused(cloud: dict[str, Any]) -> None:
+    result = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED", "--start")
+    assert result.exit_code == 1
+    assert "not starting a job of 2 record(s): Bedrock's minimum for the model is 3" in result.stderr
+    uri = result.stdout.strip()
+    assert retry_body(cloud, uri) == LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
+
+
+def test_start_creates_the_job_with_the_source_s_model_role_and_output_under_a_stable_token(
+    cloud: dict[str, Any],
+) -> None:
+    output = {"s3OutputDataConfig": {"s3Uri": "s3://out/x/"}}
+    source = {
+        "jobArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{JOB}",
+        "jobName": "tracked-nightly",
+        "modelId": MODEL,
+        "roleArn": ROLE,
+        "status": "Stopped",
+        "submitTime": datetime(2026, 11, 25, tzinfo=UTC),
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": f"s3://{INPUT}/in/"}},
+        "outputDataConfig": output,
+        "timeoutDurationInHours": 24,
+    }
+    record = JobRecord(domain_id=ACCOUNT, job_id=JOB, summary={"JobName": "tracked-nightly"}, lock=None)
+    expected = plan(record, ["r1", "r3", "r4"], S3Uri(INPUT, "retries/"))
+    created = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/newjob000001"
+    for _ in range(2):  # the same retry twice: the same request, token included
+        cloud["stubber"].add_response("get_model_invocation_job", source, {"jobIdentifier": JOB})
+        cloud["stubber"].add_response(
+            "create_model_invocation_job",
+            {"jobArn": created},
+            {
+                "jobName": expected.job_name,
+                "clientRequestToken": expected.client_request_token,
+                "roleArn": ROLE,
+                "modelId": MODEL,
+                "inputDataConfig": {"s3InputDataConfig": {"s3Uri": str(expected.input_uri), "s3InputFormat": "JSONL"}},
+                "outputDataConfig": output,
+                "timeoutDurationInHours": 24,
+            },
+        )
+    for _ in range(2):
+        result = invoke(cloud["target"], "retry", JOB, "--start")
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.strip().splitlines() == [str(expected.input_uri), created]
+    cloud["stubber"].assert_no_pending_responses()
+    assert expected.job_name.startswith("tracked-nightly-retry-") and len(expected.job_name) <= 63
+
+
+def test_a_record_missing_from_the_input_is_named() -> None:
+    with pytest.raises(CliError, match="no longer holds record"):
+        pick_lines([("s3://b/a.jsonl", [LINES["r1"]])], ["r1", "gone"])
+
+
+def test_watch_describes_a_bedrock_job_through_bedrock_with_progress_from_its_record_counts(
+    cloud: dict[str, Any],
+) -> None:
+    kind = JOB_KINDS["BEDROCK_BATCH_INFERENCE"]
+    answer = {
+        "jobArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{JOB}",
+        "modelId": MODEL,
+        "roleArn": ROLE,
+        "status": "InProgress",
+        "submitTime": datetime(2026, 11, 25, tzinfo=UTC),
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": f"s3://{INPUT}/in/"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/x/"}},
+        "totalRecordCount": 400,
+        "processedRecordCount": 100,
+    }
+    cloud["stubber"].add_response("get_model_invocation_job", answer, {"jobIdentifier": JOB})
+    assert DESCRIBERS["bedrock"](cloud["target"], kind, ACCOUNT, JOB) == ("InProgress", 25)
+    cloud["stubber"].add_client_error("get_model_invocation_job", "ResourceNotFoundException", "gone", 404)
+    with pytest.raises(CliError, match=f"Bedrock has no Bedrock batch inference job {JOB}"):
+        DESCRIBERS["bedrock"](cloud["target"], kind, ACCOUNT, JOB)
