@@ -54,14 +54,8 @@ test: lint
 # within seconds, and the reconciliation sweep every minute (the shortest rate EventBridge Scheduler
 # takes). Re-synthesized only when the app, its config or the Lambda code changed.
 LOCAL_TEMPLATE := .local-cloud/cdk.out/VoiceIdJobTracker.template.json
-# The local Bedrock's input and output locations (local_cloud/environment.py; tests/e2e/conftest.py says the
-# same); no output key, since the local Bedrock's is created after the synth.
-LOCAL_BEDROCK_CONTEXT := -c 'tracker:bedrockOutputLocations=["s3://bedrock-local-output/output/"]' \
-	-c 'tracker:bedrockInputLocations=["s3://bedrock-local-input/input/"]' \
-	-c tracker:bedrockRetryInputLocation=s3://bedrock-local-input/input/retries/ -c tracker:bedrockOutputKmsKeyArns=
 $(LOCAL_TEMPLATE): $(INFRA_SOURCES) | install
-	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2 -c tracker:sweepMinutes=1 \
-		$(LOCAL_BEDROCK_CONTEXT)
+	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2 -c tracker:sweepMinutes=1
 
 voiceid: install
 	$(PY) -m voiceid_emulator

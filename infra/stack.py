@@ -98,6 +98,7 @@ class VoiceIdJobTrackerStack(Stack):
             CfnOutput(self, "BedrockAccountId", value=self.account)
             CfnOutput(self, "BedrockJobNamePrefixes", value=",".join(bedrock.job_name_prefixes))
             CfnOutput(self, "BedrockOutputLocations", value=",".join(_uris(bedrock.output_locations)))
+            CfnOutput(self, "BedrockOutputKmsKeyArns", value=",".join(bedrock.output_kms_key_arns))
             CfnOutput(self, "BedrockInputLocations", value=",".join(_uris(bedrock.input_locations)))
             # Where the CLI's retry writes its JSONL, and the fewest records it starts a job with.
             CfnOutput(

@@ -1,15 +1,16 @@
-"""`make demo`: a Voice ID fraudster registration job and a speaker enrollment job, tracked end to end at
-the same time on the local cloud, then read and retried with the `voiceid-tracker` CLI.
+"""`make demo`: a Voice ID fraudster registration job, a speaker enrollment job and a Bedrock batch inference
+job, tracked end to end at the same time on the local cloud, then read and retried with the
+`batch-job-tracker` CLI.
 
 With `make local` running, the demo runs its jobs on that cloud (found through its `outputs.json`, which it
-leaves as it is), so `voiceid-tracker --local` explores them afterwards; each run there uses its own
+leaves as it is), so `batch-job-tracker --local` explores them afterwards; each run there uses its own
 speakers and recordings. Without one, it starts a local cloud of its own for the run.
 
-The demo acts only as a Voice ID user: it uploads audio and manifests and starts the jobs with boto3.
-From then on only the deployed mechanics act: Voice ID's events start executions through the EventBridge
-rules, the state machine polls with the describe Lambda (and is woken by the job's end event), and the
-record Lambda writes failures to DynamoDB Local. The demo watches, reads the records back, and ends as an
-operator would: `voiceid-tracker failures` and `voiceid-tracker retry`.
+The demo acts only as a Voice ID and Bedrock user: it uploads audio, manifests and JSONL input and starts
+the jobs with boto3. From then on only the deployed mechanics act: the services' events start executions
+through the EventBridge rules, the state machine polls with the describe Lambda (and is woken by the job's
+end event), and the record Lambda reads the SSE-KMS output and writes failures to DynamoDB Local. The demo
+watches, reads the records back, and ends as an operator would: `batch-job-tracker failures` and `retry`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bedrock_emulator.testing import claude_input
 from local_cloud.driver import (
+    BEDROCK_BATCH_INFERENCE,
     FRAUDSTER_REGISTRATION,
     SPEAKER_ENROLLMENT,
     AudioRequest,
@@ -64,6 +67,24 @@ ENROLLMENT_REQUESTS = [
 ]
 
 
+# A Bedrock job of 120 prompts in two files (Bedrock's minimum is 100 records per job); seven have an empty
+# prompt, which the model refuses with a 400, so they are spread over both output files.
+BEDROCK_FILES = {
+    "support-tickets-a.jsonl": ("a", 60, (7, 19, 33, 58)),
+    "support-tickets-b.jsonl": ("b", 60, (0, 41, 42)),
+}
+
+
+def bedrock_input() -> dict[str, list[dict[str, Any]]]:
+    return {
+        name: [
+            {"recordId": f"{prefix}{n:04d}", "modelInput": claude_input("" if n in bad else f"Summarise ticket {n}.")}
+            for n in range(count)
+        ]
+        for name, (prefix, count, bad) in BEDROCK_FILES.items()
+    }
+
+
 @dataclass(frozen=True)
 class DemoRun:
     """What makes one run's Voice ID data its own: a cloud that already ran the demo knows its speakers
@@ -90,22 +111,43 @@ class DemoRun:
 
 @dataclass(frozen=True)
 class Expected:
-    """What a correct record of a demo job holds."""
+    """What a correct record of a demo job holds, and how the demo names the job."""
 
+    service: str
+    label: str
     failed: frozenset[str]
     counts: dict[str, int]
 
 
 EXPECTED = {
     FRAUDSTER_REGISTRATION: Expected(
+        "Voice ID",
+        "fraudsters",
         frozenset({"caller-0190-short", "caller-0204-missing"}),
-        {"RegisteredRequestCount": 5, "DuplicateSkippedRequestCount": 1},
+        {"FailedRequestCount": 2, "RegisteredRequestCount": 5, "DuplicateSkippedRequestCount": 1},
     ),
     SPEAKER_ENROLLMENT: Expected(
+        "Voice ID",
+        "speakers",
         frozenset({"enroll-0004-opted-out", "enroll-0005-short", "enroll-0006-missing"}),
-        {"NewEnrollmentCount": 3, "OverwrittenEnrollmentCount": 0, "DuplicateSkippedRequestCount": 0},
+        {
+            "FailedRequestCount": 3,
+            "NewEnrollmentCount": 3,
+            "OverwrittenEnrollmentCount": 0,
+            "DuplicateSkippedRequestCount": 0,
+        },
+    ),
+    BEDROCK_BATCH_INFERENCE: Expected(
+        "Bedrock",
+        "inference",
+        frozenset(f"{prefix}{n:04d}" for prefix, _, bad in BEDROCK_FILES.values() for n in bad),
+        {"FailedRecordCount": 7, "SucceededRecordCount": 113, "UnprocessedRecordCount": 0, "OutputFileCount": 2},
     ),
 }
+# Job statuses from which a job moves no more (Voice ID's and Bedrock's).
+ENDED_STATUSES = frozenset(
+    {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
+)
 
 
 class DemoFailed(Exception):
@@ -117,7 +159,7 @@ def say(text: str) -> None:
 
 
 def label(job: TrackedJob) -> str:
-    return "fraudsters" if job.kind == FRAUDSTER_REGISTRATION else "speakers"
+    return EXPECTED[job.kind].label
 
 
 def watch(driver: DemoDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str, Any]]]:
@@ -133,7 +175,8 @@ def watch(driver: DemoDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str
                 continue
             progress = driver.job_progress(job)
             if progress != last_progress.get(job.job_id):
-                say(f"  Voice ID   {label(job):<10} job {progress[0]:<22} {progress[1]:>3}% complete")
+                service = EXPECTED[job.kind].service
+                say(f"  {service:<10} {label(job):<10} job {progress[0]:<22} {progress[1]:>3}% complete")
                 last_progress[job.job_id] = progress
             executions = driver.executions(job)
             for execution in executions:
@@ -147,7 +190,7 @@ def watch(driver: DemoDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str
                 if execution["status"] != "RUNNING":
                     fully_shown.add(name)
             finished = all(execution["name"] in fully_shown for execution in executions)
-            if executions and finished and progress[0] not in ("SUBMITTED", "IN_PROGRESS"):
+            if executions and finished and progress[0] in ENDED_STATUSES:
                 done[job.job_id] = executions
         if len(done) == len(jobs):
             return done
@@ -163,7 +206,7 @@ def report(driver: DemoDriver, job: TrackedJob, executions: list[dict[str, Any]]
     tracking = recorded_by(executions)
     failed = [e for e in executions if e["status"] != "SUCCEEDED"]
     say("")
-    say(f"{job.kind} job {job.job_id}: {len(executions)} executions started by Voice ID's events")
+    say(f"{job.kind} job {job.job_id}: {len(executions)} executions started by {expected.service}'s events")
     for execution in executions:
         outcome = "recorded the job" if execution in tracking else "woke the tracker, saw the job lock and stopped"
         if execution in failed:
@@ -179,19 +222,19 @@ def report(driver: DemoDriver, job: TrackedJob, executions: list[dict[str, Any]]
     if summary is None:
         raise DemoFailed(f"no summary item was written for job {job.job_id}")
     say("Job summary item:")
-    for key in ("JobKind", "JobStatus", "RecordState", "FailedRequestCount", *expected.counts, "OutputUri"):
+    for key in ("JobKind", "JobStatus", "RecordState", *expected.counts, "OutputUri"):
         say(f"  {key:<29} {summary.get(key)}")
     if set(failures) != expected.failed:
         raise DemoFailed(f"expected failures for {sorted(expected.failed)}, DynamoDB has {sorted(failures)}")
     counts = {key: summary.get(key) for key in expected.counts}
-    if summary.get("RecordState") != "COMPLETE" or counts != expected.counts:
+    if summary.get("RecordState") != "COMPLETE" or counts != expected.counts or summary.get("CountMismatches"):
         raise DemoFailed(f"the summary does not describe a complete record: {summary}")
 
 
 def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
-    """Run `voiceid-tracker --local ...` as an operator would, and show what it printed."""
-    cli = shutil.which("voiceid-tracker") or str(Path(sys.executable).parent / "voiceid-tracker")
-    say(f"$ voiceid-tracker --local {' '.join(args)}")
+    """Run `batch-job-tracker --local ...` as an operator would, and show what it printed."""
+    cli = shutil.which("batch-job-tracker") or str(Path(sys.executable).parent / "batch-job-tracker")
+    say(f"$ batch-job-tracker --local {' '.join(args)}")
     environment = {
         **os.environ,
         "VOICEID_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path),
@@ -209,7 +252,7 @@ def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
     for line in done.stdout.rstrip().splitlines():
         say(f"  {line}")
     if done.returncode != 0:
-        raise DemoFailed(f"voiceid-tracker {args[0]} exited {done.returncode}")
+        raise DemoFailed(f"batch-job-tracker {args[0]} exited {done.returncode}")
 
 
 def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = None) -> list[TrackedJob]:
@@ -217,7 +260,7 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     driver = TrackerDriver(local)
     domain_id = local.domain_ids[0]
     opted_out = f"{OPTED_OUT_SPEAKER}{demo.tag}"
-    say("1. Uploading recordings and manifests for the configured Voice ID domain")
+    say("1. Uploading recordings and manifests for the configured Voice ID domain, and prompts for Bedrock")
     fraudsters = driver.upload_manifest(demo.requests(DEMO_REQUESTS), name=f"nightly-fraudsters{demo.tag}")
     speakers = driver.upload_manifest(
         demo.requests(ENROLLMENT_REQUESTS), name=f"new-customers{demo.tag}", kind=SPEAKER_ENROLLMENT
@@ -225,22 +268,28 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     local.voice_id.admin.opt_out_speaker(domain_id, opted_out)
     say(f"   domain {domain_id}: 8 fraudster recordings, {fraudsters}")
     say(f"   and 6 speakers (customer {opted_out} opted out of Voice ID), {speakers}")
-    say("2. Starting a fraudster registration job and a speaker enrollment job at once, with boto3")
+    bedrock_folder = driver.upload_bedrock_input(bedrock_input(), label=f"support-tickets{demo.tag}")
+    say(f"   and 120 prompts for Bedrock in two JSONL files (7 with an empty prompt), {bedrock_folder}")
+    say("2. Starting a fraudster registration job, a speaker enrollment job and a Bedrock batch inference job")
+    say("   at once, with boto3 (Bedrock's output SSE-KMS encrypted)")
     jobs = [
         driver.start_job(domain_id, fraudsters, job_name="nightly-fraudsters"),
         driver.start_job(domain_id, speakers, job_name="new-customers", kind=SPEAKER_ENROLLMENT),
+        driver.start_bedrock_job(f"tracked-support-tickets{demo.tag}", bedrock_folder),
     ]
-    say(f"   jobs {jobs[0].job_id} and {jobs[1].job_id}; from here on only the deployed tracker acts")
+    say(f"   jobs {', '.join(job.job_id for job in jobs)}; from here on only the deployed tracker acts")
     say("3. Watching the jobs and the tracker's state machine")
     executions = watch(driver, jobs)
     for job in jobs:
         report(driver, job, executions[job.job_id])
     say("")
-    say("4. An operator lists the jobs, reads one and its failures, and builds a retry, with the voiceid-tracker CLI")
+    say("4. An operator lists the jobs, reads them and their failures, and builds retries, with the CLI")
     operator(local, "jobs", "--limit", "5")
     operator(local, "show", jobs[0].job_id)
     operator(local, "failures", jobs[1].job_id)
     operator(local, "retry", jobs[0].job_id, "--codes", "400")
+    operator(local, "failures", jobs[2].job_id)
+    operator(local, "retry", jobs[2].job_id)
     return jobs
 
 
@@ -262,13 +311,13 @@ def main() -> int:
             say(f"\nDEMO FAILED: {failure}\nLogs: {running.get('logs')}")
             return 1
         say(f"\nDemo finished in {time.monotonic() - started:.0f} s. The jobs stay on the running cloud: explore them")
-        say(f"with `voiceid-tracker --local jobs`, `show {jobs[0].job_id}`, `failures {jobs[1].job_id}`.")
+        say(f"with `batch-job-tracker --local jobs`, `show {jobs[0].job_id}`, `failures {jobs[1].job_id}`.")
         return 0
     if not args.template.is_file():
         say(f"No local cloud is running and there is no synthesized template at {args.template}: run `make demo`.")
         return 1
     say("Starting the local cloud: DynamoDB Local, moto (S3, KMS, SQS, Step Functions), the Lambda runtime,")
-    say("the EventBridge router and the Voice ID emulator; deploying the synthesized stack...")
+    say("the EventBridge router and the Voice ID and Bedrock emulators; deploying the synthesized stack...")
     try:
         # Function logs go to the log file only, so the demo's own output stays readable.
         with LocalEnvironment(template_path=args.template, state_dir=args.state_dir, log_sink=lambda *_: None) as local:
@@ -278,7 +327,7 @@ def main() -> int:
         say(f"\nDEMO FAILED: {failure}\nLogs: {args.state_dir / 'run' / 'logs'}")
         return 1
     say(f"\nDemo finished in {time.monotonic() - started:.0f} s. Function logs: {args.state_dir / 'run' / 'logs'}")
-    say("Its local cloud stops now. To explore jobs with `voiceid-tracker --local` afterwards, start `make local`")
+    say("Its local cloud stops now. To explore jobs with `batch-job-tracker --local` afterwards, start `make local`")
     say("in another terminal and run `make demo` again: it runs its jobs on that cloud.")
     return 0
 

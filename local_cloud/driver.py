@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
@@ -21,10 +21,12 @@ from botocore.config import Config
 from typing_extensions import TypeVar
 
 from bedrock_emulator import DEFAULT_MODEL_IDS
-from local_cloud.environment import BEDROCK_INPUT_S3_URI, BEDROCK_OUTPUT_S3_URI, LocalEnvironment
+from local_cloud.environment import LocalEnvironment
 from voiceid_emulator.audio import make_wav
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock.type_defs import ModelInvocationJobS3OutputDataConfigTypeDef
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
@@ -88,6 +90,14 @@ class TrackerEnvironment(Protocol):
     def output_kms_key_id(self) -> str: ...
     @property
     def data_access_role_arn(self) -> str: ...
+    @property
+    def bedrock_input_s3_uri(self) -> str: ...
+    @property
+    def bedrock_output_s3_uri(self) -> str: ...
+    @property
+    def bedrock_output_kms_key_id(self) -> str: ...
+    @property
+    def bedrock_role_arn(self) -> str: ...
     def job_progress(self, job_id: str, domain_id: str, describe_method: str) -> tuple[str, int]: ...
 
 
@@ -164,6 +174,7 @@ class TrackerDriver(Generic[Environment]):
         self.sfn: SFNClient = local.cloud.client("stepfunctions")
         self.dynamodb: DynamoDBClient = local.cloud.client("dynamodb")
         self.lambdas: LambdaClient = local.cloud.client("lambda")
+        self.bedrock: BedrockClient = local.cloud.client("bedrock")
         self._job_of_execution: dict[str, str | None] = {}
 
     # -- Voice ID, as its user -------------------------------------------------------------------------
@@ -242,10 +253,10 @@ class TrackerDriver(Generic[Environment]):
         return TrackedJob(domain_id=domain_id, job_id=str(job["JobId"]), kind=kind)
 
     # -- Bedrock, as its user ---------------------------------------------------------------------------
-    def upload_bedrock_input(self, files: dict[str, list[dict[str, Any]] | bytes], *, label: str = "batch") -> str:
+    def upload_bedrock_input(self, files: Mapping[str, list[dict[str, Any]] | bytes], *, label: str = "batch") -> str:
         """Write JSONL input files (records, or raw bytes) under a fresh folder of the local Bedrock's input
         location; returns the folder's S3 URI (a job's inputS3Uri)."""
-        bucket, _, prefix = BEDROCK_INPUT_S3_URI.removeprefix("s3://").partition("/")
+        bucket, _, prefix = self.local.bedrock_input_s3_uri.removeprefix("s3://").partition("/")
         folder = f"{prefix}{label}-{uuid.uuid4().hex[:8]}/"
         for name, body in files.items():
             data = body if isinstance(body, bytes) else "".join(json.dumps(row) + "\n" for row in body).encode()
@@ -267,16 +278,20 @@ class TrackerDriver(Generic[Environment]):
         wait: bool = False,
         model_id: str | None = None,
     ) -> TrackedJob:
-        """CreateModelInvocationJob through the gateway; `outcome` (status, after N records) is forced on it
-        through the admin API, and `wait` blocks until the job has ended."""
-        bedrock = self.local.cloud.client("bedrock")
+        """CreateModelInvocationJob through the gateway, writing SSE-KMS output to the local Bedrock's output
+        location; `outcome` (status, after N records) is forced on it through the admin API (a cloud this
+        process runs), and `wait` blocks until the job has ended."""
+        output: ModelInvocationJobS3OutputDataConfigTypeDef = {
+            "s3Uri": self.local.bedrock_output_s3_uri,
+            "s3EncryptionKeyId": self.local.bedrock_output_kms_key_id,
+        }
         job_arn = str(
-            bedrock.create_model_invocation_job(
+            self.bedrock.create_model_invocation_job(
                 jobName=job_name,
-                roleArn=self._bedrock_cloud().bedrock_role_arn,
+                roleArn=self.local.bedrock_role_arn,
                 modelId=model_id or DEFAULT_MODEL_IDS[0],
                 inputDataConfig={"s3InputDataConfig": {"s3Uri": input_uri}},
-                outputDataConfig={"s3OutputDataConfig": {"s3Uri": BEDROCK_OUTPUT_S3_URI}},
+                outputDataConfig={"s3OutputDataConfig": output},
             )["jobArn"]
         )
         account, job_id = job_arn.split(":")[4], job_arn.rsplit("/", 1)[1]
@@ -288,7 +303,7 @@ class TrackerDriver(Generic[Environment]):
 
     def bedrock_output_ids(self, job: TrackedJob) -> set[str]:
         """The record ids of every output line the local Bedrock wrote for the job."""
-        bucket, _, prefix = BEDROCK_OUTPUT_S3_URI.removeprefix("s3://").partition("/")
+        bucket, _, prefix = self.local.bedrock_output_s3_uri.removeprefix("s3://").partition("/")
         found: set[str] = set()
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}{job.job_id}/"):
             for entry in page.get("Contents", []):
@@ -300,7 +315,10 @@ class TrackerDriver(Generic[Environment]):
     def job_progress(self, job: TrackedJob) -> tuple[str, int]:
         """(JobStatus, PercentComplete), as the environment reads it (in-process when it runs the emulator)."""
         if job.kind == BEDROCK_BATCH_INFERENCE:
-            return str(self._bedrock_cloud().bedrock.job(job.job_id).status), 0
+            # Through Bedrock's API, as its user sees it (its quotas are not Voice ID's 2 TPS).
+            found = self.bedrock.get_model_invocation_job(jobIdentifier=job.job_arn or job.job_id)
+            total, processed = found.get("totalRecordCount") or 0, found.get("processedRecordCount") or 0
+            return str(found["status"]), (100 * processed // total if total else 0)
         return self.local.job_progress(job.job_id, job.domain_id, DESCRIBE_METHOD[job.kind])
 
     # -- the tracker, as an operator ------------------------------------------------------------------

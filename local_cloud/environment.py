@@ -44,9 +44,10 @@ INPUT_BUCKET = "voiceid-local-input"
 # own S3 and EventBridge calls are Voice ID's, not the stack's, and are not restricted.
 DATA_ACCESS_ROLE_ARN = "arn:aws:iam::{account}:role/VoiceIdBatchDataAccess"
 
-# Bedrock batch inference: where a local job's input and output go, and the service role Bedrock uses for them.
-# The emulator reads and writes S3 as that role (through the gateway), so a role of the stack is held to its
-# policies; this default role is not one of the stack's and is not restricted.
+# Bedrock batch inference: where a local job's input and output go when the stack follows no Bedrock jobs
+# (otherwise its first configured locations and output key, as for Voice ID), and the service role Bedrock
+# uses for them. The emulator reads and writes S3 as that role (through the gateway), so a role of the stack
+# is held to its policies; this default role is not one of the stack's and is not restricted.
 BEDROCK_INPUT_S3_URI = "s3://bedrock-local-input/input/"
 BEDROCK_OUTPUT_S3_URI = "s3://bedrock-local-output/output/"
 BEDROCK_ROLE_ARN = "arn:aws:iam::{account}:role/BedrockBatchInference"
@@ -123,7 +124,7 @@ class LocalEnvironment:
             throttling=bedrock_settings.throttling,
             pacing=bedrock_settings.pacing,
         )
-        self.bedrock_output_kms_key_id = ""
+        self._unconfigured_bedrock_key_id = ""
         self.deployment: Deployment | None = None
 
     @property
@@ -178,14 +179,37 @@ class LocalEnvironment:
         )
 
     def _create_bedrock_resources(self) -> None:
-        """The input and output buckets of local Bedrock jobs, and a KMS key for their output."""
+        """The input and output buckets and output key of local Bedrock jobs, when the stack configures none
+        (the deployment creates those it does configure, with a stand-in for its key)."""
         s3 = self.cloud.client("s3")
-        for uri in (BEDROCK_INPUT_S3_URI, BEDROCK_OUTPUT_S3_URI):
+        for uri in (self.bedrock_input_s3_uri, self.bedrock_output_s3_uri):
             bucket = uri.removeprefix("s3://").split("/", 1)[0]
             if bucket not in self.stack.buckets:
                 s3.create_bucket(Bucket=bucket)
-        key = self.cloud.client("kms").create_key(Description="local Bedrock batch inference output")
-        self.bedrock_output_kms_key_id = str(key["KeyMetadata"]["Arn"])
+        if not self._configured("BedrockOutputKmsKeyArns"):
+            key = self.cloud.client("kms").create_key(Description="local Bedrock batch inference output")
+            self._unconfigured_bedrock_key_id = str(key["KeyMetadata"]["Arn"])
+
+    def _configured(self, output: str) -> list[str]:
+        """The values of a comma-separated stack output; none when the stack does not have it."""
+        return [value for value in self.stack.outputs.get(output, "").split(",") if value]
+
+    @property
+    def bedrock_input_s3_uri(self) -> str:
+        """Where local Bedrock jobs read: the stack's first configured Bedrock input location."""
+        return next(iter(self._configured("BedrockInputLocations")), BEDROCK_INPUT_S3_URI)
+
+    @property
+    def bedrock_output_s3_uri(self) -> str:
+        """Where local Bedrock jobs write: the stack's first configured Bedrock output location."""
+        return next(iter(self._configured("BedrockOutputLocations")), BEDROCK_OUTPUT_S3_URI)
+
+    @property
+    def bedrock_output_kms_key_id(self) -> str:
+        """The key local Bedrock jobs encrypt their output with: the local stand-in for the stack's first
+        configured Bedrock output key, so the record Lambda needs its `kms:Decrypt` as it would in AWS."""
+        configured = self._configured("BedrockOutputKmsKeyArns")
+        return self.stack.kms_keys[configured[0]] if configured else self._unconfigured_bedrock_key_id
 
     @property
     def bedrock_role_arn(self) -> str:
@@ -285,8 +309,8 @@ class LocalEnvironment:
                 "dataAccessRoleArn": self.data_access_role_arn,
             },
             "bedrock": {
-                "inputS3Uri": BEDROCK_INPUT_S3_URI,
-                "outputS3Uri": BEDROCK_OUTPUT_S3_URI,
+                "inputS3Uri": self.bedrock_input_s3_uri,
+                "outputS3Uri": self.bedrock_output_s3_uri,
                 "outputKmsKeyId": self.bedrock_output_kms_key_id,
                 "roleArn": self.bedrock_role_arn,
                 "modelIds": list(DEFAULT_MODEL_IDS),

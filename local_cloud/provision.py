@@ -232,18 +232,22 @@ class StackDeployer:
         return str(key["Arn"])
 
     def _create_referenced_resources(self) -> None:
-        """The Voice ID input and output bucket(s) and key(s) the stack may read but does not own."""
-        locations = [
-            *_split_output(self.deployment.outputs.get("VoiceIdOutputLocations")),
-            *_split_output(self.deployment.outputs.get("VoiceIdInputLocations")),
-        ]
-        for uri in locations:
-            bucket = uri.removeprefix("s3://").split("/", 1)[0]
-            if bucket not in self.deployment.buckets:
-                self._create_bucket(bucket)
-        for arn in _split_output(self.deployment.outputs.get("VoiceIdOutputKmsKeyArns")):
-            local = self._create_key(arn, description=f"local stand-in for {arn}")
-            logger.info("Created a local KMS key for the configured key", extra={"configured": arn, "local": local})
+        """The Voice ID and Bedrock input and output buckets and keys the stack may read but does not own: a
+        local stand-in key for each configured one, so jobs write SSE-KMS output as they would in AWS."""
+        outputs = self.deployment.outputs
+        for service in ("VoiceId", "Bedrock"):
+            for uri in (
+                *_split_output(outputs.get(f"{service}OutputLocations")),
+                *_split_output(outputs.get(f"{service}InputLocations")),
+            ):
+                bucket = uri.removeprefix("s3://").split("/", 1)[0]
+                if bucket not in self.deployment.buckets:
+                    self._create_bucket(bucket)
+            for arn in _split_output(outputs.get(f"{service}OutputKmsKeyArns")):
+                if arn in self.deployment.kms_keys:
+                    continue
+                local = self._create_key(arn, description=f"local stand-in for {arn}")
+                logger.info("Created a local KMS key for the configured key", extra={"configured": arn, "local": local})
 
 
 def deploy_stack(cloud: LocalCloud, template_path: Path) -> Deployment:

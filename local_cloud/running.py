@@ -103,12 +103,16 @@ class RunningEnvironment:
     output_s3_uri: str
     output_kms_key_id: str
     data_access_role_arn: str
+    bedrock_input_s3_uri: str
+    bedrock_output_s3_uri: str
+    bedrock_output_kms_key_id: str
+    bedrock_role_arn: str
     _progress: dict[str, tuple[float, tuple[str, int]]] = field(default_factory=dict)
     _voice_id_client: Any = None
 
     @classmethod
     def from_outputs(cls, outputs_path: Path, outputs: dict[str, Any]) -> RunningEnvironment:
-        voice_id = outputs["voiceId"]
+        voice_id, bedrock = outputs["voiceId"], outputs["bedrock"]
         endpoint = str(outputs["endpoints"]["voiceId"])
         return cls(
             outputs_path=outputs_path,
@@ -120,6 +124,10 @@ class RunningEnvironment:
             output_s3_uri=str(voice_id["outputS3Uri"]),
             output_kms_key_id=str(voice_id["outputKmsKeyId"]),
             data_access_role_arn=str(voice_id["dataAccessRoleArn"]),
+            bedrock_input_s3_uri=str(bedrock["inputS3Uri"]),
+            bedrock_output_s3_uri=str(bedrock["outputS3Uri"]),
+            bedrock_output_kms_key_id=str(bedrock["outputKmsKeyId"]),
+            bedrock_role_arn=str(bedrock["roleArn"]),
         )
 
     @property

@@ -416,15 +416,17 @@ def _retry_bedrock(
     info.print(f"Wrote a JSONL of {len(record_ids)} record(s) from {kind.noun} job {record.job_id} to:", markup=False)
     typer.echo(str(plan.input_uri))
     minimum = int(target.optional_output("BedrockMinRecordsPerJob") or DEFAULT_BEDROCK_MIN_RECORDS)
+    too_few = (
+        f"{len(record_ids)} record(s) are fewer than Bedrock's minimum for the model, {minimum} records per job "
+        "(BedrockMinRecordsPerJob), and a smaller job would fail. Add these records to your next job's input "
+        "instead, or retry more codes at once"
+    )
     if not start:
-        info.print("Start it with --start (the same command again).", markup=False)
+        hint = f"Not enough for a job of their own: {too_few}." if len(record_ids) < minimum else None
+        info.print(hint or "Start it with --start (the same command again).", markup=False)
         return
     if len(record_ids) < minimum:
-        raise CliError(
-            f"not starting a job of {len(record_ids)} record(s): Bedrock's minimum for the model is {minimum} "
-            "records per job (BedrockMinRecordsPerJob), and a smaller job would fail. Add these records to "
-            "your next job's input instead, or retry more codes at once"
-        )
+        raise CliError(f"not starting a job: {too_few}")
     job_arn = bedrock_retry.create_retry_job(target.bedrock(), plan)
     new_job = bedrock_retry.job_id_of(job_arn)
     info.print(

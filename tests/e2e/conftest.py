@@ -15,7 +15,7 @@ import pytest
 from app import build_app
 from infra.config import STACK_NAME
 from local_cloud.driver import TrackerDriver
-from local_cloud.environment import BEDROCK_INPUT_S3_URI, BEDROCK_OUTPUT_S3_URI, LocalEnvironment, VoiceIdSettings
+from local_cloud.environment import LocalEnvironment, VoiceIdSettings
 from tests.infra.conftest import cdk_json_context
 from voiceid_emulator.clock import Pacing
 
@@ -28,24 +28,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
-# Where the local Bedrock reads and writes (local_cloud/environment.py); the Makefile's local synth says the
-# same. No output key: the local Bedrock's is created at start, after the synth, so local jobs write SSE-S3
-# output (docs/bedrock-jobs.md).
-LOCAL_BEDROCK_CONTEXT = {
-    "tracker:bedrockOutputLocations": [BEDROCK_OUTPUT_S3_URI],
-    "tracker:bedrockInputLocations": [BEDROCK_INPUT_S3_URI],
-    "tracker:bedrockRetryInputLocation": f"{BEDROCK_INPUT_S3_URI}retries/",
-    "tracker:bedrockOutputKmsKeyArns": None,
-}
-
-
 def synth_local_template(outdir: Path, **overrides: object) -> Path:
     """The app synthesized in-process with cdk.json's context plus `overrides` (tracker:<key> = value)."""
     # The CDK CLI sets the asset-metadata flag; the local cloud finds each function's bundle through it.
     context = {
         **cdk_json_context(),
-        # Bedrock jobs of the local Bedrock's input and output locations (see LOCAL_BEDROCK_CONTEXT).
-        **LOCAL_BEDROCK_CONTEXT,
         **{f"tracker:{key}": value for key, value in overrides.items()},
         "aws:cdk:enable-asset-metadata": True,
     }

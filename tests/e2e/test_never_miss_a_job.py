@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
-from local_cloud.environment import BEDROCK_OUTPUT_S3_URI
 from tests.e2e.test_tracker_end_to_end import mixed
 
 DAY = 86_400
@@ -118,7 +117,7 @@ def test_the_sweep_finds_every_job_while_voice_id_throttles(events_lost: Tracker
         for page in bedrock.get_paginator("list_model_invocation_jobs").paginate(nameContains="tracked-")
         for summary in page["invocationJobSummaries"]
         if summary["jobName"].startswith("tracked-")
-        and summary["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].startswith(BEDROCK_OUTPUT_S3_URI)
+        and summary["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].startswith(driver.local.bedrock_output_s3_uri)
     ]
     assert report["JobsFound"] == len(listed)
     assert job.job_id in report["Started"]

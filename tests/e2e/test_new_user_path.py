@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from local_cloud.demo import EXPECTED, bedrock_input
+from local_cloud.driver import BEDROCK_BATCH_INFERENCE
 from local_cloud.environment import LocalEnvironment
 from tests.e2e.test_cli import cli
 
@@ -41,10 +43,27 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
     assert "A local cloud is already running" in demo.stdout
     assert "Starting the local cloud" not in demo.stdout
     assert (outputs.read_bytes(), outputs.stat().st_mtime_ns) == before  # its outputs.json, untouched
-    fraudsters, speakers = re.search(r"jobs (\w{22}) and (\w{22});", demo.stdout).groups()  # type: ignore[union-attr]
+    started = re.search(r"jobs (\w{22}), (\w{22}), (\w{12});", demo.stdout)
+    assert started, demo.stdout
+    fraudsters, speakers, inference = started.groups()
     # The CLI steps the demo ran as an operator, on the same cloud.
-    for step in ("$ voiceid-tracker --local jobs", f"$ voiceid-tracker --local show {fraudsters}"):
+    for step in (
+        "$ batch-job-tracker --local jobs",
+        f"$ batch-job-tracker --local show {fraudsters}",
+        f"$ batch-job-tracker --local failures {inference}",
+        f"$ batch-job-tracker --local retry {inference}",
+    ):
         assert step in demo.stdout
+    # The Bedrock job's retry JSONL: its seven refused prompts, each line as the demo's input held it.
+    retry_uri = re.search(rf"retry {inference}\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
+    assert retry_uri, demo.stdout
+    bucket, _, key = retry_uri.group(1).removeprefix("s3://").partition("/")
+    lines = local.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+    refused = EXPECTED[BEDROCK_BATCH_INFERENCE].failed
+    expected = [
+        json.dumps(row).encode() for rows in bedrock_input().values() for row in rows if row["recordId"] in refused
+    ]
+    assert len(expected) == 7 and sorted(lines) == sorted(expected)
 
     listed = cli(outputs, "jobs", "--format", "json")
     assert listed.exit_code == 0, listed.output

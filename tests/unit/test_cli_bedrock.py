@@ -135,6 +135,7 @@ def test_the_retry_jsonl_holds_the_original_lines_byte_for_byte(cloud: dict[str,
     assert result.exit_code == 0, result.stderr
     uri = result.stdout.strip()
     assert uri.startswith(f"s3://{INPUT}/retries/tracked-nightly-retry-") and uri.endswith(".jsonl")
+    assert "Start it with --start" in result.stderr  # 3 records: the minimum, enough for a job
     assert retry_body(cloud, uri) == LINES["r1"] + b"\n" + LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
     # The same selection again: the same object.
     assert invoke(cloud["target"], "retry", JOB).stdout.strip() == uri
@@ -143,9 +144,14 @@ def test_the_retry_jsonl_holds_the_original_lines_byte_for_byte(cloud: dict[str,
 def test_codes_pick_the_unprocessed_records_and_a_retry_below_the_minimum_is_refused(cloud: dict[str, Any]) -> None:
     result = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED", "--start")
     assert result.exit_code == 1
-    assert "not starting a job of 2 record(s): Bedrock's minimum for the model is 3" in result.stderr
+    assert "not starting a job: 2 record(s) are fewer than Bedrock's minimum for the model, 3" in result.stderr
     uri = result.stdout.strip()
     assert retry_body(cloud, uri) == LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
+    # Without --start, the JSONL is written and the operator told plainly that it cannot be a job of its own.
+    unstarted = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    assert unstarted.exit_code == 0 and unstarted.stdout.strip() == uri
+    assert "Not enough for a job of their own: 2 record(s) are fewer" in unstarted.stderr
+    assert "--start" not in unstarted.stderr
 
 
 def test_start_creates_the_job_with_the_source_s_model_role_and_output_under_a_stable_token(
