@@ -49,7 +49,7 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import SERVICES, JobKind, kind_named, schema
+from voiceid_tracker_cli.shared import CLI_NAME, SERVICES, JobKind, kind_named, schema
 from voiceid_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
@@ -59,7 +59,6 @@ from voiceid_tracker_cli.target import (
     stack_target,
 )
 
-CLI_NAME = "batch-job-tracker"
 # The summary's JobStatus: the tracker's words for Voice ID, Bedrock's own for Bedrock jobs.
 JOB_STATUSES = (
     "SUBMITTED",

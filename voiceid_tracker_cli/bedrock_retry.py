@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from job_tracker.errors import OutputFileInvalid
+from job_tracker.jsonl import lines
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.records import JobRecord
 from voiceid_tracker_cli.retry import S3Uri
@@ -59,36 +61,28 @@ def retry_input_uri(folder: S3Uri, original: str | None, job_id: str, digest: st
     return S3Uri(folder.bucket, f"{prefix}{name}-retry-{digest[:12]}{INPUT_SUFFIX}")
 
 
-def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of a byte stream without their line ends; memory holds one line and one chunk."""
-    pending = b""
-    for chunk in chunks:
-        parts = (pending + chunk).split(b"\n")
-        pending = parts.pop()
-        yield from parts
-    if pending:
-        yield pending
-
-
 def pick_lines(files: Iterable[tuple[str, Iterable[bytes]]], wanted: Sequence[str]) -> list[bytes]:
     """The input lines whose recordId is in `wanted`, verbatim, in the order of `wanted`; CliError naming the
     records no input line holds."""
     remaining = set(wanted)
     found: dict[str, bytes] = {}
-    for source, chunks in files:
-        for number, line in enumerate(lines(chunks), start=1):
-            if not remaining:
-                break
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise CliError(f"{source} line {number} is not JSON: {error}") from error
-            record_id = record.get("recordId") if isinstance(record, dict) else None
-            if record_id in remaining:
-                remaining.discard(record_id)
-                found[record_id] = line.rstrip(b"\r")
+    try:
+        for source, chunks in files:
+            for number, line in enumerate(lines(chunks, source=source), start=1):
+                if not remaining:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as error:
+                    raise CliError(f"{source} line {number} is not JSON: {error}") from error
+                record_id = record.get("recordId") if isinstance(record, dict) else None
+                if record_id in remaining:
+                    remaining.discard(record_id)
+                    found[record_id] = line.rstrip(b"\r")
+    except OutputFileInvalid as error:  # a line past the length limit
+        raise CliError(str(error)) from error
     if remaining:
         missing = sorted(remaining)
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

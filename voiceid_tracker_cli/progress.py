@@ -22,7 +22,7 @@ from rich.text import Text
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.records import JobRecord, lookup_job
 from voiceid_tracker_cli.render import counts_text
-from voiceid_tracker_cli.shared import JobKind, schema
+from voiceid_tracker_cli.shared import CLI_NAME, JobKind, schema
 
 if TYPE_CHECKING:
     from voiceid_tracker_cli.target import Target
@@ -210,14 +210,14 @@ class Watcher:
         if snapshot.record_state == schema.RECORD_STATE_FAILED:
             problem = (snapshot.record.summary if snapshot.record else None) or {}
             raise CliError(f"recording job {self.job_id} failed: {problem.get('RecordProblem', 'no reason given')}")
-        retrack = f"`voiceid-tracker track {self.job_id} --domain {self.domain_id} --kind {self.kind.name}`"
+        retrack = f"`{CLI_NAME} track {self.job_id} --domain {self.domain_id} --kind {self.kind.name}`"
         if snapshot.abandoned:
             stuck = (
                 " (its summary was left RECORDING)" if snapshot.record_state == schema.RECORD_STATE_RECORDING else ""
             )
             raise CliError(
                 f"no tracker is following job {self.job_id}: it ended {snapshot.job_status} and its lock was released "
-                f"at {snapshot.lock.get('ReleasedAt')} without a record{stuck}; see `voiceid-tracker show "
+                f"at {snapshot.lock.get('ReleasedAt')} without a record{stuck}; see `{CLI_NAME} show "
                 f"{self.job_id}`, and {retrack} records it again"
             )
         if snapshot.dead_holder:

@@ -11,7 +11,10 @@ from job_tracker import table_schema as schema
 from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, SERVICES, JobKind
 from voiceid_tracker_cli.errors import CliError
 
-__all__ = ["DEFAULT_JOB_KIND", "JOB_KINDS", "SERVICES", "JobKind", "kind_named", "schema"]
+__all__ = ["CLI_NAME", "DEFAULT_JOB_KIND", "JOB_KINDS", "SERVICES", "JobKind", "kind_named", "schema"]
+
+# The command's name in what it tells the operator to run (`voiceid-tracker` is its alias from before Bedrock).
+CLI_NAME = "batch-job-tracker"
 
 
 def kind_named(name: str | None) -> JobKind:

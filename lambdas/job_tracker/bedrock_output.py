@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from job_tracker.adapters.s3 import ObjectReader
 from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing
+from job_tracker.jsonl import lines
 from job_tracker.kinds.bedrock_batch_inference import STATUSES_WITH_UNPROCESSED_RECORDS
 from job_tracker.models import JobDescription, S3Location
 from job_tracker.output_file import MAX_REQUEST_ID_BYTES, FailedRequest, OutputTally
@@ -45,19 +46,6 @@ MAX_ERROR_MESSAGE_CHARACTERS = 4_000
 # The manifest's counts and the API's, as the summary names them.
 MANIFEST_COUNTS = ("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount")
 TOKEN_COUNTS = {"inputTokenCount": "InputTokenCount", "outputTokenCount": "OutputTokenCount"}
-
-
-def lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The lines of a byte stream, without their line ends; memory holds one line and one chunk."""
-    pending = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        parts = (pending + chunk).split(b"\n")
-        pending = parts.pop()
-        yield from parts
-    if pending:
-        yield pending
 
 
 def _decode(line: bytes, source: str, number: int) -> dict[str, Any]:
@@ -115,22 +103,26 @@ def read_jsonl_out(
 ) -> None:
     """One `.jsonl.out`: each failed line handed to `on_failure` as it is read; successes counted."""
     tally.files += 1
-    for number, line in enumerate(lines(chunks), start=1):
+    for number, line in enumerate(lines(chunks, source=source), start=1):
         if not line.strip():
             continue
         record = _decode(line, source, number)
         record_id = _record_id(record, source, number)
-        if record_id in tally.record_ids:
-            # A recordId repeated in the input (Bedrock does not refuse it): one item per id, counted.
+        repeated = record_id in tally.record_ids
+        if repeated:
+            # A recordId repeated in the input (Bedrock does not refuse it): one item per id, so its later
+            # lines are counted as duplicates, not as more failures or successes.
             tally.duplicate_ids += 1
         tally.record_ids.add(record_id)
         error = record.get("error")
         if error is not None:
-            tally.failed += 1
-            tally.failed_ids.add(record_id)
-            on_failure(_failure(error, record_id, source, number))
+            failure = _failure(error, record_id, source, number)
+            if not repeated:
+                tally.failed += 1
+                tally.failed_ids.add(record_id)
+                on_failure(failure)
         elif "modelOutput" in record:
-            tally.succeeded += 1
+            tally.succeeded += 0 if repeated else 1
         else:
             raise OutputFileInvalid(f"{source} line {number} has neither modelOutput nor error")
 
@@ -184,15 +176,15 @@ def _name_unprocessed(
     for location in files:
         tally.input_files += 1
         try:
-            for number, line in enumerate(lines(reader.chunks(location)), start=1):
+            for number, line in enumerate(lines(reader.chunks(location), source=location.uri), start=1):
                 if not line.strip():
                     continue
                 tally.input_records += 1
                 record = _decode(line, location.uri, number)
-                record_id = record.get("recordId")
-                if not isinstance(record_id, str) or not record_id:
+                if not isinstance(record.get("recordId"), str) or not record["recordId"]:
                     tally.unnamed += 1
                     continue
+                record_id = _record_id(record, location.uri, number)  # held to the key's length limit
                 if record_id in seen or record_id in named_ids:
                     continue
                 named_ids.add(record_id)

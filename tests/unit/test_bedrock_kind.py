@@ -15,7 +15,6 @@ from job_tracker import table_schema as schema
 from job_tracker.adapters.bedrock import BedrockJobDescriber, BedrockJobLister
 from job_tracker.adapters.dynamodb import DynamoDbFailureStore
 from job_tracker.adapters.s3 import S3ObjectReader
-from job_tracker.bedrock_output import lines
 from job_tracker.errors import BedrockThrottled, ConfigurationError, InvalidJobRequest, OutputFileInvalid
 from job_tracker.execution_input import normalize_execution_input
 from job_tracker.kinds import JOB_KINDS
@@ -145,7 +144,9 @@ def test_the_sweep_lists_within_the_lookback_only_the_configured_jobs() -> None:
                 "nextToken": "page2",
             },
         )
-        listed = list(BedrockJobLister(client, SCOPE, timedelta(days=7), lambda: now).list_jobs(ACCOUNT, BEDROCK))
+        # The clock moves while pages are read; every page's request repeats the first one's window.
+        clock = iter([now, now + timedelta(minutes=5), now + timedelta(minutes=10)]).__next__
+        listed = list(BedrockJobLister(client, SCOPE, timedelta(days=7), clock).list_jobs(ACCOUNT, BEDROCK))
     assert [job.ref for job in listed] == [JobRef(ACCOUNT, "aaaaaaaaaaa1")]
     assert listed[0].kind is BEDROCK and listed[0].created_at == SUBMITTED
 
@@ -385,8 +386,23 @@ def test_a_broken_line_fails_the_record_naming_the_file_and_line(s3: Any, dynamo
     assert items(dynamodb)["SUMMARY"]["RecordState"] == {"S": "FAILED"}
 
 
-def test_lines_are_split_across_any_chunk_boundary() -> None:
-    text = b"first\nsecond line\n\nthird"
-    for size in range(1, len(text) + 1):
-        chunks = [text[i : i + size] for i in range(0, len(text), size)]
-        assert list(lines(chunks)) == [b"first", b"second line", b"", b"third"]
+def test_a_repeated_record_id_is_one_item_and_one_failure_and_is_counted_as_a_duplicate(s3: Any, dynamodb: Any) -> None:
+    put_input(s3, "a.jsonl", ["a1", "a1", "a2"])
+    lines_out = [record_line("a1", error=(400, "bad")), record_line("a1", error=(400, "bad")), record_line("a2")]
+    put(s3, f"{OUT}a.jsonl.out", b"\n".join(lines_out))
+    result = record(s3, dynamodb, described("Completed"))
+    stored = items(dynamodb)
+    assert [key for key in stored if key.startswith("FAILURE#")] == ["FAILURE#a1"]
+    summary = stored["SUMMARY"]
+    assert summary["FailedRecordCount"] == {"N": "1"} and summary["SucceededRecordCount"] == {"N": "1"}
+    assert summary["DuplicateRecordIdCount"] == {"N": "1"}
+    assert result.to_output(TABLE)["FailedRequests"] == 1
+
+
+def test_an_unprocessed_input_record_id_too_long_for_a_key_fails_the_record_naming_its_line(
+    s3: Any, dynamodb: Any
+) -> None:
+    put_input(s3, "a.jsonl", ["a1", "x" * 2_000])
+    put(s3, f"{OUT}a.jsonl.out", record_line("a1"))
+    with pytest.raises(OutputFileInvalid, match=r"bedrock-in/a\.jsonl line 2 has a recordId longer than"):
+        record(s3, dynamodb, described("Stopped"))

@@ -120,7 +120,7 @@ def test_watch_ends_on_a_dead_holder_and_on_a_stuck_recording_summary() -> None:
     assert watcher.rounds == 2
     assert str(raised.value) == (
         f"no tracker is following job {JOB}: the execution holding its lock (x) is TIMED_OUT and left the lock "
-        f"TRACKING; `voiceid-tracker track {JOB} --domain {DOMAIN} --kind SPEAKER_ENROLLMENT` takes the lock over "
+        f"TRACKING; `batch-job-tracker track {JOB} --domain {DOMAIN} --kind SPEAKER_ENROLLMENT` takes the lock over "
         "(the sweep also does at its next run)"
     )
     released = {"LockState": "RELEASED", "ReleasedAt": "2026-11-25T10:00:00+00:00"}

@@ -126,6 +126,23 @@ def test_transient_s3_failures_are_retryable(code: str, status: int) -> None:
         list(S3ObjectReader(s3).chunks(LOCATION))
 
 
+@pytest.mark.parametrize(("code", "status"), [("SlowDown", 503), ("InternalError", 500)])
+def test_transient_s3_listing_failures_are_retryable(code: str, status: int) -> None:
+    """Bedrock's output and input files are found by listing their folder."""
+    s3 = client("s3")
+    fail_with(s3, "list_objects_v2", code, status)
+    folder = S3Location.parse("s3://bucket/out/")
+    with pytest.raises(TransientServiceError, match=f"S3 ListObjectsV2 on {folder.uri} kept failing .*{code}"):
+        list(S3ObjectReader(s3).keys(folder))
+
+
+def test_a_denied_s3_listing_stays_access_denied() -> None:
+    s3 = client("s3")
+    fail_with(s3, "list_objects_v2", "AccessDenied", 403)
+    with pytest.raises(AccessDenied, match="could not list s3://bucket/out/"):
+        list(S3ObjectReader(s3).keys(S3Location.parse("s3://bucket/out/")))
+
+
 @pytest.mark.parametrize(
     ("code", "status", "raised"),
     [

@@ -141,10 +141,12 @@ class BedrockJobLister:
 
     def _pages(self, prefix: str, kind: JobKind) -> Iterator[dict[str, Any]]:
         token: str | None = None
+        # One window for every page: a next page's request must repeat the first one's filters.
+        submitted_after = self._clock() - self._lookback
         try:
             while True:
                 request: dict[str, Any] = {
-                    "submitTimeAfter": self._clock() - self._lookback,
+                    "submitTimeAfter": submitted_after,
                     # nameContains is a substring match; the prefix is checked on each summary.
                     "nameContains": prefix,
                     "maxResults": LIST_PAGE_SIZE,

@@ -55,9 +55,10 @@ class S3ObjectReader:
         writes one file per input file, whose names the tracker cannot know otherwise)."""
         paginator = self._client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=prefix.bucket, Prefix=prefix.key):
-                for entry in page.get("Contents", []):
-                    yield entry["Key"]
+            with transient_as_retryable("S3", "ListObjectsV2", prefix.uri):
+                for page in paginator.paginate(Bucket=prefix.bucket, Prefix=prefix.key):
+                    for entry in page.get("Contents", []):
+                        yield entry["Key"]
         except ClientError as error:
             raise _translated(error, prefix, "list") from error
         except BotoCoreError as error:
