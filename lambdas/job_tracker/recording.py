@@ -28,6 +28,7 @@ from job_tracker.errors import (
     OutputFileInvalid,
     OutputFileMissing,
     RecordingIncomplete,
+    TransientServiceError,
 )
 from job_tracker.kinds.bedrock_batch_inference import BEDROCK_JSONL
 from job_tracker.models import JobDescription, JobStatus, S3Location
@@ -279,21 +280,26 @@ def _remove_stale_failures(job: JobDescription, store: FailureStore, existing: s
 def record_job_outcome(
     job: JobDescription, reader: ObjectReader, store: FailureStore, deadline: Deadline = NO_DEADLINE
 ) -> RecordResult:
-    """Write a finished job's record. Any failure (OutputFileMissing, OutputFileInvalid, AccessDenied,
-    RecordingIncomplete, TransientServiceError, ...) is raised after marking the summary FAILED with the
-    reason."""
+    """Write a finished job's record. A stop the state machine retries (RecordingIncomplete at the deadline,
+    TransientServiceError) leaves the summary RECORDING, since the retry resumes it (and the state machine
+    marks it FAILED if its retries run out); any other failure (OutputFileMissing, OutputFileInvalid,
+    AccessDenied, ...) is raised after marking the summary FAILED with the reason."""
     if not job.status.is_terminal:
         raise InvalidJobRequest(f"job {job.ref.job_id} is still {job.status.value}; only finished jobs are recorded")
     previous = store.mark_recording(job)
     try:
         return _record(job, reader, store, resume=previous in INTERRUPTED_STATES, deadline=deadline)
     except Exception as error:
-        # Whatever stopped the record, the summary must not look complete or still in progress; and if
-        # even that write fails, the original error (perhaps a retryable one) is what the state machine sees.
+        # Whatever stopped the record, the summary must not look complete; a stop the state machine retries
+        # keeps it RECORDING (operators watching see it still being recorded, not failed), any other marks it
+        # FAILED. Either way it names the reason; and if even that write fails, the original error (perhaps a
+        # retryable one) is what the state machine sees.
+        retried = isinstance(error, RecordingIncomplete | TransientServiceError)
+        mark = store.mark_record_interrupted if retried else store.mark_record_failed
         try:
-            store.mark_record_failed(job, f"{type(error).__name__}: {error}")
+            mark(job, f"{type(error).__name__}: {error}")
         except Exception:
-            logger.exception("Could not mark the record FAILED", extra={"original_error": str(error)})
+            logger.exception("Could not note why the record stopped", extra={"original_error": str(error)})
         raise
 
 

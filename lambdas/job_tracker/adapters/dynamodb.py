@@ -64,6 +64,10 @@ class FailureStore(Protocol):
         ...
 
     def mark_record_failed(self, job: JobDescription, problem: str) -> None: ...
+    def mark_record_interrupted(self, job: JobDescription, problem: str) -> None:
+        """Keep the summary RECORDING, naming why this attempt stopped (its retry resumes it)."""
+        ...
+
     def writer(self) -> BatchWriter: ...
     def failure_sort_keys(self, ref: JobRef) -> set[str]: ...
     def put_summary(self, item: Item) -> None: ...
@@ -207,7 +211,9 @@ class DynamoDbFailureStore:
                 Key=self._summary_key(ref),
                 UpdateExpression=expression,
                 ExpressionAttributeValues=_to_attribute_values(values),
-                ReturnValues="UPDATED_OLD",
+                # ALL_OLD, not UPDATED_OLD: an engine may leave out an attribute set to the value it had
+                # (RECORDING again, on the retry of an interrupted record), and resuming depends on it.
+                ReturnValues="ALL_OLD",
             ).get("Attributes", {})
         return old.get("RecordState", {}).get("S")
 
@@ -218,6 +224,9 @@ class DynamoDbFailureStore:
 
     def mark_record_failed(self, job: JobDescription, problem: str) -> None:
         self._set_record_state(job, schema.RECORD_STATE_FAILED, problem)
+
+    def mark_record_interrupted(self, job: JobDescription, problem: str) -> None:
+        self._set_record_state(job, schema.RECORD_STATE_RECORDING, problem)
 
     def writer(self) -> BatchWriter:
         return BatchWriter(self._client, self._table, common_attributes=self._expiry(), **self._writer_options)
