@@ -118,7 +118,9 @@ def _string(value: str) -> tasks.DynamoAttributeValue:
 
 def _job_partition_key() -> tasks.DynamoAttributeValue:
     return _string(
-        sfn.JsonPath.format("JOB#{}#{}", sfn.JsonPath.string_at("$.DomainId"), sfn.JsonPath.string_at("$.JobId"))
+        sfn.JsonPath.format(
+            schema.JOB_PARTITION_KEY_FORMAT, sfn.JsonPath.string_at("$.DomainId"), sfn.JsonPath.string_at("$.JobId")
+        )
     )
 
 
@@ -129,7 +131,7 @@ def _lock_key() -> dict[str, tasks.DynamoAttributeValue]:
 def _sdk_lock_key() -> dict[str, object]:
     """The lock item's key in the AWS SDK integration's own (DynamoDB JSON) form."""
     return {
-        schema.PARTITION_KEY: {"S.$": "States.Format('JOB#{}#{}', $.DomainId, $.JobId)"},
+        schema.PARTITION_KEY: {"S.$": schema.job_partition_key_intrinsic("$.DomainId", "$.JobId")},
         schema.SORT_KEY: {"S": schema.LOCK_SORT_KEY},
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.ids import shown
 from job_tracker.kinds import JobKind, job_kind
+from job_tracker.table_schema import job_partition_key
 
 _S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
 
@@ -46,7 +47,7 @@ class JobRef:
 
     @property
     def partition_key(self) -> str:
-        return f"JOB#{self.domain_id}#{self.job_id}"
+        return job_partition_key(self.domain_id, self.job_id)
 
 
 @dataclass(frozen=True)
