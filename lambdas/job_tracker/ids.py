@@ -1,4 +1,4 @@
-"""Identifier formats from the Voice ID service model (docs/voiceid-facts.md §3.3)."""
+"""Identifier formats: Voice ID's, from its service model (docs/voiceid-facts.md §3.3), and S3 URIs."""
 
 import re
 
@@ -9,6 +9,9 @@ VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
 GENERATED_ID = re.compile(r"id#[a-zA-Z0-9]{22}")
 """GeneratedFraudsterId and GeneratedSpeakerId."""
 CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}")
+S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
+"""`s3://<bucket>[/<key>]`, a bucket name as S3 names them (3 to 63 lowercase letters, digits, `.` and `-`); the
+key, or key prefix, may be empty."""
 # Long enough to show what was sent, short enough that a 5,000-character id does not flood a Cause.
 _SHOWN_CHARACTERS = 60
 
