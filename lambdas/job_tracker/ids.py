@@ -6,6 +6,8 @@ from job_tracker.errors import InvalidJobRequest
 
 VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
 """DomainId, JobId, WatchlistId."""
+VOICE_ID_RESOURCE_ID_SHAPE = f"22 letters or digits (^{VOICE_ID_RESOURCE_ID.pattern}$)"
+"""VOICE_ID_RESOURCE_ID in words, for error messages."""
 GENERATED_ID = re.compile(r"id#[a-zA-Z0-9]{22}")
 """GeneratedFraudsterId and GeneratedSpeakerId."""
 CUSTOMER_SPEAKER_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,255}")
@@ -25,5 +27,5 @@ def shown(value: object) -> str:
 def require_resource_id(field: str, value: object) -> str:
     """Return `value` if it is a 22-character Voice ID identifier, else raise InvalidJobRequest."""
     if not isinstance(value, str) or not VOICE_ID_RESOURCE_ID.fullmatch(value):
-        raise InvalidJobRequest(f"{field} must be 22 letters or digits (^[a-zA-Z0-9]{{22}}$), got {shown(value)}")
+        raise InvalidJobRequest(f"{field} must be {VOICE_ID_RESOURCE_ID_SHAPE}, got {shown(value)}")
     return value
