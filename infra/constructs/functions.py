@@ -244,7 +244,7 @@ class TrackerFunctions(Construct):
         if voice_id:
             self.describe_job.add_to_role_policy(
                 iam.PolicyStatement(
-                    actions=[kind.iam_actions[0] for kind in voice_id], resources=self._domain_arns(config)
+                    actions=[kind.describe_action for kind in voice_id], resources=self._domain_arns(config)
                 )
             )
         bedrock = self._kinds_of("bedrock")
@@ -252,7 +252,7 @@ class TrackerFunctions(Construct):
             for function in (self.describe_job, self.validate_input):
                 function.add_to_role_policy(
                     iam.PolicyStatement(
-                        actions=[kind.iam_actions[0] for kind in bedrock], resources=[self._bedrock_job_arns()]
+                        actions=[kind.describe_action for kind in bedrock], resources=[self._bedrock_job_arns()]
                     )
                 )
                 NagSuppressions.add_resource_suppressions(
@@ -340,14 +340,14 @@ class TrackerFunctions(Construct):
         if voice_id:
             statements.append(
                 iam.PolicyStatement(
-                    actions=[kind.iam_actions[1] for kind in voice_id], resources=self._domain_arns(config)
+                    actions=[kind.list_action for kind in voice_id], resources=self._domain_arns(config)
                 )
             )
         bedrock = self._kinds_of("bedrock")
         if bedrock:
             # ListModelInvocationJobs names no resource type (it lists the account's jobs): "*" is the only
             # resource it can be granted on; the sweep filters by name prefix and output location itself.
-            statements.append(iam.PolicyStatement(actions=[kind.iam_actions[1] for kind in bedrock], resources=["*"]))
+            statements.append(iam.PolicyStatement(actions=[kind.list_action for kind in bedrock], resources=["*"]))
         statements += [
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn(stack)]),
