@@ -80,6 +80,11 @@ class OutputLocation:
     bucket: str
     prefix: str
 
+    @property
+    def uri(self) -> str:
+        """`s3://<bucket>/<prefix>`, as the context names it (the prefix ends in `/` unless it is empty)."""
+        return f"s3://{self.bucket}/{self.prefix}"
+
 
 @dataclass(frozen=True)
 class BedrockConfig:
