@@ -37,6 +37,11 @@ def _to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in item.items() if value is not None}
 
 
+def _item_key(ref: JobRef, sort_key: str) -> dict[str, Any]:
+    """The key of one of a job's items (its summary, its lock), in DynamoDB's attribute values."""
+    return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: sort_key})
+
+
 @contextmanager
 def _translated_errors(operation: str, table: str) -> Iterator[None]:
     """DynamoDB's AccessDeniedException as the tracker's AccessDenied, naming the call and the table, and a
@@ -167,9 +172,6 @@ class DynamoDbFailureStore:
         expires = schema.expires_at(self._clock(), self._retention_days)
         return {} if expires is None else {schema.EXPIRES_AT: expires}
 
-    def _summary_key(self, ref: JobRef) -> dict[str, Any]:
-        return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
-
     def _set_record_state(self, job: JobDescription, state: str, problem: str | None) -> str | None:
         ref = job.ref
         # Enough for the summary to be listed (JobsByDomain) and read while the record is not complete.
@@ -204,7 +206,7 @@ class DynamoDbFailureStore:
         with _translated_errors("UpdateItem", self._table):
             old = self._client.update_item(
                 TableName=self._table,
-                Key=self._summary_key(ref),
+                Key=_item_key(ref, schema.SUMMARY_SORT_KEY),
                 UpdateExpression=expression,
                 ExpressionAttributeValues=_to_attribute_values(values),
                 ReturnValues="UPDATED_OLD",
@@ -256,9 +258,7 @@ class DynamoDbLockReader:
         with _translated_errors("GetItem", self._table):
             item = self._client.get_item(
                 TableName=self._table,
-                Key=_to_attribute_values(
-                    {schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY}
-                ),
+                Key=_item_key(ref, schema.LOCK_SORT_KEY),
                 ProjectionExpression="LockState, ExecutionArn, ReleasedAt",
                 ConsistentRead=True,
             ).get("Item")
@@ -279,14 +279,11 @@ class DynamoDbWakeRequests:
         self._client = client
         self._table = table_name
 
-    def _key(self, ref: JobRef) -> dict[str, Any]:
-        return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY})
-
     def read(self, ref: JobRef) -> HolderWait | None:
         with _translated_errors("GetItem", self._table):
             item = self._client.get_item(
                 TableName=self._table,
-                Key=self._key(ref),
+                Key=_item_key(ref, schema.LOCK_SORT_KEY),
                 ProjectionExpression="LockState, ExecutionArn, WakeToken",
                 ConsistentRead=True,
             ).get("Item")
@@ -310,7 +307,7 @@ class DynamoDbWakeRequests:
             with _translated_errors("UpdateItem", self._table):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=self._key(ref),
+                    Key=_item_key(ref, schema.LOCK_SORT_KEY),
                     UpdateExpression="SET WakeRequestedBy = :by",
                     ConditionExpression=condition,
                     ExpressionAttributeValues=_to_attribute_values(values),
