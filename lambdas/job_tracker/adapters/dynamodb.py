@@ -247,6 +247,23 @@ class DynamoDbFailureStore:
             self._client.put_item(TableName=self._table, Item=_to_attribute_values({**item, **self._expiry()}))
 
 
+def _read_lock(
+    client: DynamoDBClient, table: str, ref: JobRef, attributes: tuple[str, ...]
+) -> dict[str, str | None] | None:
+    """The job's LOCK item, read consistently: each of `attributes` as its string value (None when the item
+    lacks it); None when there is no lock item."""
+    with _translated_errors("GetItem", table):
+        item = client.get_item(
+            TableName=table,
+            Key=_item_key(ref, schema.LOCK_SORT_KEY),
+            ProjectionExpression=", ".join(attributes),
+            ConsistentRead=True,
+        ).get("Item")
+    if not item:
+        return None
+    return {name: item.get(name, {}).get("S") for name in attributes}
+
+
 class DynamoDbLockReader:
     """Reads a job's LOCK item (written by the state machine), consistently: the sweep decides on it."""
 
@@ -255,19 +272,13 @@ class DynamoDbLockReader:
         self._table = table_name
 
     def read_lock(self, ref: JobRef) -> JobLock | None:
-        with _translated_errors("GetItem", self._table):
-            item = self._client.get_item(
-                TableName=self._table,
-                Key=_item_key(ref, schema.LOCK_SORT_KEY),
-                ProjectionExpression="LockState, ExecutionArn, ReleasedAt",
-                ConsistentRead=True,
-            ).get("Item")
-        if not item:
+        lock = _read_lock(self._client, self._table, ref, ("LockState", "ExecutionArn", "ReleasedAt"))
+        if lock is None:
             return None
         return JobLock(
-            state=item.get("LockState", {}).get("S", ""),
-            execution_arn=item.get("ExecutionArn", {}).get("S"),
-            released_at=item.get("ReleasedAt", {}).get("S"),
+            state=lock["LockState"] or "",
+            execution_arn=lock["ExecutionArn"],
+            released_at=lock["ReleasedAt"],
         )
 
 
@@ -280,19 +291,13 @@ class DynamoDbWakeRequests:
         self._table = table_name
 
     def read(self, ref: JobRef) -> HolderWait | None:
-        with _translated_errors("GetItem", self._table):
-            item = self._client.get_item(
-                TableName=self._table,
-                Key=_item_key(ref, schema.LOCK_SORT_KEY),
-                ProjectionExpression="LockState, ExecutionArn, WakeToken",
-                ConsistentRead=True,
-            ).get("Item")
-        if not item:
+        lock = _read_lock(self._client, self._table, ref, ("LockState", "ExecutionArn", "WakeToken"))
+        if lock is None:
             return None
         return HolderWait(
-            lock_state=item.get("LockState", {}).get("S", ""),
-            execution_arn=item.get("ExecutionArn", {}).get("S"),
-            wake_token=item.get("WakeToken", {}).get("S"),
+            lock_state=lock["LockState"] or "",
+            execution_arn=lock["ExecutionArn"],
+            wake_token=lock["WakeToken"],
         )
 
     def request(self, ref: JobRef, holder: str, seen_token: str | None, requested_by: str) -> bool:
