@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +139,7 @@ def _json_type(value: Any) -> str:
     return "JSONObject"
 
 
-def _no_extra_keys(value: dict[str, Any], allowed: set[str], path: str) -> None:
+def _no_extra_keys(value: dict[str, Any], allowed: Set[str], path: str) -> None:
     extra = sorted(set(value) - allowed)
     if extra:
         raise _fail(path, f"extraneous key [{extra[0]}] is not permitted")
@@ -273,7 +273,6 @@ def respond_claude(model_id: str, model_input: Any, text: str, usage: Usage, sto
 # --- Amazon Nova (messages-v1) ------------------------------------------------------------------------------------
 
 _NOVA_KEYS = {"schemaVersion", "messages", "system", "inferenceConfig", "toolConfig"}
-_NOVA_INFERENCE_KEYS = {"max_new_tokens", "temperature", "top_p", "top_k", "stopSequences", "reasoningConfig"}
 _NOVA_BLOCK_KEYS = {"text", "image", "video", "document", "toolUse", "toolResult", "reasoningContent"}
 
 
@@ -299,36 +298,47 @@ def _system_blocks(value: Any) -> None:
         _non_empty_text(_required(block, "text", f"system.{index}"), f"system.{index}.text")
 
 
-def check_nova(model_input: Any) -> None:
-    body = _object(model_input, "#")
-    _no_extra_keys(body, _NOVA_KEYS, "#")
-    if "schemaVersion" in body and body["schemaVersion"] != "messages-v1":
-        raise _fail("schemaVersion", f"{body['schemaVersion']!r} is not supported; use 'messages-v1'")
+@dataclass(frozen=True)
+class _InferenceConfig:
+    """How a request in content blocks (Nova's, Converse's) names the members of its `inferenceConfig`."""
+
+    keys: frozenset[str]
+    max_tokens: str
+    top_p: str
+    top_k: str | None = None
+    """None: the format has no top_k."""
+
+    def check(self, value: Any) -> None:
+        config = _object(value, "inferenceConfig")
+        _no_extra_keys(config, self.keys, "inferenceConfig")
+        if self.max_tokens in config:
+            _integer(config[self.max_tokens], f"inferenceConfig.{self.max_tokens}", 1)
+        if "temperature" in config:
+            _number(config["temperature"], "inferenceConfig.temperature", 0.0, 1.0)
+        if self.top_p in config:
+            _number(config[self.top_p], f"inferenceConfig.{self.top_p}", 0.0, 1.0)
+        if self.top_k is not None and self.top_k in config:
+            _integer(config[self.top_k], f"inferenceConfig.{self.top_k}", 0)
+        if "stopSequences" in config:
+            _string_list(config["stopSequences"], "inferenceConfig.stopSequences")
+
+    def max_tokens_of(self, model_input: Any) -> int | None:
+        config = model_input.get("inferenceConfig") or {}
+        value = config.get(self.max_tokens)
+        return int(value) if value is not None else None
+
+
+def _check_blocks_request(body: dict[str, Any], inference: _InferenceConfig) -> None:
+    """What Nova's and Converse's requests share: messages of content blocks, system blocks, inferenceConfig."""
     _messages(_required(body, "messages", "#"), _blocks)
     if "system" in body:
         _system_blocks(body["system"])
     if "inferenceConfig" in body:
-        config = _object(body["inferenceConfig"], "inferenceConfig")
-        _no_extra_keys(config, _NOVA_INFERENCE_KEYS, "inferenceConfig")
-        if "max_new_tokens" in config:
-            _integer(config["max_new_tokens"], "inferenceConfig.max_new_tokens", 1)
-        if "temperature" in config:
-            _number(config["temperature"], "inferenceConfig.temperature", 0.0, 1.0)
-        if "top_p" in config:
-            _number(config["top_p"], "inferenceConfig.top_p", 0.0, 1.0)
-        if "top_k" in config:
-            _integer(config["top_k"], "inferenceConfig.top_k", 0)
-        if "stopSequences" in config:
-            _string_list(config["stopSequences"], "inferenceConfig.stopSequences")
+        inference.check(body["inferenceConfig"])
 
 
-def _nova_max_tokens(model_input: Any) -> int | None:
-    config = model_input.get("inferenceConfig") or {}
-    value = config.get("max_new_tokens")
-    return int(value) if value is not None else None
-
-
-def respond_nova(model_id: str, model_input: Any, text: str, usage: Usage, stop: str) -> dict[str, Any]:
+def _respond_in_blocks(text: str, usage: Usage, stop: str) -> dict[str, Any]:
+    """Nova's response, which Converse's extends."""
     return {
         "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
         "stopReason": stop,
@@ -338,6 +348,26 @@ def respond_nova(model_id: str, model_input: Any, text: str, usage: Usage, stop:
             "totalTokens": usage.input_tokens + usage.output_tokens,
         },
     }
+
+
+_NOVA_INFERENCE = _InferenceConfig(
+    keys=frozenset({"max_new_tokens", "temperature", "top_p", "top_k", "stopSequences", "reasoningConfig"}),
+    max_tokens="max_new_tokens",
+    top_p="top_p",
+    top_k="top_k",
+)
+
+
+def check_nova(model_input: Any) -> None:
+    body = _object(model_input, "#")
+    _no_extra_keys(body, _NOVA_KEYS, "#")
+    if "schemaVersion" in body and body["schemaVersion"] != "messages-v1":
+        raise _fail("schemaVersion", f"{body['schemaVersion']!r} is not supported; use 'messages-v1'")
+    _check_blocks_request(body, _NOVA_INFERENCE)
+
+
+def respond_nova(model_id: str, model_input: Any, text: str, usage: Usage, stop: str) -> dict[str, Any]:
+    return _respond_in_blocks(text, usage, stop)
 
 
 # --- Converse ------------------------------------------------------------------------------------------------------
@@ -350,47 +380,21 @@ _CONVERSE_KEYS = {
     "additionalModelRequestFields",
     "additionalModelResponseFieldPaths",
 }
-_CONVERSE_INFERENCE_KEYS = {"maxTokens", "temperature", "topP", "stopSequences"}
+_CONVERSE_INFERENCE = _InferenceConfig(
+    keys=frozenset({"maxTokens", "temperature", "topP", "stopSequences"}), max_tokens="maxTokens", top_p="topP"
+)
 
 
 def check_converse(model_input: Any) -> None:
     body = _object(model_input, "#")
     _no_extra_keys(body, _CONVERSE_KEYS, "#")
-    _messages(_required(body, "messages", "#"), _blocks)
-    if "system" in body:
-        _system_blocks(body["system"])
-    if "inferenceConfig" in body:
-        config = _object(body["inferenceConfig"], "inferenceConfig")
-        _no_extra_keys(config, _CONVERSE_INFERENCE_KEYS, "inferenceConfig")
-        if "maxTokens" in config:
-            _integer(config["maxTokens"], "inferenceConfig.maxTokens", 1)
-        if "temperature" in config:
-            _number(config["temperature"], "inferenceConfig.temperature", 0.0, 1.0)
-        if "topP" in config:
-            _number(config["topP"], "inferenceConfig.topP", 0.0, 1.0)
-        if "stopSequences" in config:
-            _string_list(config["stopSequences"], "inferenceConfig.stopSequences")
-
-
-def _converse_max_tokens(model_input: Any) -> int | None:
-    config = model_input.get("inferenceConfig") or {}
-    value = config.get("maxTokens")
-    return int(value) if value is not None else None
+    _check_blocks_request(body, _CONVERSE_INFERENCE)
 
 
 def respond_converse(model_id: str, model_input: Any, text: str, usage: Usage, stop: str) -> dict[str, Any]:
-    return {
-        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-        "stopReason": stop,
-        "usage": {
-            "inputTokens": usage.input_tokens,
-            "outputTokens": usage.output_tokens,
-            "totalTokens": usage.input_tokens + usage.output_tokens,
-        },
-        "metrics": {"latencyMs": 100 + usage.output_tokens * 10},
-    }
+    return {**_respond_in_blocks(text, usage, stop), "metrics": {"latencyMs": 100 + usage.output_tokens * 10}}
 
 
 CLAUDE = Family("anthropic-claude-messages", check_claude, respond_claude, _claude_max_tokens)
-NOVA = Family("amazon-nova-messages-v1", check_nova, respond_nova, _nova_max_tokens)
-CONVERSE = Family("converse", check_converse, respond_converse, _converse_max_tokens)
+NOVA = Family("amazon-nova-messages-v1", check_nova, respond_nova, _NOVA_INFERENCE.max_tokens_of)
+CONVERSE = Family("converse", check_converse, respond_converse, _CONVERSE_INFERENCE.max_tokens_of)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from aws_cdk.aws_logs import RetentionDays
 
-from infra.lambda_contract import VOICE_ID_RESOURCE_ID
+from infra.lambda_contract import S3_URI, VOICE_ID_RESOURCE_ID
 
 CONTEXT_PREFIX = "tracker:"
 STACK_NAME = "VoiceIdJobTracker"
@@ -51,7 +51,6 @@ DEFAULT_BEDROCK_MIN_RECORDS = 100
 # botocore's bedrock model: ModelInvocationJobName. A prefix is its start, so any length from 1 to 63.
 _BEDROCK_JOB_NAME_PREFIX = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9+\-.]{0,62}")
 
-_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
 _SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+")
 # CloudWatch Logs accepts only these retention periods.
@@ -80,6 +79,11 @@ class OutputLocation:
 
     bucket: str
     prefix: str
+
+    @property
+    def uri(self) -> str:
+        """`s3://<bucket>/<prefix>`, as the context names it (the prefix ends in `/` unless it is empty)."""
+        return f"s3://{self.bucket}/{self.prefix}"
 
 
 @dataclass(frozen=True)
@@ -183,10 +187,10 @@ def _matching(values: list[str], pattern: re.Pattern[str], name: str, what: str)
 
 
 def _output_location(uri: str, key: str = "outputLocations") -> OutputLocation:
-    match = _S3_URI.fullmatch(uri)
+    match = S3_URI.fullmatch(uri)
     if not match:
         raise ConfigError(f"context key {CONTEXT_PREFIX}{key}: {uri!r} is not an s3://bucket/prefix URI")
-    prefix = (match["prefix"] or "").strip("/")
+    prefix = (match["key"] or "").strip("/")
     return OutputLocation(bucket=match["bucket"], prefix=f"{prefix}/" if prefix else "")
 
 

@@ -1,5 +1,5 @@
-"""What the infrastructure shares with the Lambda code: the table's layout, Voice ID's id format and the job
-kinds (their events, IAM actions and names).
+"""What the infrastructure shares with the Lambda code: the table's layout, Voice ID's id and S3 URI formats and
+the job kinds (their events, IAM actions and names).
 
 The Lambda package under `lambdas/` is their one definition; this module makes it importable for infra.
 """
@@ -14,7 +14,7 @@ if str(LAMBDAS_DIR) not in sys.path:
     sys.path.insert(0, str(LAMBDAS_DIR))
 
 from job_tracker import table_schema
-from job_tracker.ids import VOICE_ID_RESOURCE_ID
+from job_tracker.ids import S3_URI, VOICE_ID_RESOURCE_ID
 from job_tracker.kinds import JOB_KINDS, JobKind, kinds_of
 
-__all__ = ["JOB_KINDS", "VOICE_ID_RESOURCE_ID", "JobKind", "kinds_of", "table_schema"]
+__all__ = ["JOB_KINDS", "S3_URI", "VOICE_ID_RESOURCE_ID", "JobKind", "kinds_of", "table_schema"]

@@ -67,6 +67,18 @@ class VoiceIdJobTrackerStack(Stack):
             sweep_minutes=config.sweep_minutes,
             alarm_topic_arn=config.alarm_topic_arn,
         )
+        self._outputs(config, failures=failures, functions=functions, tracker=tracker, trigger=trigger, sweep=sweep)
+
+    def _outputs(
+        self,
+        config: TrackerConfig,
+        *,
+        failures: FailuresTable,
+        functions: TrackerFunctions,
+        tracker: TrackerStateMachine,
+        trigger: JobEventTrigger,
+        sweep: SweepSchedule,
+    ) -> None:
         CfnOutput(self, "FailuresTableName", value=failures.table.table_name)
         CfnOutput(self, "StateMachineArn", value=tracker.state_machine.state_machine_arn)
         CfnOutput(self, "EventRuleNames", value=Fn.join(",", [rule.rule_name for rule in trigger.rules.values()]))
@@ -79,17 +91,9 @@ class VoiceIdJobTrackerStack(Stack):
         CfnOutput(self, "RecordFailuresRoleArn", value=functions.record_failures.role.role_arn)  # type: ignore[union-attr]
         # What the stack only refers to, echoed so operators and the local cloud can see what it may read.
         CfnOutput(self, "VoiceIdDomainIds", value=",".join(config.voice_id_domain_ids))
-        CfnOutput(
-            self,
-            "VoiceIdOutputLocations",
-            value=",".join(f"s3://{location.bucket}/{location.prefix}" for location in config.output_locations),
-        )
+        CfnOutput(self, "VoiceIdOutputLocations", value=",".join(_uris(config.output_locations)))
         CfnOutput(self, "VoiceIdOutputKmsKeyArns", value=",".join(config.output_kms_key_arns))
-        CfnOutput(
-            self,
-            "VoiceIdInputLocations",
-            value=",".join(f"s3://{location.bucket}/{location.prefix}" for location in config.input_locations),
-        )
+        CfnOutput(self, "VoiceIdInputLocations", value=",".join(_uris(config.input_locations)))
         CfnOutput(self, "VoiceIdInputKmsKeyArns", value=",".join(config.input_kms_key_arns))
         CfnOutput(self, "TrackedServices", value=",".join(config.tracked_services))
         if config.bedrock is not None:
@@ -101,13 +105,10 @@ class VoiceIdJobTrackerStack(Stack):
             CfnOutput(self, "BedrockOutputKmsKeyArns", value=",".join(bedrock.output_kms_key_arns))
             CfnOutput(self, "BedrockInputLocations", value=",".join(_uris(bedrock.input_locations)))
             # Where the CLI's retry writes its JSONL, and the fewest records it starts a job with.
-            CfnOutput(
-                self,
-                "BedrockRetryInputLocation",
-                value=_uris((bedrock.retry_input_location,))[0] if bedrock.retry_input_location else "",
-            )
+            retry_input = bedrock.retry_input_location
+            CfnOutput(self, "BedrockRetryInputLocation", value=retry_input.uri if retry_input else "")
             CfnOutput(self, "BedrockMinRecordsPerJob", value=str(bedrock.min_records_per_job))
 
 
 def _uris(locations: Sequence[OutputLocation]) -> list[str]:
-    return [f"s3://{location.bucket}/{location.prefix}" for location in locations]
+    return [location.uri for location in locations]

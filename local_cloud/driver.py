@@ -21,6 +21,7 @@ from botocore.config import Config
 from typing_extensions import TypeVar
 
 from bedrock_emulator import DEFAULT_MODEL_IDS
+from job_tracker.table_schema import job_partition_key
 from local_cloud.environment import LocalEnvironment
 from voiceid_emulator.audio import make_wav
 
@@ -130,7 +131,7 @@ class TrackedJob:
 
     @property
     def partition_key(self) -> str:
-        return f"JOB#{self.domain_id}#{self.job_id}"
+        return job_partition_key(self.domain_id, self.job_id)
 
 
 def _job_named(execution_input: object) -> str | None:

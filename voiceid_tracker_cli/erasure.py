@@ -32,11 +32,11 @@ class ErasedItem:
 
     @property
     def job_id(self) -> str:
-        return self.partition_key.rsplit("#", 1)[-1]
+        return schema.job_of_partition_key(self.partition_key)[1]
 
     @property
     def domain_id(self) -> str:
-        return self.partition_key.split("#")[1]
+        return schema.job_of_partition_key(self.partition_key)[0]
 
     @property
     def request_id(self) -> str:

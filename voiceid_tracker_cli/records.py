@@ -23,9 +23,6 @@ from voiceid_tracker_cli.shared import SERVICES, JobKind, schema
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-VOICE_ID_RESOURCE_ID = re.compile(r"[a-zA-Z0-9]{22}")
-"""DomainId and JobId (Voice ID's service model)."""
-
 _deserializer = TypeDeserializer()
 _serializer = TypeSerializer()
 
@@ -61,10 +58,6 @@ def _attribute_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _serializer.serialize(value) for key, value in values.items()}
 
 
-def partition_key(domain_id: str, job_id: str) -> str:
-    return f"JOB#{domain_id}#{job_id}"
-
-
 @dataclass(frozen=True)
 class JobRecord:
     """What the table holds about one job: its summary and its lock (either may be missing)."""
@@ -76,7 +69,7 @@ class JobRecord:
 
     @property
     def partition_key(self) -> str:
-        return partition_key(self.domain_id, self.job_id)
+        return schema.job_partition_key(self.domain_id, self.job_id)
 
     @property
     def kind_name(self) -> str | None:
@@ -118,7 +111,7 @@ def lookup_job(
     if not domain_ids:
         raise CliError("the stack follows no job (its VoiceIdDomainIds and BedrockAccountId outputs are empty)")
     keys = [
-        _attribute_values({schema.PARTITION_KEY: partition_key(domain, job_id), schema.SORT_KEY: sort_key})
+        _attribute_values({schema.PARTITION_KEY: schema.job_partition_key(domain, job_id), schema.SORT_KEY: sort_key})
         for domain in domain_ids
         for sort_key in (schema.SUMMARY_SORT_KEY, schema.LOCK_SORT_KEY)
     ]

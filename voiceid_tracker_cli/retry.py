@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_voice_id import VoiceIDClient
 
-# The Start<Kind>Job request's config member, per kind (what Describe<Kind>Job returns under the same name).
-CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9-_]{1,64}")
 JOB_NAME_MAX = 256
 _NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9_-]")
 MAX_CODES = 100  # a DynamoDB IN list

@@ -64,9 +64,29 @@ class TrackerFunctions(Construct):
         super().__init__(scope, construct_id)
         code = lambda_code()
         self._kinds = kinds_of(config.tracked_services)
-        scope_environment = _scope_environment(config)
+        self.dependencies = self._dependency_layer()
+        self.validate_input = self._validate_input(code, config)
+        self.describe_job = self._describe_job(code, config)
+        self.record_failures = self._record_failures(code, config, table)
+        self.wake_tracker = self._wake_tracker(code, config, table)
+        self.sweep = self._sweep(code, config, table)
+        self.by_name: dict[str, lambda_.IFunction] = {
+            "validate-input": self.validate_input,
+            "describe-job": self.describe_job,
+            "record-failures": self.record_failures,
+            "wake-tracker": self.wake_tracker,
+            "sweep": self.sweep,
+        }
+        self._grant_describe(config)
+        self._grant_output_read(config)
+        self._grant_bedrock_files(config)
+        self._grant_table_writes(table)
+        self._grant_wake_up(table)
+        self._grant_sweep(config, table)
+
+    def _dependency_layer(self) -> lambda_.LayerVersion:
         # Lambda mounts it at /opt; its python/ folder is on the runtime's sys.path.
-        self.dependencies = lambda_.LayerVersion(
+        return lambda_.LayerVersion(
             self,
             "Dependencies",
             code=dependency_layer_code(),
@@ -75,7 +95,9 @@ class TrackerFunctions(Construct):
             description="Powertools for AWS Lambda (Logger, Metrics) for the Voice ID job tracker, pinned in "
             "lambdas/requirements.txt",
         )
-        self.validate_input = self._function(
+
+    def _validate_input(self, code: lambda_.Code, config: TrackerConfig) -> lambda_.Function:
+        return self._function(
             "ValidateInput",
             handler="validate_input.handler.lambda_handler",
             code=code,
@@ -83,11 +105,13 @@ class TrackerFunctions(Construct):
             # With Bedrock it reads the job: longer than that client's retry budget (4 attempts of at most
             # 5 s + 15 s, with backoff), so a slow Bedrock ends in BedrockUnavailable, which is retried.
             timeout=Duration.seconds(90 if config.bedrock else 10),
-            environment=scope_environment,
+            environment=_scope_environment(config),
             description="Checks a tracker execution's input before anything is written",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
-        self.describe_job = self._function(
+
+    def _describe_job(self, code: lambda_.Code, config: TrackerConfig) -> lambda_.Function:
+        return self._function(
             "DescribeJob",
             handler="describe_job.handler.lambda_handler",
             code=code,
@@ -103,7 +127,9 @@ class TrackerFunctions(Construct):
             description="Describes one batch job (Voice ID or Bedrock, of any kind) and plans the next poll",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
-        self.record_failures = self._function(
+
+    def _record_failures(self, code: lambda_.Code, config: TrackerConfig, table: dynamodb.ITable) -> lambda_.Function:
+        return self._function(
             "RecordFailures",
             handler="record_failures.handler.lambda_handler",
             code=code,
@@ -116,7 +142,9 @@ class TrackerFunctions(Construct):
             description="Writes a finished batch job's failed and unprocessed records and summary to DynamoDB",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
-        self.wake_tracker = self._function(
+
+    def _wake_tracker(self, code: lambda_.Code, config: TrackerConfig, table: dynamodb.ITable) -> lambda_.Function:
+        return self._function(
             "WakeTracker",
             handler="wake_tracker.handler.lambda_handler",
             code=code,
@@ -127,7 +155,9 @@ class TrackerFunctions(Construct):
             description="Wakes a job's waiting tracker when a later event for the job arrives",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
-        self.sweep = self._function(
+
+    def _sweep(self, code: lambda_.Code, config: TrackerConfig, table: dynamodb.ITable) -> lambda_.Function:
+        return self._function(
             "Sweep",
             handler="sweep.handler.lambda_handler",
             code=code,
@@ -136,7 +166,7 @@ class TrackerFunctions(Construct):
             # keeps a time budget within it (its clients' worst calls) and reports what it did not reach.
             timeout=Duration.minutes(10),
             environment={
-                **scope_environment,
+                **_scope_environment(config),
                 "SWEEP_LOOKBACK_DAYS": str(config.sweep_lookback_days),
                 "FAILURES_TABLE_NAME": table.table_name,
                 # Built from the state machine's fixed name: the state machine invokes these functions, so
@@ -146,19 +176,6 @@ class TrackerFunctions(Construct):
             description="Reconciliation sweep: starts a tracker for every recent followed job nothing follows",
             dead_letter=SWEEP_NEEDS_NO_DLQ,
         )
-        self.by_name: dict[str, lambda_.IFunction] = {
-            "validate-input": self.validate_input,
-            "describe-job": self.describe_job,
-            "record-failures": self.record_failures,
-            "wake-tracker": self.wake_tracker,
-            "sweep": self.sweep,
-        }
-        self._grant_describe(config)
-        self._grant_output_read(config)
-        self._grant_bedrock_files(config)
-        self._grant_table_writes(table)
-        self._grant_wake_up(table)
-        self._grant_sweep(config, table)
 
     def _function(
         self,
@@ -244,7 +261,7 @@ class TrackerFunctions(Construct):
         if voice_id:
             self.describe_job.add_to_role_policy(
                 iam.PolicyStatement(
-                    actions=[kind.iam_actions[0] for kind in voice_id], resources=self._domain_arns(config)
+                    actions=[kind.describe_action for kind in voice_id], resources=self._domain_arns(config)
                 )
             )
         bedrock = self._kinds_of("bedrock")
@@ -252,7 +269,7 @@ class TrackerFunctions(Construct):
             for function in (self.describe_job, self.validate_input):
                 function.add_to_role_policy(
                     iam.PolicyStatement(
-                        actions=[kind.iam_actions[0] for kind in bedrock], resources=[self._bedrock_job_arns()]
+                        actions=[kind.describe_action for kind in bedrock], resources=[self._bedrock_job_arns()]
                     )
                 )
                 NagSuppressions.add_resource_suppressions(
@@ -263,9 +280,7 @@ class TrackerFunctions(Construct):
                             "reason": "A model invocation job's ARN ends in an id Bedrock generates; the jobs a "
                             "stack follows are told by their name and output location, which validate-input "
                             "checks on the job itself before anything is written.",
-                            "appliesTo": [
-                                {"regex": "/^Resource::arn:<AWS::Partition>:bedrock:.*:model-invocation-job/\\*$/g"}
-                            ],
+                            "appliesTo": [{"regex": BEDROCK_JOBS_RESOURCE}],
                         }
                     ],
                     apply_to_children=True,
@@ -340,14 +355,14 @@ class TrackerFunctions(Construct):
         if voice_id:
             statements.append(
                 iam.PolicyStatement(
-                    actions=[kind.iam_actions[1] for kind in voice_id], resources=self._domain_arns(config)
+                    actions=[kind.list_action for kind in voice_id], resources=self._domain_arns(config)
                 )
             )
         bedrock = self._kinds_of("bedrock")
         if bedrock:
             # ListModelInvocationJobs names no resource type (it lists the account's jobs): "*" is the only
             # resource it can be granted on; the sweep filters by name prefix and output location itself.
-            statements.append(iam.PolicyStatement(actions=[kind.iam_actions[1] for kind in bedrock], resources=["*"]))
+            statements.append(iam.PolicyStatement(actions=[kind.list_action for kind in bedrock], resources=["*"]))
         statements += [
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn(stack)]),
@@ -385,10 +400,7 @@ class TrackerFunctions(Construct):
                 actions=["s3:GetObject"],
                 # Job output, and the input manifests (a speaker enrollment's failures carry the speaker
                 # its manifest names).
-                resources=[
-                    f"arn:{Aws.PARTITION}:s3:::{location.bucket}/{location.prefix}*"
-                    for location in (*config.output_locations, *config.input_locations)
-                ],
+                resources=[_objects_arn(location) for location in (*config.output_locations, *config.input_locations)],
             )
         )
         # Decrypt only when S3 asks on our behalf, i.e. while reading an SSE-KMS object.
@@ -439,9 +451,7 @@ def _scope_environment(config: TrackerConfig) -> dict[str, str]:
     if config.bedrock is not None:
         environment |= {
             "BEDROCK_JOB_NAME_PREFIXES": ",".join(config.bedrock.job_name_prefixes),
-            "BEDROCK_OUTPUT_LOCATIONS": ",".join(
-                f"s3://{location.bucket}/{location.prefix}" for location in config.bedrock.output_locations
-            ),
+            "BEDROCK_OUTPUT_LOCATIONS": ",".join(location.uri for location in config.bedrock.output_locations),
             "BEDROCK_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
     return environment

@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
-from infra.lambda_contract import JOB_KINDS
+from infra.lambda_contract import JOB_KINDS, JobKind
 
 PERIOD = Duration.minutes(5)
 RUNBOOK = "docs/runbook.md"
@@ -70,6 +70,19 @@ class TrackerMonitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._alarms: list[cloudwatch.Alarm] = []
+        self._tracking_alarms(state_machine, dead_letter_queue)
+        self._sweep_alarms(sweep_dead_letter_queue, failed_sweeps_queue, sweep_minutes)
+        self._lambda_alarms(functions)
+        if alarm_topic_arn:
+            topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
+            for alarm in self._alarms:
+                alarm.add_alarm_action(actions.SnsAction(topic))
+        self.dashboard = self._dashboard(
+            state_machine, functions, [dead_letter_queue, sweep_dead_letter_queue, failed_sweeps_queue]
+        )
+
+    def _tracking_alarms(self, state_machine: sfn.StateMachine, dead_letter_queue: sqs.IQueue) -> None:
+        """Jobs that were not tracked: executions that ended badly, and events that never started one."""
         self.failed_executions = self._alarm(
             "FailedExecutions",
             "A batch job (Bedrock or Voice ID) could not be tracked: an execution failed, timed out or was aborted. "
@@ -90,6 +103,11 @@ class TrackerMonitoring(Construct):
             "Job events (Bedrock or Voice ID) reached the dead-letter queue instead of starting an execution",
             dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
         )
+
+    def _sweep_alarms(
+        self, sweep_dead_letter_queue: sqs.IQueue, failed_sweeps_queue: sqs.IQueue, sweep_minutes: int
+    ) -> None:
+        """Sweeps not run, sweeps failed, and no sweep completing at all."""
         self.missed_sweeps = self._alarm(
             "MissedSweeps",
             "EventBridge Scheduler could not invoke the reconciliation sweep after its retries; jobs whose "
@@ -112,6 +130,8 @@ class TrackerMonitoring(Construct):
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             missing=cloudwatch.TreatMissingData.BREACHING,
         )
+
+    def _lambda_alarms(self, functions: Mapping[str, lambda_.IFunction]) -> None:
         # validate-input's errors are rejected inputs, which FailedExecutions already reports. Voice ID
         # throttles surface as describe-job errors that the state machine retries: they are subtracted here
         # and charted on their own.
@@ -128,13 +148,6 @@ class TrackerMonitoring(Construct):
             "LambdaThrottles",
             "A tracker Lambda was throttled by Lambda's concurrency limit",
             self._across(functions, lambda function: function.metric_throttles()),
-        )
-        if alarm_topic_arn:
-            topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
-            for alarm in self._alarms:
-                alarm.add_alarm_action(actions.SnsAction(topic))
-        self.dashboard = self._dashboard(
-            state_machine, functions, [dead_letter_queue, sweep_dead_letter_queue, failed_sweeps_queue]
         )
 
     def _alarm(
@@ -181,82 +194,25 @@ class TrackerMonitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         queues: Sequence[sqs.IQueue],
     ) -> cloudwatch.Dashboard:
-        def graph(title: str, metrics: Sequence[cloudwatch.IMetric], width: int = 8) -> cloudwatch.GraphWidget:
-            return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
-
         kinds = list(JOB_KINDS.values())
-        per_function = functions.items()
         dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
             dashboard_name=f"{Stack.of(self).stack_name}-Dashboard",
             default_interval=Duration.days(1),
         )
+        dashboard.add_widgets(*_outcome_graphs(state_machine, kinds))
+        dashboard.add_widgets(*_work_graphs(kinds))
+        dashboard.add_widgets(*_lambda_graphs(functions))
         dashboard.add_widgets(
-            graph(
-                "Tracker executions",
-                [
-                    _sum(state_machine.metric_started()).with_(label="started"),
-                    _sum(state_machine.metric_succeeded()).with_(label="succeeded"),
-                    _sum(state_machine.metric_failed()).with_(label="failed"),
-                    _sum(state_machine.metric_timed_out()).with_(label="timed out"),
-                    _sum(state_machine.metric_aborted()).with_(label="aborted"),
-                ],
-            ),
-            graph(
-                "Jobs recorded, by kind",
-                [tracker_metric("JobsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
-            ),
-            graph(
-                "Failed requests and records recorded, by kind",
-                [tracker_metric("FailedRequestsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
-            ),
-        )
-        # One datapoint per recorded job (record-failures emits its execution's poll count), so the
-        # statistics are per job whatever the window: no division of one window's polls by its jobs.
-        dashboard.add_widgets(
-            graph(
-                "Describes per recorded job (average and p90)",
-                [
-                    tracker_metric(DESCRIBES_PER_JOB, JobKind=kind.name).with_(statistic=statistic, label=label)
-                    for kind in kinds
-                    for statistic, label in (("Average", f"{kind.name} average"), ("p90", f"{kind.name} p90"))
-                ],
-            ),
-            graph(
-                "Waits: woken by an event against timed out (polled as planned)",
-                [
-                    tracker_metric("WaitsWoken").with_(label="woken"),
-                    tracker_metric("WaitsTimedOut").with_(label="timed out"),
-                ],
-            ),
-            graph(
-                "Reconciliation sweep",
-                [
-                    tracker_metric("SweepJobsFound").with_(label="jobs found"),
-                    tracker_metric("SweepTrackersStarted").with_(label="trackers started"),
-                    tracker_metric("SweepJobsAlreadyRecorded").with_(label="already recorded"),
-                    tracker_metric("SweepsCompleted").with_(label="sweeps completed"),
-                ],
-            ),
-        )
-        dashboard.add_widgets(
-            graph("Lambda errors", [_sum(f.metric_errors()).with_(label=name) for name, f in per_function]),
-            graph(
-                "Lambda duration (p90)",
-                [f.metric_duration(statistic="p90", period=PERIOD).with_(label=name) for name, f in per_function],
-            ),
-            graph("Lambda throttles", [_sum(f.metric_throttles()).with_(label=name) for name, f in per_function]),
-        )
-        dashboard.add_widgets(
-            graph(
+            _graph(
                 "Voice ID throttles left after the SDK's retries (the state machine retries them)",
                 [tracker_metric(VOICE_ID_THROTTLES).with_(label="describes throttled")],
                 width=24,
             )
         )
         dashboard.add_widgets(
-            graph(
+            _graph(
                 "Dead-letter queues (messages visible)",
                 [
                     queue.metric_approximate_number_of_messages_visible(period=PERIOD).with_(label=label)
@@ -266,3 +222,76 @@ class TrackerMonitoring(Construct):
             )
         )
         return dashboard
+
+
+def _graph(title: str, metrics: Sequence[cloudwatch.IMetric], width: int = 8) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
+
+
+def _outcome_graphs(state_machine: sfn.StateMachine, kinds: Sequence[JobKind]) -> list[cloudwatch.GraphWidget]:
+    """The dashboard's first row: executions, and what they recorded by kind."""
+    return [
+        _graph(
+            "Tracker executions",
+            [
+                _sum(state_machine.metric_started()).with_(label="started"),
+                _sum(state_machine.metric_succeeded()).with_(label="succeeded"),
+                _sum(state_machine.metric_failed()).with_(label="failed"),
+                _sum(state_machine.metric_timed_out()).with_(label="timed out"),
+                _sum(state_machine.metric_aborted()).with_(label="aborted"),
+            ],
+        ),
+        _graph(
+            "Jobs recorded, by kind",
+            [tracker_metric("JobsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
+        ),
+        _graph(
+            "Failed requests and records recorded, by kind",
+            [tracker_metric("FailedRequestsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
+        ),
+    ]
+
+
+def _work_graphs(kinds: Sequence[JobKind]) -> list[cloudwatch.GraphWidget]:
+    """The dashboard's second row: what following the jobs cost (describes, waits) and what the sweep found."""
+    return [
+        # One datapoint per recorded job (record-failures emits its execution's poll count), so the
+        # statistics are per job whatever the window: no division of one window's polls by its jobs.
+        _graph(
+            "Describes per recorded job (average and p90)",
+            [
+                tracker_metric(DESCRIBES_PER_JOB, JobKind=kind.name).with_(statistic=statistic, label=label)
+                for kind in kinds
+                for statistic, label in (("Average", f"{kind.name} average"), ("p90", f"{kind.name} p90"))
+            ],
+        ),
+        _graph(
+            "Waits: woken by an event against timed out (polled as planned)",
+            [
+                tracker_metric("WaitsWoken").with_(label="woken"),
+                tracker_metric("WaitsTimedOut").with_(label="timed out"),
+            ],
+        ),
+        _graph(
+            "Reconciliation sweep",
+            [
+                tracker_metric("SweepJobsFound").with_(label="jobs found"),
+                tracker_metric("SweepTrackersStarted").with_(label="trackers started"),
+                tracker_metric("SweepJobsAlreadyRecorded").with_(label="already recorded"),
+                tracker_metric("SweepsCompleted").with_(label="sweeps completed"),
+            ],
+        ),
+    ]
+
+
+def _lambda_graphs(functions: Mapping[str, lambda_.IFunction]) -> list[cloudwatch.GraphWidget]:
+    """The dashboard's third row: each Lambda's errors, duration and throttles."""
+    per_function = functions.items()
+    return [
+        _graph("Lambda errors", [_sum(f.metric_errors()).with_(label=name) for name, f in per_function]),
+        _graph(
+            "Lambda duration (p90)",
+            [f.metric_duration(statistic="p90", period=PERIOD).with_(label=name) for name, f in per_function],
+        ),
+        _graph("Lambda throttles", [_sum(f.metric_throttles()).with_(label=name) for name, f in per_function]),
+    ]

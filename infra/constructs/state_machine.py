@@ -118,7 +118,9 @@ def _string(value: str) -> tasks.DynamoAttributeValue:
 
 def _job_partition_key() -> tasks.DynamoAttributeValue:
     return _string(
-        sfn.JsonPath.format("JOB#{}#{}", sfn.JsonPath.string_at("$.DomainId"), sfn.JsonPath.string_at("$.JobId"))
+        sfn.JsonPath.format(
+            schema.JOB_PARTITION_KEY_FORMAT, sfn.JsonPath.string_at("$.DomainId"), sfn.JsonPath.string_at("$.JobId")
+        )
     )
 
 
@@ -129,7 +131,7 @@ def _lock_key() -> dict[str, tasks.DynamoAttributeValue]:
 def _sdk_lock_key() -> dict[str, object]:
     """The lock item's key in the AWS SDK integration's own (DynamoDB JSON) form."""
     return {
-        schema.PARTITION_KEY: {"S.$": "States.Format('JOB#{}#{}', $.DomainId, $.JobId)"},
+        schema.PARTITION_KEY: {"S.$": schema.job_partition_key_intrinsic("$.DomainId", "$.JobId")},
         schema.SORT_KEY: {"S": schema.LOCK_SORT_KEY},
     }
 
@@ -486,16 +488,12 @@ class TrackerStateMachine(Construct):
 
     def _keep_polling(self, *, then: sfn.IChainable) -> sfn.IChainable:
         """Wait and poll again, up to the configured number of polls."""
-        poll_cap_reached = sfn.Pass(
-            self,
+        poll_cap_reached = self._stop_with(
             "Explain poll cap",
-            parameters={
-                "Error": "PollCapReached",
-                "Cause.$": "States.Format('The job was still {} after {} polls; start a new execution to keep "
-                "following it.', $.Job.JobStatus, $.Job.PollCount)",
-            },
-            result_path="$.Error",
-        ).next(self._ways_out.release_then_stop)
+            "PollCapReached",
+            "States.Format('The job was still {} after {} polls; start a new execution to keep following it.', "
+            "$.Job.JobStatus, $.Job.PollCount)",
+        )
         return (
             sfn.Choice(self, "Poll cap reached?")
             .when(sfn.Condition.number_greater_than_equals("$.Job.PollCount", self._config.poll_cap), poll_cap_reached)
@@ -503,16 +501,17 @@ class TrackerStateMachine(Construct):
         )
 
     def _unexpected_status(self) -> sfn.IChainable:
-        return sfn.Pass(
-            self,
+        return self._stop_with(
             "Unexpected job status",
-            parameters={
-                "Error": "UnexpectedJobStatus",
-                "Cause.$": "States.Format('The service reported JobStatus {}, which the tracker does not know.', "
-                "$.Job.JobStatus)",
-            },
-            result_path="$.Error",
-        ).next(self._ways_out.release_then_stop)
+            "UnexpectedJobStatus",
+            "States.Format('The service reported JobStatus {}, which the tracker does not know.', $.Job.JobStatus)",
+        )
+
+    def _stop_with(self, state_name: str, error: str, cause: str) -> sfn.IChainable:
+        """Name the error, with its cause built from the state (`cause`: an intrinsic), then release the lock
+        and stop."""
+        explain = sfn.Pass(self, state_name, parameters={"Error": error, "Cause.$": cause}, result_path="$.Error")
+        return explain.next(self._ways_out.release_then_stop)
 
     def _wait_for_job_or_wake_up(self, *, then: sfn.IChainable) -> sfn.IChainable:
         """Wait the planned interval, or less if a later event for the job wakes this execution.

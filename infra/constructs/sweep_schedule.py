@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
@@ -34,8 +35,14 @@ class SweepSchedule(Construct):
         # role, to which binding the target grants sqs:SendMessage and the use of this key.
         self.dead_letter_queue = dead_letter_queue(self, encryption_key=encryption_key, dead_letters_of="the schedule")
         self.group = scheduler.ScheduleGroup(self, "Group")
+        role = self._scheduler_role()
+        self.schedule = self._schedule(sweep, every_minutes, role)
+        self.failed_sweeps_queue = self._failed_sweeps_queue(sweep, every_minutes, encryption_key)
+        self._let_scheduler_send_dead_letters(role, encryption_key)
+
+    def _scheduler_role(self) -> iam.Role:
         # A role of our own (CDK would share one per target across the stack) so its scope is this schedule.
-        role = iam.Role(
+        return iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal(
@@ -44,7 +51,9 @@ class SweepSchedule(Construct):
             ),
             description="EventBridge Scheduler invokes the reconciliation sweep",
         )
-        self.schedule = scheduler.Schedule(
+
+    def _schedule(self, sweep: lambda_.IFunction, every_minutes: int, role: iam.IRole) -> scheduler.Schedule:
+        return scheduler.Schedule(
             self,
             "Schedule",
             schedule=scheduler.ScheduleExpression.rate(Duration.minutes(every_minutes)),
@@ -61,17 +70,19 @@ class SweepSchedule(Construct):
                 max_event_age=Duration.minutes(max(every_minutes, 1)),
             ),
         )
-        # The scheduler invokes the sweep asynchronously: once Lambda accepts an invocation, a sweep that
-        # fails (after Lambda's own retries) would be dropped. Its event goes to this queue instead, which
-        # an alarm watches (FailedSweeps), so a sweep that errors every time is seen.
-        self.failed_sweeps_queue = dead_letter_queue(
+
+    def _failed_sweeps_queue(self, sweep: lambda_.IFunction, every_minutes: int, encryption_key: kms.IKey) -> sqs.Queue:
+        """The scheduler invokes the sweep asynchronously: once Lambda accepts an invocation, a sweep that
+        fails (after Lambda's own retries) would be dropped. Its event goes to this queue instead, which an
+        alarm watches (FailedSweeps), so a sweep that errors every time is seen."""
+        queue = dead_letter_queue(
             self,
             encryption_key=encryption_key,
             dead_letters_of="the sweep's failed asynchronous invocations (its on-failure destination)",
             construct_id="FailedSweepsQueue",
         )
         sweep.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.failed_sweeps_queue),
+            on_failure=destinations.SqsDestination(queue),
             retry_attempts=2,
             # Lambda keeps an event at most 6 hours; a sweep older than the next one is redundant anyway.
             max_event_age=Duration.minutes(min(every_minutes, MAX_ASYNC_EVENT_AGE_MINUTES)),
@@ -90,6 +101,9 @@ class SweepSchedule(Construct):
                 ],
                 apply_to_children=True,
             )
+        return queue
+
+    def _let_scheduler_send_dead_letters(self, role: iam.Role, encryption_key: kms.IKey) -> None:
         # Sending to the encrypted queue uses the key; CDK's target grants only sqs:SendMessage.
         encryption_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")
         # After the target is bound: that is when CDK adds the invoke statement to the role.

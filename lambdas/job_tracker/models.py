@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from job_tracker.errors import InvalidJobRequest
-from job_tracker.ids import shown
+from job_tracker.ids import S3_URI, shown
 from job_tracker.kinds import JobKind, job_kind
-
-_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9])(?:/(?P<key>.*))?")
+from job_tracker.table_schema import job_partition_key
 
 
 class JobStatus(StrEnum):
@@ -46,7 +44,7 @@ class JobRef:
 
     @property
     def partition_key(self) -> str:
-        return f"JOB#{self.domain_id}#{self.job_id}"
+        return job_partition_key(self.domain_id, self.job_id)
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class S3Location:
 
     @classmethod
     def parse(cls, uri: str) -> S3Location:
-        match = _S3_URI.fullmatch(uri)
+        match = S3_URI.fullmatch(uri)
         if not match:
             raise InvalidJobRequest(f"not an S3 URI: {uri!r}")
         return cls(bucket=match["bucket"], key=match["key"] or "")

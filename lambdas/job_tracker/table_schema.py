@@ -54,6 +54,10 @@ EXPIRES_AT = "ExpiresAt"
 """The table's TTL attribute: when DynamoDB may delete the item (seconds since the epoch)."""
 SECONDS_PER_DAY = 86_400
 
+JOB_PARTITION_KEY_PREFIX = "JOB#"
+JOB_PARTITION_KEY_FORMAT = JOB_PARTITION_KEY_PREFIX + "{}#{}"
+"""A job's partition key, from its DomainId (a Bedrock job's: its account) and its JobId, in that order. Its `{}`
+placeholders are filled alike by Python's `str.format` and by Step Functions' `States.Format`."""
 FAILURE_SORT_KEY_PREFIX = "FAILURE#"
 SUMMARY_SORT_KEY = "SUMMARY"
 LOCK_SORT_KEY = "LOCK"
@@ -70,6 +74,22 @@ RECORD_TYPE_FAILED_REQUEST = "FAILED_REQUEST"
 RECORD_STATE_RECORDING = "RECORDING"
 RECORD_STATE_COMPLETE = "COMPLETE"
 RECORD_STATE_FAILED = "FAILED"
+
+
+def job_partition_key(domain_id: str, job_id: str) -> str:
+    """The partition that holds a job's failures, summary and lock: `JOB#<DomainId>#<JobId>`."""
+    return JOB_PARTITION_KEY_FORMAT.format(domain_id, job_id)
+
+
+def job_partition_key_intrinsic(domain_id_path: str, job_id_path: str) -> str:
+    """The same key as the state machine builds it: a `States.Format` over two JSONPaths of its state."""
+    return f"States.Format('{JOB_PARTITION_KEY_FORMAT}', {domain_id_path}, {job_id_path})"
+
+
+def job_of_partition_key(partition_key: str) -> tuple[str, str]:
+    """The (DomainId, JobId) a job's partition key names (neither contains `#`)."""
+    domain_id, _, job_id = partition_key.removeprefix(JOB_PARTITION_KEY_PREFIX).partition("#")
+    return domain_id, job_id
 
 
 def error_code_shard(request_id: str) -> int:

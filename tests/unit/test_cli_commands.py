@@ -180,6 +180,27 @@ def cloud() -> Iterator[dict[str, Any]]:
             yield {"target": target, "dynamodb": dynamodb, "s3": s3, "stubber": stubber}
 
 
+def tracker_state_machine(sfn: Any, *, waits: bool = False) -> str:
+    """A stand-in for the tracker's state machine on moto: its executions succeed at once or, when `waits`, run
+    for ten minutes (long enough to stop one while it runs)."""
+    first = (
+        {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}
+        if waits
+        else {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    )
+    created = sfn.create_state_machine(
+        name="tracker", definition=json.dumps(first), roleArn="arn:aws:iam::123456789012:role/tracker"
+    )
+    return str(created["stateMachineArn"])
+
+
+def stopped_execution(sfn: Any, machine: str) -> str:
+    """An execution of `machine` (a waiting one) that was stopped while it ran: ABORTED."""
+    execution = str(sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"])
+    sfn.stop_execution(executionArn=execution)
+    return execution
+
+
 def invoke(target: Target, *args: str) -> Any:
     return runner.invoke(app, list(args), obj=Options(target=target))
 

@@ -26,6 +26,8 @@ from tests.unit.test_cli_commands import (
     TABLE,
     cloud,  # noqa: F401 - the CLI commands' moto cloud (a fixture)
     invoke,
+    stopped_execution,
+    tracker_state_machine,
 )
 from voiceid_tracker_cli.shared import JOB_KINDS, schema
 from voiceid_tracker_cli.target import Target
@@ -222,11 +224,7 @@ def test_executions_lists_failed_ones_since_a_time_and_stops_listing_at_the_firs
 def test_show_finds_the_jobs_executions_in_a_bounded_number_of_calls_among_1000(cloud: dict[str, Any]) -> None:
     target: Target = cloud["target"]
     sfn = target.stepfunctions()
-    machine = sfn.create_state_machine(
-        name="tracker",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-        roleArn="arn:aws:iam::123456789012:role/tracker",
-    )["stateMachineArn"]
+    machine = tracker_state_machine(sfn)
     target.outputs["StateMachineArn"] = machine
     job = "ShowJobJJJJJJJJJJJJJJJ"
 
@@ -264,13 +262,8 @@ def test_jobs_all_adds_the_jobs_a_tracker_took_and_did_not_record_with_its_last_
 ) -> None:
     target: Target = cloud["target"]
     sfn = target.stepfunctions()
-    machine = sfn.create_state_machine(
-        name="tracker",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/tracker",
-    )["stateMachineArn"]
-    stopped = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    sfn.stop_execution(executionArn=stopped)
+    machine = tracker_state_machine(sfn, waits=True)
+    stopped = stopped_execution(sfn, machine)
     dynamodb = cloud["dynamodb"]
     serialize = TypeSerializer().serialize
 

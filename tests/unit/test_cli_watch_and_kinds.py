@@ -15,6 +15,7 @@ from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner
 
+from tests.unit.test_cli_commands import stopped_execution, tracker_state_machine
 from voiceid_tracker_cli.app import Options, _record_kind, app
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.executions import execution_input
@@ -163,11 +164,7 @@ def sfn_target() -> Iterator[Target]:
 
 def test_a_lock_without_a_kind_takes_its_holders_input(sfn_target: Target) -> None:
     sfn = sfn_target.stepfunctions()
-    machine = sfn.create_state_machine(
-        name="tracker",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-        roleArn="arn:aws:iam::123456789012:role/tracker",
-    )["stateMachineArn"]
+    machine = tracker_state_machine(sfn)
     holder = sfn.start_execution(
         stateMachineArn=machine, input=json.dumps({"DomainId": DOMAIN, "JobId": JOB, "JobKind": "SPEAKER_ENROLLMENT"})
     )["executionArn"]
@@ -200,13 +197,7 @@ def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_targ
     from tests.unit.test_cli_commands import TABLE, create_table, put
 
     sfn = sfn_target.stepfunctions()
-    machine = sfn.create_state_machine(
-        name="tracker",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 600, "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/tracker",
-    )["stateMachineArn"]
-    holder = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    sfn.stop_execution(executionArn=holder)
+    holder = stopped_execution(sfn, tracker_state_machine(sfn, waits=True))
     dynamodb = sfn_target.dynamodb()
     create_table(dynamodb)
     put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "sk": "LOCK", "LockState": "TRACKING", "ExecutionArn": holder})

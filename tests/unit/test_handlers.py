@@ -58,14 +58,20 @@ def test_describe_handler_refuses_to_start_without_poll_bounds(
         fresh_import("describe_job.handler")
 
 
-def test_describe_handler_returns_the_job_and_logs_with_the_job_id(
-    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _describe_handler(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """describe-job's handler, freshly imported with poll bounds, and the Voice ID client it describes with."""
     monkeypatch.setenv("MIN_POLL_SECONDS", "5")
     monkeypatch.setenv("MAX_POLL_SECONDS", "60")
     handler = fresh_import("describe_job.handler")
     client = boto3.client("voice-id", region_name=REGION)
     monkeypatch.setattr(handler, "describer", VoiceIdJobDescriber(client))
+    return handler, client
+
+
+def test_describe_handler_returns_the_job_and_logs_with_the_job_id(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, client = _describe_handler(monkeypatch)
     with Stubber(client) as stubber:
         stubber.add_response(
             "describe_fraudster_registration_job",
@@ -131,11 +137,7 @@ def test_record_handler_writes_failures_and_returns_a_short_summary(
 def test_a_voice_id_throttle_is_counted_on_its_own_and_still_raised_for_the_state_machine(
     lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("MIN_POLL_SECONDS", "5")
-    monkeypatch.setenv("MAX_POLL_SECONDS", "60")
-    handler = fresh_import("describe_job.handler")
-    client = boto3.client("voice-id", region_name=REGION)
-    monkeypatch.setattr(handler, "describer", VoiceIdJobDescriber(client))
+    handler, client = _describe_handler(monkeypatch)
     with Stubber(client) as stubber:
         stubber.add_client_error("describe_fraudster_registration_job", "ThrottlingException", "Rate exceeded", 400)
         with pytest.raises(VoiceIdThrottled):

@@ -65,7 +65,8 @@ def test_the_default_kind_is_fraudster_registration_and_unknown_kinds_are_named(
     with pytest.raises(InvalidJobRequest, match="JobKind must be one of FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT"):
         job_kind("WATCHLIST_CLEANUP")
     assert ENROLLMENTS.describe_method == "describe_speaker_enrollment_job"
-    assert ENROLLMENTS.iam_actions == ("voiceid:DescribeSpeakerEnrollmentJob", "voiceid:ListSpeakerEnrollmentJobs")
+    assert ENROLLMENTS.describe_action == "voiceid:DescribeSpeakerEnrollmentJob"
+    assert ENROLLMENTS.list_action == "voiceid:ListSpeakerEnrollmentJobs"
     assert set(ENROLLMENTS.event_detail_types) == {
         "VoiceId Batch Speaker Enrollment Action",
         "VoiceID Batch Speaker Enrollment Action",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from job_tracker import table_schema
 from job_tracker.errors import ConfigurationError, InvalidJobRequest
 from job_tracker.models import JobRef, S3Location, job_from_payload, job_to_payload, output_location
 from job_tracker.polling import PollBounds
@@ -47,6 +48,16 @@ def test_s3_uri_parsing_rejects_non_s3_uris(uri: str) -> None:
 def test_job_ref_requires_two_22_character_ids(payload: dict[str, object]) -> None:
     with pytest.raises(InvalidJobRequest, match=r"\^\[a-zA-Z0-9\]\{22\}\$"):
         JobRef.parse(payload)
+
+
+def test_a_jobs_partition_key_names_its_domain_and_job_in_every_spelling() -> None:
+    key = JobRef(DOMAIN_ID, JOB_ID).partition_key
+    assert key == f"JOB#{DOMAIN_ID}#{JOB_ID}"
+    assert table_schema.job_of_partition_key(key) == (DOMAIN_ID, JOB_ID)
+    assert (
+        table_schema.job_partition_key_intrinsic("$.DomainId", "$.JobId")
+        == "States.Format('JOB#{}#{}', $.DomainId, $.JobId)"
+    )
 
 
 def test_job_payload_round_trips() -> None:

@@ -37,6 +37,11 @@ def _to_attribute_values(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in item.items() if value is not None}
 
 
+def _item_key(ref: JobRef, sort_key: str) -> dict[str, Any]:
+    """The key of one of a job's items (its summary, its lock), in DynamoDB's attribute values."""
+    return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: sort_key})
+
+
 @contextmanager
 def _translated_errors(operation: str, table: str) -> Iterator[None]:
     """DynamoDB's AccessDeniedException as the tracker's AccessDenied, naming the call and the table, and a
@@ -171,9 +176,6 @@ class DynamoDbFailureStore:
         expires = schema.expires_at(self._clock(), self._retention_days)
         return {} if expires is None else {schema.EXPIRES_AT: expires}
 
-    def _summary_key(self, ref: JobRef) -> dict[str, Any]:
-        return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
-
     def _set_record_state(self, job: JobDescription, state: str, problem: str | None) -> str | None:
         ref = job.ref
         # Enough for the summary to be listed (JobsByDomain) and read while the record is not complete.
@@ -208,7 +210,7 @@ class DynamoDbFailureStore:
         with _translated_errors("UpdateItem", self._table):
             old = self._client.update_item(
                 TableName=self._table,
-                Key=self._summary_key(ref),
+                Key=_item_key(ref, schema.SUMMARY_SORT_KEY),
                 UpdateExpression=expression,
                 ExpressionAttributeValues=_to_attribute_values(values),
                 # ALL_OLD, not UPDATED_OLD: an engine may leave out an attribute set to the value it had
@@ -254,6 +256,23 @@ class DynamoDbFailureStore:
             self._client.put_item(TableName=self._table, Item=_to_attribute_values({**item, **self._expiry()}))
 
 
+def _read_lock(
+    client: DynamoDBClient, table: str, ref: JobRef, attributes: tuple[str, ...]
+) -> dict[str, str | None] | None:
+    """The job's LOCK item, read consistently: each of `attributes` as its string value (None when the item
+    lacks it); None when there is no lock item."""
+    with _translated_errors("GetItem", table):
+        item = client.get_item(
+            TableName=table,
+            Key=_item_key(ref, schema.LOCK_SORT_KEY),
+            ProjectionExpression=", ".join(attributes),
+            ConsistentRead=True,
+        ).get("Item")
+    if not item:
+        return None
+    return {name: item.get(name, {}).get("S") for name in attributes}
+
+
 class DynamoDbLockReader:
     """Reads a job's LOCK item (written by the state machine), consistently: the sweep decides on it."""
 
@@ -262,21 +281,13 @@ class DynamoDbLockReader:
         self._table = table_name
 
     def read_lock(self, ref: JobRef) -> JobLock | None:
-        with _translated_errors("GetItem", self._table):
-            item = self._client.get_item(
-                TableName=self._table,
-                Key=_to_attribute_values(
-                    {schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY}
-                ),
-                ProjectionExpression="LockState, ExecutionArn, ReleasedAt",
-                ConsistentRead=True,
-            ).get("Item")
-        if not item:
+        lock = _read_lock(self._client, self._table, ref, ("LockState", "ExecutionArn", "ReleasedAt"))
+        if lock is None:
             return None
         return JobLock(
-            state=item.get("LockState", {}).get("S", ""),
-            execution_arn=item.get("ExecutionArn", {}).get("S"),
-            released_at=item.get("ReleasedAt", {}).get("S"),
+            state=lock["LockState"] or "",
+            execution_arn=lock["ExecutionArn"],
+            released_at=lock["ReleasedAt"],
         )
 
 
@@ -288,23 +299,14 @@ class DynamoDbWakeRequests:
         self._client = client
         self._table = table_name
 
-    def _key(self, ref: JobRef) -> dict[str, Any]:
-        return _to_attribute_values({schema.PARTITION_KEY: ref.partition_key, schema.SORT_KEY: schema.LOCK_SORT_KEY})
-
     def read(self, ref: JobRef) -> HolderWait | None:
-        with _translated_errors("GetItem", self._table):
-            item = self._client.get_item(
-                TableName=self._table,
-                Key=self._key(ref),
-                ProjectionExpression="LockState, ExecutionArn, WakeToken",
-                ConsistentRead=True,
-            ).get("Item")
-        if not item:
+        lock = _read_lock(self._client, self._table, ref, ("LockState", "ExecutionArn", "WakeToken"))
+        if lock is None:
             return None
         return HolderWait(
-            lock_state=item.get("LockState", {}).get("S", ""),
-            execution_arn=item.get("ExecutionArn", {}).get("S"),
-            wake_token=item.get("WakeToken", {}).get("S"),
+            lock_state=lock["LockState"] or "",
+            execution_arn=lock["ExecutionArn"],
+            wake_token=lock["WakeToken"],
         )
 
     def request(self, ref: JobRef, holder: str, seen_token: str | None, requested_by: str) -> bool:
@@ -319,7 +321,7 @@ class DynamoDbWakeRequests:
             with _translated_errors("UpdateItem", self._table):
                 self._client.update_item(
                     TableName=self._table,
-                    Key=self._key(ref),
+                    Key=_item_key(ref, schema.LOCK_SORT_KEY),
                     UpdateExpression="SET WakeRequestedBy = :by",
                     ConditionExpression=condition,
                     ExpressionAttributeValues=_to_attribute_values(values),

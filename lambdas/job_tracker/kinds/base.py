@@ -142,9 +142,14 @@ class JobKind:
         return _snake(self.start_api)
 
     @property
-    def iam_actions(self) -> tuple[str, str]:
-        """What the tracker needs on a configured domain: describe (its loop) and list (the sweep)."""
-        return f"{self.service.key}:{self.describe_api}", f"{self.service.key}:{self.list_api}"
+    def describe_action(self) -> str:
+        """The IAM action the tracker's loop needs on a configured domain: describe a job."""
+        return f"{self.service.key}:{self.describe_api}"
+
+    @property
+    def list_action(self) -> str:
+        """The IAM action the sweep needs on a configured domain: list jobs."""
+        return f"{self.service.key}:{self.list_api}"
 
     def tracker_status(self, service_status: str) -> str | None:
         """The tracker's JobStatus value for the service's status, or None for a status the kind does not know."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from job_tracker.ids import VOICE_ID_RESOURCE_ID
+from job_tracker.ids import VOICE_ID_RESOURCE_ID, VOICE_ID_RESOURCE_ID_SHAPE
 from job_tracker.kinds.base import JobService
 
 VOICE_ID = JobService(
@@ -14,9 +14,9 @@ VOICE_ID = JobService(
     event_source="aws.voiceid",
     scope_noun="Voice ID domain",
     scope_id=VOICE_ID_RESOURCE_ID,
-    scope_id_shape="22 letters or digits (^[a-zA-Z0-9]{22}$)",
+    scope_id_shape=VOICE_ID_RESOURCE_ID_SHAPE,
     job_id=VOICE_ID_RESOURCE_ID,
-    job_id_shape="22 letters or digits (^[a-zA-Z0-9]{22}$)",
+    job_id_shape=VOICE_ID_RESOURCE_ID_SHAPE,
 )
 
 # botocore's bedrock model: ModelInvocationJobArn ends in `model-invocation-job/[a-z0-9]{12}`; the jobs of an
