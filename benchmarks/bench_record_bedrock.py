@@ -26,7 +26,8 @@ import boto3
 
 from benchmarks.bench_record_enrollment import create_table
 from job_tracker.adapters.dynamodb import MAX_BATCH_ITEMS, DynamoDbFailureStore, _to_attribute_values
-from job_tracker.bedrock_output import MANIFEST_NAME, lines
+from job_tracker.bedrock_output import MANIFEST_NAME
+from job_tracker.jsonl import lines
 from job_tracker.kinds import JOB_KINDS
 from job_tracker.models import JobDescription, JobRef, JobStatus, S3Location
 from job_tracker.output_file import FailedRequest
@@ -142,7 +143,7 @@ def baseline(client: Any, table: str, output: GeneratedOutput, job_id: str) -> i
     for key in output.keys(output.folder):
         if not key.endswith(".jsonl.out"):
             continue
-        for number, line in enumerate(lines(output.chunks(S3Location(BUCKET, key))), start=1):
+        for number, line in enumerate(lines(output.chunks(S3Location(BUCKET, key)), source=key), start=1):
             record = json.loads(line)
             error = record.get("error")
             if error is None:

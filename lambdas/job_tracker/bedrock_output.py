@@ -43,8 +43,6 @@ UNPROCESSED_MESSAGE = "Bedrock wrote no output line for this record before the j
 # Bedrock's error messages are short; a message cut here still names the problem, and keeps an item far
 # below DynamoDB's 400 KB whatever a model returns.
 MAX_ERROR_MESSAGE_CHARACTERS = 4_000
-# The manifest's counts and the API's, as the summary names them.
-MANIFEST_COUNTS = ("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount")
 TOKEN_COUNTS = {"inputTokenCount": "InputTokenCount", "outputTokenCount": "OutputTokenCount"}
 
 
