@@ -3,10 +3,10 @@ dashboard.
 
 Alarms: executions that failed, timed out or were aborted; events that never started one; sweeps the
 scheduler could not run, sweeps that failed, and no sweep completing at all (a heartbeat: missing data
-breaches); Lambda errors (less the Voice ID throttles the state machine retries) and Lambda throttles. The
-dashboard shows executions, jobs and failed requests recorded by kind, describes per recorded job (average
-and p90), wake-ups against timed-out waits, sweep finds, Voice ID throttles, the Lambdas' errors, duration
-and throttles, and the dead-letter queues' depth.
+breaches); Lambda errors (less the Voice ID and Bedrock throttles the state machine retries) and Lambda
+throttles. The dashboard shows executions, jobs and failed requests recorded by kind, describes per recorded
+job (average and p90), wake-ups against timed-out waits, sweep finds, each service's throttles, the Lambdas'
+errors, duration and throttles, and the dead-letter queues' depth.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
-from infra.lambda_contract import JOB_KINDS, JobKind
+from infra.lambda_contract import JOB_KINDS, SERVICES, JobKind
 
 PERIOD = Duration.minutes(5)
 RUNBOOK = "docs/runbook.md"
 DESCRIBES_PER_JOB = "DescribesPerJob"
-VOICE_ID_THROTTLES = "VoiceIdThrottles"
 # CloudWatch evaluates an alarm over at most a day.
 MAX_ALARM_PERIOD_MINUTES = 1440
 
@@ -132,16 +131,17 @@ class TrackerMonitoring(Construct):
         )
 
     def _lambda_alarms(self, functions: Mapping[str, lambda_.IFunction]) -> None:
-        # validate-input's errors are rejected inputs, which FailedExecutions already reports. Voice ID
+        # validate-input's errors are rejected inputs, which FailedExecutions already reports. A service's
         # throttles surface as describe-job errors that the state machine retries: they are subtracted here
         # and charted on their own.
         self.lambda_errors = self._alarm(
             "LambdaErrors",
-            "A tracker Lambda raised an error other than a Voice ID throttle (the state machine retries or catches it)",
+            "A tracker Lambda raised an error other than a Voice ID or Bedrock throttle (the state machine "
+            "retries or catches it)",
             self._across(
                 {name: f for name, f in functions.items() if name != "validate-input"},
                 lambda function: function.metric_errors(),
-                less=tracker_metric(VOICE_ID_THROTTLES),
+                less=[tracker_metric(service.throttle_metric) for service in SERVICES.values()],
             ),
         )
         self.lambda_throttles = self._alarm(
@@ -177,15 +177,15 @@ class TrackerMonitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         metric_of: Callable[[lambda_.IFunction], cloudwatch.Metric],
         *,
-        less: cloudwatch.Metric | None = None,
+        less: Sequence[cloudwatch.Metric] = (),
     ) -> cloudwatch.MathExpression:
-        """The sum of one metric over every function, less `less` if given (FILL: an idle function has no
+        """The sum of one metric over every function, less the `less` metrics (FILL: an idle function has no
         datapoint, which would leave the sum without a value)."""
         metrics = {f"f{index}": _sum(metric_of(function)) for index, function in enumerate(functions.values())}
         expression = " + ".join(f"FILL({name}, 0)" for name in metrics)
-        if less is not None:
-            metrics["less"] = _sum(less)
-            expression = f"{expression} - FILL(less, 0)"
+        for index, metric in enumerate(less):
+            metrics[f"less{index}"] = _sum(metric)
+            expression = f"{expression} - FILL(less{index}, 0)"
         return cloudwatch.MathExpression(expression=expression, using_metrics=metrics, period=PERIOD)
 
     def _dashboard(
@@ -206,8 +206,11 @@ class TrackerMonitoring(Construct):
         dashboard.add_widgets(*_lambda_graphs(functions))
         dashboard.add_widgets(
             _graph(
-                "Voice ID throttles left after the SDK's retries (the state machine retries them)",
-                [tracker_metric(VOICE_ID_THROTTLES).with_(label="describes throttled")],
+                "Throttles left after the SDK's retries (the state machine retries them)",
+                [
+                    tracker_metric(service.throttle_metric).with_(label=f"{service.name} describes throttled")
+                    for service in SERVICES.values()
+                ],
                 width=24,
             )
         )

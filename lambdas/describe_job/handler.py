@@ -13,7 +13,8 @@ from job_tracker.adapters.bedrock import BedrockJobDescriber
 from job_tracker.adapters.services import DescriberByService, LazyDescriber
 from job_tracker.adapters.voiceid import JobDescriber, VoiceIdJobDescriber
 from job_tracker.clients import DESCRIBE_BEDROCK, DESCRIBE_VOICE_ID
-from job_tracker.errors import VoiceIdThrottled
+from job_tracker.errors import ServiceThrottled
+from job_tracker.kinds import SERVICES
 from job_tracker.settings import DescribeJobSettings
 from job_tracker.tracking import describe_job, how_the_wait_ended
 
@@ -40,10 +41,10 @@ describer = DescriberByService(describers)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         result = describe_job(event, describer, settings.poll_bounds)
-    except VoiceIdThrottled:
-        # The state machine backs off and retries; counted on its own (VoiceIdThrottles) so that the
-        # LambdaErrors alarm, which subtracts it, pages only on errors nothing retries away.
-        metrics.add_metric(name="VoiceIdThrottles", unit=MetricUnit.Count, value=1)
+    except ServiceThrottled as throttled:
+        # The state machine backs off and retries; counted on its own (VoiceIdThrottles, BedrockThrottles)
+        # so that the LambdaErrors alarm, which subtracts them, pages only on errors nothing retries away.
+        metrics.add_metric(name=SERVICES[throttled.service_key].throttle_metric, unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="JobPolls", unit=MetricUnit.Count, value=1)
     wait = how_the_wait_ended(event.get("Wake"))

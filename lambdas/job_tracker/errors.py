@@ -22,8 +22,17 @@ class AccessDenied(TrackerError):
     bucket policy)."""
 
 
-class VoiceIdThrottled(TrackerError):
+class ServiceThrottled(TrackerError):
+    """A followed service kept throttling after the SDK's own retries; the state machine retries with backoff.
+    Never raised itself: each service's own class names it (`service_key`, a `JobService.key`)."""
+
+    service_key = ""
+
+
+class VoiceIdThrottled(ServiceThrottled):
     """Voice ID kept throttling after the SDK's own retries; the state machine retries with backoff."""
+
+    service_key = "voiceid"
 
 
 class VoiceIdUnavailable(TrackerError):
@@ -63,8 +72,10 @@ class ConfigurationError(TrackerError):
     """The function's environment is missing or has an invalid setting (raised at cold start)."""
 
 
-class BedrockThrottled(TrackerError):
+class BedrockThrottled(ServiceThrottled):
     """Amazon Bedrock kept throttling after the SDK's own retries; the state machine retries with backoff."""
+
+    service_key = "bedrock"
 
 
 class BedrockUnavailable(TrackerError):

@@ -72,14 +72,16 @@ def test_lambda_errors_leave_out_voice_id_throttles_and_throttles_are_their_own_
         assert evaluate(summed["Expression"], {lambda_inputs[0]: 2, lambda_inputs[-1]: 1}) == 3
     errors = alarm(template_json, "LambdaErrors")
     inputs = {q["Id"]: q["MetricStat"]["Metric"] for q in errors["Metrics"] if "MetricStat" in q}
-    (throttles,) = [i for i, m in inputs.items() if m["MetricName"] == "VoiceIdThrottles"]
-    assert inputs[throttles]["Namespace"] == "VoiceIdJobTracker"
+    (voice_id,) = [i for i, m in inputs.items() if m["MetricName"] == "VoiceIdThrottles"]
+    (bedrock,) = [i for i, m in inputs.items() if m["MetricName"] == "BedrockThrottles"]
+    assert inputs[voice_id]["Namespace"] == inputs[bedrock]["Namespace"] == "VoiceIdJobTracker"
     expression = next(q["Expression"] for q in errors["Metrics"] if "Expression" in q)
     describe_errors = [i for i, m in inputs.items() if m["MetricName"] == "Errors"]
-    # Three describes throttled (each a Lambda error the state machine retries): no alarm.
-    assert evaluate(expression, {describe_errors[0]: 3, throttles: 3}) < errors["Threshold"]
+    # Describes throttled by either service (each a Lambda error the state machine retries): no alarm.
+    assert evaluate(expression, {describe_errors[0]: 5, voice_id: 3, bedrock: 2}) < errors["Threshold"]
     # One more error of any other kind: the alarm.
-    assert evaluate(expression, {describe_errors[0]: 3, describe_errors[1]: 1, throttles: 3}) >= errors["Threshold"]
+    throttled_and_one_more: dict[str, float] = {describe_errors[0]: 5, describe_errors[1]: 1, voice_id: 3, bedrock: 2}
+    assert evaluate(expression, throttled_and_one_more) >= errors["Threshold"]
 
 
 def test_the_sweep_heartbeat_alarms_when_no_sweep_completes_in_two_intervals(template_json: dict[str, Any]) -> None:

@@ -14,8 +14,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from job_tracker.adapters.bedrock import BedrockJobDescriber
 from job_tracker.adapters.voiceid import VoiceIdJobDescriber
-from job_tracker.errors import ConfigurationError, SweepIncomplete, VoiceIdThrottled
+from job_tracker.errors import BedrockThrottled, ConfigurationError, SweepIncomplete, VoiceIdThrottled
 from job_tracker.models import JobStatus, job_to_payload
 from job_tracker.sweep import SweepReport
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, REGION, TABLE, job, output_document, put_output
@@ -145,6 +146,22 @@ def test_a_voice_id_throttle_is_counted_on_its_own_and_still_raised_for_the_stat
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [metric.get("VoiceIdThrottles") for metric in emitted] == [[1.0]]
     assert "JobPolls" not in emitted[0]
+
+
+def test_a_bedrock_throttle_is_counted_as_bedrock_s_and_still_raised_for_the_state_machine(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, _ = _describe_handler(monkeypatch)
+    client = boto3.client("bedrock", region_name=REGION)
+    monkeypatch.setattr(handler, "describer", BedrockJobDescriber(client))
+    request = {"DomainId": "123456789012", "JobId": "abcdef123456", "JobKind": "BEDROCK_BATCH_INFERENCE"}
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_model_invocation_job", "ThrottlingException", "Rate exceeded", 429)
+        with pytest.raises(BedrockThrottled):
+            handler.lambda_handler({**request, "PollCount": 0}, FakeContext())
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [metric.get("BedrockThrottles") for metric in emitted] == [[1.0]]
+    assert "VoiceIdThrottles" not in emitted[0] and "JobPolls" not in emitted[0]
 
 
 def test_only_a_complete_sweep_emits_the_heartbeat(

@@ -67,6 +67,9 @@ class JobService:
     """The format in words, e.g. `22 letters or digits`."""
     job_id: re.Pattern[str]
     job_id_shape: str
+    throttle_metric: str
+    """describe-job's metric of describes the service throttled (after the SDK's retries, before the state
+    machine's): the LambdaErrors alarm subtracts it, since the state machine retries them."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ VOICE_ID = JobService(
     scope_id_shape=VOICE_ID_RESOURCE_ID_SHAPE,
     job_id=VOICE_ID_RESOURCE_ID,
     job_id_shape=VOICE_ID_RESOURCE_ID_SHAPE,
+    throttle_metric="VoiceIdThrottles",
 )
 
 # botocore's bedrock model: ModelInvocationJobArn ends in `model-invocation-job/[a-z0-9]{12}`; the jobs of an
@@ -31,4 +32,5 @@ BEDROCK = JobService(
     scope_id_shape="an AWS account id of 12 digits",
     job_id=re.compile(r"[a-z0-9]{12}"),
     job_id_shape="12 lowercase letters or digits (^[a-z0-9]{12}$)",
+    throttle_metric="BedrockThrottles",
 )
