@@ -49,7 +49,7 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import CLI_NAME, SERVICES, JobKind, kind_named, schema
+from voiceid_tracker_cli.shared import CLI_NAME, JOB_KINDS, SERVICES, JobKind, kind_named, schema
 from voiceid_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
@@ -59,19 +59,8 @@ from voiceid_tracker_cli.target import (
     stack_target,
 )
 
-# The summary's JobStatus: the tracker's words for Voice ID, Bedrock's own for Bedrock jobs.
-JOB_STATUSES = (
-    "SUBMITTED",
-    "IN_PROGRESS",
-    "COMPLETED",
-    "COMPLETED_WITH_ERRORS",
-    "FAILED",
-    "Completed",
-    "PartiallyCompleted",
-    "Failed",
-    "Stopped",
-    "Expired",
-)
+# The summary's JobStatus: each service's own words (the tracker's for Voice ID, Bedrock's for Bedrock jobs).
+JOB_STATUSES = tuple(dict.fromkeys(status for kind in JOB_KINDS.values() for status in kind.service_statuses))
 # Bedrock's minimum records per job when the stack does not say (infra/config.py, DEFAULT_BEDROCK_MIN_RECORDS).
 DEFAULT_BEDROCK_MIN_RECORDS = 100
 EXAMPLE_JOB = "TEDksALNsaMmuOzH6eGyRm"
@@ -245,15 +234,16 @@ def jobs(
     """Recorded jobs, newest first, with their status, counts and record state."""
     target = _target(ctx)
     kind_name = kind_named(kind).name if kind else None
-    statuses = {name.upper(): name for name in JOB_STATUSES}
-    if status is not None and status.upper() not in statuses:
+    # The exact word, or every service's word for it whatever the case (`completed`: COMPLETED, Completed).
+    statuses = [status] if status in JOB_STATUSES else [s for s in JOB_STATUSES if s.upper() == (status or "").upper()]
+    if status is not None and not statuses:
         raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
     summaries = list_jobs(
         target.dynamodb(),
         target.table_name,
         _domains(target, domain),
         kind=kind_name,
-        status=statuses[status.upper()] if status else None,
+        status=statuses if status else None,
         since=parse_since(since) if since else None,
         limit=limit,
         with_locks=show_all,

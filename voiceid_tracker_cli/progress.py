@@ -22,7 +22,7 @@ from rich.text import Text
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.records import JobRecord, lookup_job
 from voiceid_tracker_cli.render import counts_text
-from voiceid_tracker_cli.shared import CLI_NAME, JobKind, schema
+from voiceid_tracker_cli.shared import CLI_NAME, JOB_KINDS, JobKind, schema
 
 if TYPE_CHECKING:
     from voiceid_tracker_cli.target import Target
@@ -31,9 +31,7 @@ DEFAULT_TIMEOUT_SECONDS = 4 * 3600
 """`watch` gives up after this long unless told otherwise: longer than a large job takes to run and record."""
 PICKUP_SECONDS = 60.0
 """How long `watch` waits for a just-started job's tracker to take its lock (events arrive within seconds)."""
-TERMINAL_JOB_STATUSES = frozenset(
-    {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
-)
+TERMINAL_JOB_STATUSES = frozenset().union(*(kind.terminal_statuses for kind in JOB_KINDS.values()))
 
 
 def _describe_voice_id(target: Target, kind: JobKind, domain_id: str, job_id: str) -> tuple[str, int | None]:

@@ -185,16 +185,16 @@ def list_jobs(
     domain_ids: Iterable[str],
     *,
     kind: str | None = None,
-    status: str | None = None,
+    status: str | Sequence[str] | None = None,
     since: str | None = None,
     limit: int = 100,
     with_locks: bool = False,
 ) -> list[dict[str, Any]]:
     """Summary items of the domains' jobs, newest first (by JobCreatedAt), from the JobsByDomain index.
 
-    `since` bounds the index's sort key; `kind` and `status` are filter expressions. `with_locks` also
-    returns the lock item of a job that has no summary (a tracker took it and has not recorded it, or
-    failed before recording), sorted by the time the lock was taken."""
+    `since` bounds the index's sort key; `kind` and `status` (one, or any of several) are filter
+    expressions. `with_locks` also returns the lock item of a job that has no summary (a tracker took it
+    and has not recorded it, or failed before recording), sorted by the time the lock was taken."""
     names = {"#pk": schema.JOBS_INDEX_PARTITION_KEY}
     condition = "#pk = :pk"
     values: dict[str, Any] = {}
@@ -209,8 +209,9 @@ def list_jobs(
         filters.append("JobKind = :kind")
         values[":kind"] = kind
     if status:
-        filters.append("JobStatus = :status")
-        values[":status"] = status
+        statuses = [status] if isinstance(status, str) else list(status)
+        filters.append(f"JobStatus IN ({', '.join(f':status{n}' for n in range(len(statuses)))})")
+        values.update({f":status{n}": value for n, value in enumerate(statuses)})
     found: list[dict[str, Any]] = []
     for domain in domain_ids:
         from_domain: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from typing import Any
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.ids import S3_URI, shown
 from job_tracker.kinds import JobKind, job_kind
+from job_tracker.kinds.base import TRACKER_TERMINAL_STATUSES
 from job_tracker.table_schema import job_partition_key
 
 
@@ -22,7 +23,7 @@ class JobStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED)
+        return self.value in TRACKER_TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)

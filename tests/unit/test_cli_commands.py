@@ -325,6 +325,24 @@ def test_jobs_lists_every_configured_domain_newest_first_with_filters(cloud: dic
     assert "domain DomainZZZZZZZZZZZZZZZZ is not one stack Test (us-east-1) follows" in result.stderr
 
 
+def test_jobs_status_is_the_exact_word_or_every_service_s_word_for_it(cloud: dict[str, Any]) -> None:
+    dynamodb, target = cloud["dynamodb"], cloud["target"]
+    put(dynamodb, summary(DOMAIN, "VoiceJobAAAAAAAAAAAAAAA", "2026-11-01T08:00:00+00:00", status="COMPLETED"))
+    put(dynamodb, summary(DOMAIN, "BedrockJobAAAAAAAAAAAAA", "2026-11-02T08:00:00+00:00", status="Completed"))
+
+    def listed(status: str) -> list[str]:
+        result = invoke(target, "jobs", "--status", status, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return sorted(job["JobId"] for job in json.loads(result.stdout))
+
+    assert listed("COMPLETED") == ["VoiceJobAAAAAAAAAAAAAAA"]
+    assert listed("Completed") == ["BedrockJobAAAAAAAAAAAAA"]
+    assert listed("completed") == ["BedrockJobAAAAAAAAAAAAA", "VoiceJobAAAAAAAAAAAAAAA"]
+    refused = invoke(target, "jobs", "--status", "DONE")
+    assert refused.exit_code == 1 and "--status must be one of SUBMITTED, IN_PROGRESS" in refused.stderr
+    assert "PartiallyCompleted" in refused.stderr
+
+
 def test_since_is_a_sort_key_bound() -> None:
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     assert parse_since("2026-11-25", now) == "2026-11-25T00:00:00"

@@ -14,6 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The tracker's job statuses (models.JobStatus, which the state machine's loop reads), and those a job
+# leaves no more.
+TRACKER_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED")
+TRACKER_TERMINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"})
+
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -159,6 +164,18 @@ class JobKind:
         if not self.tracker_statuses:
             return service_status
         return self.tracker_statuses.get(service_status)
+
+    @property
+    def service_statuses(self) -> tuple[str, ...]:
+        """The service's own job statuses, as its API and the summary's JobStatus say them."""
+        return tuple(self.tracker_statuses) or TRACKER_STATUSES
+
+    @property
+    def terminal_statuses(self) -> frozenset[str]:
+        """The service's statuses of a job that has ended."""
+        return frozenset(
+            status for status in self.service_statuses if self.tracker_status(status) in TRACKER_TERMINAL_STATUSES
+        )
 
     def count_for(self, status: object) -> OutcomeCount | None:
         return next((count for count in self.counts if status in count.statuses), None)

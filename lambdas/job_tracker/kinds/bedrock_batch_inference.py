@@ -27,7 +27,6 @@ TRACKER_STATUSES = {
     "Expired": "COMPLETED_WITH_ERRORS",
     "Failed": "FAILED",
 }
-TERMINAL_STATUSES = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
 # Statuses whose output may lack records of the input: their missing records are named UNPROCESSED.
 STATUSES_WITH_UNPROCESSED_RECORDS = frozenset({"PartiallyCompleted", "Stopped", "Expired"})
 
