@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.shared import SERVICES, JobKind, schema
+from voiceid_tracker_cli.shared import JOB_KINDS, SERVICES, JobKind, schema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -102,6 +102,30 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+BATCH_GET_KEYS = 100
+"""BatchGetItem's most keys per request."""
+
+
+def _batch_get(
+    client: DynamoDBClient, table: str, keys: Sequence[dict[str, Any]], what: str, *, max_attempts: int = 8
+) -> list[dict[str, Any]]:
+    """The items of `keys` (consistent reads), asking again with backoff for the keys DynamoDB left
+    unprocessed; CliError naming `what` when some are still left after `max_attempts`."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        request: dict[str, Any] = {table: {"Keys": list(keys[start : start + BATCH_GET_KEYS]), "ConsistentRead": True}}
+        for attempt in range(max_attempts):
+            response = client.batch_get_item(RequestItems=request)
+            items.extend(plain(item) for item in response.get("Responses", {}).get(table, []))
+            request = dict(response.get("UnprocessedKeys") or {})
+            if not request:
+                break
+            time.sleep(min(2.0, 0.05 * 2**attempt))
+        else:
+            raise CliError(f"DynamoDB kept leaving keys of {what} unprocessed; try again")
+    return items
+
+
 def lookup_job(
     client: DynamoDBClient, table: str, job_id: str, domain_ids: Sequence[str], *, max_attempts: int = 8
 ) -> JobRecord | None:
@@ -115,17 +139,7 @@ def lookup_job(
         for domain in domain_ids
         for sort_key in (schema.SUMMARY_SORT_KEY, schema.LOCK_SORT_KEY)
     ]
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {table: {"Keys": keys, "ConsistentRead": True}}
-    for attempt in range(max_attempts):
-        response = client.batch_get_item(RequestItems=request)
-        items.extend(plain(item) for item in response.get("Responses", {}).get(table, []))
-        request = dict(response.get("UnprocessedKeys") or {})
-        if not request:
-            break
-        time.sleep(min(2.0, 0.05 * 2**attempt))
-    else:
-        raise CliError(f"DynamoDB kept leaving keys of job {job_id} unprocessed; try again")
+    items = _batch_get(client, table, keys, f"job {job_id}", max_attempts=max_attempts)
     by_domain: dict[str, dict[str, dict[str, Any]]] = {}
     for item in items:
         domain = str(item[schema.PARTITION_KEY]).split("#")[1]
@@ -240,7 +254,32 @@ def list_jobs(
         from_domain.sort(key=lambda item: str(item.get(schema.JOBS_INDEX_SORT_KEY, "")), reverse=True)
         found.extend(from_domain[:limit])
     found.sort(key=lambda item: str(item.get(schema.JOBS_INDEX_SORT_KEY, "")), reverse=True)
-    return found[:limit]
+    return _with_summary_counts(client, table, found[:limit])
+
+
+def _with_summary_counts(client: DynamoDBClient, table: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The listed summaries, each with its kind's counts: those the JobsByDomain index does not copy
+    (Bedrock's, schema.JOBS_INDEX_ATTRIBUTES) are read from the summary items, in BatchGetItems."""
+    projected = set(schema.JOBS_INDEX_ATTRIBUTES)
+
+    def lacks_counts(item: Mapping[str, Any]) -> bool:
+        if item.get("RecordType") != schema.RECORD_TYPE_SUMMARY:
+            return False
+        kind = JOB_KINDS.get(str(item.get("JobKind")))
+        counts = (kind.failed_count_attribute, *kind.summary_count_attributes) if kind else ()
+        return not projected.issuperset(counts)
+
+    incomplete = [item for item in listed if lacks_counts(item)]
+    if not incomplete:
+        return listed
+    keys = [
+        _attribute_values({schema.PARTITION_KEY: item[schema.PARTITION_KEY], schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
+        for item in incomplete
+    ]
+    whole = {
+        str(item[schema.PARTITION_KEY]): item for item in _batch_get(client, table, keys, f"{len(keys)} job summaries")
+    }
+    return [{**item, **whole.get(str(item.get(schema.PARTITION_KEY)), {})} for item in listed]
 
 
 @dataclass(frozen=True)

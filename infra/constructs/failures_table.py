@@ -10,7 +10,6 @@ from constructs import Construct
 
 # The item layout belongs to the code that writes it; the table's key names come from the same module.
 from infra.checkov import skip_checks
-from infra.lambda_contract import JOB_KINDS
 from infra.lambda_contract import table_schema as schema
 
 # What a reader or writer of items needs of a customer managed table key, through DynamoDB only.
@@ -26,12 +25,6 @@ TABLE_KEY_ACTIONS = (
 
 def _string(name: str) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
-
-
-def jobs_index_attributes() -> list[str]:
-    """What `jobs` lists: the summary's state and identity, and every kind's success counts."""
-    counts = {count.summary_attribute for kind in JOB_KINDS.values() for count in kind.counts}
-    return [*schema.JOBS_INDEX_ATTRIBUTES, *sorted(counts)]
 
 
 class FailuresTable(Construct):
@@ -86,7 +79,7 @@ class FailuresTable(Construct):
             partition_key=_string(schema.JOBS_INDEX_PARTITION_KEY),
             sort_key=_string(schema.JOBS_INDEX_SORT_KEY),
             projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=jobs_index_attributes(),
+            non_key_attributes=list(schema.JOBS_INDEX_ATTRIBUTES),
         )
         # Failure items that name a person (the kind's subject attribute): their keys, for erasure.
         self.table.add_global_secondary_index(

@@ -58,12 +58,14 @@ def test_table_keys_billing_recovery_encryption_and_retention(
     indexes = {index["IndexName"]: index for index in table["Properties"]["GlobalSecondaryIndexes"]}
     assert set(indexes) == {schema.ERROR_CODE_INDEX, schema.JOBS_INDEX, schema.SUBJECT_INDEX}
     # Each index copies only what its reader shows: no index copies a customer's id or the whole item.
-    counts = {count.summary_attribute for kind in JOB_KINDS.values() for count in kind.counts}
     projections = {name: index["Projection"] for name, index in indexes.items()}
     assert projections[schema.SUBJECT_INDEX] == {"ProjectionType": "KEYS_ONLY"}
     assert projections[schema.ERROR_CODE_INDEX]["ProjectionType"] == "INCLUDE"
     assert set(projections[schema.ERROR_CODE_INDEX]["NonKeyAttributes"]) == set(schema.ERROR_CODE_INDEX_ATTRIBUTES)
-    assert set(projections[schema.JOBS_INDEX]["NonKeyAttributes"]) == {*schema.JOBS_INDEX_ATTRIBUTES, *counts}
+    # JobsByDomain's projection as first deployed (it cannot change in place): the Voice ID kinds' counts.
+    assert projections[schema.JOBS_INDEX]["NonKeyAttributes"] == list(schema.JOBS_INDEX_ATTRIBUTES)
+    voice_id_counts = {count.summary_attribute for kind in JOB_KINDS.values() for count in kind.counts}
+    assert voice_id_counts <= set(schema.JOBS_INDEX_ATTRIBUTES)
     subjects = {kind.subject_attribute for kind in JOB_KINDS.values()} - {None}
     assert subjects and not subjects & {
         name for projection in projections.values() for name in projection.get("NonKeyAttributes", [])

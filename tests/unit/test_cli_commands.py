@@ -48,7 +48,6 @@ class StubbedTarget(Target):
 
 def create_table(client: Any) -> None:
     """The failures table with the template's indexes and projections (tests/infra checks they match)."""
-    counts = sorted({count.summary_attribute for kind in JOB_KINDS.values() for count in kind.counts})
     indexes: list[tuple[str, list[str], dict[str, Any]]] = [
         (
             schema.ERROR_CODE_INDEX,
@@ -58,7 +57,7 @@ def create_table(client: Any) -> None:
         (
             schema.JOBS_INDEX,
             [schema.JOBS_INDEX_PARTITION_KEY, schema.JOBS_INDEX_SORT_KEY],
-            {"ProjectionType": "INCLUDE", "NonKeyAttributes": [*schema.JOBS_INDEX_ATTRIBUTES, *counts]},
+            {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(schema.JOBS_INDEX_ATTRIBUTES)},
         ),
         (schema.SUBJECT_INDEX, [schema.SUBJECT_INDEX_PARTITION_KEY], {"ProjectionType": "KEYS_ONLY"}),
     ]
@@ -323,6 +322,20 @@ def test_jobs_lists_every_configured_domain_newest_first_with_filters(cloud: dic
     result = invoke(target, "jobs", "--domain", "DomainZZZZZZZZZZZZZZZZ")
     assert result.exit_code == 1
     assert "domain DomainZZZZZZZZZZZZZZZZ is not one stack Test (us-east-1) follows" in result.stderr
+
+
+def test_jobs_shows_a_bedrock_job_s_counts_which_the_index_does_not_copy(cloud: dict[str, Any]) -> None:
+    dynamodb, target = cloud["dynamodb"], cloud["target"]
+    counts: dict[str, Any] = {"FailedRecordCount": 7, "SucceededRecordCount": 113, "UnprocessedRecordCount": 0}
+    bedrock = summary(DOMAIN, "abcdef123456", "2026-11-02T08:00:00+00:00", kind="BEDROCK_BATCH_INFERENCE", **counts)
+    put(dynamodb, bedrock)
+    result = invoke(target, "jobs", "--kind", "bedrock-batch-inference", "--format", "json")
+    assert result.exit_code == 0, result.output
+    (listed,) = json.loads(result.stdout)
+    assert {key: listed.get(key) for key in counts} == counts
+    table = invoke(target, "jobs", "--kind", "bedrock-batch-inference")
+    row = next(line for line in table.stdout.splitlines() if "abcdef123456" in line)
+    assert "│ 7 " in row and "succeeded record 113, unprocessed record 0" in row
 
 
 def test_jobs_status_is_the_exact_word_or_every_service_s_word_for_it(cloud: dict[str, Any]) -> None:
