@@ -45,6 +45,8 @@ BEDROCK_BATCH_INFERENCE = JobKind(
     failure_noun="record",
     failed_count_attribute="FailedRecordCount",
     failure_id_attribute="RecordId",
+    # The operator chooses recordIds, and often names a customer's call or case by it: erasable by it.
+    subject_attribute="RecordId",
     failure_detail_fields=("OutputFile", "InputFile", "LineNumber"),
     summary_count_attributes=(
         "SucceededRecordCount",
