@@ -9,20 +9,18 @@ running an erasure again deletes nothing more and reports so.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from job_tracker.adapters.dynamodb import BatchWriter
+from job_tracker.errors import TrackerError
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.records import plain
 from voiceid_tracker_cli.shared import JOB_KINDS, schema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-# BatchWriteItem's own limit.
-MAX_BATCH_ITEMS = 25
 
 
 @dataclass(frozen=True)
@@ -75,28 +73,15 @@ def items_naming(client: DynamoDBClient, table: str, attribute: str, value: str)
 
 
 def delete_items(client: DynamoDBClient, table: str, items: Iterable[ErasedItem], *, max_attempts: int = 8) -> None:
-    """Delete the items by key, 25 a batch, sending unprocessed ones again with backoff."""
-    unique = list(dict.fromkeys(items))
-    for start in range(0, len(unique), MAX_BATCH_ITEMS):
-        requests: list[Any] = [
-            {
-                "DeleteRequest": {
-                    "Key": {schema.PARTITION_KEY: {"S": item.partition_key}, schema.SORT_KEY: {"S": item.sort_key}}
-                }
-            }
-            for item in unique[start : start + MAX_BATCH_ITEMS]
-        ]
-        for attempt in range(max_attempts):
-            response = client.batch_write_item(RequestItems={table: requests})
-            requests = list(response.get("UnprocessedItems", {}).get(table, []))
-            if not requests:
-                break
-            time.sleep(min(2.0, 0.05 * 2**attempt))
-        else:
-            raise CliError(
-                f"DynamoDB kept leaving {len(requests)} deletion(s) unprocessed; run the same erase again "
-                "(it deletes only what is left)"
-            )
+    """Delete the items by key through the record step's BatchWriter (25 a batch, unprocessed ones sent
+    again with jittered backoff); CliError when some are still left."""
+    writer = BatchWriter(client, table, max_attempts=max_attempts)
+    try:
+        for item in dict.fromkeys(items):
+            writer.delete(item.partition_key, item.sort_key)
+        writer.flush()
+    except TrackerError as error:
+        raise CliError(f"{error}. Run the same erase again: it deletes only what is left") from error
 
 
 def erase(

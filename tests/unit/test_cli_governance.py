@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 
@@ -28,6 +29,8 @@ from tests.unit.test_cli_commands import (
     stopped_execution,
     tracker_state_machine,
 )
+from voiceid_tracker_cli.erasure import delete_items, items_naming
+from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.shared import JOB_KINDS, schema
 from voiceid_tracker_cli.target import Target
 
@@ -299,3 +302,24 @@ def test_jobs_all_adds_the_jobs_a_tracker_took_and_did_not_record_with_its_last_
     ]
     table = invoke(target, "jobs", "--all")
     assert "none: lock TRACKING, tracker ABORTED" in table.stdout
+
+
+def test_deletions_dynamodb_keeps_leaving_unprocessed_end_in_a_clear_error_and_a_re_run_finishes(
+    cloud: dict[str, Any],
+) -> None:
+    dynamodb = cloud["dynamodb"]
+    job = described("EnrollJobGGGGGGGGGGGGG", SPEAKERS, "2026-11-24T10:00:00+00:00")
+    record(dynamodb, job, [(f"g-{n}", 400, {"CustomerSpeakerId": "cust-99"}) for n in range(30)])
+    found = items_naming(dynamodb, TABLE, "CustomerSpeakerId", "cust-99")
+    assert len(found) == 30
+
+    class Throttled:
+        """DynamoDB leaving every deletion unprocessed."""
+
+        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            return {"UnprocessedItems": RequestItems}
+
+    with pytest.raises(CliError, match=r"unprocessed after 2 attempts.*Run the same erase again"):
+        delete_items(Throttled(), TABLE, found, max_attempts=2)  # type: ignore[arg-type]
+    delete_items(dynamodb, TABLE, [*found, found[0]])  # a repeated key is sent once
+    assert items_naming(dynamodb, TABLE, "CustomerSpeakerId", "cust-99") == []
