@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from voiceid_tracker_cli.errors import CliError
+from voiceid_tracker_cli.executions import tracker_status
 from voiceid_tracker_cli.records import JobRecord, lookup_job
 from voiceid_tracker_cli.render import counts_text
 from voiceid_tracker_cli.shared import CLI_NAME, JOB_KINDS, JobKind, schema
@@ -77,7 +78,7 @@ class Snapshot:
     percent_complete: int
     record: JobRecord | None
     holder_status: str | None = None
-    """The lock holder's execution status while the lock is TRACKING (GONE: it no longer exists)."""
+    """The lock holder's execution status while the lock is TRACKING (EXPIRED: it no longer exists)."""
 
     @property
     def record_state(self) -> str | None:
@@ -173,17 +174,12 @@ class Watcher:
         self._percent = int(percent or (100 if finished else 0))
 
     def _holder_status(self, record: JobRecord | None) -> str | None:
-        """The status of the execution holding a TRACKING lock (one DescribeExecution), else None."""
+        """The status of the execution holding a TRACKING lock (one DescribeExecution; EXPIRED when Step
+        Functions no longer has it), else None."""
         lock = (record.lock if record else None) or {}
-        holder = lock.get("ExecutionArn")
-        if lock.get("LockState") != schema.LOCK_TRACKING or not isinstance(holder, str):
+        if lock.get("LockState") != schema.LOCK_TRACKING:
             return None
-        try:
-            return str(self.target.stepfunctions().describe_execution(executionArn=holder)["status"])
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "InvalidArn"):
-                return "GONE"
-            raise
+        return tracker_status(self.target.stepfunctions(), lock.get("ExecutionArn"))
 
     def snapshot(self) -> Snapshot:
         record = lookup_job(self.target.dynamodb(), self.target.table_name, self.job_id, [self.domain_id])
