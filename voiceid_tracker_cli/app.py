@@ -43,6 +43,7 @@ from voiceid_tracker_cli.retry import (
     S3Uri,
     choose,
     input_manifest_uri,
+    parse_code,
     parse_codes,
     plan_retry,
     read_manifest,
@@ -525,7 +526,9 @@ def watch(
 def failures_by_code_command(
     ctx: typer.Context,
     *,
-    code: Annotated[int, typer.Argument(metavar="CODE", help="The ErrorCode (400, 402, 409, 500, ...).")],
+    code: Annotated[
+        str, typer.Argument(metavar="CODE", help="The ErrorCode (400, 402, 409, 500, ..., or UNPROCESSED).")
+    ],
     since: Annotated[str, typer.Option(help="Jobs created since: a date or time (UTC), or 7d, 12h, 30m back.")] = "7d",
     until: Annotated[str | None, typer.Option(help="Jobs created before this date or time (UTC).")] = None,
     domain: Annotated[
@@ -539,11 +542,12 @@ def failures_by_code_command(
 
     Reads the FailuresByErrorCode index (one Query per domain and shard), never a Scan."""
     target = _target(ctx)
+    error_code = parse_code(code)
     found = failures_by_code(
         target.dynamodb(),
         target.table_name,
         _domains(target, domain),
-        code,
+        error_code,
         since=parse_since(since),
         until=parse_since(until, option="--until") if until else None,
         kind=kind_named(kind).name if kind else None,
@@ -553,7 +557,7 @@ def failures_by_code_command(
         hidden = (schema.ERROR_CODE_INDEX_PARTITION_KEY, schema.ERROR_CODE_INDEX_SORT_KEY, "pk", "sk")
         typer.echo(render.to_json([{k: v for k, v in f.items() if k not in hidden} for f in found]), nl=False)
         return
-    render.stdout_console().print(render.code_failures_table(code, found))
+    render.stdout_console().print(render.code_failures_table(error_code, found))
 
 
 @app.command(

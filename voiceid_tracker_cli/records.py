@@ -341,7 +341,7 @@ def failures_by_code(
     client: DynamoDBClient,
     table: str,
     domain_ids: Iterable[str],
-    code: int,
+    code: int | str,
     *,
     since: str,
     until: str | None = None,

@@ -200,7 +200,7 @@ def sweep_view(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def code_failures_table(code: int, failures: Sequence[Mapping[str, Any]]) -> Table:
+def code_failures_table(code: int | str, failures: Sequence[Mapping[str, Any]]) -> Table:
     table = Table(
         title=f"{len(failures)} failed request(s) with ErrorCode {code}, oldest job first", title_justify="left"
     )

@@ -52,21 +52,22 @@ class S3Uri:
         return f"s3://{self.bucket}/{self.key}"
 
 
+def parse_code(text: str, option: str = "CODE") -> int | str:
+    """One error code: an HTTP status code, or `UNPROCESSED` (the records a stopped, expired or partially
+    completed Bedrock job never processed), whatever its case."""
+    part = text.strip()
+    if part.upper() == UNPROCESSED:
+        return UNPROCESSED
+    if not part.isdigit() or not 100 <= int(part) <= 599:
+        raise CliError(f"{option} takes HTTP status codes (or {UNPROCESSED}), got {part!r}")
+    return int(part)
+
+
 def parse_codes(text: str | None) -> frozenset[int | str] | None:
-    """`--codes 400,500` as a set of error codes (None: every code); `UNPROCESSED` names the records a stopped,
-    expired or partially completed Bedrock job never processed."""
+    """`--codes 400,500` as a set of error codes (None: every code), each as `parse_code` reads it."""
     if text is None or not text.strip():
         return None
-    codes: set[int | str] = set()
-    for part in (piece.strip() for piece in text.split(",")):
-        if part.upper() == UNPROCESSED:
-            codes.add(UNPROCESSED)
-            continue
-        if not part.isdigit() or not 100 <= int(part) <= 599:
-            raise CliError(
-                f"--codes takes HTTP status codes (or {UNPROCESSED}) separated by commas (400,500), got {part!r}"
-            )
-        codes.add(int(part))
+    codes = {parse_code(part, "--codes") for part in text.split(",")}
     if len(codes) > MAX_CODES:
         raise CliError(f"--codes takes at most {MAX_CODES} codes")
     return frozenset(codes)

@@ -167,6 +167,24 @@ def test_failures_by_code_merges_the_shards_across_jobs_within_the_window(cloud:
     assert [f["RequestId"] for f in json.loads(limited.stdout)] == ["o-1", "b-000"]
 
 
+def test_failures_by_code_finds_a_bedrock_job_s_unprocessed_records_and_refuses_a_bad_code(
+    cloud: dict[str, Any],
+) -> None:
+    dynamodb = cloud["dynamodb"]
+    stopped = described("StoppedJobJJJJJJJJJJJJ", RECORDS, "2026-11-25T10:00:00+00:00")
+    record(dynamodb, stopped, [("e-1", 400, {})])
+    # The record step writes UNPROCESSED as the code of a record Bedrock never processed.
+    writer = DynamoDbFailureStore(dynamodb, TABLE).writer()
+    for request_id in ("u-1", "u-2"):
+        writer.put(failure_item(stopped, FailedRequest(request_id, "UNPROCESSED", "never processed"), {}))
+    writer.flush()
+    result = invoke(cloud["target"], "failures-by-code", "unprocessed", "--since", "2026-11-01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert sorted(f["RequestId"] for f in json.loads(result.stdout)) == ["u-1", "u-2"]
+    refused = invoke(cloud["target"], "failures-by-code", "DONE")
+    assert refused.exit_code == 1 and "CODE takes HTTP status codes (or UNPROCESSED), got 'DONE'" in refused.stderr
+
+
 def _execution(name: str, started: datetime, status: str = "FAILED") -> dict[str, Any]:
     return {
         "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:tracker:{name}",
