@@ -42,7 +42,10 @@ logger = logging.getLogger(__name__)
 DEADLINE_RESERVE_SECONDS = (
     max(RECORD_DYNAMODB.worst_case_call_seconds(), RECORD_S3.read_timeout) + RECORD_DYNAMODB.worst_case_call_seconds()
 )
-INTERRUPTED_STATES = frozenset({schema.RECORD_STATE_RECORDING, schema.RECORD_STATE_FAILED})
+# A record resumes (skipping the failure items already written) only after an attempt the state machine
+# retries: it leaves the summary RECORDING. After FAILED (an error no retry fixes, or retries run out) the next
+# record, once the cause is fixed, rewrites every item, so none keeps what the failed attempt could not read.
+INTERRUPTED_STATES = frozenset({schema.RECORD_STATE_RECORDING})
 
 
 @dataclass(frozen=True)

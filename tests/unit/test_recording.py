@@ -235,3 +235,20 @@ def test_a_transient_failure_keeps_the_summary_recording_with_the_reason(s3: Any
     summary = items(dynamodb)["SUMMARY"]
     assert summary["RecordState"] == {"S": "RECORDING"}
     assert summary["RecordProblem"]["S"].startswith("TransientServiceError: S3 GetObject")
+
+
+def test_after_a_failed_record_the_next_one_rewrites_every_item(s3: Any, dynamodb: Any) -> None:
+    """A FAILED record is not resumed: its items may lack what that attempt could not read."""
+    put_output(s3, OUT_KEY, output_document(errors=[(f"r{n}", 400, "x") for n in range(30)]))
+    record(s3, dynamodb)
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"JOB#{DOMAIN_ID}#{JOB_ID}"}, "sk": {"S": "SUMMARY"}},
+        UpdateExpression="SET RecordState = :failed",
+        ExpressionAttributeValues={":failed": {"S": "FAILED"}},
+    )
+    counting = CountingClient(dynamodb)
+    request = {"DomainId": DOMAIN_ID, "JobId": JOB_ID, "Job": job_to_payload(job())}
+    record_job(request, S3ObjectReader(s3), DynamoDbFailureStore(counting, TABLE))  # type: ignore[arg-type]
+    assert len(counting.put_keys) == 30
+    assert items(dynamodb)["SUMMARY"]["RecordState"] == {"S": "COMPLETE"}
