@@ -540,8 +540,7 @@ class TrackerStateMachine(Construct):
                 "Key": _sdk_lock_key(),
                 "UpdateExpression": "SET WakeToken = :token, WaitingSince = :now",
                 # A wake request left while this execution was describing: no wait, describe again now.
-                "ConditionExpression": "ExecutionArn = :me AND LockState = :tracking "
-                "AND attribute_not_exists(WakeRequestedBy)",
+                "ConditionExpression": schema.WAIT_FOR_WAKE_CONDITION,
                 "ExpressionAttributeValues": {
                     ":token": {"S.$": "$$.Task.Token"},
                     ":me": {"S.$": "$$.Execution.Id"},

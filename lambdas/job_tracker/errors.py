@@ -58,10 +58,10 @@ class RecordingIncomplete(TrackerError):
 
 
 class TransientServiceError(TrackerError):
-    """DynamoDB, S3 or KMS (through S3) kept failing transiently after the SDK's own retries: throttling, a
-    5xx, SlowDown, RequestTimeout, a dropped connection or a read timeout. Nothing was lost and every write is
-    idempotent, so the state machine retries the step with backoff, over a budget that outlasts 10 minutes
-    of such faults."""
+    """DynamoDB, S3, KMS (through S3) or Step Functions kept failing transiently after the SDK's own retries:
+    throttling, a 5xx, SlowDown, RequestTimeout, a dropped connection or a read timeout. Nothing was lost and
+    every write is idempotent, so the state machine retries the step with backoff, over a budget that outlasts
+    10 minutes of such faults."""
 
 
 class SweepIncomplete(TrackerError):

@@ -70,6 +70,9 @@ LOCK_SORT_KEY = "LOCK"
 LOCK_TRACKING = "TRACKING"
 LOCK_RECORDED = "RECORDED"
 LOCK_RELEASED = "RELEASED"
+# The holder's "Wait for job or wake-up" stores its task token only while it still holds the lock and no wake
+# request is pending (`:me` its execution, `:tracking` LOCK_TRACKING); wake-tracker's reading relies on it.
+WAIT_FOR_WAKE_CONDITION = "ExecutionArn = :me AND LockState = :tracking AND attribute_not_exists(WakeRequestedBy)"
 
 RECORD_TYPE_SUMMARY = "JOB_SUMMARY"
 RECORD_TYPE_FAILED_REQUEST = "FAILED_REQUEST"

@@ -9,8 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import DynamoDbWakeRequests
 from job_tracker.adapters.stepfunctions import StepFunctionsTaskWaker
 from job_tracker.errors import InvalidJobRequest
@@ -42,8 +44,7 @@ class Lock:
             TableName=TABLE,
             Key=KEY,
             UpdateExpression="SET WakeToken = :token",
-            ConditionExpression="ExecutionArn = :me AND LockState = :tracking "
-            "AND attribute_not_exists(WakeRequestedBy)",
+            ConditionExpression=schema.WAIT_FOR_WAKE_CONDITION,  # the state machine's own
             ExpressionAttributeValues={":token": {"S": token}, ":me": {"S": HOLDER}, ":tracking": {"S": "TRACKING"}},
         )
 
@@ -157,7 +158,7 @@ def test_other_step_functions_errors_are_raised(lock: Lock, dynamodb: Any, sfn: 
     waker, stubber = sfn
     lock.put(token="token-1")
     stubber.add_client_error("send_task_success", "AccessDeniedException", "no", http_status_code=400)
-    with pytest.raises(Exception, match="AccessDenied"):
+    with pytest.raises(ClientError, match="AccessDenied"):
         wake_tracker(dict(REQUEST), waker, DynamoDbWakeRequests(dynamodb, TABLE))
 
 
