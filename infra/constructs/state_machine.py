@@ -401,11 +401,14 @@ class TrackerStateMachine(Construct):
             update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind, "
             "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine) "
             "REMOVE WakeToken, WaitingSince, ReleasedAt, WakeRequestedBy",
-            condition_expression="ExecutionArn = :holder",
+            # The lock as just read, holder and state: a holder that recorded the job after the read (it
+            # was still running then) leaves it RECORDED, and this execution must not record it again.
+            condition_expression="ExecutionArn = :holder AND LockState = :seen",
             expression_attribute_values={
                 ":tracking": _string(schema.LOCK_TRACKING),
                 ":me": _string(EXECUTION_ARN),
                 ":holder": _string(sfn.JsonPath.string_at("$.Lock.ExecutionArn")),
+                ":seen": _string(sfn.JsonPath.string_at("$.Lock.LockState")),
                 ":now": _string(STATE_ENTERED_TIME),
                 ":kind": _string(sfn.JsonPath.string_at("$.JobKind")),
                 ":mine": _ME_IN_A_LIST,

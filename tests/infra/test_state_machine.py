@@ -5,7 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from infra.config import EVENTS_PER_POLL, EVENTS_PER_RETRY, MAX_POLL_CAP
 from tests.infra.conftest import cdk_json_context, definition
@@ -242,7 +245,7 @@ def test_a_lock_whose_holder_stopped_is_taken_over(states: dict[str, Any]) -> No
     assert "Sfn.ThrottlingException" in check["Retry"][0]["ErrorEquals"]
     assert states["Lock holder still running?"]["Default"] == "Take over job lock"
     take_over = states["Take over job lock"]
-    assert take_over["Parameters"]["ConditionExpression"] == "ExecutionArn = :holder"
+    assert take_over["Parameters"]["ConditionExpression"] == "ExecutionArn = :holder AND LockState = :seen"
     assert (
         "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine)"
         in (take_over["Parameters"]["UpdateExpression"])
@@ -308,3 +311,68 @@ def test_a_later_execution_wakes_a_running_holder_then_stops(states: dict[str, A
     assert wake["Parameters"]["Holder.$"] == "$.Lock.ExecutionArn"
     assert wake["Next"] == "Job already tracked"
     assert [(c["ErrorEquals"], c["Next"]) for c in wake["Catch"]] == [(["States.ALL"], "Job already tracked")]
+
+
+def _resolved(values: dict[str, Any], state_input: dict[str, Any]) -> dict[str, Any]:
+    """The state's ExpressionAttributeValues with its JsonPaths read from `state_input` (and `$$.…` context)."""
+    context = {"$$.Execution.Id": "arn:aws:states:us-east-1:123456789012:execution:t:B", "$$.State.EnteredTime": "t"}
+
+    def read(path: str) -> Any:
+        if path in context:
+            return context[path]
+        found: Any = state_input
+        for part in path.removeprefix("$.").split("."):
+            found = found[part]
+        return found
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k.removesuffix(".$"): read(v) if k.endswith(".$") else resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return {name: resolve(value) for name, value in values.items()}
+
+
+@pytest.mark.parametrize(("state_now", "taken"), [("TRACKING", True), ("RECORDED", False)])
+def test_a_take_over_fails_when_the_holder_recorded_the_job_after_the_lock_was_read(
+    states: dict[str, Any], state_now: str, taken: bool
+) -> None:
+    """The race: B reads the lock TRACKING under A, A records the job and ends, B finds A not running and
+    takes over. The synthesized update, run on DynamoDB, must refuse once the lock is RECORDED."""
+    holder = "arn:aws:states:us-east-1:123456789012:execution:t:A"
+    parameters = states["Take over job lock"]["Parameters"]
+    key = {"pk": {"S": "JOB#d#j"}, "sk": {"S": "LOCK"}}
+    state_input = {"Lock": {"ExecutionArn": holder, "LockState": "TRACKING"}, "JobKind": "FRAUDSTER_REGISTRATION"}
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="locks",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(
+            TableName="locks",
+            Item={**key, "ExecutionArn": {"S": holder}, "LockState": {"S": state_now}},
+        )
+        try:
+            dynamodb.update_item(
+                TableName="locks",
+                Key=key,
+                UpdateExpression=parameters["UpdateExpression"],
+                ConditionExpression=parameters["ConditionExpression"],
+                ExpressionAttributeValues=_resolved(parameters["ExpressionAttributeValues"], state_input),
+            )
+            refused = False
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            refused = True
+        lock = dynamodb.get_item(TableName="locks", Key=key)["Item"]
+    assert refused is not taken
+    assert lock["LockState"]["S"] == ("TRACKING" if taken else "RECORDED")
+    assert lock["ExecutionArn"]["S"].endswith(":B" if taken else ":A")
