@@ -149,21 +149,29 @@ def _raw(source: ContextSource, name: str) -> Any:
     return value
 
 
+def _parsed_list(value: object, name: str) -> object:
+    """A context value as given: from cdk.json a list, from `-c key='[...]'` (or `-c key=one`) a string."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return []
+    try:
+        return json.loads(value) if value.strip().startswith("[") else [value]
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} is not a JSON list: {error}") from error
+
+
 def _list(source: ContextSource, name: str) -> list[str]:
-    value = _raw(source, name)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip().startswith("[") else [value]
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"context key {CONTEXT_PREFIX}{name} is not a JSON list: {error}") from error
+    value = _parsed_list(_raw(source, name), name)
     if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"context key {CONTEXT_PREFIX}{name} must be a non-empty list of strings")
     return value
 
 
 def _optional_list(source: ContextSource, name: str) -> list[str]:
-    value = source.try_get_context(CONTEXT_PREFIX + name)
-    if value is None or value in ("", []):
+    """Like _list, but unset, empty, `[]` or `-c key='[]'` is no entries."""
+    value = _parsed_list(source.try_get_context(CONTEXT_PREFIX + name), name)
+    if value is None or value == []:
         return []
     return _list(source, name)
 

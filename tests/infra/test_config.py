@@ -35,6 +35,9 @@ def test_voice_id_alone_bedrock_alone_and_both_are_valid() -> None:
     # Without Voice ID domains, Voice ID's output locations and keys are not needed either.
     bedrock = load_config(Context(voiceIdDomainIds=[], outputLocations=None, outputKmsKeyArns=None))
     assert bedrock.tracked_services == ("bedrock",) and bedrock.output_locations == ()
+    # As the README's deploy command gives them on the command line: '[]' strings.
+    from_cli = load_config(Context(voiceIdDomainIds="[]", outputLocations="[]", outputKmsKeyArns="[]"))
+    assert from_cli.tracked_services == ("bedrock",) and from_cli.output_kms_key_arns == ()
 
 
 def test_command_line_strings_are_coerced() -> None:
