@@ -61,6 +61,7 @@ ENVIRONMENT = {
     "MIN_POLL_SECONDS": "30",
     "MAX_POLL_SECONDS": "300",
     "FAILURES_TABLE_NAME": "VoiceIdJobTracker-FailuresTable",
+    "RETENTION_DAYS": "90",
     "VOICE_ID_DOMAIN_IDS": "ExampleDomainId0000001",
     "SWEEP_LOOKBACK_DAYS": "7",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:VoiceIdJobTracker-Tracker",
