@@ -3,6 +3,8 @@ cold-start validation accepts, or the benchmark fails where the functions would 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from benchmarks.bench_cold_import import ENVIRONMENT
@@ -19,5 +21,5 @@ from job_tracker.settings import (
     "settings",
     [DescribeJobSettings, RecordFailuresSettings, WakeTrackerSettings, SweepSettings, ValidateInputSettings],
 )
-def test_the_cold_import_benchmark_s_environment_passes_each_handler_s_validation(settings: type) -> None:
+def test_the_cold_import_benchmark_s_environment_passes_each_handler_s_validation(settings: Any) -> None:
     assert settings.from_env(ENVIRONMENT) is not None
