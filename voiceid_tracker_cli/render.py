@@ -44,8 +44,8 @@ def short_time(value: object) -> str:
 
 
 def _label(attribute: str) -> str:
-    """`DuplicateSkippedRequestCount` -> `duplicate skipped`."""
-    name = attribute.removesuffix("Count").removesuffix("Request")
+    """`DuplicateSkippedRequestCount` -> `duplicate skipped`, `SucceededRecordCount` -> `succeeded`."""
+    name = attribute.removesuffix("Count").removesuffix("Request").removesuffix("Record")
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
@@ -53,10 +53,12 @@ def kind_of(item: Mapping[str, Any]) -> JobKind:
     return JOB_KINDS.get(str(item.get("JobKind")), DEFAULT_JOB_KIND)
 
 
-def counts_text(summary: Mapping[str, Any]) -> str:
-    """The summary's counts of successful requests, by the kind's labels: `registered 2, duplicate skipped 0`."""
+def counts_text(summary: Mapping[str, Any], *, listed_only: bool = False) -> str:
+    """The summary's counts besides the failed one, by the kind's labels: `registered 2, duplicate skipped 0`;
+    `listed_only`: the outcome counts alone (`jobs`), without totals such as Bedrock's tokens."""
     kind = kind_of(summary)
-    attributes = [*(count.summary_attribute for count in kind.counts), *kind.summary_count_attributes]
+    extra = kind.listed_count_attributes if listed_only else kind.summary_count_attributes
+    attributes = [*(count.summary_attribute for count in kind.counts), *extra]
     return ", ".join(
         f"{_label(attribute)} {summary[attribute]}" for attribute in attributes if summary.get(attribute) is not None
     )
@@ -74,7 +76,7 @@ def jobs_table(summaries: Sequence[Mapping[str, Any]]) -> Table:
             text(summary.get("JobName")),
             text(summary.get("JobStatus")),
             text(summary.get(kind_of(summary).failed_count_attribute)),
-            text(counts_text(summary)),
+            text(counts_text(summary, listed_only=True)),
             text(summary.get("RecordState") or _lock_only(summary)),
         )
     return table

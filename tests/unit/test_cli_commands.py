@@ -335,7 +335,7 @@ def test_jobs_shows_a_bedrock_job_s_counts_which_the_index_does_not_copy(cloud: 
     assert {key: listed.get(key) for key in counts} == counts
     table = invoke(target, "jobs", "--kind", "bedrock-batch-inference")
     row = next(line for line in table.stdout.splitlines() if "abcdef123456" in line)
-    assert "│ 7 " in row and "succeeded record 113, unprocessed record 0" in row
+    assert "│ 7 " in row and "succeeded 113, unprocessed 0 " in row and "token" not in table.stdout
 
 
 def test_jobs_status_is_the_exact_word_or_every_service_s_word_for_it(cloud: dict[str, Any]) -> None:

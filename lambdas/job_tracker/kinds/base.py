@@ -117,6 +117,9 @@ class JobKind:
     """The summary item's count of failure items, in the service's own word (requests, records)."""
     summary_count_attributes: tuple[str, ...] = ()
     """The summary's counts the output format adds besides `counts` (Bedrock: succeeded, unprocessed, tokens)."""
+    listed_count_attributes: tuple[str, ...] = ()
+    """Of `summary_count_attributes`, those the CLI's `jobs` lists beside the failed count (the outcome, not
+    the totals): `show` prints them all."""
     failure_detail_fields: tuple[str, ...] = ()
     """Failure items' attributes from the output format itself (Bedrock: where the record's line is), shown by
     the CLI and read by its retry."""

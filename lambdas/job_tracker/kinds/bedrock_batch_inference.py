@@ -55,4 +55,5 @@ BEDROCK_BATCH_INFERENCE = JobKind(
         "InputTokenCount",
         "OutputTokenCount",
     ),
+    listed_count_attributes=("SucceededRecordCount", "UnprocessedRecordCount"),
 )
