@@ -238,7 +238,7 @@ def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
     environment = {
         **os.environ,
         "VOICEID_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path),
-        "COLUMNS": "120",
+        "COLUMNS": "150",  # the jobs table has eight columns
         "PYTHONUNBUFFERED": "1",  # its messages (stderr) and results (stdout) in the order it wrote them
     }
     done = subprocess.run(
