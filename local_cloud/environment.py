@@ -186,29 +186,25 @@ class LocalEnvironment:
             bucket = uri.removeprefix("s3://").split("/", 1)[0]
             if bucket not in self.stack.buckets:
                 s3.create_bucket(Bucket=bucket)
-        if not self._configured("BedrockOutputKmsKeyArns"):
+        if not self.stack.listed("BedrockOutputKmsKeyArns"):
             key = self.cloud.client("kms").create_key(Description="local Bedrock batch inference output")
             self._unconfigured_bedrock_key_id = str(key["KeyMetadata"]["Arn"])
-
-    def _configured(self, output: str) -> list[str]:
-        """The values of a comma-separated stack output; none when the stack does not have it."""
-        return [value for value in self.stack.outputs.get(output, "").split(",") if value]
 
     @property
     def bedrock_input_s3_uri(self) -> str:
         """Where local Bedrock jobs read: the stack's first configured Bedrock input location."""
-        return next(iter(self._configured("BedrockInputLocations")), BEDROCK_INPUT_S3_URI)
+        return next(iter(self.stack.listed("BedrockInputLocations")), BEDROCK_INPUT_S3_URI)
 
     @property
     def bedrock_output_s3_uri(self) -> str:
         """Where local Bedrock jobs write: the stack's first configured Bedrock output location."""
-        return next(iter(self._configured("BedrockOutputLocations")), BEDROCK_OUTPUT_S3_URI)
+        return next(iter(self.stack.listed("BedrockOutputLocations")), BEDROCK_OUTPUT_S3_URI)
 
     @property
     def bedrock_output_kms_key_id(self) -> str:
         """The key local Bedrock jobs encrypt their output with: the local stand-in for the stack's first
         configured Bedrock output key, so the record Lambda needs its `kms:Decrypt` as it would in AWS."""
-        configured = self._configured("BedrockOutputKmsKeyArns")
+        configured = self.stack.listed("BedrockOutputKmsKeyArns")
         return self.stack.kms_keys[configured[0]] if configured else self._unconfigured_bedrock_key_id
 
     @property
@@ -265,7 +261,7 @@ class LocalEnvironment:
     def input_location(self) -> tuple[str, str]:
         """(bucket, key prefix) where manifests and audio go: the stack's first configured input location
         (`tracker:inputLocations`, which the record Lambda may read), else a bucket of the local cloud's own."""
-        configured = [uri for uri in self.stack.outputs.get("VoiceIdInputLocations", "").split(",") if uri]
+        configured = self.stack.listed("VoiceIdInputLocations")
         if not configured:
             return INPUT_BUCKET, ""
         bucket, _, prefix = configured[0].removeprefix("s3://").partition("/")

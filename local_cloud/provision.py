@@ -56,6 +56,10 @@ class Deployment:
     """Configured or template key -> the local key's ARN (moto cannot create a key with a chosen id)."""
     no_local_effect: list[str] = field(default_factory=list)
 
+    def listed(self, output: str) -> list[str]:
+        """The values of a comma-separated stack output (locations, key ARNs); none when it is empty or absent."""
+        return [item for item in self.outputs.get(output, "").split(",") if item]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "stackName": self.stack_name,
@@ -70,10 +74,6 @@ class Deployment:
             "kmsKeys": self.kms_keys,
             "noLocalEffect": self.no_local_effect,
         }
-
-
-def _split_output(value: str | None) -> list[str]:
-    return [item for item in (value or "").split(",") if item]
 
 
 class StackDeployer:
@@ -234,16 +234,15 @@ class StackDeployer:
     def _create_referenced_resources(self) -> None:
         """The Voice ID and Bedrock input and output buckets and keys the stack may read but does not own: a
         local stand-in key for each configured one, so jobs write SSE-KMS output as they would in AWS."""
-        outputs = self.deployment.outputs
         for service in ("VoiceId", "Bedrock"):
             for uri in (
-                *_split_output(outputs.get(f"{service}OutputLocations")),
-                *_split_output(outputs.get(f"{service}InputLocations")),
+                *self.deployment.listed(f"{service}OutputLocations"),
+                *self.deployment.listed(f"{service}InputLocations"),
             ):
                 bucket = uri.removeprefix("s3://").split("/", 1)[0]
                 if bucket not in self.deployment.buckets:
                     self._create_bucket(bucket)
-            for arn in _split_output(outputs.get(f"{service}OutputKmsKeyArns")):
+            for arn in self.deployment.listed(f"{service}OutputKmsKeyArns"):
                 if arn in self.deployment.kms_keys:
                     continue
                 local = self._create_key(arn, description=f"local stand-in for {arn}")

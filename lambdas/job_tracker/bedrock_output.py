@@ -106,23 +106,22 @@ def read_jsonl_out(
             continue
         record = _decode(line, source, number)
         record_id = _record_id(record, source, number)
-        repeated = record_id in tally.record_ids
-        if repeated:
+        error = record.get("error")
+        failure = _failure(error, record_id, source, number) if error is not None else None
+        if failure is None and "modelOutput" not in record:
+            raise OutputFileInvalid(f"{source} line {number} has neither modelOutput nor error")
+        if record_id in tally.record_ids:
             # A recordId repeated in the input (Bedrock does not refuse it): one item per id, so its later
             # lines are counted as duplicates, not as more failures or successes.
             tally.duplicate_ids += 1
+            continue
         tally.record_ids.add(record_id)
-        error = record.get("error")
-        if error is not None:
-            failure = _failure(error, record_id, source, number)
-            if not repeated:
-                tally.failed += 1
-                tally.failed_ids.add(record_id)
-                on_failure(failure)
-        elif "modelOutput" in record:
-            tally.succeeded += 0 if repeated else 1
+        if failure is None:
+            tally.succeeded += 1
         else:
-            raise OutputFileInvalid(f"{source} line {number} has neither modelOutput nor error")
+            tally.failed += 1
+            tally.failed_ids.add(record_id)
+            on_failure(failure)
 
 
 @dataclass

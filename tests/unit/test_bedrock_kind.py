@@ -406,3 +406,13 @@ def test_an_unprocessed_input_record_id_too_long_for_a_key_fails_the_record_nami
     put(s3, f"{OUT}a.jsonl.out", record_line("a1"))
     with pytest.raises(OutputFileInvalid, match=r"bedrock-in/a\.jsonl line 2 has a recordId longer than"):
         record(s3, dynamodb, described("Stopped"))
+
+
+def test_the_kinds_tracker_statuses_are_the_job_status_enum_s() -> None:
+    """kinds.base cannot import models (models imports kinds), so the two lists are held equal here."""
+    from job_tracker.kinds.base import TRACKER_STATUSES, TRACKER_TERMINAL_STATUSES
+
+    assert tuple(status.value for status in JobStatus) == TRACKER_STATUSES
+    assert {JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED} == TRACKER_TERMINAL_STATUSES
+    assert not JobStatus.IN_PROGRESS.is_terminal and JobStatus.FAILED.is_terminal
+    assert BEDROCK.terminal_statuses == {"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
