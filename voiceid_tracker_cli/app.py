@@ -30,6 +30,7 @@ from voiceid_tracker_cli.executions import (
 )
 from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
 from voiceid_tracker_cli.records import (
+    FailedRequest,
     JobRecord,
     failed_requests,
     failures_by_code,
@@ -43,6 +44,7 @@ from voiceid_tracker_cli.retry import (
     S3Uri,
     choose,
     input_manifest_uri,
+    left_out,
     parse_code,
     parse_codes,
     plan_retry,
@@ -50,7 +52,7 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import CLI_NAME, JOB_KINDS, SERVICES, JobKind, kind_named, schema
+from voiceid_tracker_cli.shared import CLI_NAME, DEFAULT_JOB_KIND, JOB_KINDS, SERVICES, JobKind, kind_named, schema
 from voiceid_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
@@ -66,6 +68,7 @@ JOB_STATUSES = tuple(dict.fromkeys(status for kind in JOB_KINDS.values() for sta
 DEFAULT_BEDROCK_MIN_RECORDS = 100
 EXAMPLE_JOB = "TEDksALNsaMmuOzH6eGyRm"
 EXAMPLE_DOMAIN = "ExampleDomainId0000001"
+EXAMPLE_BEDROCK_JOB = "e5yascjteetn"
 
 
 class TableOrJson(StrEnum):
@@ -190,8 +193,21 @@ def _domains(target: Target, domain: str | None, job: str | None = None) -> list
     return [domain]
 
 
+def kind_of_job_id(job: str) -> JobKind:
+    """The kind a job id alone says: the one kind of the service whose ids look like it (a 12-character id is
+    a Bedrock batch inference job), else the default kind of that service's (Voice ID's jobs: fraudster
+    registration, as a tracker's input without JobKind)."""
+    kinds = [kind for kind in JOB_KINDS.values() if kind.service.job_id.fullmatch(job)]
+    if len(kinds) == 1:
+        return kinds[0]
+    if DEFAULT_JOB_KIND in kinds:
+        return DEFAULT_JOB_KIND
+    raise CliError(f"which kind of job {job} is cannot be told from its id: say --kind ({', '.join(JOB_KINDS)})")
+
+
 def _record_kind(target: Target, record: JobRecord) -> JobKind:
-    """The job's kind as its items name it; failing that, as its lock holder's input names it."""
+    """The job's kind as its items name it; failing that, as its lock holder's input names it; failing that,
+    as its id says (`kind_of_job_id`)."""
     name = record.kind_name
     holder = (record.lock or {}).get("ExecutionArn")
     if name is None and isinstance(holder, str):
@@ -200,8 +216,15 @@ def _record_kind(target: Target, record: JobRecord) -> JobKind:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "InvalidArn"):
                 raise
-            name = None  # the holder is gone (executions expire): the default kind
-    return kind_named(name)
+            name = None  # the holder is gone (executions expire): the kind its id says
+    return kind_named(name) if name is not None else kind_of_job_id(record.job_id)
+
+
+def _job_kind(target: Target, job: str, kind: str | None, record: JobRecord | None) -> JobKind:
+    """--kind when given; else the kind of the job's items (`_record_kind`); else the kind its id says."""
+    if kind is not None:
+        return kind_named(kind)
+    return _record_kind(target, record) if record is not None else kind_of_job_id(job)
 
 
 @app.command(
@@ -300,7 +323,8 @@ def failures(
     *,
     job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
     code: Annotated[
-        list[int] | None, typer.Option(help="Only failures with this ErrorCode (repeat for several).")
+        list[str] | None,
+        typer.Option(metavar="CODE", help="Only failures with this ErrorCode, or UNPROCESSED (repeat for several)."),
     ] = None,
     output_format: Annotated[
         FailuresFormat, typer.Option("--format", help="table, csv (with a header row) or json (a list).")
@@ -312,7 +336,8 @@ def failures(
     target = _target(ctx)
     record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
     kind = _record_kind(target, record)
-    found = failed_requests(target.dynamodb(), target.table_name, record, kind, code or None)
+    codes = [parse_code(one, "--code") for one in code or ()]
+    found = failed_requests(target.dynamodb(), target.table_name, record, kind, codes or None)
     if not record.is_recorded:
         render.stderr_console().print(
             f"note: job {job} is not recorded (RecordState {record.record_state or 'none'}); the list may be partial",
@@ -341,7 +366,11 @@ def retry(
     ] = None,
     output: Annotated[
         str | None,
-        typer.Option(metavar="S3URI", help="Folder for the new manifest (default: the input manifest's folder)."),
+        typer.Option(
+            metavar="S3URI",
+            help="Folder for the new manifest or JSONL (default: Voice ID, the input manifest's folder; Bedrock, "
+            "the stack's BedrockRetryInputLocation, tracker:bedrockRetryInputLocation).",
+        ),
     ] = None,
     start: Annotated[bool, typer.Option("--start", help="Also start the new job (same kind and config).")] = False,
 ) -> None:
@@ -357,13 +386,24 @@ def retry(
     record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
     kind = _record_kind(target, record)
     recorded_failures = failed_requests(target.dynamodb(), target.table_name, record, kind)
-    request_ids = choose(record, kind, recorded_failures, chosen_codes)
-    RETRIES[kind.service.key](target, record, kind, request_ids, output_uri=output_uri, start=start)
+    unnamed = left_out(record, chosen_codes)
+    request_ids = set(choose(record, kind, recorded_failures, chosen_codes, unnamed=unnamed))
+    if unnamed:
+        render.stderr_console().print(f"note: {unnamed}", markup=False)
+    chosen = [failure for failure in recorded_failures if failure.request_id in request_ids]
+    RETRIES[kind.service.key](target, record, kind, chosen, output_uri=output_uri, start=start)
 
 
 def _retry_voice_id(
-    target: Target, record: JobRecord, kind: JobKind, request_ids: list[str], *, output_uri: S3Uri | None, start: bool
+    target: Target,
+    record: JobRecord,
+    kind: JobKind,
+    chosen: list[FailedRequest],
+    *,
+    output_uri: S3Uri | None,
+    start: bool,
 ) -> None:
+    request_ids = [failure.request_id for failure in chosen]
     input_uri = input_manifest_uri(record)
     plan = plan_retry(
         record,
@@ -393,14 +433,23 @@ def _retry_voice_id(
 
 
 def _retry_bedrock(
-    target: Target, record: JobRecord, kind: JobKind, record_ids: list[str], *, output_uri: S3Uri | None, start: bool
+    target: Target,
+    record: JobRecord,
+    kind: JobKind,
+    chosen: list[FailedRequest],
+    *,
+    output_uri: S3Uri | None,
+    start: bool,
 ) -> None:
-    """A JSONL of the chosen records' original lines, to --output or the stack's BedrockRetryInputLocation;
-    --start creates the job, unless it holds fewer records than the models' minimum."""
+    """A JSONL of the chosen records' lines, to --output or the stack's BedrockRetryInputLocation; --start
+    creates the job (named with the tracked prefix, BedrockJobNamePrefixes), unless it holds fewer records than
+    the models' minimum."""
+    record_ids = [failure.request_id for failure in chosen]
     folder = output_uri or _retry_location(target)
     input_uri = input_manifest_uri(record)
-    plan = bedrock_retry.plan(record, record_ids, folder)
-    picked = bedrock_retry.original_lines(target.s3(), input_uri, record_ids)
+    prefixes = [prefix for prefix in (target.optional_output("BedrockJobNamePrefixes") or "").split(",") if prefix]
+    plan = bedrock_retry.plan(record, record_ids, folder, prefixes)
+    picked = bedrock_retry.original_lines(target.s3(), input_uri, chosen)
     bedrock_retry.write_jsonl(target.s3(), plan, picked)
     info = render.stderr_console()
     info.print(f"Wrote a JSONL of {len(record_ids)} record(s) from {kind.noun} job {record.job_id} to:", markup=False)
@@ -445,15 +494,27 @@ RETRIES = {"voiceid": _retry_voice_id, "bedrock": _retry_bedrock}
     epilog=_example(
         f"--local track {EXAMPLE_JOB} --domain {EXAMPLE_DOMAIN}",
         f"track {EXAMPLE_JOB} --domain {EXAMPLE_DOMAIN} --kind SPEAKER_ENROLLMENT --rerecord",
+        f"track {EXAMPLE_BEDROCK_JOB}",
     )
 )
 def track(
     ctx: typer.Context,
     *,
     job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
-    domain: Annotated[str, typer.Option(help="The job's Voice ID domain (one the stack follows).")],
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            help="The job's Voice ID domain, or a Bedrock job's account (one the stack follows); needed only when "
+            "the stack follows several of the job's service."
+        ),
+    ] = None,
     kind: Annotated[
-        str | None, typer.Option(help="The job's kind (default FRAUDSTER_REGISTRATION).", show_default=False)
+        str | None,
+        typer.Option(
+            help="The job's kind (default: the kind its items name, else its id's: a 12-character id is "
+            "BEDROCK_BATCH_INFERENCE, a 22-character one FRAUDSTER_REGISTRATION).",
+            show_default=False,
+        ),
     ] = None,
     rerecord: Annotated[
         bool, typer.Option("--rerecord", help="Record a recorded job again (never while a tracker runs).")
@@ -464,8 +525,18 @@ def track(
     The execution's input is {"DomainId", "JobId"}, plus "JobKind" for any kind but the default."""
     target = _target(ctx)
     require_resource_id("JOB", job)
-    (domain_id,) = _domains(target, domain)
-    payload = execution_input(domain_id, job, kind_named(kind), rerecord=rerecord)
+    domains = _domains(target, domain, job)
+    record = lookup_job(target.dynamodb(), target.table_name, job, domains)
+    if record is not None:
+        domain_id = record.domain_id
+    elif len(domains) == 1:
+        (domain_id,) = domains
+    else:
+        raise CliError(f"job {job} is not known to the tracker yet: say which of {', '.join(domains)} with --domain")
+    job_kind = _job_kind(target, job, kind, record)
+    if not job_kind.service.job_id.fullmatch(job):
+        raise CliError(f"job {job} is not a {job_kind.noun} job: its JobId must be {job_kind.service.job_id_shape}")
+    payload = execution_input(domain_id, job, job_kind, rerecord=rerecord)
     arn = start_tracker(target.stepfunctions(), target.state_machine_arn, payload)
     typer.echo(arn)
 
@@ -504,12 +575,7 @@ def watch(
         record = await_tracker(target, job, domains, interval=interval, limit=min(PICKUP_SECONDS, timeout))
         if record is None:
             find_job(target.dynamodb(), target.table_name, job, domains)  # raises: say --domain
-    if kind is not None:
-        job_kind = kind_named(kind)
-    elif record is not None:
-        job_kind = _record_kind(target, record)
-    else:
-        job_kind = kind_named(None)
+    job_kind = _job_kind(target, job, kind, record)
     domain_id = record.domain_id if record else domains[0]
     watcher = Watcher(target, job, domain_id, job_kind, interval=interval, timeout=timeout)
     # The live view goes to stderr, so that stdout holds only the outcome.

@@ -1,7 +1,8 @@
 """`watch`: follow a job until the tracker has recorded it, from the table and the job's service.
 
 Each round reads the job's summary and lock (one BatchGetItem) and, while the job runs, describes it once
-through its service (Voice ID, Bedrock). Voice ID allows 2 TPS per account, shared with every tracker and the
+through its service (Voice ID, Bedrock); a job that ended and was recorded between two rounds is described once
+more, for its last reading. Voice ID allows 2 TPS per account, shared with every tracker and the
 sweep, so rounds are seconds apart (`--interval`, at least 1 s) and a finished job is not described again.
 """
 
@@ -118,7 +119,9 @@ class Snapshot:
         table.add_column(no_wrap=True)
         table.add_column()
         bar = ProgressBar(total=100, completed=self.percent_complete, width=30)
-        table.add_row("Voice ID", Text(self.job_status or "?"), Group(bar, Text(f"{self.percent_complete}%")))
+        table.add_row(
+            self.kind.service.name, Text(self.job_status or "?"), Group(bar, Text(f"{self.percent_complete}%"))
+        )
         lock = self.lock
         holder = str(lock.get("ExecutionArn", "")).rsplit(":", 1)[-1]
         tracker = lock.get("LockState") or "no tracker yet"
@@ -181,12 +184,23 @@ class Watcher:
             return None
         return tracker_status(self.target.stepfunctions(), lock.get("ExecutionArn"))
 
+    def _last_reading(self, summary: dict[str, Any]) -> None:
+        """Once the job is recorded, its row shows the job's last reading: a reading from before it ended
+        (`Validating 0%`, the job having run and been recorded between two rounds) is replaced by one more
+        describe; a job recorded before watch began shows its summary's status (the service's own word)."""
+        if self._job_status in TERMINAL_JOB_STATUSES:
+            return  # the describe that saw the end is the last reading
+        if self._job_status is None:
+            self._job_status, self._percent = str(summary.get("JobStatus")), 100
+            return
+        self._describe()
+
     def snapshot(self) -> Snapshot:
         record = lookup_job(self.target.dynamodb(), self.target.table_name, self.job_id, [self.domain_id])
         if not (record and record.record_state in RECORDED_STATES):
             self._describe()
-        elif self._job_status is None and record.summary:
-            self._job_status, self._percent = str(record.summary.get("JobStatus")), 100
+        elif record.summary:
+            self._last_reading(record.summary)
         recorded = bool(record and record.record_state in RECORDED_STATES)
         holder = None if recorded else self._holder_status(record)
         return Snapshot(self.job_id, self.domain_id, self.kind, self._job_status, self._percent, record, holder)

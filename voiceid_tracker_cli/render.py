@@ -181,13 +181,29 @@ def failures_table(record: JobRecord, kind: JobKind, failures: Sequence[FailedRe
     return table
 
 
+# A spreadsheet reads a cell that begins with one of these as a formula (CSV injection; OWASP's list: the four
+# signs, tab and carriage return); record ids and error messages come from whoever built the job's input.
+# OWASP's convention: such a cell gets a leading single quote, which the spreadsheet shows as text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: `=1+2` as `'=1+2`; None as empty, numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return f"'{value}"
+    return value
+
+
 def failures_csv(kind: JobKind, failures: Sequence[FailedRequest]) -> str:
-    """A header row (RequestId, ErrorCode, ErrorMessage, then the kind's fields), one row per failure."""
+    """A header row (RequestId, ErrorCode, ErrorMessage, then the kind's fields), one row per failure; a text
+    cell that a spreadsheet would run as a formula is prefixed with a single quote (`csv_cell`)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=failure_columns(kind), lineterminator="\n")
     writer.writeheader()
     for failure in failures:
-        writer.writerow({key: "" if value is None else value for key, value in failure.to_dict().items()})
+        writer.writerow({key: csv_cell(value) for key, value in failure.to_dict().items()})
     return buffer.getvalue()
 
 
