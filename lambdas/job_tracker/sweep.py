@@ -7,8 +7,10 @@ tracker. It reads the job lock first so that it never starts a second tracker fo
 state machine's own conditional lock still settles the race with an event that arrives meanwhile.
 
 One job's error (a throttled lock read, a refused StartExecution) is that job's verdict, FAILED, and the
-sweep goes on. It keeps a time budget: once less than `reserve_seconds` of the function's time is left it
-stops, and reports the domains and kinds it did not reach.
+sweep goes on. It keeps a time budget (`TimeBudget`): before it fetches a page of jobs it makes sure the
+page and the reconcile of its first job both fit in the time left, and before each job that its reconcile
+does, with the report's own time kept aside either way; otherwise it stops and reports the domains and
+kinds it did not reach. A kind's lookback covers at least its longest job (`lookback_for`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ class JobLock:
 
 
 class JobLister(Protocol):
-    def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]: ...
+    def list_job_pages(self, domain_id: str, kind: JobKind) -> Iterator[list[ListedJob]]:
+        """The jobs one List*Jobs page at a time: each page is fetched only when the iterator is advanced,
+        so the sweep can check its time before every fetch."""
+        ...
 
 
 class LockReader(Protocol):
@@ -112,6 +117,42 @@ class SweepReport:
         }
 
 
+# A job that ended as late as its kind allows may still need its tracker started: its end event lost, or its
+# tracker failed and retried hourly (`Sweep.retry_failed_after`) for a while.
+LOOKBACK_BEYOND_LONGEST_JOB = timedelta(days=1)
+
+
+def lookback_for(kind: JobKind, configured: timedelta) -> timedelta:
+    """How far back the sweep lists `kind`'s jobs: the configured lookback, or longer for a kind whose jobs
+    may run longer (a Bedrock job runs for up to a week), so that a job is still listed when it ends."""
+    if kind.longest_job is None:
+        return configured
+    return max(configured, kind.longest_job + LOOKBACK_BEYOND_LONGEST_JOB)
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    """The longest each of the sweep's next steps can take, so that it stops while its report still fits in
+    the function's time (a sweep killed at its timeout reports nothing, not even what it did)."""
+
+    page_seconds: float = 0.0
+    """One List*Jobs page, retries included."""
+    reconcile_seconds: float = 0.0
+    """One job's reconcile: its lock read, holder check and StartExecution."""
+    report_seconds: float = 0.0
+    """The report itself: metrics, the log line, the answer."""
+
+    @property
+    def before_page(self) -> float:
+        """Time needed to fetch a page: the page, then at least its first job, then the report."""
+        return self.page_seconds + self.reconcile_seconds + self.report_seconds
+
+    @property
+    def before_job(self) -> float:
+        """Time needed to reconcile a job of a page already fetched, then report."""
+        return self.reconcile_seconds + self.report_seconds
+
+
 def execution_name(ref: JobRef, now: datetime) -> str:
     """One name per job and minute: a sweep retried by the scheduler (or run twice within a minute) asks
     Step Functions for the same execution, which it refuses to start twice."""
@@ -124,11 +165,12 @@ class Sweep:
     locks: LockReader
     trackers: TrackerStarter
     lookback: timedelta
+    """The configured lookback; a kind whose jobs run longer is looked back further (`lookback_for`)."""
     retry_failed_after: timedelta = timedelta(hours=1)
     """A job whose tracker failed is started again at most this often: a permanent failure (an output key
     policy, say) would otherwise fail once per sweep for the whole lookback, paging each time."""
-    reserve_seconds: float = 0.0
-    """Stop once less than this much time is left: the longest the next job (or page) can take."""
+    budget: TimeBudget = TimeBudget()
+    """Stop before a page or a job that might not finish, with the report, in the time left."""
 
     def run(
         self,
@@ -146,7 +188,7 @@ class Sweep:
         report = report if report is not None else SweepReport()
         pairs = [(kind, domain_id) for kind in kinds for domain_id in domain_ids]
         for index, (kind, domain_id) in enumerate(pairs):
-            if remaining_seconds() < self.reserve_seconds:
+            if remaining_seconds() < self.budget.before_page:
                 report.not_reached += [f"{k.name} in {d}" for k, d in pairs[index:]]
                 break
             try:
@@ -175,25 +217,36 @@ class Sweep:
         remaining_seconds: Callable[[], float],
     ) -> bool:
         """Reconcile the domain's jobs of `kind`; False when time ran out before the last one."""
-        oldest = now - self.lookback
-        for job in self.lister.list_jobs(domain_id, kind):
-            if remaining_seconds() < self.reserve_seconds:
+        oldest = now - lookback_for(kind, self.lookback)
+        pages = self.lister.list_job_pages(domain_id, kind)
+        while True:
+            # Checked before each fetch (the page is fetched by next()): a page with no time left to
+            # reconcile even one of its jobs would only be thrown away.
+            if remaining_seconds() < self.budget.before_page:
                 return False
-            report.jobs_found += 1
-            verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile_one(job, now, report)
-            report.verdicts[job.ref.job_id] = verdict
-            logger.info(
-                "Swept job",
-                extra={
-                    "domain_id": job.ref.domain_id,
-                    "job_kind": kind.name,
-                    "job_id": job.ref.job_id,
-                    "job_status": job.status,
-                    "created_at": job.created_at.isoformat(),
-                    "verdict": verdict.value,
-                },
-            )
-        return True
+            page = next(pages, None)
+            if page is None:
+                return True
+            for job in page:
+                if remaining_seconds() < self.budget.before_job:
+                    return False
+                self._sweep_job(job, oldest, now, report)
+
+    def _sweep_job(self, job: ListedJob, oldest: datetime, now: datetime, report: SweepReport) -> None:
+        report.jobs_found += 1
+        verdict = Verdict.OUTSIDE_LOOKBACK if job.created_at < oldest else self._reconcile_one(job, now, report)
+        report.verdicts[job.ref.job_id] = verdict
+        logger.info(
+            "Swept job",
+            extra={
+                "domain_id": job.ref.domain_id,
+                "job_kind": job.kind.name,
+                "job_id": job.ref.job_id,
+                "job_status": job.status,
+                "created_at": job.created_at.isoformat(),
+                "verdict": verdict.value,
+            },
+        )
 
     def _reconcile_one(self, job: ListedJob, now: datetime, report: SweepReport) -> Verdict:
         try:

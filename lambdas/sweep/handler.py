@@ -23,10 +23,13 @@ from job_tracker.clients import SWEEP_AWS, SWEEP_BEDROCK, SWEEP_VOICE_ID
 from job_tracker.errors import SweepIncomplete
 from job_tracker.scopes import BedrockScope
 from job_tracker.settings import SweepSettings
-from job_tracker.sweep import JobLister, Sweep, SweepReport, Verdict
+from job_tracker.sweep import JobLister, Sweep, SweepReport, TimeBudget, Verdict, lookback_for
 
 if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Metrics, the log line and the answer take milliseconds; a second leaves room for a slow metrics flush.
+REPORT_SECONDS = 1.0
 
 settings = SweepSettings.from_env()
 logger = Logger()
@@ -39,7 +42,11 @@ if "voiceid" in settings.tracked.scopes:
 bedrock_scope = settings.tracked.scopes.get("bedrock")
 if isinstance(bedrock_scope, BedrockScope):
     listers["bedrock"] = BedrockJobLister(
-        boto3.client("bedrock", config=SWEEP_BEDROCK.config()), bedrock_scope, lookback, lambda: datetime.now(UTC)
+        boto3.client("bedrock", config=SWEEP_BEDROCK.config()),
+        bedrock_scope,
+        # Bedrock lists by submission time: back far enough for its kinds' longest job.
+        max(lookback_for(kind, lookback) for kind in settings.tracked.kinds if kind.service.key == "bedrock"),
+        lambda: datetime.now(UTC),
     )
 sweep = Sweep(
     lister=ListerByService(listers),
@@ -48,11 +55,12 @@ sweep = Sweep(
         boto3.client("stepfunctions", config=SWEEP_AWS.config()), settings.state_machine_arn
     ),
     lookback=lookback,
-    # The longest the next step can take: listing a page, or one job's lock read, holder check and start.
-    reserve_seconds=max(
-        SWEEP_VOICE_ID.worst_case_call_seconds(),
-        SWEEP_BEDROCK.worst_case_call_seconds(),
-        3 * SWEEP_AWS.worst_case_call_seconds(),
+    budget=TimeBudget(
+        # The slower of the services' List*Jobs pages; a job's reconcile is a lock read, a holder check and
+        # a start.
+        page_seconds=max(SWEEP_VOICE_ID.worst_case_call_seconds(), SWEEP_BEDROCK.worst_case_call_seconds()),
+        reconcile_seconds=3 * SWEEP_AWS.worst_case_call_seconds(),
+        report_seconds=REPORT_SECONDS,
     ),
 )
 

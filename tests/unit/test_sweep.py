@@ -20,7 +20,15 @@ from job_tracker.adapters.voiceid import VoiceIdJobLister
 from job_tracker.errors import AccessDenied, VoiceIdThrottled
 from job_tracker.kinds import JOB_KINDS
 from job_tracker.models import JobRef
-from job_tracker.sweep import STARTED_BY_SWEEP, ListedJob, Sweep, Verdict, execution_name
+from job_tracker.sweep import (
+    STARTED_BY_SWEEP,
+    ListedJob,
+    Sweep,
+    TimeBudget,
+    Verdict,
+    execution_name,
+    lookback_for,
+)
 from tests.unit.conftest import DOMAIN_ID, REGION, TABLE
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -33,13 +41,23 @@ def job_id(n: int) -> str:
 
 
 class FixedLister:
-    """A Voice ID domain's jobs, as ListFraudsterRegistrationJobs would page them."""
+    """A Voice ID domain's jobs, as ListFraudsterRegistrationJobs would page them (`page_size` a page), counting
+    the pages fetched."""
 
-    def __init__(self, jobs: dict[str, list[ListedJob]]) -> None:
+    def __init__(self, jobs: dict[str, list[ListedJob]], page_size: int = 100) -> None:
         self.jobs = jobs
+        self.page_size = page_size
+        self.pages_fetched = 0
+
+    def list_job_pages(self, domain_id: str, kind: object) -> Iterator[list[ListedJob]]:
+        jobs = [job for job in self.jobs.get(domain_id, []) if job.kind is kind]
+        for start in range(0, max(len(jobs), 1), self.page_size):
+            self.pages_fetched += 1
+            yield jobs[start : start + self.page_size]
 
     def list_jobs(self, domain_id: str, kind: object) -> Iterator[ListedJob]:
-        yield from (job for job in self.jobs.get(domain_id, []) if job.kind is kind)
+        for page in self.list_job_pages(domain_id, kind):
+            yield from page
 
 
 def listed(n: int, *, age: timedelta = timedelta(hours=1), status: str = "COMPLETED") -> ListedJob:
@@ -175,6 +193,26 @@ def test_the_lister_follows_every_page(stubbed_lister: tuple[VoiceIdJobLister, S
     assert jobs[0].created_at == NOW and jobs[0].status == "COMPLETED"
 
 
+def test_the_lister_fetches_a_page_only_when_asked_for_it(stubbed_lister: tuple[VoiceIdJobLister, Stubber]) -> None:
+    lister, stubber = stubbed_lister
+    stubber.add_response(
+        "list_fraudster_registration_jobs",
+        {"JobSummaries": [summary(1)], "NextToken": "page-2"},
+        {"DomainId": DOMAIN_ID, "MaxResults": 100},
+    )
+    stubber.add_response(
+        "list_fraudster_registration_jobs",
+        {"JobSummaries": [summary(2)]},
+        {"DomainId": DOMAIN_ID, "MaxResults": 100, "NextToken": "page-2"},
+    )
+    pages = lister.list_job_pages(DOMAIN_ID, FRAUDSTERS)
+    assert [job.ref.job_id for job in next(pages)] == [job_id(1)]
+    # The second page is still unfetched: the sweep decides, with its time left, whether to ask for it.
+    with pytest.raises(AssertionError):
+        stubber.assert_no_pending_responses()
+    assert [job.ref.job_id for job in next(pages)] == [job_id(2)]
+
+
 @pytest.mark.parametrize(
     ("code", "status", "error", "text"),
     [
@@ -210,10 +248,10 @@ def test_a_recently_failed_job_waits_before_it_is_tried_again(dynamodb: Any, sfn
 
 
 class FailingLister(FixedLister):
-    def list_jobs(self, domain_id: str, kind: object) -> Iterator[ListedJob]:
+    def list_job_pages(self, domain_id: str, kind: object) -> Iterator[list[ListedJob]]:
         if domain_id == "BrokenDomainDDDDDDDDDD":
             raise AccessDenied(f"not allowed to list {domain_id}")
-        yield from super().list_jobs(domain_id, kind)
+        yield from super().list_job_pages(domain_id, kind)
 
 
 def test_a_domain_that_cannot_be_listed_does_not_stop_the_others(
@@ -267,7 +305,7 @@ def test_the_sweep_stops_within_its_time_budget_and_reports_what_it_did_not_reac
         locks=DynamoDbLockReader(dynamodb, TABLE),
         trackers=StepFunctionsTrackers(sfn, state_machine_arn),
         lookback=timedelta(days=7),
-        reserve_seconds=60,
+        budget=TimeBudget(reconcile_seconds=60),
     )
 
     # The function's clock: 5 minutes left, less than a minute once 3 trackers are started.
@@ -286,7 +324,111 @@ def test_the_sweep_stops_within_its_time_budget_and_reports_what_it_did_not_reac
 
 
 def test_no_time_at_all_reaches_nothing_and_says_so(dynamodb: Any, sfn: Any, state_machine_arn: str) -> None:
-    sweep = dataclasses.replace(make_sweep(dynamodb, sfn, state_machine_arn, [listed(1)]), reserve_seconds=10)
+    sweep = dataclasses.replace(
+        make_sweep(dynamodb, sfn, state_machine_arn, [listed(1)]), budget=TimeBudget(page_seconds=10)
+    )
     report = sweep.run([DOMAIN_ID], JOB_KINDS.values(), NOW, remaining_seconds=lambda: 5.0)
     assert report.verdicts == {}
     assert report.not_reached == [f"{kind} in {DOMAIN_ID}" for kind in JOB_KINDS]
+
+
+class SimulatedFunctionClock:
+    """The sweep function's remaining time, where each page fetch and each reconcile takes its worst case."""
+
+    def __init__(self, timeout: float) -> None:
+        self.left = timeout
+
+    def remaining(self) -> float:
+        return self.left
+
+    def spend(self, seconds: float) -> None:
+        self.left -= seconds
+
+
+class SlowLister(FixedLister):
+    def __init__(self, jobs: dict[str, list[ListedJob]], clock: SimulatedFunctionClock, seconds: float) -> None:
+        super().__init__(jobs, page_size=2)
+        self.clock, self.seconds = clock, seconds
+
+    def list_job_pages(self, domain_id: str, kind: object) -> Iterator[list[ListedJob]]:
+        for page in super().list_job_pages(domain_id, kind):
+            self.clock.spend(self.seconds)
+            yield page
+
+
+class SlowLocks:
+    """A lock read that takes a whole reconcile's worst case (no lock: the job gets a tracker)."""
+
+    def __init__(self, clock: SimulatedFunctionClock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def read_lock(self, ref: JobRef) -> None:
+        self.clock.spend(self.seconds)
+
+
+BUDGET = TimeBudget(page_seconds=100, reconcile_seconds=40, report_seconds=1)
+
+
+def slow_sweep(sfn: Any, arn: str, clock: SimulatedFunctionClock, jobs: int) -> tuple[Sweep, SlowLister]:
+    lister = SlowLister({DOMAIN_ID: [listed(n) for n in range(1, jobs + 1)]}, clock, BUDGET.page_seconds)
+    sweep = Sweep(
+        lister=lister,
+        locks=SlowLocks(clock, BUDGET.reconcile_seconds),
+        trackers=StepFunctionsTrackers(sfn, arn),
+        lookback=timedelta(days=7),
+        budget=BUDGET,
+    )
+    return sweep, lister
+
+
+def test_a_page_is_fetched_only_with_time_left_for_it_and_one_reconcile(sfn: Any, state_machine_arn: str) -> None:
+    # 120 s is more than a page (100 s) and more than a reconcile (40 s), but not both: nothing is fetched.
+    clock = SimulatedFunctionClock(120)
+    sweep, lister = slow_sweep(sfn, state_machine_arn, clock, jobs=3)
+    report = sweep.run([DOMAIN_ID], [FRAUDSTERS], NOW, remaining_seconds=clock.remaining)
+    assert (lister.pages_fetched, report.verdicts) == (0, {})
+    assert report.not_reached == [f"FRAUDSTER_REGISTRATION in {DOMAIN_ID}"]
+
+
+def test_the_time_is_checked_before_each_page_not_only_before_each_job(sfn: Any, state_machine_arn: str) -> None:
+    # Room for the first page and its two jobs (100 + 2 x 40), then 50 s: a job's worth, not a page's.
+    clock = SimulatedFunctionClock(230)
+    sweep, lister = slow_sweep(sfn, state_machine_arn, clock, jobs=3)
+    report = sweep.run([DOMAIN_ID], [FRAUDSTERS], NOW, remaining_seconds=clock.remaining)
+    assert lister.pages_fetched == 1
+    assert sorted(report.verdicts) == [job_id(1), job_id(2)]
+    assert report.not_reached == [f"FRAUDSTER_REGISTRATION in {DOMAIN_ID} (part-way)"]
+
+
+# Timeouts that end within a page fetch or a reconcile when the reserve is the larger of the two.
+@pytest.mark.parametrize("timeout", [100, 241, 600])
+def test_a_sweep_whose_every_call_takes_its_worst_case_still_has_time_to_report(
+    sfn: Any, state_machine_arn: str, timeout: int
+) -> None:
+    clock = SimulatedFunctionClock(timeout)
+    sweep, _ = slow_sweep(sfn, state_machine_arn, clock, jobs=7)
+    report = sweep.run([DOMAIN_ID], [FRAUDSTERS], NOW, remaining_seconds=clock.remaining)
+    assert clock.left >= BUDGET.report_seconds
+    assert report.complete == (len(report.verdicts) == 7)
+
+
+def test_bedrock_is_looked_back_at_least_as_far_as_its_longest_job() -> None:
+    bedrock = JOB_KINDS["BEDROCK_BATCH_INFERENCE"]
+    assert bedrock.longest_job is not None and bedrock.longest_job >= timedelta(hours=168)
+    assert lookback_for(bedrock, timedelta(days=7)) > bedrock.longest_job
+    assert lookback_for(bedrock, timedelta(days=30)) == timedelta(days=30)
+    # Voice ID documents no longest job: its lookback is the configured one.
+    assert lookback_for(FRAUDSTERS, timedelta(days=7)) == timedelta(days=7)
+
+
+def test_a_bedrock_job_submitted_eight_days_ago_is_still_swept(dynamodb: Any, sfn: Any, state_machine_arn: str) -> None:
+    bedrock = JOB_KINDS["BEDROCK_BATCH_INFERENCE"]
+    week_long = ListedJob(JobRef("123456789012", "weeklongjob1"), bedrock, "InProgress", NOW - timedelta(days=8))
+    sweep = Sweep(
+        lister=FixedLister({"123456789012": [week_long]}),
+        locks=DynamoDbLockReader(dynamodb, TABLE),
+        trackers=StepFunctionsTrackers(sfn, state_machine_arn),
+        lookback=timedelta(days=7),
+    )
+    report = sweep.run(["123456789012"], [bedrock], NOW)
+    assert report.verdicts == {"weeklongjob1": Verdict.STARTED}

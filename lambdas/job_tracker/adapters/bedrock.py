@@ -9,6 +9,7 @@ step counts from the output files and `manifest.json.out` alone.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -123,23 +124,33 @@ class BedrockJobLister:
         self._clock = clock
 
     def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]:
+        """Every page's jobs in one stream."""
+        return itertools.chain.from_iterable(self.list_job_pages(domain_id, kind))
+
+    def list_job_pages(self, domain_id: str, kind: JobKind) -> Iterator[list[ListedJob]]:
+        """One list per ListModelInvocationJobs page (of each prefix in turn), fetched as the caller asks."""
         seen: set[str] = set()
         for prefix in self._scope.job_name_prefixes:
-            for summary in self._pages(prefix, kind):
-                job_id = job_id_of(summary["jobArn"])
-                output_uri = summary.get("outputDataConfig", {}).get("s3OutputDataConfig", {}).get("s3Uri")
-                output = bedrock_output_folder(output_uri, job_id) if output_uri else None
-                if job_id in seen or self._scope.problem_with(summary.get("jobName"), output) is not None:
-                    continue
-                seen.add(job_id)
-                yield ListedJob(
-                    ref=JobRef(domain_id=domain_id, job_id=job_id),
-                    kind=kind,
-                    status=str(summary.get("status", "")),
-                    created_at=summary["submitTime"],
-                )
+            for summaries in self._pages(prefix, kind):
+                page: list[ListedJob] = []
+                for summary in summaries:
+                    job_id = job_id_of(summary["jobArn"])
+                    output_uri = summary.get("outputDataConfig", {}).get("s3OutputDataConfig", {}).get("s3Uri")
+                    output = bedrock_output_folder(output_uri, job_id) if output_uri else None
+                    if job_id in seen or self._scope.problem_with(summary.get("jobName"), output) is not None:
+                        continue
+                    seen.add(job_id)
+                    page.append(
+                        ListedJob(
+                            ref=JobRef(domain_id=domain_id, job_id=job_id),
+                            kind=kind,
+                            status=str(summary.get("status", "")),
+                            created_at=summary["submitTime"],
+                        )
+                    )
+                yield page
 
-    def _pages(self, prefix: str, kind: JobKind) -> Iterator[dict[str, Any]]:
+    def _pages(self, prefix: str, kind: JobKind) -> Iterator[list[dict[str, Any]]]:
         token: str | None = None
         # One window for every page: a next page's request must repeat the first one's filters.
         submitted_after = self._clock() - self._lookback
@@ -152,9 +163,9 @@ class BedrockJobLister:
                     "maxResults": LIST_PAGE_SIZE,
                     **({"nextToken": token} if token else {}),
                 }
-                page: Any = self._client.list_model_invocation_jobs(**request)
-                yield from page.get("invocationJobSummaries", [])
-                token = page.get("nextToken")
+                response: Any = self._client.list_model_invocation_jobs(**request)
+                yield list(response.get("invocationJobSummaries", []))
+                token = response.get("nextToken")
                 if not token:
                     return
         except ClientError as error:

@@ -50,8 +50,8 @@ class ListerByService:
     def __init__(self, listers: Mapping[str, JobLister]) -> None:
         self._listers = listers
 
-    def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]:
+    def list_job_pages(self, domain_id: str, kind: JobKind) -> Iterator[list[ListedJob]]:
         lister = self._listers.get(kind.service.key)
         if lister is None:
             raise _not_followed(kind)
-        return lister.list_jobs(domain_id, kind)
+        return lister.list_job_pages(domain_id, kind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -66,16 +67,23 @@ class VoiceIdJobLister:
         self._client = client
 
     def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]:
+        """Every page's jobs in one stream."""
+        return itertools.chain.from_iterable(self.list_job_pages(domain_id, kind))
+
+    def list_job_pages(self, domain_id: str, kind: JobKind) -> Iterator[list[ListedJob]]:
         try:
+            # The paginator fetches each page as the loop asks for it.
             paginator: Any = self._client.get_paginator(kind.list_method)  # type: ignore[call-overload]
             for page in paginator.paginate(DomainId=domain_id, PaginationConfig={"PageSize": LIST_PAGE_SIZE}):
-                for summary in page.get("JobSummaries", []):
-                    yield ListedJob(
+                yield [
+                    ListedJob(
                         ref=JobRef(domain_id=domain_id, job_id=summary["JobId"]),
                         kind=kind,
                         status=summary["JobStatus"],
                         created_at=summary["CreatedAt"],
                     )
+                    for summary in page.get("JobSummaries", [])
+                ]
         except ClientError as error:
             raise _translate(error, f"Voice ID domain {domain_id}", kind.list_api) from error
         except BotoCoreError as error:

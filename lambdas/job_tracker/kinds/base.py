@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 # The tracker's job statuses (models.JobStatus, which the state machine's loop reads), and those a job
@@ -126,6 +127,10 @@ class JobKind:
     failure_id_attribute: str = "RequestId"
     """The failure item's attribute naming the failed entry in the service's own word. Every failure item
     also carries `RequestId`, the id the CLI and the error-code index read for every kind."""
+    longest_job: timedelta | None = None
+    """The longest a job of this kind can take from its submission to its end, when the service bounds it;
+    None when it documents no bound. The sweep looks back at least this far (sweep.lookback_for), so a job is
+    still listed when it ends."""
 
     @property
     def describe_api(self) -> str:

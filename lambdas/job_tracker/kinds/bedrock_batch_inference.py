@@ -6,6 +6,8 @@ Their per-record outcomes are in one `<input file>.jsonl.out` per input `.jsonl`
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from job_tracker.kinds.base import JobKind
 from job_tracker.kinds.services import BEDROCK
 
@@ -27,8 +29,17 @@ TRACKER_STATUSES = {
     "Expired": "COMPLETED_WITH_ERRORS",
     "Failed": "FAILED",
 }
+# A job ends by its timeoutDurationInHours, at most 168 hours (botocore's model). Whether the time a job waits
+# in Submitted, Validating and Scheduled counts toward it is not documented ("Expired: scheduled but didn't
+# begin before the set timeout duration" suggests it does); a day of queueing on top keeps the longest job
+# safe either way: 8 days.
+LONGEST_TIMEOUT = timedelta(hours=168)
+QUEUEING_ALLOWANCE = timedelta(days=1)
 # Statuses whose output may lack records of the input: their missing records are named UNPROCESSED.
 STATUSES_WITH_UNPROCESSED_RECORDS = frozenset({"PartiallyCompleted", "Stopped", "Expired"})
+# Statuses that say the job processed records (Bedrock refuses a job without any): such a job must have
+# written at least one `.jsonl.out`, and none is missing evidence, never a record of nothing failed.
+STATUSES_WITH_PROCESSED_RECORDS = frozenset({"Completed", "PartiallyCompleted"})
 
 BEDROCK_BATCH_INFERENCE = JobKind(
     name="BEDROCK_BATCH_INFERENCE",
@@ -54,6 +65,9 @@ BEDROCK_BATCH_INFERENCE = JobKind(
         "TotalRecordCount",
         "InputTokenCount",
         "OutputTokenCount",
+        # Set when a re-record could not read the input: the UNPROCESSED items an earlier record wrote, kept.
+        "KeptFailureItemCount",
     ),
     listed_count_attributes=("SucceededRecordCount", "UnprocessedRecordCount"),
+    longest_job=LONGEST_TIMEOUT + QUEUEING_ALLOWANCE,
 )
