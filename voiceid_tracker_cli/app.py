@@ -30,6 +30,7 @@ from voiceid_tracker_cli.executions import (
 )
 from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
 from voiceid_tracker_cli.records import (
+    FailedRequest,
     JobRecord,
     failed_requests,
     failures_by_code,
@@ -43,6 +44,7 @@ from voiceid_tracker_cli.retry import (
     S3Uri,
     choose,
     input_manifest_uri,
+    left_out,
     parse_code,
     parse_codes,
     plan_retry,
@@ -384,13 +386,24 @@ def retry(
     record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
     kind = _record_kind(target, record)
     recorded_failures = failed_requests(target.dynamodb(), target.table_name, record, kind)
-    request_ids = choose(record, kind, recorded_failures, chosen_codes)
-    RETRIES[kind.service.key](target, record, kind, request_ids, output_uri=output_uri, start=start)
+    unnamed = left_out(record, chosen_codes)
+    request_ids = set(choose(record, kind, recorded_failures, chosen_codes, unnamed=unnamed))
+    if unnamed:
+        render.stderr_console().print(f"note: {unnamed}", markup=False)
+    chosen = [failure for failure in recorded_failures if failure.request_id in request_ids]
+    RETRIES[kind.service.key](target, record, kind, chosen, output_uri=output_uri, start=start)
 
 
 def _retry_voice_id(
-    target: Target, record: JobRecord, kind: JobKind, request_ids: list[str], *, output_uri: S3Uri | None, start: bool
+    target: Target,
+    record: JobRecord,
+    kind: JobKind,
+    chosen: list[FailedRequest],
+    *,
+    output_uri: S3Uri | None,
+    start: bool,
 ) -> None:
+    request_ids = [failure.request_id for failure in chosen]
     input_uri = input_manifest_uri(record)
     plan = plan_retry(
         record,
@@ -420,14 +433,23 @@ def _retry_voice_id(
 
 
 def _retry_bedrock(
-    target: Target, record: JobRecord, kind: JobKind, record_ids: list[str], *, output_uri: S3Uri | None, start: bool
+    target: Target,
+    record: JobRecord,
+    kind: JobKind,
+    chosen: list[FailedRequest],
+    *,
+    output_uri: S3Uri | None,
+    start: bool,
 ) -> None:
-    """A JSONL of the chosen records' original lines, to --output or the stack's BedrockRetryInputLocation;
-    --start creates the job, unless it holds fewer records than the models' minimum."""
+    """A JSONL of the chosen records' lines, to --output or the stack's BedrockRetryInputLocation; --start
+    creates the job (named with the tracked prefix, BedrockJobNamePrefixes), unless it holds fewer records than
+    the models' minimum."""
+    record_ids = [failure.request_id for failure in chosen]
     folder = output_uri or _retry_location(target)
     input_uri = input_manifest_uri(record)
-    plan = bedrock_retry.plan(record, record_ids, folder)
-    picked = bedrock_retry.original_lines(target.s3(), input_uri, record_ids)
+    prefixes = [prefix for prefix in (target.optional_output("BedrockJobNamePrefixes") or "").split(",") if prefix]
+    plan = bedrock_retry.plan(record, record_ids, folder, prefixes)
+    picked = bedrock_retry.original_lines(target.s3(), input_uri, chosen)
     bedrock_retry.write_jsonl(target.s3(), plan, picked)
     info = render.stderr_console()
     info.print(f"Wrote a JSONL of {len(record_ids)} record(s) from {kind.noun} job {record.job_id} to:", markup=False)

@@ -107,11 +107,34 @@ def retry_manifest_uri(input_uri: S3Uri, output: S3Uri | None, digest: str) -> S
     return S3Uri(output.bucket, f"{prefix}{name}")
 
 
+def left_out(record: JobRecord, codes: frozenset[int | str] | None) -> str | None:
+    """What a retry of `codes` leaves out because the record could not name it, or None: the unprocessed
+    records a kind's summary counts but could not name (Bedrock's input lines without recordId: its
+    UnprocessedRecordCount, UnprocessedNamedCount and UnprocessedUnnamedReason)."""
+    if (codes is not None and UNPROCESSED not in codes) or not record.summary:
+        return None
+    unprocessed = record.summary.get("UnprocessedRecordCount")
+    named = record.summary.get("UnprocessedNamedCount")
+    reason = record.summary.get("UnprocessedUnnamedReason")
+    if isinstance(unprocessed, int) and isinstance(named, int) and unprocessed > named:
+        count = f"{unprocessed - named} unprocessed record(s)"
+    elif reason and not isinstance(unprocessed, int):
+        count = "an unknown number of unprocessed record(s)"
+    else:
+        return None
+    return f"{count} left out: the record could not name them" + (f" ({reason})" if reason else "")
+
+
 def choose(
-    record: JobRecord, kind: JobKind, failures: Sequence[FailedRequest], codes: frozenset[int | str] | None
+    record: JobRecord,
+    kind: JobKind,
+    failures: Sequence[FailedRequest],
+    codes: frozenset[int | str] | None,
+    *,
+    unnamed: str | None = None,
 ) -> list[str]:
-    """The RequestIds to retry, refusing what cannot be retried: a job not recorded, nothing chosen, or
-    more than one job of the kind may hold."""
+    """The RequestIds to retry, refusing what cannot be retried: a job not recorded, nothing chosen (saying
+    what the record could not name, `unnamed`), or more than one job of the kind may hold."""
     if record.summary is None:
         raise CliError(f"job {record.job_id} is not recorded yet: it has no summary item")
     if not record.is_recorded:
@@ -124,7 +147,9 @@ def choose(
     chosen = [failure.request_id for failure in failures if codes is None or failure.error_code in codes]
     if not chosen:
         which = f" with code {', '.join(sorted(map(str, codes)))}" if codes else ""
-        raise CliError(f"job {record.job_id} has no failed requests{which}: nothing to retry")
+        raise CliError(
+            f"job {record.job_id} has no failed requests{which}: nothing to retry" + (f"; {unnamed}" if unnamed else "")
+        )
     if len(chosen) > kind.max_requests_per_job:
         raise CliError(
             f"{len(chosen)} requests would pass the {kind.noun} quota of {kind.max_requests_per_job} per job; "

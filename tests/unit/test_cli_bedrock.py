@@ -5,6 +5,7 @@ below the minimum record count, and an idempotent CreateModelInvocationJob."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.unit.test_cli_commands import create_table, invoke, put, summary
-from voiceid_tracker_cli.bedrock_retry import pick_lines, plan
+from voiceid_tracker_cli.bedrock_retry import RecordSource, pick_lines, plan, retry_job_name
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.progress import DESCRIBERS
 from voiceid_tracker_cli.records import JobRecord
@@ -106,10 +107,26 @@ def cloud() -> Iterator[dict[str, Any]]:
             session=session,
         )
         with stubber:
-            yield {"target": target, "s3": s3, "stubber": stubber}
+            yield {"target": target, "s3": s3, "stubber": stubber, "dynamodb": dynamodb}
 
 
 TABLE_NAME = "failures"
+
+
+def bedrock_summary() -> dict[str, Any]:
+    """The fixture's summary item, to put again with other attributes."""
+    return summary(
+        ACCOUNT,
+        JOB,
+        "2026-11-25T10:00:00+00:00",
+        kind="BEDROCK_BATCH_INFERENCE",
+        status="Stopped",
+        FailedRecordCount=3,
+        SucceededRecordCount=1,
+        UnprocessedRecordCount=2,
+        InputUri=f"s3://{INPUT}/in/",
+        JobName="tracked-nightly",
+    )
 
 
 def retry_body(cloud: dict[str, Any], uri: str) -> bytes:
@@ -196,8 +213,137 @@ def test_start_creates_the_job_with_the_source_s_model_role_and_output_under_a_s
 
 
 def test_a_record_missing_from_the_input_is_named() -> None:
-    with pytest.raises(CliError, match="no longer holds record"):
-        pick_lines([("s3://b/a.jsonl", [LINES["r1"]])], ["r1", "gone"])
+    files = {"s3://b/a.jsonl": [LINES["r1"]]}
+    with pytest.raises(CliError, match=r"neither the job's input nor its output holds record\(s\) gone"):
+        pick_lines(files.__getitem__, list(files), [RecordSource("r1"), RecordSource("gone")])
+
+
+def test_a_bare_input_prefix_is_a_folder_and_its_siblings_give_no_retry_line(cloud: dict[str, Any]) -> None:
+    """InputUri `s3://bedrock-in/in` names the folder `in/`, as Bedrock lists it: `in-old/` and `in2.jsonl`
+    share the prefix, sort before and after it, and hold other lines under the same record ids."""
+    s3 = cloud["s3"]
+    s3.put_object(Bucket=INPUT, Key="in-old/a.jsonl", Body=b'{"recordId": "r1", "modelInput": {"old": 1}}\n')
+    s3.put_object(Bucket=INPUT, Key="in2.jsonl", Body=b'{"recordId": "r4", "modelInput": {"sibling": 2}}\n')
+    put(cloud["dynamodb"], {**bedrock_summary(), "InputUri": f"s3://{INPUT}/in"})
+    result = invoke(cloud["target"], "retry", JOB)
+    assert result.exit_code == 0, result.stderr
+    assert retry_body(cloud, result.stdout.strip()) == LINES["r1"] + b"\n" + LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
+
+
+def test_the_retry_reads_a_record_from_the_input_file_its_item_names_first(cloud: dict[str, Any]) -> None:
+    # r3 also in a.jsonl, which the listing reads first: the item says b.jsonl line 1 is the one not processed.
+    cloud["s3"].put_object(
+        Bucket=INPUT, Key="in/a.jsonl", Body=LINES["r1"] + b"\n" + b'{"recordId": "r3", "modelInput": {"a": 1}}\n'
+    )
+    result = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    assert result.exit_code == 0, result.stderr
+    assert retry_body(cloud, result.stdout.strip()) == LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
+
+
+def test_a_failed_record_without_record_id_is_retried_with_its_output_line_s_model_input(
+    cloud: dict[str, Any],
+) -> None:
+    """Bedrock gave the id-less input line a generated id: no input line holds it, its output line does."""
+    s3, model_input = cloud["s3"], {"messages": [{"role": "user", "content": "no id, caf\u00e9"}], "max_tokens": 10}
+    s3.put_object(Bucket=INPUT, Key="in/c.jsonl", Body=json.dumps({"modelInput": model_input}).encode() + b"\n")
+    s3.create_bucket(Bucket="out")
+    output = [{"recordId": "r2", "modelInput": {}, "modelOutput": {}}]
+    output.append({"recordId": "GENERATED01", "modelInput": model_input, "error": {"errorCode": 400}})
+    s3.put_object(Bucket="out", Key=f"x/{JOB}/c.jsonl.out", Body="\n".join(map(json.dumps, output)).encode())
+    where = {"OutputFile": f"s3://out/x/{JOB}/c.jsonl.out", "LineNumber": 2}
+    put(cloud["dynamodb"], failure("GENERATED01", 400, where))
+    result = invoke(cloud["target"], "retry", JOB, "--codes", "400")
+    assert result.exit_code == 0, result.stderr
+    lines = retry_body(cloud, result.stdout.strip()).splitlines()
+    assert len(lines) == 2 and LINES["r1"] in lines
+    assert json.loads(next(line for line in lines if line != LINES["r1"])) == {
+        "recordId": "GENERATED01",
+        "modelInput": model_input,
+    }
+    # An output line that is not the item's record (the output was replaced since): a clear error.
+    put(cloud["dynamodb"], failure("GENERATED01", 400, {**where, "LineNumber": 1}))
+    moved = invoke(cloud["target"], "retry", JOB, "--codes", "400")
+    assert moved.exit_code == 1 and f"s3://out/x/{JOB}/c.jsonl.out line 1 is not record GENERATED01's" in moved.stderr
+
+
+def test_the_retry_says_how_many_unprocessed_records_it_could_not_name_and_why(cloud: dict[str, Any]) -> None:
+    reason = "2 of 2 input record(s) without recordId have no output line; Bedrock gave them generated ids"
+    put(
+        cloud["dynamodb"],
+        {
+            **bedrock_summary(),
+            "UnprocessedRecordCount": 4,
+            "UnprocessedNamedCount": 2,
+            "UnprocessedUnnamedReason": reason,
+        },
+    )
+    result = invoke(cloud["target"], "retry", JOB)
+    assert result.exit_code == 0, result.stderr
+    assert f"2 unprocessed record(s) left out: the record could not name them ({reason})" in result.stderr
+    assert "left out" not in invoke(cloud["target"], "retry", JOB, "--codes", "400").stderr
+    # Nothing chosen at all: the refusal says what was left out too.
+    put(cloud["dynamodb"], {**bedrock_summary(), "UnprocessedRecordCount": 2, "UnprocessedNamedCount": 0})
+    nothing = invoke(cloud["target"], "retry", JOB, "--codes", "429")
+    assert nothing.exit_code == 1
+    assert "has no failed requests with code 429: nothing to retry" in nothing.stderr
+    unprocessed_only = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    assert "2 unprocessed record(s) left out: the record could not name them" in unprocessed_only.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"recordId": ["x"], "modelInput": {}}', b'{"recordId": "", "modelInput": {}}', b"[1, 2]"],
+)
+def test_a_malformed_input_line_is_an_error_naming_the_file_and_line(cloud: dict[str, Any], line: bytes) -> None:
+    cloud["s3"].put_object(Bucket=INPUT, Key="in/a.jsonl", Body=b"\n" + line + b"\n" + LINES["r1"] + b"\n")
+    result = invoke(cloud["target"], "retry", JOB)
+    assert result.exit_code == 1
+    assert f"s3://{INPUT}/in/a.jsonl line 2 " in result.stderr
+    assert isinstance(result.exception, SystemExit)  # a CliError's exit, not an exception's traceback
+
+
+LONG_PREFIX = "tracked-" + "p" * 47  # 55 characters: more than the 48 a name keeps before `-retry-<8 hex>`
+
+
+@pytest.mark.parametrize(
+    ("original", "prefixes", "expected"),
+    [
+        (f"{LONG_PREFIX}-nightly", [LONG_PREFIX], f"{LONG_PREFIX}-0123456"),
+        (f"{LONG_PREFIX}-nightly", ["tracked-", LONG_PREFIX], f"{LONG_PREFIX}-0123456"),
+        ("t" * 63, ["t" * 63], "t" * 63),  # a 63-character prefix leaves no room: the token tells the jobs apart
+        ("t" * 62 + "x", ["t" * 62], "t" * 62 + "0"),
+        ("tracked-" + "n" * 55, ["tracked-"], "tracked-" + "n" * 40 + "-retry-01234567"),
+    ],
+)
+def test_a_retry_job_name_keeps_the_tracked_prefix_whatever_its_length(
+    original: str, prefixes: list[str], expected: str
+) -> None:
+    name = retry_job_name(original, JOB, "0123456789abcdef" * 4, prefixes)
+    assert name == expected and len(name) <= 63
+    assert re.fullmatch(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}", name)  # botocore's jobName pattern
+
+
+def test_start_names_the_retry_job_with_the_stack_s_tracked_prefix(cloud: dict[str, Any]) -> None:
+    original = f"{LONG_PREFIX}-nightly"
+    cloud["target"].outputs["BedrockJobNamePrefixes"] = f"other-,{LONG_PREFIX}"
+    put(cloud["dynamodb"], {**bedrock_summary(), "JobName": original})
+    source = {
+        "jobArn": f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{JOB}",
+        "jobName": original,
+        "modelId": MODEL,
+        "roleArn": ROLE,
+        "status": "Stopped",
+        "submitTime": datetime(2026, 11, 25, tzinfo=UTC),
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": f"s3://{INPUT}/in/"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/x/"}},
+    }
+    cloud["stubber"].add_response("get_model_invocation_job", source, {"jobIdentifier": JOB})
+    created = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/newjob000002"
+    cloud["stubber"].add_response("create_model_invocation_job", {"jobArn": created})
+    result = invoke(cloud["target"], "retry", JOB, "--start")
+    assert result.exit_code == 0, result.stderr
+    named = re.search(r"\((\S+), clientRequestToken", result.stderr)
+    assert named and named.group(1).startswith(LONG_PREFIX) and len(named.group(1)) <= 63
 
 
 def test_watch_describes_a_bedrock_job_through_bedrock_with_progress_from_its_record_counts(
