@@ -15,6 +15,11 @@ A stopped, expired or partially completed job leaves records without an output l
 carry `recordId`, each such record is named (ErrorCode `UNPROCESSED`), joined on `recordId`, never on
 position: the docs do not promise output order. When they do not, the records are counted and the summary
 says why they cannot be named.
+
+Missing evidence is never a zero: a job that processed records (by its status or any count) but whose folder
+holds no `.jsonl.out` is not recorded (RecordingIncomplete, retried, then FAILED naming the folder), and an
+input that cannot be read leaves the unprocessed count unknown, or taken from the reported counts, with the
+reason on the summary.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from job_tracker.adapters.s3 import ObjectReader
-from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing
+from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing, RecordingIncomplete
 from job_tracker.jsonl import lines
-from job_tracker.kinds.bedrock_batch_inference import STATUSES_WITH_UNPROCESSED_RECORDS
+from job_tracker.kinds.bedrock_batch_inference import (
+    STATUSES_WITH_PROCESSED_RECORDS,
+    STATUSES_WITH_UNPROCESSED_RECORDS,
+)
 from job_tracker.models import JobDescription, S3Location
 from job_tracker.output_file import MAX_REQUEST_ID_BYTES, FailedRequest, OutputTally
 
@@ -44,6 +52,10 @@ UNPROCESSED_MESSAGE = "Bedrock wrote no output line for this record before the j
 # below DynamoDB's 400 KB whatever a model returns.
 MAX_ERROR_MESSAGE_CHARACTERS = 4_000
 TOKEN_COUNTS = {"inputTokenCount": "InputTokenCount", "outputTokenCount": "OutputTokenCount"}
+# The counts, in the manifest and GetModelInvocationJob alike, that say records were processed.
+PROCESSED_COUNTS = ("processedRecordCount", "successRecordCount", "errorRecordCount")
+MANIFEST_SOURCE = MANIFEST_NAME
+API_SOURCE = "GetModelInvocationJob"
 
 
 def _decode(line: bytes, source: str, number: int) -> dict[str, Any]:
@@ -131,7 +143,10 @@ class UnprocessedTally:
     """Input records without recordId that have no output line we could match."""
     input_records: int = 0
     input_files: int = 0
-    input_unreadable: str | None = None
+    unreadable: list[str] = field(default_factory=list)
+    """Why the input, or some of its files, could not be read (each listing or file, with its error): the
+    records of what was read are still named; how many others have no output line is then not known from
+    the input."""
 
 
 def job_output_folder(job: JobDescription) -> S3Location:
@@ -141,13 +156,23 @@ def job_output_folder(job: JobDescription) -> S3Location:
     return job.output
 
 
-def input_files(job: JobDescription, reader: ObjectReader) -> list[S3Location]:
-    """The job's input `.jsonl` files: its input URI names one file, or a prefix of them."""
-    if job.input is None:
-        return []
-    if job.input.key.endswith(INPUT_SUFFIX):
-        return [job.input]
-    return [S3Location(job.input.bucket, key) for key in reader.keys(job.input) if key.endswith(INPUT_SUFFIX)]
+def input_folder(input_location: S3Location) -> S3Location:
+    """The folder an input URI that does not end in `.jsonl` names, listed as `<key>/` (as Bedrock does: the
+    local Bedrock's Validating step), so that `batch/in` never takes in `batch/in-old/` or `batch/in2.jsonl`.
+    The bucket's root (an empty key) stays the root."""
+    key = input_location.key
+    return input_location if not key or key.endswith("/") else S3Location(input_location.bucket, f"{key}/")
+
+
+def input_files(input_location: S3Location, reader: ObjectReader) -> list[S3Location]:
+    """The input `.jsonl` files of a job whose `inputDataConfig` S3 URI is `input_location`, in S3's order: a
+    URI ending in `.jsonl` is that one file (not checked here: reading it says whether it exists); any other
+    names a folder, and every `.jsonl` under `<key>/` is the job's, nested ones too. The record step and the
+    CLI's retry both read a job's input through this."""
+    if input_location.key.endswith(INPUT_SUFFIX):
+        return [input_location]
+    folder = input_folder(input_location)
+    return [S3Location(folder.bucket, key) for key in reader.keys(folder) if key.endswith(INPUT_SUFFIX)]
 
 
 def output_files(job: JobDescription, reader: ObjectReader) -> list[S3Location]:
@@ -164,10 +189,16 @@ def _name_unprocessed(
     """Every input record without an output line, joined on recordId."""
     tally = UnprocessedTally()
     status = job.reported_status
+    if job.input is None:
+        tally.unreadable.append("the job names no input location (inputDataConfig)")
+        return tally
     try:
-        files = input_files(job, reader)
+        files = input_files(job.input, reader)
     except (AccessDenied, OutputFileMissing) as error:
-        tally.input_unreadable = str(error)
+        tally.unreadable.append(str(error))
+        return tally
+    if not files:
+        tally.unreadable.append(f"{input_folder(job.input).uri} lists no {INPUT_SUFFIX} file")
         return tally
     named_ids: set[str] = set()
     for location in files:
@@ -195,7 +226,8 @@ def _name_unprocessed(
                     )
                 )
         except (AccessDenied, OutputFileMissing) as error:
-            tally.input_unreadable = str(error)
+            # This file's records are not named; the other files' still are.
+            tally.unreadable.append(str(error))
     return tally
 
 
@@ -227,7 +259,7 @@ def cross_check(outputs: OutputFileTally, manifest: dict[str, Any] | None, api: 
         "errorRecordCount": outputs.failed,
     }
     mismatches: list[str] = []
-    for source_name, counts in (("manifest.json.out", manifest), ("GetModelInvocationJob", api)):
+    for source_name, counts in ((MANIFEST_SOURCE, manifest), (API_SOURCE, api)):
         if counts is None:
             continue
         for name, value in read.items():
@@ -243,23 +275,105 @@ def cross_check(outputs: OutputFileTally, manifest: dict[str, Any] | None, api: 
     return mismatches
 
 
+def _processing_evidence(job: JobDescription, manifest: dict[str, Any] | None) -> str | None:
+    """What says that `job` processed records (a count above 0, or its status), in words; None when nothing does
+    (a job stopped or expired before its first record)."""
+    for source_name, counts in ((MANIFEST_SOURCE, manifest), (API_SOURCE, job.record_counts)):
+        for name in PROCESSED_COUNTS:
+            value = _count(counts, name)
+            if value:
+                return f"{source_name} says {name} {value}"
+    if job.service_status in STATUSES_WITH_PROCESSED_RECORDS:
+        return f"the job ended {job.service_status}"
+    return None
+
+
+def _check_outputs_exist(job: JobDescription, files: list[S3Location], manifest: dict[str, Any] | None) -> None:
+    """A job that processed records but whose folder holds no `.jsonl.out` is missing its evidence: recording
+    it would say that nothing failed. RecordingIncomplete, which the state machine retries (S3 may list a new
+    object late) and, once its retries run out, marks the summary FAILED with this message."""
+    if files:
+        return
+    evidence = _processing_evidence(job, manifest)
+    if evidence is not None:
+        raise RecordingIncomplete(
+            f"{job_output_folder(job).uri} holds no {OUTPUT_SUFFIX} file, yet {evidence}: the job's output is "
+            "missing (not listed yet, or removed), so its failed records cannot be told; the record is retried, "
+            "and marked FAILED if the output never appears"
+        )
+
+
+def _reported_total(job: JobDescription, manifest: dict[str, Any] | None) -> tuple[int | None, str | None]:
+    """The job's totalRecordCount and where it comes from: manifest.json.out first, else the API's."""
+    for source_name, counts in ((MANIFEST_SOURCE, manifest), (API_SOURCE, job.record_counts)):
+        total = _count(counts, "totalRecordCount")
+        if total is not None:
+            return total, source_name
+    return None, None
+
+
+@dataclass
+class _UnprocessedCount:
+    """How many records have no output line, and what the summary says about those that are not named."""
+
+    count: int | None
+    """None: unknown (the input could not be read and no count gives the total)."""
+    reason: str | None
+
+
+def _count_unprocessed(
+    join: UnprocessedTally, processed: int, total: int | None, total_source: str | None
+) -> _UnprocessedCount:
+    if join.unreadable:
+        # What was read is named; the rest is known only from a reported total, never taken as 0.
+        problem = "; ".join(join.unreadable)
+        named = f"; {join.named} were named from the input that could be read" if join.named else ""
+        if total is None:
+            return _UnprocessedCount(
+                None,
+                f"How many records have no output line is unknown: the input could not be read ({problem}), and "
+                f"neither {MANIFEST_SOURCE} nor {API_SOURCE} gives totalRecordCount{named}",
+            )
+        count = max(total - processed, join.named)
+        return _UnprocessedCount(
+            count,
+            f"{count - join.named} record(s) have no output line and cannot be named: the input could not be read "
+            f"({problem}); counted from {total_source}'s totalRecordCount {total} less the {processed} output "
+            f"line(s){named}",
+        )
+    count = join.named + join.unnamed - _unnamed_processed(join, processed)
+    if total is not None and join.input_records and total != join.input_records:
+        logger.warning(
+            "The input holds a different number of records than the job reports",
+            extra={"input_records": join.input_records, "total_record_count": total},
+        )
+    if count <= join.named:
+        return _UnprocessedCount(count, None)
+    return _UnprocessedCount(
+        count,
+        f"{count - join.named} of {join.unnamed} input record(s) without recordId have no output line; Bedrock "
+        "gave them generated ids, so which ones cannot be told (add a recordId to every input line to have them "
+        "named)",
+    )
+
+
 def read_bedrock_outputs(
     job: JobDescription, reader: ObjectReader, on_failure: Callable[[FailedRequest], None]
 ) -> OutputTally:
     """Stream every output file of `job`, hand each failed (and unprocessed) record to `on_failure`, and
     return the tally with the summary's Bedrock attributes."""
-    outputs = OutputFileTally()
-    for location in output_files(job, reader):
-        read_jsonl_out(reader.chunks(location), location.uri, outputs, on_failure)
+    files = output_files(job, reader)
     manifest = _manifest(job, reader)
-    total = _count(manifest, "totalRecordCount")
-    if total is None and job.record_counts is not None:
-        total = _count(job.record_counts, "totalRecordCount")
+    _check_outputs_exist(job, files, manifest)
+    outputs = OutputFileTally()
+    for location in files:
+        read_jsonl_out(reader.chunks(location), location.uri, outputs, on_failure)
+    total, total_source = _reported_total(job, manifest)
     processed = outputs.succeeded + outputs.failed
     unprocessed_named = 0
-    unprocessed = 0
-    unnamed_reason: str | None = None
+    unprocessed = _UnprocessedCount(0, None)
     failed_ids = set(outputs.failed_ids)
+    accounted_ids: set[str] | None = None
     if job.service_status in STATUSES_WITH_UNPROCESSED_RECORDS or (total is not None and total > processed):
         named_ids: list[str] = []
 
@@ -270,30 +384,15 @@ def read_bedrock_outputs(
         join = _name_unprocessed(job, reader, outputs.record_ids, named)
         unprocessed_named = join.named
         failed_ids.update(named_ids)
-        if join.input_unreadable is not None:
-            unprocessed = max((total or 0) - processed, 0)
-            unnamed_reason = (
-                f"{unprocessed} record(s) have no output line and cannot be named: the input could not be read "
-                f"({join.input_unreadable})"
-            )
-        else:
-            unprocessed = join.named + join.unnamed - _unnamed_processed(join, processed)
-            if total is not None and join.input_records and total != join.input_records:
-                logger.warning(
-                    "The input holds a different number of records than the job reports",
-                    extra={"input_records": join.input_records, "total_record_count": total},
-                )
-            if unprocessed > join.named:
-                unnamed_reason = (
-                    f"{unprocessed - join.named} of {join.unnamed} input record(s) without recordId have no output "
-                    "line; Bedrock gave them generated ids, so which ones cannot be told (add a recordId to every "
-                    "input line to have them named)"
-                )
+        unprocessed = _count_unprocessed(join, processed, total, total_source)
+        if join.unreadable:
+            # Records this record could not check keep the items an earlier record named them in.
+            accounted_ids = outputs.record_ids | failed_ids
     summary: dict[str, Any] = {
         "SucceededRecordCount": outputs.succeeded,
-        "UnprocessedRecordCount": unprocessed,
+        "UnprocessedRecordCount": unprocessed.count,
         "UnprocessedNamedCount": unprocessed_named,
-        "UnprocessedUnnamedReason": unnamed_reason,
+        "UnprocessedUnnamedReason": unprocessed.reason,
         "TotalRecordCount": total,
         "OutputFileCount": outputs.files,
         "DuplicateRecordIdCount": outputs.duplicate_ids,
@@ -304,11 +403,18 @@ def read_bedrock_outputs(
     summary["ManifestRead"] = manifest is not None
     if mismatches:
         logger.warning("Record counts disagree; the output files' are recorded", extra={"mismatches": mismatches})
+    if unprocessed.reason:
+        logger.warning("Not every unprocessed record could be named", extra={"reason": unprocessed.reason})
     logger.info(
         "Read the job's output files",
         extra={"files": outputs.files, "succeeded": outputs.succeeded, "failed": outputs.failed, **summary},
     )
-    return OutputTally(failed=outputs.failed + unprocessed_named, failed_request_ids=failed_ids, summary=summary)
+    return OutputTally(
+        failed=outputs.failed + unprocessed_named,
+        failed_request_ids=failed_ids,
+        summary=summary,
+        accounted_request_ids=accounted_ids,
+    )
 
 
 def _unnamed_processed(join: UnprocessedTally, processed: int) -> int:

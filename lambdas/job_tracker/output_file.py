@@ -55,6 +55,11 @@ class OutputTally:
     summary: dict[str, Any] = field(default_factory=dict)
     """Further attributes of the summary item the output format gives (Bedrock: the record counts, the
     token totals, the cross-check)."""
+    accounted_request_ids: set[str] | None = None
+    """When the output could not account for every request (Bedrock's input could not be read to name the
+    unprocessed records): the ids it did account for. A failure item an earlier record wrote for any other
+    id is kept, not deleted as stale, since nothing read this time says it is wrong. None: every request is
+    accounted for."""
 
     def count(self, summary_attribute: str) -> int:
         return self.counts.get(summary_attribute, 0)

@@ -267,17 +267,39 @@ def _manifest_fields(job: JobDescription, reader: ObjectReader) -> dict[str, dic
         return {}
 
 
-def _remove_stale_failures(job: JobDescription, store: FailureStore, existing: set[str], keep: set[str]) -> int:
-    """Delete the failure items of an earlier record (`existing`) that this record no longer lists."""
-    wanted = {f"{schema.FAILURE_SORT_KEY_PREFIX}{request_id}" for request_id in keep}
+@dataclass(frozen=True)
+class StaleFailures:
+    removed: int
+    kept: int
+    """Items of an earlier record this one could not check (`OutputTally.accounted_request_ids`), kept."""
+
+
+def _remove_stale_failures(
+    job: JobDescription, store: FailureStore, existing: set[str], tally: OutputTally
+) -> StaleFailures:
+    """Delete the failure items of an earlier record (`existing`) that this record no longer lists, but for
+    those of requests it could not account for: a re-record whose input could not be read never deletes the
+    UNPROCESSED items an earlier record named from it."""
+    wanted = {f"{schema.FAILURE_SORT_KEY_PREFIX}{request_id}" for request_id in tally.failed_request_ids}
     stale = existing - wanted
+    kept = 0
+    if tally.accounted_request_ids is not None:
+        accounted = tally.accounted_request_ids
+        unchecked = {key for key in stale if key.removeprefix(schema.FAILURE_SORT_KEY_PREFIX) not in accounted}
+        if unchecked:
+            logger.warning(
+                "Kept failure items of an earlier record that this record could not check",
+                extra={"kept": len(unchecked)},
+            )
+        stale -= unchecked
+        kept = len(unchecked)
     if stale:
         writer = store.writer()
         for sort_key in sorted(stale):
             writer.delete(job.ref.partition_key, sort_key)
         writer.flush()
         logger.warning("Removed failure items the output file no longer lists", extra={"removed": len(stale)})
-    return len(stale)
+    return StaleFailures(removed=len(stale), kept=kept)
 
 
 def record_job_outcome(
@@ -319,9 +341,17 @@ def _record(
         if resume and existing:
             logger.info("Resuming an interrupted record", extra={"items_written_before": len(existing)})
         tally = _read_failures(job, reader, store, existing if resume else set(), deadline)
-    removed = _remove_stale_failures(job, store, existing, keep=tally.failed_request_ids)
+    stale = _remove_stale_failures(job, store, existing, tally)
+    summary = tally.summary
+    if stale.kept:
+        summary = {**summary, "KeptFailureItemCount": stale.kept}
+    # The failed count is the job's failure items, the kept ones included.
     result = RecordResult(
-        job=job, failed=tally.failed, counts=tally.counts, stale_failures_removed=removed, summary=tally.summary
+        job=job,
+        failed=tally.failed + stale.kept,
+        counts=tally.counts,
+        stale_failures_removed=stale.removed,
+        summary=summary,
     )
     store.put_summary(summary_item(result))
     return result
