@@ -15,6 +15,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from typer.core import TyperGroup
 
+from job_tracker.kinds.base import TRACKER_STATUSES
 from voiceid_tracker_cli import bedrock_retry, render
 from voiceid_tracker_cli.erasure import erase as erase_subject
 from voiceid_tracker_cli.erasure import subject_attributes
@@ -39,6 +40,7 @@ from voiceid_tracker_cli.records import (
     lookup_job,
     parse_since,
     require_resource_id,
+    tracker_status_of,
 )
 from voiceid_tracker_cli.retry import (
     S3Uri,
@@ -62,7 +64,8 @@ from voiceid_tracker_cli.target import (
     stack_target,
 )
 
-# The summary's JobStatus: each service's own words (the tracker's for Voice ID, Bedrock's for Bedrock jobs).
+# The summary's JobStatus: each service's own words (the tracker's for Voice ID, Bedrock's for Bedrock jobs);
+# its TrackerJobStatus holds the tracker's (TRACKER_STATUSES).
 JOB_STATUSES = tuple(dict.fromkeys(status for kind in JOB_KINDS.values() for status in kind.service_statuses))
 # Bedrock's minimum records per job when the stack does not say (infra/config.py, DEFAULT_BEDROCK_MIN_RECORDS).
 DEFAULT_BEDROCK_MIN_RECORDS = 100
@@ -240,7 +243,14 @@ def jobs(
         str | None, typer.Option(help="Only this domain (default: every domain the stack follows).")
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Only jobs of this kind (FRAUDSTER_REGISTRATION, ...).")] = None,
-    status: Annotated[str | None, typer.Option(help="Only jobs that ended so (COMPLETED_WITH_ERRORS, ...).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only jobs with this status, in the service's words (Stopped, ...) or the tracker's "
+            "(COMPLETED_WITH_ERRORS: Voice ID's, and Bedrock's Stopped, Expired, PartiallyCompleted, or Completed "
+            "with failed records); whatever its case, every word spelled so."
+        ),
+    ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only jobs created since: a date or time (UTC), or 7d, 12h, 30m back.")
     ] = None,
@@ -258,16 +268,14 @@ def jobs(
     """Recorded jobs, newest first, with their status, counts and record state."""
     target = _target(ctx)
     kind_name = kind_named(kind).name if kind else None
-    # The exact word, or every service's word for it whatever the case (`completed`: COMPLETED, Completed).
-    statuses = [status] if status in JOB_STATUSES else [s for s in JOB_STATUSES if s.upper() == (status or "").upper()]
-    if status is not None and not statuses:
-        raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
+    statuses, tracker_statuses = _status_words(status)
     summaries = list_jobs(
         target.dynamodb(),
         target.table_name,
         _domains(target, domain),
         kind=kind_name,
-        status=statuses if status else None,
+        status=statuses or None,
+        tracker_status=tracker_statuses,
         since=parse_since(since) if since else None,
         limit=limit,
         with_locks=show_all,
@@ -276,11 +284,30 @@ def jobs(
         if item.get("RecordType") != schema.RECORD_TYPE_SUMMARY:
             # A lock alone: what its tracker did last (one DescribeExecution per such job).
             item["TrackerStatus"] = tracker_status(target.stepfunctions(), item.get("ExecutionArn"))
+        elif not item.get("TrackerJobStatus"):
+            # The index does not copy it (nor did summaries written before it existed): from JobStatus.
+            item["TrackerJobStatus"] = tracker_status_of(item)
     if output_format is TableOrJson.json:
         fields = ("pk", "sk", "gsi2pk", "gsi2sk")
         typer.echo(render.to_json([{k: v for k, v in s.items() if k not in fields} for s in summaries]), nl=False)
         return
     render.stdout_console().print(render.jobs_table(summaries))
+
+
+def _status_words(status: str | None) -> tuple[list[str], list[str]]:
+    """`jobs --status`: (the services' words, the tracker's words) it names. The exact word, as either (Voice
+    ID's COMPLETED is both); else, whatever its case, every word spelled so (`completed`: COMPLETED, Completed)."""
+    if status is None:
+        return [], []
+    exact = status in JOB_STATUSES or status in TRACKER_STATUSES
+
+    def names(word: str) -> bool:
+        return word == status if exact else word.upper() == status.upper()
+
+    words = [word for word in JOB_STATUSES if names(word)], [word for word in TRACKER_STATUSES if names(word)]
+    if not any(words):
+        raise CliError(f"--status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
+    return words
 
 
 @app.command(epilog=_example(f"--local show {EXAMPLE_JOB}", f"show {EXAMPLE_JOB} --format json"))
@@ -675,14 +702,24 @@ def erase(
     job: Annotated[
         str | None, typer.Option(metavar="JOB", help="Only items of this job (a RecordId is unique per job only).")
     ] = None,
+    retry_location: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="S3URI",
+            help="Also search this folder for retry JSONL files (repeatable; BedrockRetryInputLocation always).",
+        ),
+    ] = None,
     output_format: Annotated[
         TableOrJson, typer.Option("--format", help="How to print what was deleted.")
     ] = TableOrJson.table,
 ) -> None:
-    """Delete every item that names one customer, for a data-protection request; prints what it deleted.
+    """Delete every item that names one customer, for a data-protection request, and the retry files holding
+    their records; prints what it deleted.
 
-    Finds the items through the FailuresBySubject index (never a Scan) and deletes them by key. Running it
-    again deletes nothing more and says so. Logs and Step Functions histories are not items: see
+    Finds the items through the FailuresBySubject index (never a Scan) and deletes them by key, with the items
+    whose subject could not be read that name the customer elsewhere (an ErrorMessage). Deletes the retry JSONL
+    files with a line naming them under the stack's BedrockRetryInputLocation and each --retry-location.
+    Running it again deletes nothing more and says so. Logs and Step Functions histories are not items: see
     docs/data-governance.md for what else to erase."""
     chosen = [
         (name, value) for name, value in (("CustomerSpeakerId", customer_speaker_id), ("RecordId", record_id)) if value
@@ -702,15 +739,44 @@ def erase(
             f"note: no job kind this CLI knows records {attribute} (they name: {named}); looking anyway",
             markup=False,
         )
-    deleted = erase_subject(target.dynamodb(), target.table_name, attribute, value, job_id=job)
+    stack_retries = target.optional_output("BedrockRetryInputLocation")
+    folders = [
+        S3Uri.parse(uri, what)
+        for uri, what in [
+            *([(stack_retries, "BedrockRetryInputLocation")] if stack_retries else []),
+            *((uri, "--retry-location") for uri in retry_location or []),
+        ]
+    ]
+    erasure = erase_subject(
+        target.dynamodb(),
+        target.table_name,
+        attribute,
+        value,
+        job_id=job,
+        s3=target.s3() if folders else None,
+        retry_folders=folders,
+    )
     if output_format is TableOrJson.json:
-        typer.echo(render.to_json({"Attribute": attribute, "Deleted": [item.to_dict() for item in deleted]}), nl=False)
+        typer.echo(render.to_json(erasure.to_dict(attribute)), nl=False)
         return
     console = render.stdout_console()
-    if not deleted:
+    if erasure.unread_items_read:
+        console.print(
+            f"Read {erasure.unread_items_read} item(s) whose {attribute} could not be recorded, to find {value} "
+            "in their other attributes.",
+            markup=False,
+        )
+    for uri in erasure.retry_files:
+        console.print(f"Deleted the retry file {uri}: it held a record naming {attribute} {value}.", markup=False)
+    if not folders:
+        render.stderr_console().print(
+            "note: no retry folder searched (no BedrockRetryInputLocation; name others with --retry-location)",
+            markup=False,
+        )
+    if not erasure.items:
         console.print(f"No item names {attribute} {value}: nothing to delete.", markup=False)
         return
-    console.print(render.erased_table(attribute, value, deleted))
+    console.print(render.erased_table(attribute, value, erasure.items))
 
 
 @app.command(epilog=_example("--local sweep", f"--stack {DEFAULT_STACK_NAME} sweep --format json"))

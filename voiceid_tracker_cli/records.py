@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from job_tracker.kinds.base import TRACKER_STATUSES
 from voiceid_tracker_cli.errors import CliError
 from voiceid_tracker_cli.shared import JOB_KINDS, SERVICES, JobKind, schema
 
@@ -193,6 +194,40 @@ def parse_since(text: str, now: datetime | None = None, *, option: str = "--sinc
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def tracker_status_of(summary: Mapping[str, Any]) -> str | None:
+    """The job's status in the tracker's words (COMPLETED_WITH_ERRORS for Bedrock's `Stopped`): the summary's
+    TrackerJobStatus; a summary written before it existed, from its JobStatus. That held the tracker's word while
+    recording, else the service's (for a Completed job with failed records, the tracker's word was
+    COMPLETED_WITH_ERRORS, as the describe step says from the service's error count)."""
+    stored = summary.get("TrackerJobStatus")
+    if isinstance(stored, str) and stored:
+        return stored
+    status, kind = summary.get("JobStatus"), JOB_KINDS.get(str(summary.get("JobKind")))
+    if not isinstance(status, str) or kind is None:
+        return None
+    if status in TRACKER_STATUSES:
+        return status
+    derived = kind.tracker_status(status)
+    if derived == "COMPLETED" and (summary.get(kind.failed_count_attribute) or 0) > 0:
+        return "COMPLETED_WITH_ERRORS"
+    return derived
+
+
+def service_statuses_for(tracker_statuses: Iterable[str]) -> set[str]:
+    """Every JobStatus a summary of a job with one of `tracker_statuses` may hold: each kind's service words
+    for them (a job the service calls complete may have ended with errors), and the tracker's words themselves
+    (Voice ID's, and what a summary written before TrackerJobStatus existed held while recording)."""
+    wanted = set(tracker_statuses)
+    if "COMPLETED_WITH_ERRORS" in wanted:
+        wanted.add("COMPLETED")
+    return set(tracker_statuses) | {
+        status
+        for kind in JOB_KINDS.values()
+        for status in kind.service_statuses
+        if kind.tracker_status(status) in wanted
+    }
+
+
 def list_jobs(
     client: DynamoDBClient,
     table: str,
@@ -200,15 +235,20 @@ def list_jobs(
     *,
     kind: str | None = None,
     status: str | Sequence[str] | None = None,
+    tracker_status: Collection[str] = (),
     since: str | None = None,
     limit: int = 100,
     with_locks: bool = False,
 ) -> list[dict[str, Any]]:
     """Summary items of the domains' jobs, newest first (by JobCreatedAt), from the JobsByDomain index.
 
-    `since` bounds the index's sort key; `kind` and `status` (one, or any of several) are filter
-    expressions. `with_locks` also returns the lock item of a job that has no summary (a tracker took it
-    and has not recorded it, or failed before recording), sorted by the time the lock was taken."""
+    `since` bounds the index's sort key; `kind` and `status` (the service's words, one or any of several) are
+    filter expressions. `tracker_status` (the tracker's words) lists the jobs whose status it is as well: the
+    index does not copy TrackerJobStatus (its projection is fixed as first deployed), so the index is filtered on
+    every JobStatus that may be one of them (`service_statuses_for`), and the jobs whose words differ are read
+    whole to decide (`tracker_status_of`). `with_locks` also returns the lock item of a job that has no summary
+    (a tracker took it and has not recorded it, or failed before recording), sorted by the time the lock was
+    taken."""
     names = {"#pk": schema.JOBS_INDEX_PARTITION_KEY}
     condition = "#pk = :pk"
     values: dict[str, Any] = {}
@@ -222,8 +262,9 @@ def list_jobs(
     if kind:
         filters.append("JobKind = :kind")
         values[":kind"] = kind
-    if status:
-        statuses = [status] if isinstance(status, str) else list(status)
+    service_words = set([status] if isinstance(status, str) else status or [])
+    if service_words or tracker_status:
+        statuses = sorted(service_words | service_statuses_for(tracker_status))
         filters.append(f"JobStatus IN ({', '.join(f':status{n}' for n in range(len(statuses)))})")
         values.update({f":status{n}": value for n, value in enumerate(statuses)})
     found: list[dict[str, Any]] = []
@@ -242,7 +283,10 @@ def list_jobs(
         seen: dict[str, dict[str, Any]] = {}
         while len(seen) < limit:
             response = client.query(**request)
-            for item in map(plain, response.get("Items", [])):
+            page = [plain(item) for item in response.get("Items", [])]
+            if tracker_status:
+                page = _with_status(client, table, page, service_words, tracker_status)
+            for item in page:
                 # A job with a summary and a lock is listed once, as its summary.
                 job = str(item.get("JobId"))
                 if job not in seen or item.get("RecordType") == schema.RECORD_TYPE_SUMMARY:
@@ -257,9 +301,48 @@ def list_jobs(
     return _with_summary_counts(client, table, found[:limit])
 
 
+def _with_status(
+    client: DynamoDBClient,
+    table: str,
+    page: list[dict[str, Any]],
+    service_words: Collection[str],
+    tracker_words: Collection[str],
+) -> list[dict[str, Any]]:
+    """The page's items whose JobStatus is one of `service_words` or whose tracker's word is one of
+    `tracker_words`; the summaries of kinds whose words differ from the tracker's are read whole for it."""
+    undecided = [
+        item
+        for item in page
+        if item.get("JobStatus") not in service_words
+        and item.get("RecordType") == schema.RECORD_TYPE_SUMMARY
+        and JOB_KINDS.get(str(item.get("JobKind"))) is not None
+        and JOB_KINDS[str(item.get("JobKind"))].tracker_statuses
+    ]
+    page = _whole_summaries(client, table, page, undecided)
+    return [item for item in page if item.get("JobStatus") in service_words or tracker_status_of(item) in tracker_words]
+
+
+def _whole_summaries(
+    client: DynamoDBClient, table: str, listed: list[dict[str, Any]], partial: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """`listed`, with the `partial` ones (summaries as the JobsByDomain index copies them) read whole, in
+    BatchGetItems."""
+    if not partial:
+        return listed
+    keys = [
+        _attribute_values({schema.PARTITION_KEY: item[schema.PARTITION_KEY], schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
+        for item in partial
+    ]
+    whole = {
+        str(item[schema.PARTITION_KEY]): item for item in _batch_get(client, table, keys, f"{len(keys)} job summaries")
+    }
+    return [{**item, **whole.get(str(item.get(schema.PARTITION_KEY)), {})} for item in listed]
+
+
 def _with_summary_counts(client: DynamoDBClient, table: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The listed summaries, each with its kind's counts: those the JobsByDomain index does not copy
-    (Bedrock's, schema.JOBS_INDEX_ATTRIBUTES) are read from the summary items, in BatchGetItems."""
+    (Bedrock's, schema.JOBS_INDEX_ATTRIBUTES) are read from the summary items, in BatchGetItems (but for
+    summaries already read whole)."""
     projected = set(schema.JOBS_INDEX_ATTRIBUTES)
 
     def lacks_counts(item: Mapping[str, Any]) -> bool:
@@ -267,19 +350,9 @@ def _with_summary_counts(client: DynamoDBClient, table: str, listed: list[dict[s
             return False
         kind = JOB_KINDS.get(str(item.get("JobKind")))
         counts = (kind.failed_count_attribute, *kind.summary_count_attributes) if kind else ()
-        return not projected.issuperset(counts)
+        return any(name not in projected and name not in item for name in counts)
 
-    incomplete = [item for item in listed if lacks_counts(item)]
-    if not incomplete:
-        return listed
-    keys = [
-        _attribute_values({schema.PARTITION_KEY: item[schema.PARTITION_KEY], schema.SORT_KEY: schema.SUMMARY_SORT_KEY})
-        for item in incomplete
-    ]
-    whole = {
-        str(item[schema.PARTITION_KEY]): item for item in _batch_get(client, table, keys, f"{len(keys)} job summaries")
-    }
-    return [{**item, **whole.get(str(item.get(schema.PARTITION_KEY)), {})} for item in listed]
+    return _whole_summaries(client, table, listed, [item for item in listed if lacks_counts(item)])
 
 
 @dataclass(frozen=True)

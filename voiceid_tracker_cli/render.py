@@ -16,7 +16,7 @@ from rich.text import Text
 
 from voiceid_tracker_cli.erasure import ErasedItem
 from voiceid_tracker_cli.executions import Execution
-from voiceid_tracker_cli.records import FailedRequest, JobRecord
+from voiceid_tracker_cli.records import FailedRequest, JobRecord, tracker_status_of
 from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JOB_KINDS, JobKind
 
 
@@ -105,6 +105,11 @@ def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) 
         ("JobKind", kind.name),
         ("JobName", summary.get("JobName")),
         ("JobStatus", summary.get("JobStatus")),
+    ]
+    if summary and tracker_status_of(summary) not in (None, summary.get("JobStatus")):
+        # The tracker's word for a service's own (Bedrock's Stopped: COMPLETED_WITH_ERRORS).
+        job_rows.append(("TrackerJobStatus", tracker_status_of(summary)))
+    job_rows += [
         ("Created", summary.get("JobCreatedAt")),
         ("Ended", summary.get("JobEndedAt")),
         ("RecordState", summary.get("RecordState") or "not recorded"),

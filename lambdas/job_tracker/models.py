@@ -123,6 +123,13 @@ class JobDescription:
         """The status an operator reads on the summary and the outcome event: the service's own word."""
         return self.service_status or self.status.value
 
+    @property
+    def status_attributes(self) -> dict[str, str]:
+        """The summary's two words for the job's status, whatever its RecordState: `JobStatus`, the service's own
+        (Bedrock's `Stopped`), and `TrackerJobStatus`, the tracker's (`COMPLETED_WITH_ERRORS`, what the state
+        machine's loop reads). Voice ID's words are the tracker's: both hold the same word."""
+        return {"JobStatus": self.reported_status, "TrackerJobStatus": self.status.value}
+
 
 def job_to_payload(job: JobDescription) -> dict[str, Any]:
     """The job as it travels through the execution's state (and back into the record Lambda)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -212,3 +213,56 @@ def test_watch_names_the_job_s_service_and_its_last_reading_once_recorded(cloud:
     stubber.assert_no_pending_responses()
     # Recorded: no more describes (the stubber would refuse one).
     assert "Stopped" in rendered(watcher.snapshot().view())
+
+
+def test_jobs_status_finds_a_job_by_the_service_s_word_or_the_tracker_s(cloud: dict[str, Any]) -> None:
+    """Bedrock's words on JobStatus, the tracker's on TrackerJobStatus; and summaries written before that
+    attribute existed (deployed data), RECORDING ones holding the tracker's word in JobStatus."""
+    dynamodb, target = cloud["dynamodb"], cloud["target"]
+    jobs: list[tuple[str, str, str, dict[str, Any]]] = [
+        (DOMAIN, "VoiceErrorsAAAAAAAAAAAA", "COMPLETED_WITH_ERRORS", {"TrackerJobStatus": "COMPLETED_WITH_ERRORS"}),
+        (DOMAIN, "VoiceCleanAAAAAAAAAAAAA", "COMPLETED", {"TrackerJobStatus": "COMPLETED"}),
+        (ACCOUNT, "stopped00001", "Stopped", {"TrackerJobStatus": "COMPLETED_WITH_ERRORS"}),
+        (ACCOUNT, "witherrors01", "Completed", {"TrackerJobStatus": "COMPLETED_WITH_ERRORS", "FailedRecordCount": 2}),
+        (ACCOUNT, "clean0000001", "Completed", {"TrackerJobStatus": "COMPLETED", "FailedRecordCount": 0}),
+        (ACCOUNT, "oldrecording", "COMPLETED_WITH_ERRORS", {"RecordState": "RECORDING"}),
+        (ACCOUNT, "oldexpired01", "Expired", {"FailedRecordCount": 0}),
+        (ACCOUNT, "oldcomplete1", "Completed", {"FailedRecordCount": 3}),
+    ]
+    for day, (scope, job, status, extra) in enumerate(jobs, start=1):
+        kind = "SPEAKER_ENROLLMENT" if scope == DOMAIN else BEDROCK.name
+        state = str(extra.pop("RecordState", "COMPLETE"))
+        put(
+            dynamodb,
+            summary(
+                scope, job, f"2026-11-{day:02d}T08:00:00+00:00", kind=kind, status=status, record_state=state, **extra
+            ),
+        )
+
+    def listed(status: str, *options: str) -> list[str]:
+        result = invoke(target, "jobs", "--status", status, *options, "--format", "json")
+        assert result.exit_code == 0, result.output
+        return [job["JobId"] for job in json.loads(result.stdout)]
+
+    assert listed("COMPLETED_WITH_ERRORS") == [
+        "oldcomplete1",
+        "oldexpired01",
+        "oldrecording",
+        "witherrors01",
+        "stopped00001",
+        "VoiceErrorsAAAAAAAAAAAA",
+    ]
+    assert listed("COMPLETED_WITH_ERRORS", "--limit", "2") == ["oldcomplete1", "oldexpired01"]
+    assert listed("Stopped") == ["stopped00001"]
+    assert listed("Completed") == ["oldcomplete1", "clean0000001", "witherrors01"]
+    assert listed("COMPLETED") == ["clean0000001", "VoiceCleanAAAAAAAAAAAAA"]
+    assert listed("completed") == ["oldcomplete1", "clean0000001", "witherrors01", "VoiceCleanAAAAAAAAAAAAA"]
+    every = invoke(target, "jobs", "--format", "json")
+    words = {job["JobId"]: (job["JobStatus"], job["TrackerJobStatus"]) for job in json.loads(every.stdout)}
+    assert words["stopped00001"] == ("Stopped", "COMPLETED_WITH_ERRORS")
+    assert words["oldexpired01"] == ("Expired", "COMPLETED_WITH_ERRORS")
+    assert words["VoiceCleanAAAAAAAAAAAAA"] == ("COMPLETED", "COMPLETED")
+    shown = invoke(target, "show", "stopped00001")
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"\bJobStatus +Stopped", shown.stdout)
+    assert re.search(r"TrackerJobStatus +COMPLETED_WITH_ERRORS", shown.stdout)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from job_tracker import table_schema
 from job_tracker.errors import ConfigurationError, InvalidJobRequest
-from job_tracker.models import JobRef, S3Location, job_from_payload, job_to_payload, output_location
+from job_tracker.models import JobRef, JobStatus, S3Location, job_from_payload, job_to_payload, output_location
 from job_tracker.polling import PollBounds
 from job_tracker.settings import DescribeJobSettings, RecordFailuresSettings
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, job
@@ -63,6 +65,12 @@ def test_a_jobs_partition_key_names_its_domain_and_job_in_every_spelling() -> No
 def test_job_payload_round_trips() -> None:
     original = job()
     assert job_from_payload(job_to_payload(original)) == original
+
+
+def test_a_job_s_status_attributes_are_the_service_s_word_and_the_tracker_s() -> None:
+    completed = replace(job(JobStatus.COMPLETED_WITH_ERRORS), service_status="Completed")
+    assert completed.status_attributes == {"JobStatus": "Completed", "TrackerJobStatus": "COMPLETED_WITH_ERRORS"}
+    assert job(JobStatus.FAILED).status_attributes == {"JobStatus": "FAILED", "TrackerJobStatus": "FAILED"}
 
 
 def test_job_payload_with_unknown_status_is_rejected() -> None:

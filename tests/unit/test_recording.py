@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import DynamoDbFailureStore
 from job_tracker.adapters.s3 import S3ObjectReader
 from job_tracker.errors import OutputFileInvalid, OutputFileMissing
+from job_tracker.kinds import JOB_KINDS
 from job_tracker.models import FailureDetails, JobStatus, job_to_payload
+from job_tracker.recording import RecordResult, summary_item
 from job_tracker.tracking import record_job
 from tests.unit.conftest import DOMAIN_ID, JOB_ID, TABLE, job, output_document, put_output
 
@@ -252,3 +255,33 @@ def test_after_a_failed_record_the_next_one_rewrites_every_item(s3: Any, dynamod
     record_job(request, S3ObjectReader(s3), DynamoDbFailureStore(counting, TABLE))  # type: ignore[arg-type]
     assert len(counting.put_keys) == 30
     assert items(dynamodb)["SUMMARY"]["RecordState"] == {"S": "COMPLETE"}
+
+
+def test_the_summary_holds_the_service_s_word_and_the_tracker_s_beside_it_from_first_write_to_last(
+    s3: Any, dynamodb: Any
+) -> None:
+    """A stopped Bedrock job: `JobStatus` is Bedrock's `Stopped` while the summary is RECORDING and once it is
+    COMPLETE (before, RECORDING held the tracker's COMPLETED_WITH_ERRORS), `TrackerJobStatus` the tracker's."""
+    stopped = replace(
+        job(JobStatus.COMPLETED_WITH_ERRORS, kind=JOB_KINDS["BEDROCK_BATCH_INFERENCE"]), service_status="Stopped"
+    )
+    store = DynamoDbFailureStore(dynamodb, TABLE)
+    words = {"JobStatus": {"S": "Stopped"}, "TrackerJobStatus": {"S": "COMPLETED_WITH_ERRORS"}}
+    store.mark_recording(stopped)
+    recording = items(dynamodb)["SUMMARY"]
+    assert recording["RecordState"] == {"S": "RECORDING"}
+    assert {name: recording.get(name) for name in words} == words
+    result = RecordResult(job=stopped, failed=0, counts={}, stale_failures_removed=0)
+    store.put_summary(summary_item(result))
+    complete = items(dynamodb)["SUMMARY"]
+    assert complete["RecordState"] == {"S": "COMPLETE"}
+    assert {name: complete.get(name) for name in words} == words
+    output = result.to_output(TABLE)
+    assert (output["JobStatus"], output["TrackerJobStatus"]) == ("Stopped", "COMPLETED_WITH_ERRORS")
+
+
+def test_a_voice_id_summary_holds_one_word_in_both_attributes(s3: Any, dynamodb: Any) -> None:
+    put_output(s3, OUT_KEY, output_document(errors=[("a", 400, "x")]))
+    record(s3, dynamodb)
+    summary = items(dynamodb)["SUMMARY"]
+    assert summary["JobStatus"] == summary["TrackerJobStatus"] == {"S": "COMPLETED_WITH_ERRORS"}

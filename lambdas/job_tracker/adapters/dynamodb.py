@@ -181,8 +181,10 @@ class DynamoDbFailureStore:
         # Enough for the summary to be listed (JobsByDomain) and read while the record is not complete.
         expression = (
             "SET RecordState = :state, RecordType = :type, DomainId = :domain, JobId = :job, JobKind = :kind, "
-            "JobStatus = :status, JobCreatedAt = :created, gsi2pk = :jobs_pk, gsi2sk = :jobs_sk"
+            "JobStatus = :status, TrackerJobStatus = :tracker_status, JobCreatedAt = :created, gsi2pk = :jobs_pk, "
+            "gsi2sk = :jobs_sk"
         )
+        statuses = job.status_attributes
         index = schema.jobs_index_keys(ref.domain_id, job.created_at, ref.job_id)
         values: dict[str, Any] = {
             ":state": state,
@@ -190,7 +192,8 @@ class DynamoDbFailureStore:
             ":domain": ref.domain_id,
             ":job": ref.job_id,
             ":kind": job.kind.name,
-            ":status": job.status.value,
+            ":status": statuses["JobStatus"],
+            ":tracker_status": statuses["TrackerJobStatus"],
             ":created": job.created_at or "",
             ":jobs_pk": index[schema.JOBS_INDEX_PARTITION_KEY],
             ":jobs_sk": index[schema.JOBS_INDEX_SORT_KEY],
