@@ -702,14 +702,24 @@ def erase(
     job: Annotated[
         str | None, typer.Option(metavar="JOB", help="Only items of this job (a RecordId is unique per job only).")
     ] = None,
+    retry_location: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="S3URI",
+            help="Also search this folder for retry JSONL files (repeatable; BedrockRetryInputLocation always).",
+        ),
+    ] = None,
     output_format: Annotated[
         TableOrJson, typer.Option("--format", help="How to print what was deleted.")
     ] = TableOrJson.table,
 ) -> None:
-    """Delete every item that names one customer, for a data-protection request; prints what it deleted.
+    """Delete every item that names one customer, for a data-protection request, and the retry files holding
+    their records; prints what it deleted.
 
-    Finds the items through the FailuresBySubject index (never a Scan) and deletes them by key. Running it
-    again deletes nothing more and says so. Logs and Step Functions histories are not items: see
+    Finds the items through the FailuresBySubject index (never a Scan) and deletes them by key, with the items
+    whose subject could not be read that name the customer elsewhere (an ErrorMessage). Deletes the retry JSONL
+    files with a line naming them under the stack's BedrockRetryInputLocation and each --retry-location.
+    Running it again deletes nothing more and says so. Logs and Step Functions histories are not items: see
     docs/data-governance.md for what else to erase."""
     chosen = [
         (name, value) for name, value in (("CustomerSpeakerId", customer_speaker_id), ("RecordId", record_id)) if value
@@ -729,15 +739,44 @@ def erase(
             f"note: no job kind this CLI knows records {attribute} (they name: {named}); looking anyway",
             markup=False,
         )
-    deleted = erase_subject(target.dynamodb(), target.table_name, attribute, value, job_id=job)
+    stack_retries = target.optional_output("BedrockRetryInputLocation")
+    folders = [
+        S3Uri.parse(uri, what)
+        for uri, what in [
+            *([(stack_retries, "BedrockRetryInputLocation")] if stack_retries else []),
+            *((uri, "--retry-location") for uri in retry_location or []),
+        ]
+    ]
+    erasure = erase_subject(
+        target.dynamodb(),
+        target.table_name,
+        attribute,
+        value,
+        job_id=job,
+        s3=target.s3() if folders else None,
+        retry_folders=folders,
+    )
     if output_format is TableOrJson.json:
-        typer.echo(render.to_json({"Attribute": attribute, "Deleted": [item.to_dict() for item in deleted]}), nl=False)
+        typer.echo(render.to_json(erasure.to_dict(attribute)), nl=False)
         return
     console = render.stdout_console()
-    if not deleted:
+    if erasure.unread_items_read:
+        console.print(
+            f"Read {erasure.unread_items_read} item(s) whose {attribute} could not be recorded, to find {value} "
+            "in their other attributes.",
+            markup=False,
+        )
+    for uri in erasure.retry_files:
+        console.print(f"Deleted the retry file {uri}: it held a record naming {attribute} {value}.", markup=False)
+    if not folders:
+        render.stderr_console().print(
+            "note: no retry folder searched (no BedrockRetryInputLocation; name others with --retry-location)",
+            markup=False,
+        )
+    if not erasure.items:
         console.print(f"No item names {attribute} {value}: nothing to delete.", markup=False)
         return
-    console.print(render.erased_table(attribute, value, deleted))
+    console.print(render.erased_table(attribute, value, erasure.items))
 
 
 @app.command(epilog=_example("--local sweep", f"--stack {DEFAULT_STACK_NAME} sweep --format json"))

@@ -1,26 +1,43 @@
 """Erasing a person from the record: every failure item that names them, found through the
-`FailuresBySubject` index (never a Scan) and deleted by key.
+`FailuresBySubject` index (never a Scan) and deleted by key, and the retry JSONL files that hold their records.
 
 Which attribute names a person is the job kinds' data (`JobKind.subject_attribute`: CustomerSpeakerId for
 speaker enrollments, RecordId for a kind whose records are customers'); the index is keyed on it at record
-time, so a new kind is covered by its description alone. Deleting a key that is already gone succeeds, so
-running an erasure again deletes nothing more and reports so.
+time, so a new kind is covered by its description alone. An item whose attribute could not be read (a
+speaker enrollment whose input manifest the tracker may not read) is keyed in the index's unread partition
+of that attribute instead: its ErrorMessage can still name the person (Voice ID's 409 does), so those items
+are read and searched for the value. Deleting a key or an object that is already gone succeeds, so running
+an erasure again deletes nothing more and reports so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from job_tracker.adapters.dynamodb import BatchWriter
+from job_tracker.adapters.s3 import S3ObjectReader
 from job_tracker.errors import TrackerError
+from job_tracker.jsonl import lines
+from job_tracker.models import S3Location
+from voiceid_tracker_cli.bedrock_retry import INPUT_SUFFIX, SOURCE_JOB_METADATA
 from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.records import plain
+from voiceid_tracker_cli.records import _batch_get, plain
+from voiceid_tracker_cli.retry import S3Uri
 from voiceid_tracker_cli.shared import JOB_KINDS, schema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+# The characters an id is made of (CustomerSpeakerId: letters, digits, `_`, `-`): a value is named where it
+# stands between others, so cust-4 is not found inside cust-42.
+_ID_CHARACTER = "A-Za-z0-9_-"
 
 
 @dataclass(frozen=True)
@@ -53,14 +70,14 @@ def subject_attributes() -> dict[str, list[str]]:
     return found
 
 
-def items_naming(client: DynamoDBClient, table: str, attribute: str, value: str) -> list[ErasedItem]:
-    """The keys of every item whose `attribute` is `value` (every page of the index)."""
+def _subject_partition(client: DynamoDBClient, table: str, partition: str) -> list[ErasedItem]:
+    """The keys of every item in one FailuresBySubject partition (every page)."""
     request: dict[str, Any] = {
         "TableName": table,
         "IndexName": schema.SUBJECT_INDEX,
         "KeyConditionExpression": "#subject = :subject",
         "ExpressionAttributeNames": {"#subject": schema.SUBJECT_INDEX_PARTITION_KEY},
-        "ExpressionAttributeValues": {":subject": {"S": schema.subject_index_key(attribute, value)}},
+        "ExpressionAttributeValues": {":subject": {"S": partition}},
     }
     keys: list[ErasedItem] = []
     while True:
@@ -70,6 +87,100 @@ def items_naming(client: DynamoDBClient, table: str, attribute: str, value: str)
         if "LastEvaluatedKey" not in response:
             return keys
         request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def items_naming(client: DynamoDBClient, table: str, attribute: str, value: str) -> list[ErasedItem]:
+    """The keys of every item whose `attribute` is `value`."""
+    return _subject_partition(client, table, schema.subject_index_key(attribute, value))
+
+
+def names(text: str, value: str) -> bool:
+    """Whether `text` names `value`: as it is, or as JSON escapes it, standing between non-id characters."""
+    spellings = {value, json.dumps(value)[1:-1]}
+    return any(
+        re.search(f"(?<![{_ID_CHARACTER}]){re.escape(spelling)}(?![{_ID_CHARACTER}])", text) for spelling in spellings
+    )
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for inner in value.values():
+            yield from _strings(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _strings(inner)
+
+
+_INDEX_KEYS = frozenset(
+    {
+        schema.PARTITION_KEY,
+        schema.SORT_KEY,
+        schema.ERROR_CODE_INDEX_PARTITION_KEY,
+        schema.ERROR_CODE_INDEX_SORT_KEY,
+        schema.SUBJECT_INDEX_PARTITION_KEY,
+    }
+)
+
+
+def unread_items_naming(client: DynamoDBClient, table: str, attribute: str, value: str) -> tuple[list[ErasedItem], int]:
+    """The items whose `attribute` could not be read (the index's unread partitions of it, every shard) that
+    name `value` in any other attribute, e.g. an ErrorMessage; and how many such items were read."""
+    keys = [
+        key
+        for shard in range(schema.ERROR_CODE_SHARDS)
+        for key in _subject_partition(client, table, schema.unread_subject_index_key(attribute, shard))
+    ]
+    if not keys:
+        return [], 0
+    requested = [{schema.PARTITION_KEY: {"S": key.partition_key}, schema.SORT_KEY: {"S": key.sort_key}} for key in keys]
+    found: list[ErasedItem] = []
+    for item in _batch_get(client, table, requested, "the failure items whose subject could not be read"):
+        texts = (text for name, inner in item.items() if name not in _INDEX_KEYS for text in _strings(inner))
+        if any(names(text, value) for text in texts):
+            found.append(ErasedItem(str(item[schema.PARTITION_KEY]), str(item[schema.SORT_KEY])))
+    return found, len(keys)
+
+
+def retry_files_naming(client: S3Client, folders: Sequence[S3Uri], value: str, job_id: str | None) -> list[str]:
+    """The retry JSONL files under `folders` with a line naming `value` (of job `job_id` only, when given and
+    the file says its source job: `SOURCE_JOB_METADATA`). Each file is streamed line by line."""
+    reader = S3ObjectReader(client, chunk_bytes=1024 * 1024)
+    found: list[str] = []
+    try:
+        for folder in folders:
+            for key in reader.keys(S3Location(folder.bucket, folder.key)):
+                location = S3Location(folder.bucket, key)
+                if not key.endswith(INPUT_SUFFIX) or not _of_job(client, location, job_id):
+                    continue
+                if any(
+                    names(line.decode("utf-8", "replace"), value)
+                    for line in lines(reader.chunks(location), source=location.uri)
+                ):
+                    found.append(location.uri)
+    except TrackerError as error:
+        raise CliError(f"cannot search the retry files: {error}") from error
+    return found
+
+
+def _of_job(client: S3Client, location: S3Location, job_id: str | None) -> bool:
+    if job_id is None:
+        return True
+    source = client.head_object(Bucket=location.bucket, Key=location.key).get("Metadata", {}).get(SOURCE_JOB_METADATA)
+    return source in (None, job_id)  # a file written before its source was kept: searched anyway
+
+
+def delete_retry_files(client: S3Client, uris: Iterable[str]) -> list[str]:
+    """Delete the files; returns those S3 refused to delete."""
+    refused: list[str] = []
+    for uri in uris:
+        location = S3Location.parse(uri)
+        try:
+            client.delete_object(Bucket=location.bucket, Key=location.key)
+        except ClientError:
+            refused.append(uri)
+    return refused
 
 
 def delete_items(client: DynamoDBClient, table: str, items: Iterable[ErasedItem], *, max_attempts: int = 8) -> None:
@@ -84,13 +195,57 @@ def delete_items(client: DynamoDBClient, table: str, items: Iterable[ErasedItem]
         raise CliError(f"{error}. Run the same erase again: it deletes only what is left") from error
 
 
+@dataclass
+class Erasure:
+    """What an erasure deleted, and what it searched."""
+
+    items: list[ErasedItem] = field(default_factory=list)
+    unread_items_read: int = 0
+    """Items whose subject attribute could not be read, read to find the value in them."""
+    retry_files: list[str] = field(default_factory=list)
+    retry_folders: list[str] = field(default_factory=list)
+
+    def to_dict(self, attribute: str) -> dict[str, Any]:
+        return {
+            "Attribute": attribute,
+            "Deleted": [item.to_dict() for item in self.items],
+            "UnreadSubjectItemsRead": self.unread_items_read,
+            "RetryFilesDeleted": self.retry_files,
+            "RetryFoldersSearched": self.retry_folders,
+        }
+
+
 def erase(
-    client: DynamoDBClient, table: str, attribute: str, value: str, *, job_id: str | None = None
-) -> list[ErasedItem]:
-    """Delete every item naming `value` as `attribute` (of job `job_id` only, when given); returns what was
-    deleted (empty on a re-run)."""
+    client: DynamoDBClient,
+    table: str,
+    attribute: str,
+    value: str,
+    *,
+    job_id: str | None = None,
+    s3: S3Client | None = None,
+    retry_folders: Sequence[S3Uri] = (),
+) -> Erasure:
+    """Delete every item naming `value` as `attribute`, or naming it elsewhere when its `attribute` could not be
+    read, and every retry file under `retry_folders` with a line naming it (of job `job_id` only, when given);
+    returns what was deleted (nothing on a re-run). The files go first: a re-run after a failure finds them by
+    their folders, whatever is left of the items. CliError listing the command for each file S3 kept."""
     if not value.strip():
         raise CliError(f"the {attribute} to erase is empty")
-    found = [item for item in items_naming(client, table, attribute, value) if job_id in (None, item.job_id)]
+    files = retry_files_naming(s3, retry_folders, value, job_id) if s3 is not None and retry_folders else []
+    refused = delete_retry_files(s3, files) if s3 is not None else []
+    named = items_naming(client, table, attribute, value)
+    unread, read = unread_items_naming(client, table, attribute, value)
+    found = [item for item in dict.fromkeys([*named, *unread]) if job_id in (None, item.job_id)]
     delete_items(client, table, found)
-    return found
+    if refused:
+        commands = "\n".join(f"  aws s3 rm {uri}" for uri in refused)
+        raise CliError(
+            f"deleted {len(found)} item(s), but S3 refused to delete {len(refused)} retry file(s) holding "
+            f"{attribute} {value}; delete them with:\n{commands}"
+        )
+    return Erasure(
+        items=found,
+        unread_items_read=read,
+        retry_files=files,
+        retry_folders=[str(folder) for folder in retry_folders],
+    )

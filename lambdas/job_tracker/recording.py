@@ -114,7 +114,7 @@ def failure_item(job: JobDescription, failure: FailedRequest, manifest_fields: d
         **schema.error_code_index_keys(
             ref.domain_id, failure.error_code, failure.request_id, job.created_at, ref.job_id
         ),
-        **schema.subject_index_keys(job.kind.subject_attribute, kind_fields),
+        **schema.subject_index_keys(job.kind.subject_attribute, kind_fields, failure.request_id),
         "RecordType": schema.RECORD_TYPE_FAILED_REQUEST,
         "JobKind": job.kind.name,
         "DomainId": ref.domain_id,
@@ -162,7 +162,7 @@ def _read_voiceid_out(
             f"job {job.ref.job_id} ended {job.status.value} but has no OutputDataConfig/InputDataConfig "
             "to locate its .out file"
         )
-    manifest = _manifest_fields(job, reader)
+    manifest, manifest_problem = _manifest_fields(job, reader)
     tally = read_output_file(
         reader.chunks(job.output),
         job.output.uri,
@@ -171,6 +171,8 @@ def _read_voiceid_out(
         ),
         job.kind,
     )
+    if manifest_problem is not None:
+        tally.summary[SUBJECT_UNREAD_CAUSE] = f"the input manifest could not be read ({manifest_problem})"
     if job.status is JobStatus.COMPLETED and tally.failed:
         logger.warning(
             "Job reported COMPLETED but its output lists failed requests; recording them anyway",
@@ -226,12 +228,16 @@ def _read_failures(
         raise InvalidJobRequest(f"no reader for the {job.kind.output_format!r} output of {job.kind.name} jobs")
     writer = store.writer()
     skipped = 0
+    subject = job.kind.subject_attribute
+    unread_subjects = 0
 
     def progress() -> str:
         return f"{writer.batches_sent} batch(es) written and {skipped} item(s) found written before"
 
     def write(failure: FailedRequest) -> None:
-        nonlocal skipped
+        nonlocal skipped, unread_subjects
+        if subject and not failure.details.get(subject):
+            unread_subjects += 1  # counted before the skip: a resumed record says it of every item
         if f"{schema.FAILURE_SORT_KEY_PREFIX}{failure.request_id}" in written:
             skipped += 1
             return
@@ -240,6 +246,7 @@ def _read_failures(
 
     tally = read(job, _DeadlineReader(reader, deadline, progress), write)
     writer.flush()
+    _say_unread_subjects(job, tally, unread_subjects)
     logger.info(
         "Wrote the failure items",
         extra={"batches": writer.batches_sent, "unprocessed_retries": writer.retries, "already_written": skipped},
@@ -247,14 +254,39 @@ def _read_failures(
     return tally
 
 
-def _manifest_fields(job: JobDescription, reader: ObjectReader) -> dict[str, dict[str, str]]:
+SUBJECT_UNREAD_CAUSE = "SubjectUnreadReason"
+
+
+def _say_unread_subjects(job: JobDescription, tally: OutputTally, unread: int) -> None:
+    """The summary's SubjectUnreadCount and SubjectUnreadReason when failure items lack the attribute that
+    names a person (`JobKind.subject_attribute`): `erase` finds such items by reading them (their ErrorMessage
+    can name the person), and whoever answers an erasure request must know the record could not say whom
+    they name. The reader sets the reason's cause when it knows it."""
+    cause = tally.summary.pop(SUBJECT_UNREAD_CAUSE, None)
+    if not unread or not job.kind.subject_attribute:
+        return
+    attribute = job.kind.subject_attribute
+    tally.summary["SubjectUnreadCount"] = unread
+    tally.summary[SUBJECT_UNREAD_CAUSE] = (
+        f"{unread} failure item(s) have no {attribute}: {cause or 'the input does not give it for their requests'}"
+        f"; `erase --{_option(attribute)}` still finds them, by the value in their other attributes (ErrorMessage)"
+    )
+
+
+def _option(attribute: str) -> str:
+    """`CustomerSpeakerId` as the erase option's name, `customer-speaker-id`."""
+    return "".join(f"-{char.lower()}" if char.isupper() else char for char in attribute).lstrip("-")
+
+
+def _manifest_fields(job: JobDescription, reader: ObjectReader) -> tuple[dict[str, dict[str, str]], str | None]:
     """What the kind's failure items copy from the input manifest, by RequestId (nothing for kinds that
-    copy nothing). Without read access to the manifest the items are still written, without those fields:
-    the failures are the record's point, the extra fields a convenience."""
+    copy nothing), and why the manifest could not be read (None when it was, or nothing is copied). Without
+    read access to the manifest the items are still written, without those fields: the failures are the
+    record's point; the summary says which items lack the field naming a person (SubjectUnreadReason)."""
     if not job.kind.failure_fields_from_manifest or job.input is None:
-        return {}
+        return {}, None
     try:
-        return read_manifest_fields(reader.chunks(job.input), job.input.uri, job.kind)
+        return read_manifest_fields(reader.chunks(job.input), job.input.uri, job.kind), None
     except (AccessDenied, OutputFileMissing, OutputFileInvalid) as error:
         logger.warning(
             "Could not read the job's input manifest; failure items lack its fields",
@@ -264,7 +296,7 @@ def _manifest_fields(job: JobDescription, reader: ObjectReader) -> dict[str, dic
                 "problem": str(error),
             },
         )
-        return {}
+        return {}, str(error)
 
 
 @dataclass(frozen=True)

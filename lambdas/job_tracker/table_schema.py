@@ -19,7 +19,10 @@ partition; a query reads every shard and merges them.
 
 Index `FailuresBySubject` (gsi3pk = <Attribute>#<value>, keys only) finds every failure item that names one
 person, by the attribute the job kind declares (`JobKind.subject_attribute`: CustomerSpeakerId for speaker
-enrollments), for `voiceid-tracker erase`.
+enrollments), for `voiceid-tracker erase`. A failure item whose subject attribute could not be read (a speaker
+enrollment whose input manifest the tracker may not read) is keyed SUBJECT_UNREAD#<Attribute>#SHARD#<n>
+instead, n a hash of its RequestId as for the error codes: its ErrorMessage can still name the person, so
+`erase` reads these items and looks for the value in them.
 
 Failure and summary items carry `ExpiresAt` (epoch seconds) when the stack keeps items for a limited time
 (`tracker:retentionDays`); the table's TTL deletes them after it.
@@ -123,11 +126,23 @@ def subject_index_key(attribute: str, value: str) -> str:
     return f"{attribute}#{value}"
 
 
-def subject_index_keys(attribute: str | None, item: Mapping[str, object]) -> dict[str, str]:
-    """The FailuresBySubject key of a failure item: from the kind's subject attribute, when the item has one."""
-    value = item.get(attribute) if attribute else None
-    if not attribute or not isinstance(value, str) or not value:
+UNREAD_SUBJECT_PREFIX = "SUBJECT_UNREAD#"
+
+
+def unread_subject_index_key(attribute: str, shard: int) -> str:
+    """The FailuresBySubject partition (one of ERROR_CODE_SHARDS) of the items whose `attribute` could not be
+    read. No value of an attribute begins with this (a subject key begins with the attribute's name)."""
+    return f"{UNREAD_SUBJECT_PREFIX}{attribute}#SHARD#{shard}"
+
+
+def subject_index_keys(attribute: str | None, item: Mapping[str, object], request_id: str = "") -> dict[str, str]:
+    """The FailuresBySubject key of a failure item: from the kind's subject attribute, when the item has one;
+    else, for a kind that declares one, the unread partition of the item's RequestId shard (erase reads those)."""
+    if not attribute:
         return {}
+    value = item.get(attribute)
+    if not isinstance(value, str) or not value:
+        return {SUBJECT_INDEX_PARTITION_KEY: unread_subject_index_key(attribute, error_code_shard(request_id))}
     return {SUBJECT_INDEX_PARTITION_KEY: subject_index_key(attribute, value)}
 
 

@@ -58,6 +58,7 @@ def failure(record_id: str, code: int | str, where: dict[str, Any]) -> dict[str,
         "JobId": JOB,
         "RequestId": record_id,
         "RecordId": record_id,
+        "gsi3pk": f"RecordId#{record_id}",  # FailuresBySubject, as the record step keys it
         "ErrorCode": code,
         "ErrorMessage": "bad" if code != "UNPROCESSED" else "never processed",
         **where,
@@ -366,3 +367,16 @@ def test_watch_describes_a_bedrock_job_through_bedrock_with_progress_from_its_re
     cloud["stubber"].add_client_error("get_model_invocation_job", "ResourceNotFoundException", "gone", 404)
     with pytest.raises(CliError, match=f"Bedrock has no Bedrock batch inference job {JOB}"):
         DESCRIBERS["bedrock"](cloud["target"], kind, ACCOUNT, JOB)
+
+
+def test_erase_of_a_record_deletes_the_retry_file_that_holds_it(cloud: dict[str, Any]) -> None:
+    written = invoke(cloud["target"], "retry", JOB).stdout.strip()
+    other_job = invoke(cloud["target"], "erase", "--record-id", "r3", "--job", "zzzzzzzzzzzz", "--format", "json")
+    assert json.loads(other_job.stdout)["RetryFilesDeleted"] == []  # the file says which job it came from
+    erased = invoke(cloud["target"], "erase", "--record-id", "r3", "--job", JOB, "--format", "json")
+    assert erased.exit_code == 0, erased.output
+    report = json.loads(erased.stdout)
+    assert report["RetryFilesDeleted"] == [written]
+    assert [item["Item"] for item in report["Deleted"]] == ["FAILURE#r3"]
+    assert report["RetryFoldersSearched"] == [f"s3://{INPUT}/retries/"]
+    assert "Contents" not in cloud["s3"].list_objects_v2(Bucket=INPUT, Prefix="retries/")

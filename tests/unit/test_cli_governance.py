@@ -341,3 +341,66 @@ def test_deletions_dynamodb_keeps_leaving_unprocessed_end_in_a_clear_error_and_a
         delete_items(Throttled(), TABLE, found, max_attempts=2)  # type: ignore[arg-type]
     delete_items(dynamodb, TABLE, [*found, found[0]])  # a repeated key is sent once
     assert items_naming(dynamodb, TABLE, "CustomerSpeakerId", "cust-99") == []
+
+
+def test_erase_finds_an_enrollment_item_whose_speaker_could_not_be_read_by_its_error_message(
+    cloud: dict[str, Any],
+) -> None:
+    """The input manifest lay outside the input locations: the items have no CustomerSpeakerId, but Voice ID's
+    409 message names the customer. erase finds that item, and leaves the one naming another customer."""
+    dynamodb = cloud["dynamodb"]
+    unread = described("EnrollJobGGGGGGGGGGGGG", SPEAKERS, "2026-11-24T10:00:00+00:00")
+    writer = DynamoDbFailureStore(dynamodb, TABLE).writer()
+    for request_id, customer in (("g-1", "cust-42"), ("g-2", "cust-420")):
+        message = f"You cannot request an enrollment for an opted out speaker ({customer})"
+        writer.put(failure_item(unread, FailedRequest(request_id, 409, message)))
+    writer.flush()
+    result = invoke(cloud["target"], "erase", "--customer-speaker-id", "cust-42", "--format", "json")
+    assert result.exit_code == 0, result.output
+    erased = json.loads(result.stdout)
+    assert [item["Item"] for item in erased["Deleted"]] == ["FAILURE#g-1"]
+    assert erased["UnreadSubjectItemsRead"] == 2
+    left = [item["sk"]["S"] for item in all_items(dynamodb) if item["pk"]["S"] == unread.ref.partition_key]
+    assert left == ["FAILURE#g-2"]  # cust-420 is another customer
+    again = invoke(cloud["target"], "erase", "--customer-speaker-id", "cust-42")
+    assert "No item names CustomerSpeakerId cust-42: nothing to delete." in again.stdout
+    assert "Read 1 item(s) whose CustomerSpeakerId could not be recorded" in again.stdout
+
+
+RETRIES = "bedrock-retries"
+
+
+def test_erase_deletes_the_retry_files_holding_the_customer_s_records(cloud: dict[str, Any]) -> None:
+    """The retry JSONL files hold records verbatim: those with a line naming the RecordId go, under the stack's
+    BedrockRetryInputLocation and each --retry-location; --job keeps the files of other jobs."""
+    s3 = cloud["s3"]
+    s3.create_bucket(Bucket=RETRIES)
+    cloud["target"].outputs["BedrockRetryInputLocation"] = f"s3://{RETRIES}/retries/"
+    line = b'{"recordId": "CALL0042", "modelInput": {"messages": []}}\n'
+    other = b'{"recordId": "CALL00421", "modelInput": {"messages": []}}\n'
+    files = {
+        "retries/nightly-retry-aaaaaaaaaaaa.jsonl": (line + other, "abcdefabcdef"),
+        "retries/nightly-retry-bbbbbbbbbbbb.jsonl": (other, "abcdefabcdef"),
+        "retries/weekly-retry-cccccccccccc.jsonl": (line, "fedcbafedcba"),
+        "elsewhere/nightly-retry-dddddddddddd.jsonl": (other + line, "abcdefabcdef"),
+    }
+    for key, (body, job_id) in files.items():
+        s3.put_object(Bucket=RETRIES, Key=key, Body=body, Metadata={"tracker-source-job-id": job_id})
+
+    def left() -> set[str]:
+        return {entry["Key"] for entry in s3.list_objects_v2(Bucket=RETRIES).get("Contents", [])}
+
+    one_job = invoke(cloud["target"], "erase", "--record-id", "CALL0042", "--job", "abcdefabcdef", "--format", "json")
+    assert one_job.exit_code == 0, one_job.output
+    assert json.loads(one_job.stdout)["RetryFilesDeleted"] == [
+        f"s3://{RETRIES}/retries/nightly-retry-aaaaaaaaaaaa.jsonl"
+    ]
+    assert left() == set(files) - {"retries/nightly-retry-aaaaaaaaaaaa.jsonl"}
+    every = invoke(
+        cloud["target"], "erase", "--record-id", "CALL0042", "--retry-location", f"s3://{RETRIES}/elsewhere/"
+    )
+    assert every.exit_code == 0, every.output
+    assert f"Deleted the retry file s3://{RETRIES}/retries/weekly-retry-cccccccccccc.jsonl" in every.stdout
+    assert left() == {"retries/nightly-retry-bbbbbbbbbbbb.jsonl"}  # CALL00421 is another record
+    again = invoke(cloud["target"], "erase", "--record-id", "CALL0042", "--format", "json")
+    assert json.loads(again.stdout)["RetryFilesDeleted"] == []

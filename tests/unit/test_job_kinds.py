@@ -160,6 +160,31 @@ def test_without_the_manifest_failures_are_still_recorded_without_a_speaker(s3: 
     assert stored["SUMMARY"]["RecordState"] == {"S": "COMPLETE"}
 
 
+def test_the_summary_says_which_failure_items_lack_their_speaker_and_erase_can_still_find_them(
+    s3: Any, dynamodb: Any
+) -> None:
+    """A manifest the tracker cannot read (here: missing; outside the input locations, S3 denies it): the
+    items keep the ErrorMessage naming the speaker, are keyed in FailuresBySubject's unread partition for
+    their attribute, and the summary counts them and says why."""
+    errors = [("opted-out", 409, "You cannot request an enrollment for an opted out speaker (cust-42)")]
+    put_output(s3, OUT_KEY, enrollment_output([*errors, ("short", 400, "not enough speech")], []))
+    record_enrollment(s3, dynamodb)
+    stored = items(dynamodb)
+    shard = zlib.crc32(b"opted-out") % 8
+    assert stored["FAILURE#opted-out"]["gsi3pk"] == {"S": f"SUBJECT_UNREAD#CustomerSpeakerId#SHARD#{shard}"}
+    summary = stored["SUMMARY"]
+    assert summary["SubjectUnreadCount"] == {"N": "2"}
+    reason = summary["SubjectUnreadReason"]["S"]
+    assert reason.startswith("2 failure item(s) have no CustomerSpeakerId: the input manifest could not be read (")
+    assert MANIFEST_KEY in reason and "erase --customer-speaker-id" in reason
+    # Once the manifest can be read, a re-record names every speaker and the summary says nothing of it.
+    put_output(s3, MANIFEST_KEY, manifest(["opted-out", "short"]))
+    record_enrollment(s3, dynamodb)
+    stored = items(dynamodb)
+    assert stored["FAILURE#opted-out"]["gsi3pk"] == {"S": "CustomerSpeakerId#speaker-of-opted-out"}
+    assert "SubjectUnreadCount" not in stored["SUMMARY"] and "SubjectUnreadReason" not in stored["SUMMARY"]
+
+
 @pytest.fixture
 def stubbed() -> Iterator[Stubber]:
     client = boto3.client("voice-id", region_name=REGION, config=Config(retries={"max_attempts": 1}))
