@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bedrock_emulator.testing import claude_input
 from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
 from local_cloud.environment import LocalEnvironment
 from voiceid_tracker_cli.app import app
@@ -350,6 +351,59 @@ def test_sweep_starts_a_tracker_for_a_job_nothing_follows(events_lost: TrackerDr
     table = cli(driver.local.outputs_path, "sweep")
     assert table.exit_code == 0, table.output
     assert "JobsFound" in table.stdout and "TrackersStarted" in table.stdout
+
+
+def test_a_bedrock_job_tracked_and_watched_by_its_id_alone_is_listed_by_either_status_word(
+    driver: TrackerDriver,
+) -> None:
+    """An Expired Bedrock job nothing followed (its events lost): `track` and `watch` given its id alone follow
+    it as a Bedrock job in the stack's account; its summary holds Bedrock's word and the tracker's beside it,
+    `jobs --status` finds it by either, and `failures --code UNPROCESSED` lists the records it never processed."""
+    admin = driver.local.bedrock.admin
+    admin.set_quota(min_records_per_job=1)
+    admin.set_event_loss(1.0)
+    try:
+        records = [
+            {"recordId": f"x{n:03d}", "modelInput": claude_input("" if n == 0 else f"Summarise item {n}.")}
+            for n in range(10)
+        ]
+        folder = driver.upload_bedrock_input({"in.jsonl": records}, label="cli-expired")
+        job = driver.start_bedrock_job(f"tracked-cli-{uuid.uuid4().hex[:8]}", folder, outcome=("Expired", 4), wait=True)
+    finally:
+        admin.reset_faults()
+        admin.reset_quotas()
+    assert driver.executions(job) == []
+    outputs = driver.local.outputs_path
+
+    tracked = cli(outputs, "track", job.job_id)
+    assert tracked.exit_code == 0, tracked.output
+    watched = cli(outputs, "watch", job.job_id, "--interval", "1")
+    assert watched.exit_code == 0, watched.output
+    assert f"Job {job.job_id} (Bedrock batch inference, domain {job.domain_id})" in watched.stderr
+    assert "Amazon Bedrock  Expired" in watched.stderr and "Voice ID" not in watched.stderr
+    assert watched.stdout.startswith(f"Job {job.job_id} recorded: Expired, ")
+    (execution,) = driver.wait_until_settled(job)
+    assert json.loads(execution["input"]) == {
+        "DomainId": job.domain_id,
+        "JobId": job.job_id,
+        "JobKind": "BEDROCK_BATCH_INFERENCE",
+    }
+    summary = driver.items(job)["SUMMARY"]
+    assert (summary["JobStatus"], summary["TrackerJobStatus"]) == ("Expired", "COMPLETED_WITH_ERRORS")
+
+    def listed(status: str) -> set[str]:
+        result = cli(outputs, "jobs", "--status", status, "--since", "1d", "--format", "json")
+        assert result.exit_code == 0, result.output
+        return {entry["JobId"] for entry in json.loads(result.stdout)}
+
+    assert job.job_id in listed("COMPLETED_WITH_ERRORS")
+    assert job.job_id in listed("Expired")
+    assert job.job_id not in listed("Completed") | listed("COMPLETED")
+
+    unprocessed = {record["recordId"] for record in records} - driver.bedrock_output_ids(job)
+    result = cli(outputs, "failures", job.job_id, "--code", "UNPROCESSED", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert unprocessed and {entry["RequestId"] for entry in json.loads(result.stdout)} == unprocessed
 
 
 # -- the target and expected errors -------------------------------------------------------------------------
