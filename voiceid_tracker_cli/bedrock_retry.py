@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from job_tracker.adapters.s3 import ObjectReader, S3ObjectReader
+from job_tracker.bedrock_output import input_files as job_input_files
 from job_tracker.errors import TrackerError
 from job_tracker.jsonl import lines
 from job_tracker.models import S3Location
@@ -220,16 +221,13 @@ def plan(
 
 # -- AWS ------------------------------------------------------------------------------------------------------
 def input_files(reader: ObjectReader, input_uri: S3Uri) -> list[str]:
-    """The job's input `.jsonl` files: its input URI names one file, or else a folder, listed as `<key>/` as
-    Bedrock does (so `batch/in` does not take in `batch/in-old/` or `batch/in2.jsonl`)."""
-    if input_uri.key.endswith(INPUT_SUFFIX):
-        return [str(input_uri)]
-    folder = input_uri.key if not input_uri.key or input_uri.key.endswith("/") else f"{input_uri.key}/"
+    """The job's input `.jsonl` files, by the record step's own rule (`bedrock_output.input_files`: a URI not
+    ending in `.jsonl` names the folder `<key>/`, as Bedrock lists it, so its siblings give no line)."""
     try:
-        keys = [key for key in reader.keys(S3Location(input_uri.bucket, folder)) if key.endswith(INPUT_SUFFIX)]
+        files = job_input_files(S3Location(input_uri.bucket, input_uri.key), reader)
     except TrackerError as error:
         raise CliError(f"cannot list the job's input: {error}") from error
-    return [str(S3Uri(input_uri.bucket, key)) for key in keys]
+    return [location.uri for location in files]
 
 
 def original_lines(client: S3Client, input_uri: S3Uri, failures: Sequence[FailedRequest]) -> list[bytes]:
