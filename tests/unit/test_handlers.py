@@ -115,6 +115,7 @@ def test_record_handler_writes_failures_and_returns_a_short_summary(
         "JobId": JOB_ID,
         "JobKind": "FRAUDSTER_REGISTRATION",
         "JobStatus": "COMPLETED_WITH_ERRORS",
+        "TrackerJobStatus": "COMPLETED_WITH_ERRORS",
         "FailedRequests": 1,
         "RegisteredRequests": 2,
         "DuplicateSkippedRequests": 0,
