@@ -1,9 +1,10 @@
 """Record a finished job: its failed requests as items, then one summary item.
 
 Order matters for honesty on a crash or a bad file: the summary is first flagged RECORDING, failures are
-written, failure items left over from an earlier run that the `.out` no longer lists are deleted, and
-only then is the summary written as COMPLETE. Every write is a keyed put or delete, so re-running the
-step leaves exactly the same items.
+written, failure items left over from an earlier run that the `.out` no longer lists are deleted (but for
+those of requests this run could not check, such as Bedrock records whose input is gone: kept), and only
+then is the summary written as COMPLETE. Every write is a keyed put or delete, so re-running the step
+leaves exactly the same items.
 
 The step watches its deadline: once less than DEADLINE_RESERVE_SECONDS of the function's time is left it
 stops (RecordingIncomplete), which the state machine retries. A retry that finds the summary RECORDING or
