@@ -343,7 +343,11 @@ def show(
 
 
 @app.command(
-    epilog=_example(f"--local failures {EXAMPLE_JOB}", f"failures {EXAMPLE_JOB} --code 400 --format csv > failed.csv")
+    epilog=_example(
+        f"--local failures {EXAMPLE_JOB}",
+        f"failures {EXAMPLE_JOB} --code 400 --format csv > failed.csv",
+        f"failures {EXAMPLE_BEDROCK_JOB} --code UNPROCESSED",
+    )
 )
 def failures(
     ctx: typer.Context,
@@ -561,8 +565,14 @@ def track(
     else:
         raise CliError(f"job {job} is not known to the tracker yet: say which of {', '.join(domains)} with --domain")
     job_kind = _job_kind(target, job, kind, record)
-    if not job_kind.service.job_id.fullmatch(job):
-        raise CliError(f"job {job} is not a {job_kind.noun} job: its JobId must be {job_kind.service.job_id_shape}")
+    service = job_kind.service
+    if not service.job_id.fullmatch(job):
+        raise CliError(f"job {job} is not a {job_kind.noun} job: its JobId must be {service.job_id_shape}")
+    if not service.scope_id.fullmatch(domain_id):
+        raise CliError(
+            f"{target.description} follows no {service.scope_noun} for {job_kind.noun} job {job} "
+            f"({domain_id} is not one: it must be {service.scope_id_shape}); say --domain"
+        )
     payload = execution_input(domain_id, job, job_kind, rerecord=rerecord)
     arn = start_tracker(target.stepfunctions(), target.state_machine_arn, payload)
     typer.echo(arn)

@@ -99,6 +99,21 @@ def test_track_tells_a_bedrock_job_from_its_id_and_finds_its_account(cloud: dict
     assert "job abcdef123456 is not a speaker enrollment job: its JobId must be 22 letters or digits" in refused.stderr
 
 
+def test_track_refuses_a_bedrock_job_on_a_stack_that_follows_no_bedrock_account(cloud: dict[str, Any]) -> None:
+    voice_id_alone = Target(
+        description="stack VoiceOnly (us-east-1)",
+        outputs={key: value for key, value in cloud["target"].outputs.items() if key != "BedrockAccountId"},
+        session=cloud["target"].session,
+    )
+    voice_id_alone.outputs["VoiceIdDomainIds"] = DOMAIN
+    refused = invoke(voice_id_alone, "track", BEDROCK_JOB)
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: stack VoiceOnly (us-east-1) follows no AWS account for Bedrock batch inference job abcdef123456 "
+        f"({DOMAIN} is not one: it must be an AWS account id of 12 digits); say --domain\n"
+    )
+
+
 def test_track_takes_a_recorded_job_s_kind_and_domain_from_its_items(cloud: dict[str, Any]) -> None:
     target = cloud["target"]
     put(cloud["dynamodb"], summary(DOMAIN, VOICE_JOB, "2026-11-25T10:00:00+00:00", kind="SPEAKER_ENROLLMENT"))
