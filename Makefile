@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 
-.PHONY: install synth lint test demo local voiceid bedrock bench clean
+.PHONY: install synth lint test demo local voiceid bedrock s3batch bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -62,6 +62,9 @@ voiceid: install
 
 bedrock: install
 	$(PY) -m bedrock_emulator
+
+s3batch: install
+	$(PY) -m s3batch_emulator
 
 local: $(LOCAL_TEMPLATE)
 	$(PY) -m local_cloud --template $(LOCAL_TEMPLATE)

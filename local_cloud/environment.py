@@ -1,4 +1,5 @@
-"""The whole local cloud for the tracker: AWS engines, the Voice ID and Bedrock emulators and the deployed stack.
+"""The whole local cloud for the tracker: AWS engines, the Voice ID, Bedrock and S3 Batch Operations emulators and
+the deployed stack.
 
 `make local`, `make demo` and the end-to-end tests all start it through `LocalEnvironment`, so they run
 the same thing. It writes what it created to `outputs.json` in its state folder (format in docs/local-cloud.md).
@@ -29,6 +30,7 @@ from local_cloud.cloud import FAKE_SECRET_ACCESS_KEY, LocalCloud
 from local_cloud.identity import role_access_key
 from local_cloud.lambda_runtime import LogSink, log_to_logging
 from local_cloud.provision import Deployment, deploy_stack
+from local_cloud.s3batch import LocalS3Batch, S3BatchSettings
 from local_cloud.template import StackTemplate
 from voiceid_emulator import VoiceIdEmulator
 from voiceid_emulator.clock import Pacing
@@ -91,6 +93,7 @@ class LocalEnvironment:
         state_dir: Path = DEFAULT_STATE_DIR,
         voice_id: VoiceIdSettings | None = None,
         bedrock: BedrockSettings | None = None,
+        s3batch: S3BatchSettings | None = None,
         log_sink: LogSink = log_to_logging,
         enforce_iam: bool | None = None,
     ) -> None:
@@ -125,6 +128,8 @@ class LocalEnvironment:
             pacing=bedrock_settings.pacing,
         )
         self._unconfigured_bedrock_key_id = ""
+        # S3 Batch Operations: the emulator behind the gateway, its job role and buckets (local_cloud/s3batch.py).
+        self.s3batch = LocalS3Batch(self.cloud, s3batch)
         self.deployment: Deployment | None = None
 
     @property
@@ -143,6 +148,7 @@ class LocalEnvironment:
             self.bedrock.start()
             self.cloud.gateway.route_signed_service("bedrock", self.bedrock.endpoint_url)
             self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_BEDROCK", self.cloud.endpoint_url)
+            self.s3batch.start()
             self.deployment = deploy_stack(self.cloud, self.template_path)
             if self.enforce_iam:
                 self.load_iam_policies()
@@ -153,6 +159,7 @@ class LocalEnvironment:
             if self.input_location[0] not in self.stack.buckets:
                 self.cloud.client("s3").create_bucket(Bucket=self.input_location[0])
             self._create_bedrock_resources()
+            self.s3batch.create_resources(set(self.stack.buckets))
             self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
             self.outputs_path.write_text(json.dumps(self.outputs(), indent=2) + "\n", encoding="utf-8")
         except BaseException:
@@ -161,6 +168,7 @@ class LocalEnvironment:
         return self
 
     def stop(self) -> None:
+        self.s3batch.stop()
         self.bedrock.stop()
         self.voice_id.stop()
         self.cloud.stop()
@@ -292,6 +300,7 @@ class LocalEnvironment:
                 "aws": self.cloud.endpoint_url,
                 "voiceId": self.voice_id.endpoint_url,
                 "bedrock": self.bedrock.endpoint_url,
+                "s3control": self.s3batch.endpoint_url,
                 "dynamodbLocal": self.cloud.dynamodb.endpoint_url,
                 "moto": self.cloud.moto.endpoint_url,
             },
@@ -311,6 +320,7 @@ class LocalEnvironment:
                 "roleArn": self.bedrock_role_arn,
                 "modelIds": list(DEFAULT_MODEL_IDS),
             },
+            "s3batch": self.s3batch.outputs(),
             "iam": {"enforced": self.cloud.iam.enforced, "roles": sorted(self.cloud.iam.roles)},
             "logs": str(self.state_dir / "run" / "logs"),
         }

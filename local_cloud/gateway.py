@@ -9,6 +9,8 @@ interpreter (``MOTO_PORT`` is this gateway's port) - sends its AWS calls here. R
 * ``X-Amz-Target: AWSEvents.PutEvents`` -> the local EventBridge router
 * ``X-Amz-Target: VoiceID.*`` -> the Voice ID emulator (the functions' ``AWS_ENDPOINT_URL_VOICE_ID`` is this
   gateway, so that their Voice ID calls are authorized like every other call)
+* S3 Batch Operations job calls (S3 Control: ``/v20180820/jobs...`` with ``x-amz-account-id``; signed for ``s3``
+  like the data plane) -> the S3 Batch Operations emulator (``GatewayBackends.s3control_url``)
 * requests signed for a service in ``GatewayBackends.signed_services`` (by the SigV4 signing name, e.g.
   ``bedrock``, whose REST paths carry no X-Amz-Target) -> that service's emulator
 * everything else (S3, KMS, Step Functions, STS, other Lambda/Events APIs) -> reverse-proxied to moto
@@ -17,6 +19,10 @@ interpreter (``MOTO_PORT`` is this gateway's port) - sends its AWS calls here. R
 call whose access key names a role of the stack is authorized first (``local_cloud/iam.py``): what it needs
 (:func:`~local_cloud.iam_requests.requirements`) against that role's policies, and refused with the
 service's own AccessDenied when any permission is missing. Calls with any other key are not restricted.
+
+**Proxy requests.** A request line with an absolute URL (``GET http://123456789012.localhost:<port>/... HTTP/1.1``)
+is served as if it named the path alone: the SDKs prefix the account id to the S3 Control endpoint's host, a
+name that need not resolve, and reach the gateway as their HTTP proxy (``s3batch_emulator/protocol.py``).
 
 Proxying streams bodies in both directions and keeps end-to-end headers (Content-Length, ETag,
 x-amz-*, Authorization, Host) unchanged; neither moto nor DynamoDB Local verifies signatures. A JSON-protocol
@@ -44,7 +50,7 @@ from botocore.exceptions import ClientError
 
 from local_cloud._process import LOCALHOST
 from local_cloud.faults import FAULTS_PATH, FaultInjector
-from local_cloud.iam_requests import AwsRequest, RequestAuthorizer, ServiceError
+from local_cloud.iam_requests import AwsRequest, RequestAuthorizer, ServiceError, is_s3control_job_request
 from local_cloud.lambda_runtime import FunctionNotFoundError, InvalidPayloadError, InvokeResult
 
 _log = logging.getLogger("local_cloud.gateway")
@@ -96,6 +102,8 @@ class GatewayBackends:
     signed_services: dict[str, str] = field(default_factory=dict)
     """SigV4 signing name -> the emulator that serves it (``bedrock``: the Bedrock emulator)."""
     faults: FaultInjector | None = None
+    s3control_url: str | None = None
+    """The S3 Batch Operations emulator, which serves S3 Control's job operations."""
 
 
 class Gateway:
@@ -137,6 +145,12 @@ class Gateway:
             raise RuntimeError("start the gateway before routing Voice ID")
         self._backends.voice_id_url = endpoint_url
 
+    def route_s3control(self, endpoint_url: str) -> None:
+        """Send S3 Control's job calls (S3 Batch Operations) to ``endpoint_url``."""
+        if self._backends is None:
+            raise RuntimeError("start the gateway before routing S3 Control to it")
+        self._backends.s3control_url = endpoint_url
+
     def route_signed_service(self, signing_name: str, endpoint_url: str) -> None:
         """Send calls signed for ``signing_name`` (e.g. ``bedrock``) to ``endpoint_url``."""
         if self._backends is None:
@@ -166,6 +180,15 @@ def _signing_name(authorization: str) -> str:
     """The service a SigV4 ``Authorization`` header was signed for ('' when there is none)."""
     match = _SIGNING_SCOPE.search(authorization)
     return match["service"] if match else ""
+
+
+def _origin_form(target: str) -> str:
+    """The path and query of a request line, also when a client using the gateway as its HTTP proxy sent the
+    absolute URL."""
+    if not target.startswith(("http://", "https://")):
+        return target
+    split = urllib.parse.urlsplit(target)
+    return split.path + (f"?{split.query}" if split.query else "")
 
 
 def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
@@ -212,6 +235,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
 
     # -- dispatch --------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
+        self.path = _origin_form(self.path)
         backends = self.backends()
         target = self.headers.get("X-Amz-Target", "")
         path = urllib.parse.urlsplit(self.path).path
@@ -235,6 +259,8 @@ class _GatewayHandler(BaseHTTPRequestHandler):
                 self._put_events(backends, body)
             elif target.startswith(_VOICE_ID_TARGET_PREFIX):
                 self._voice_id(backends, body)
+            elif backends.s3control_url and is_s3control_job_request(path, dict(self.headers.items())):
+                self._proxy(backends.s3control_url, body)
             elif (signed := _signing_name(self.headers.get("Authorization", ""))) in backends.signed_services:
                 self._proxy(backends.signed_services[signed], body)
             else:
@@ -255,8 +281,9 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         if session is None:
             return None, False
         body = None
-        # JSON protocols name their resources in the body; STS its action; Bedrock the role it passes.
-        if target or request.service in ("sts", "bedrock"):
+        # JSON protocols name their resources in the body; STS its action; Bedrock and S3 Control (CreateJob)
+        # the role they pass.
+        if target or request.service in ("sts", "bedrock") or is_s3control_job_request(request.path, request.headers):
             body = self._read_body()
             request = AwsRequest.create(self.command, self.path, dict(self.headers.items()), body)
 

@@ -339,6 +339,9 @@ class IamEnforcer:
         self._lock = threading.Lock()
         self._roles: dict[str, RolePolicies] = {}
         self._enforced = False
+        # Roles the local cloud itself defines, beside the template's (the S3 Batch Operations job role):
+        # kept when a template is (re)loaded, enforced while any policies are.
+        self._defined: dict[str, RolePolicies] = {}
 
     @property
     def enforced(self) -> bool:
@@ -364,8 +367,17 @@ class IamEnforcer:
 
     def replace(self, roles: Iterable[RolePolicies]) -> None:
         with self._lock:
-            self._roles = {policies.role_arn: policies for policies in roles}
+            self._roles = {**self._defined, **{policies.role_arn: policies for policies in roles}}
             self._enforced = True
+
+    def define_role(self, role_arn: str, name: str, document: Mapping[str, Any]) -> None:
+        """A role outside the template, held to this identity policy from now on (replacing its earlier one),
+        and across template reloads; IamPolicyError for a malformed document."""
+        policies = RolePolicies(role_arn=role_arn, logical_id=name, statements=tuple(_statements(document, name, {})))
+        with self._lock:
+            self._defined[role_arn] = policies
+            if self._enforced:
+                self._roles[role_arn] = policies
 
     def clear(self) -> None:
         """Stop enforcing: every call is accepted again."""

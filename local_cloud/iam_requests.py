@@ -439,7 +439,53 @@ _REST_SERVICES: Mapping[str, Callable[[AwsRequest, Scope], list[Requirement] | U
 }
 
 
+def is_s3control_job_request(path: str, headers: Mapping[str, str]) -> bool:
+    """An S3 Batch Operations job call (S3 Control: signed for ``s3`` like the data plane, told apart by its
+    ``/v20180820/jobs`` path and ``x-amz-account-id`` header)."""
+    has_account = any(name.lower() == "x-amz-account-id" for name in headers)
+    return has_account and (path == S3CONTROL_JOBS_PATH or path.startswith(S3CONTROL_JOBS_PATH + "/"))
+
+
+S3CONTROL_JOBS_PATH = "/v20180820/jobs"
+_S3CONTROL_JOB_PATH = re.compile(r"^/v20180820/jobs/(?P<job>[^/]+)(?:/(?P<action>status|priority|tagging))?$")
+_S3CONTROL_JOB_ACTIONS: Mapping[tuple[str, str], str] = {
+    ("GET", ""): "s3:DescribeJob",
+    ("POST", "status"): "s3:UpdateJobStatus",
+    ("POST", "priority"): "s3:UpdateJobPriority",
+    ("GET", "tagging"): "s3:GetJobTagging",
+    ("PUT", "tagging"): "s3:PutJobTagging",
+    ("DELETE", "tagging"): "s3:DeleteJobTagging",
+}
+_CREATE_JOB_ROLE = re.compile(rb"<RoleArn>([^<]+)</RoleArn>")
+
+
+def _s3control(request: AwsRequest, scope: Scope) -> list[Requirement] | Unattributed:
+    """The S3 Batch Operations job operations (s3:CreateJob and co.; jobs are
+    ``arn:aws:s3:<region>:<account>:job/<id>``). CreateJob also passes its role (iam:PassRole) and, with tags,
+    needs s3:PutJobTagging."""
+    jobs = f"arn:aws:s3:{scope.region}:{scope.account_id}:job/"
+    if request.path == S3CONTROL_JOBS_PATH:
+        if request.method == "GET":
+            return [Requirement("s3:ListJobs", "*")]
+        if request.method == "POST":
+            found = [Requirement("s3:CreateJob", "*")]
+            role = _CREATE_JOB_ROLE.search(request.body or b"")
+            if role:
+                passed = {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}
+                found.append(Requirement("iam:PassRole", role.group(1).decode(), passed))
+            if b"<Tags>" in (request.body or b""):
+                found.append(Requirement("s3:PutJobTagging", f"{jobs}*"))
+            return found
+    job = _S3CONTROL_JOB_PATH.match(request.path)
+    action = _S3CONTROL_JOB_ACTIONS.get((request.method, job["action"] or "")) if job else None
+    if job and action:
+        return [Requirement(action, f"{jobs}{urllib.parse.unquote(job['job'])}")]
+    return Unattributed(f"S3 Control {request.method} {request.path}")
+
+
 def _s3(request: AwsRequest, scope: Scope, object_kms_key: ObjectKeyLookup) -> list[Requirement] | Unattributed:
+    if is_s3control_job_request(request.path, request.headers):
+        return _s3control(request, scope)
     bucket, _, key = urllib.parse.unquote(request.path).lstrip("/").partition("/")
     subresources = sorted(
         name

@@ -1,0 +1,152 @@
+"""S3 Batch Operations in the whole local cloud: outputs.json names it and its resources, a job made with them
+through the gateway (the SDK unchanged, account-id host prefix and all) runs its tasks as the job's role under
+the local cloud's IAM enforcement (a missing grant: AccessDenied in the report), invokes a function on the local
+Lambda runtime, and sends CloudTrail-shaped events to the local EventBridge; a stack role's S3 Control calls
+are held to the template's policies."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local_cloud.environment import LocalEnvironment
+from local_cloud.identity import role_access_key
+from local_cloud.lambda_runtime.config import LambdaFunctionConfig
+from local_cloud.s3batch import role_policy
+from s3batch_emulator.testing import csv_manifest, put_manifest, read_report
+
+FUNCTION = "s3batch-e2e-function"
+FUNCTION_CODE = Path(__file__).resolve().parents[1] / "s3batch" / "fixtures" / "batch_function"
+
+
+def _outputs(local: LocalEnvironment) -> dict[str, Any]:
+    section: dict[str, Any] = json.loads(local.outputs_path.read_text(encoding="utf-8"))["s3batch"]
+    return section
+
+
+def _client(section: dict[str, Any]) -> Any:
+    """A user's S3 Control client built from outputs.json alone."""
+    make_client: Any = boto3.client
+    return make_client(
+        "s3control",
+        endpoint_url=section["endpointUrl"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(proxies={"http": section["proxyUrl"]}, retries={"total_max_attempts": 1}),
+    )
+
+
+def _job(local: LocalEnvironment, section: dict[str, Any], keys: list[str], operation: dict[str, Any]) -> str:
+    s3 = local.cloud.client("s3")
+    bucket = section["inputBucket"]
+    manifest = put_manifest(
+        s3,
+        bucket,
+        f"{section['manifestPrefix']}{uuid.uuid4().hex}.csv",
+        csv_manifest((bucket, key) for key in keys),
+    )
+    job_id: str = _client(section).create_job(
+        AccountId=section["accountId"],
+        ConfirmationRequired=False,
+        Operation=operation,
+        Manifest=manifest,
+        Report={
+            "Bucket": section["reportBucketArn"],
+            "Format": "Report_CSV_20180820",
+            "Enabled": True,
+            "Prefix": section["reportPrefix"],
+            "ReportScope": "AllTasks",
+        },
+        Priority=10,
+        RoleArn=section["roleArn"],
+        ClientRequestToken=uuid.uuid4().hex,
+    )["JobId"]
+    assert local.s3batch.emulator.wait_for_job(job_id, timeout=60) == "Complete"
+    return job_id
+
+
+def _report_rows(local: LocalEnvironment, section: dict[str, Any], job_id: str) -> dict[str, list[str]]:
+    bucket = section["reportBucketArn"].split(":::", 1)[1]
+    report = read_report(local.cloud.client("s3"), bucket, section["reportPrefix"], job_id)
+    assert report is not None
+    return {urllib.parse.unquote(row[1]): row[3:] for row in report.rows()}
+
+
+def test_outputs_name_a_working_s3batch_and_tasks_run_as_the_role_under_iam(local: LocalEnvironment) -> None:
+    section = _outputs(local)
+    assert json.loads(local.outputs_path.read_text())["endpoints"]["s3control"] == section["endpointUrl"]
+    assert section["accountId"] == local.cloud.account_id
+    s3 = local.cloud.client("s3")
+    s3.head_bucket(Bucket=section["inputBucket"])
+    s3.head_bucket(Bucket=section["reportBucketArn"].split(":::", 1)[1])
+    objects = section["objectsPrefix"]
+    s3.put_object(Bucket=section["inputBucket"], Key=f"{objects}granted.txt", Body=b"x")
+    s3.put_object(Bucket=section["inputBucket"], Key="private/not-granted.txt", Body=b"x")
+    job_id = _job(
+        local,
+        section,
+        [f"{objects}granted.txt", "private/not-granted.txt", f"{objects}missing.txt"],
+        {"S3PutObjectTagging": {"TagSet": [{"Key": "batch", "Value": "e2e"}]}},
+    )
+    rows = _report_rows(local, section, job_id)
+    assert rows[f"{objects}granted.txt"][:3] == ["succeeded", "200", ""]
+    assert rows["private/not-granted.txt"][:3] == ["failed", "403", "AccessDenied"]  # the role has no grant there
+    assert rows[f"{objects}missing.txt"][:3] == ["failed", "404", "NoSuchKey"]
+    assert s3.get_object_tagging(Bucket=section["inputBucket"], Key=f"{objects}granted.txt")["TagSet"] == [
+        {"Key": "batch", "Value": "e2e"}
+    ]
+    assert s3.get_object_tagging(Bucket=section["inputBucket"], Key="private/not-granted.txt")["TagSet"] == []
+    received = local.cloud.events.events_received(source="aws.s3", detail_type="AWS Service Event via CloudTrail")
+    mine = [event["detail"] for event in received if event["detail"]["serviceEventDetails"]["jobId"] == job_id]
+    assert (mine[0]["eventName"], mine[0]["serviceEventDetails"]["status"]) == ("JobCreated", "New")
+    assert mine[-1]["serviceEventDetails"]["status"] == "Complete"
+
+
+def test_lambda_invoke_runs_on_the_local_lambda_runtime_and_needs_its_grant(local: LocalEnvironment) -> None:
+    local.cloud.lambdas.register(
+        LambdaFunctionConfig(name=FUNCTION, handler="handler.handler", code_dir=FUNCTION_CODE, timeout_seconds=30)
+    )
+    section = _outputs(local)
+    key = f"{section['objectsPrefix']}invoke-me.txt"
+    local.cloud.client("s3").put_object(Bucket=section["inputBucket"], Key=key, Body=b"x")
+    arn = f"arn:aws:lambda:{local.cloud.region}:{local.cloud.account_id}:function:{FUNCTION}"
+    operation = {"LambdaInvoke": {"FunctionArn": arn, "InvocationSchemaVersion": "2.0", "UserArguments": {"a": "b"}}}
+    rows = _report_rows(local, section, _job(local, section, [key], operation))
+    status, _, _, message = rows[key]
+    assert status == "succeeded" and json.loads(message)["job"]["userArguments"] == {"a": "b"}
+
+    without_invoke = role_policy(local.cloud.account_id, local.cloud.region)
+    without_invoke["Statement"] = [s for s in without_invoke["Statement"] if s["Sid"] != "InvokeFunctions"]
+    local.s3batch.set_role_policy(without_invoke)
+    try:
+        rows = _report_rows(local, section, _job(local, section, [key], operation))
+    finally:
+        local.s3batch.set_role_policy(role_policy(local.cloud.account_id, local.cloud.region))
+    assert rows[key][:3] == ["failed", "403", "AccessDeniedException"]
+
+
+def test_a_stack_roles_s3control_calls_are_held_to_its_policies(local: LocalEnvironment) -> None:
+    section = _outputs(local)
+    stack_role = next(arn for arn in local.cloud.iam.roles if arn != section["roleArn"])
+    make_client: Any = boto3.client
+    as_role = make_client(
+        "s3control",
+        endpoint_url=section["endpointUrl"],
+        region_name="us-east-1",
+        aws_access_key_id=role_access_key(stack_role, "e2e"),
+        aws_secret_access_key="local",
+        config=Config(proxies={"http": section["proxyUrl"]}, retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as raised:
+        as_role.list_jobs(AccountId=section["accountId"])
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "s3:ListJobs" in raised.value.response["Error"]["Message"]
