@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from job_tracker.adapters.dynamodb import BatchWriter
 from job_tracker.adapters.s3 import S3ObjectReader
-from job_tracker.errors import TrackerError
+from job_tracker.errors import OutputFileMissing, TrackerError
 from job_tracker.jsonl import lines
 from job_tracker.models import S3Location
 from voiceid_tracker_cli.bedrock_retry import INPUT_SUFFIX, SOURCE_JOB_METADATA
@@ -145,30 +145,46 @@ def unread_items_naming(client: DynamoDBClient, table: str, attribute: str, valu
 
 def retry_files_naming(client: S3Client, folders: Sequence[S3Uri], value: str, job_id: str | None) -> list[str]:
     """The retry JSONL files under `folders` with a line naming `value` (of job `job_id` only, when given and
-    the file says its source job: `SOURCE_JOB_METADATA`). Each file is streamed line by line."""
+    the file says its source job: `SOURCE_JOB_METADATA`). Each file is streamed line by line. A folder whose
+    bucket does not exist, or a file gone since it was listed, holds nothing; CliError when one cannot be read."""
     reader = S3ObjectReader(client, chunk_bytes=1024 * 1024)
     found: list[str] = []
     try:
         for folder in folders:
-            for key in reader.keys(S3Location(folder.bucket, folder.key)):
+            try:
+                keys = [key for key in reader.keys(S3Location(folder.bucket, folder.key)) if key.endswith(INPUT_SUFFIX)]
+            except OutputFileMissing:
+                continue
+            for key in keys:
                 location = S3Location(folder.bucket, key)
-                if not key.endswith(INPUT_SUFFIX) or not _of_job(client, location, job_id):
+                try:
+                    if _of_job(client, location, job_id) and _names_in_lines(reader, location, value):
+                        found.append(location.uri)
+                except OutputFileMissing:
                     continue
-                if any(
-                    names(line.decode("utf-8", "replace"), value)
-                    for line in lines(reader.chunks(location), source=location.uri)
-                ):
-                    found.append(location.uri)
     except TrackerError as error:
         raise CliError(f"cannot search the retry files: {error}") from error
     return found
 
 
+def _names_in_lines(reader: S3ObjectReader, location: S3Location, value: str) -> bool:
+    return any(
+        names(line.decode("utf-8", "replace"), value) for line in lines(reader.chunks(location), source=location.uri)
+    )
+
+
 def _of_job(client: S3Client, location: S3Location, job_id: str | None) -> bool:
+    """Whether the file holds records of `job_id` (any file when None): a file written before the retry kept
+    its source job in the object's metadata is searched anyway."""
     if job_id is None:
         return True
-    source = client.head_object(Bucket=location.bucket, Key=location.key).get("Metadata", {}).get(SOURCE_JOB_METADATA)
-    return source in (None, job_id)  # a file written before its source was kept: searched anyway
+    try:
+        metadata = client.head_object(Bucket=location.bucket, Key=location.key).get("Metadata", {})
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            raise OutputFileMissing(f"{location.uri} does not exist") from error
+        raise CliError(f"cannot read the metadata of the retry file {location.uri}: {error}") from error
+    return metadata.get(SOURCE_JOB_METADATA) in (None, job_id)
 
 
 def delete_retry_files(client: S3Client, uris: Iterable[str]) -> list[str]:

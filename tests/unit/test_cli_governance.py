@@ -404,3 +404,6 @@ def test_erase_deletes_the_retry_files_holding_the_customer_s_records(cloud: dic
     assert left() == {"retries/nightly-retry-bbbbbbbbbbbb.jsonl"}  # CALL00421 is another record
     again = invoke(cloud["target"], "erase", "--record-id", "CALL0042", "--format", "json")
     assert json.loads(again.stdout)["RetryFilesDeleted"] == []
+    # A folder whose bucket is gone holds no retry file: the erasure goes on.
+    gone = invoke(cloud["target"], "erase", "--record-id", "CALL0042", "--retry-location", "s3://no-such-bucket/r/")
+    assert gone.exit_code == 0, gone.output
