@@ -218,13 +218,14 @@ def service_statuses_for(tracker_statuses: Iterable[str]) -> set[str]:
     for them (a job the service calls complete may have ended with errors), and the tracker's words themselves
     (Voice ID's, and what a summary written before TrackerJobStatus existed held while recording)."""
     wanted = set(tracker_statuses)
-    if "COMPLETED_WITH_ERRORS" in wanted:
-        wanted.add("COMPLETED")
-    return set(tracker_statuses) | {
+    # Where a kind's words are not the tracker's, a job its service calls complete may have ended with errors.
+    with_errors = "COMPLETED_WITH_ERRORS" in wanted
+    return wanted | {
         status
         for kind in JOB_KINDS.values()
         for status in kind.service_statuses
         if kind.tracker_status(status) in wanted
+        or (with_errors and kind.tracker_statuses and kind.tracker_status(status) == "COMPLETED")
     }
 
 

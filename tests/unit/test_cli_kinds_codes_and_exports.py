@@ -21,6 +21,7 @@ from rich.console import Console
 from tests.unit.test_cli_commands import TABLE, create_table, invoke, put, summary, tracker_state_machine
 from voiceid_tracker_cli.app import kind_of_job_id
 from voiceid_tracker_cli.progress import Watcher
+from voiceid_tracker_cli.records import service_statuses_for
 from voiceid_tracker_cli.render import csv_cell
 from voiceid_tracker_cli.shared import JOB_KINDS
 from voiceid_tracker_cli.target import Target
@@ -131,6 +132,18 @@ def test_track_takes_a_recorded_job_s_kind_and_domain_from_its_items(cloud: dict
         "DomainId": DOMAIN,
         "JobId": "FreshJobAAAAAAAAAAAAAA",
     }
+
+
+def test_the_index_is_asked_for_every_service_word_a_tracker_word_may_stand_for() -> None:
+    assert service_statuses_for(["COMPLETED_WITH_ERRORS"]) == {
+        "COMPLETED_WITH_ERRORS",
+        "PartiallyCompleted",
+        "Stopped",
+        "Expired",
+        "Completed",
+    }
+    assert service_statuses_for(["COMPLETED"]) == {"COMPLETED", "Completed"}
+    assert service_statuses_for(["SUBMITTED"]) == {"SUBMITTED", "Submitted", "Validating", "Scheduled"}
 
 
 def test_a_job_id_alone_names_bedrock_or_voice_id_s_default_kind() -> None:
