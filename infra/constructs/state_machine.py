@@ -20,7 +20,7 @@ from constructs import Construct
 from infra.checkov import LOG_GROUP_KMS, skip_checks
 from infra.config import TrackerConfig
 from infra.lambda_contract import table_schema as schema
-from infra.naming import state_machine_name, tracker_execution_arn_pattern
+from infra.naming import state_machine_arn, state_machine_name, tracker_execution_arn_pattern
 
 # Lambda's own transient errors, as Step Functions names them.
 LAMBDA_SERVICE_ERRORS = [
@@ -71,6 +71,12 @@ SFN_TRANSIENT_ERRORS = [
     "Sfn.InternalServerErrorException",
 ]
 WAKE_REQUEST_PENDING = "DynamoDb.ConditionalCheckFailedException"
+# StartExecution of a name already used: this execution's own successor, started by an earlier attempt of the
+# hand-over whose answer was lost and which has ended since (a running one is answered as started).
+SUCCESSOR_EXISTS = "Sfn.ExecutionAlreadyExistsException"
+# The successor's name: one per execution handing over (the hash of its ARN), so a retried StartExecution
+# asks for the same execution, and the job id says which job it follows. At most 72 characters (of 80).
+SUCCESSOR_NAME = "States.Format('handover-{}-{}', $.JobId, States.Hash($$.Execution.Id, 'SHA-1'))"
 
 
 class TransientRetry:
@@ -363,6 +369,16 @@ class TrackerStateMachine(Construct):
         check_holder.next(holder_running)
         lock_state = (
             sfn.Choice(self, "Lock state?")
+            # Handed over by the holder at its poll cap: take the lock from it (it ends as soon as this
+            # execution has started), unless another execution has taken it meanwhile.
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.HandOver.From"),
+                    sfn.Condition.string_equals("$.Lock.LockState", schema.LOCK_TRACKING),
+                    sfn.Condition.string_equals_json_path("$.Lock.ExecutionArn", "$.HandOver.From"),
+                ),
+                take_over,
+            )
             .when(sfn.Condition.string_equals("$.Lock.LockState", schema.LOCK_TRACKING), check_holder)
             # Its tracker failed and let go (before or after this execution's PutItem failed): take it over
             # (keeping the list of executions that held it).
@@ -477,6 +493,19 @@ class TrackerStateMachine(Construct):
             result=sfn.Result.from_object({"PollCount": 0, "Polling": {}, "Wake": {}}),
             result_path="$.Job",
         ).next(describe)
+        # A new execution's history budget, and the handing-over execution's progress samples (and the time
+        # the job has been followed: Polling.FirstDescribedAt).
+        resume_polling = sfn.Pass(
+            self,
+            "Resume polling",
+            parameters={"PollCount": 0, "Polling.$": "$.HandOver.Polling", "Wake": {}},
+            result_path="$.Job",
+        ).next(describe)
+        handed_over = (
+            sfn.Choice(self, "Handed over?")
+            .when(sfn.Condition.is_present("$.HandOver.Polling"), resume_polling)
+            .otherwise(start_polling)
+        )
 
         record_steps = self._record()
         job_status = sfn.Choice(self, "Job status?")
@@ -487,21 +516,90 @@ class TrackerStateMachine(Construct):
             self._keep_polling(then=describe),
         ).otherwise(self._unexpected_status())
         describe.next(job_status)
-        return start_polling
+        return handed_over
 
     def _keep_polling(self, *, then: sfn.IChainable) -> sfn.IChainable:
-        """Wait and poll again, up to the configured number of polls."""
+        """Wait and poll again, up to the configured number of polls; then hand the job over to a new
+        execution (with its own history budget), unless the job has been followed longer than its kind's
+        jobs can last (describe-job's WithinLongestJob), which stops the tracker and pages."""
         poll_cap_reached = self._stop_with(
             "Explain poll cap",
             "PollCapReached",
-            "States.Format('The job was still {} after {} polls; start a new execution to keep following it.', "
-            "$.Job.JobStatus, $.Job.PollCount)",
+            "States.Format('The job was still {} after {} polls, and has been followed longer than its kind allows; "
+            "start a new execution to keep following it.', $.Job.JobStatus, $.Job.PollCount)",
         )
+        cap_reached = sfn.Condition.number_greater_than_equals("$.Job.PollCount", self._config.poll_cap)
         return (
             sfn.Choice(self, "Poll cap reached?")
-            .when(sfn.Condition.number_greater_than_equals("$.Job.PollCount", self._config.poll_cap), poll_cap_reached)
+            .when(
+                sfn.Condition.and_(
+                    cap_reached,
+                    sfn.Condition.is_present("$.Job.WithinLongestJob"),
+                    sfn.Condition.boolean_equals("$.Job.WithinLongestJob", False),
+                ),
+                poll_cap_reached,
+            )
+            .when(cap_reached, self._hand_over())
             .otherwise(self._wait_for_job_or_wake_up(then=then))
         )
+
+    def _hand_over(self) -> sfn.IChainable:
+        """Start a new execution of this state machine to follow the job on, and end: the new execution takes
+        the lock from this one (the lock stays TRACKING, held by this execution until then, so no sweep or
+        event starts a second tracker in between) and resumes polling from this execution's samples."""
+        handed_over = sfn.Succeed(
+            self,
+            "Handed over",
+            comment="A new execution follows the job: its ARN is in HandedOverTo, and on the job's lock.",
+        )
+        successor_input = sfn.Pass(
+            self,
+            "Prepare hand-over",
+            parameters={
+                "Name.$": SUCCESSOR_NAME,
+                "Input": {
+                    "DomainId.$": "$.DomainId",
+                    "JobId.$": "$.JobId",
+                    "JobKind.$": "$.JobKind",
+                    "HandOver": {"From.$": "$$.Execution.Id", "Polling.$": "$.Job.Polling"},
+                },
+            },
+            result_path="$.Successor",
+        )
+        start_successor = tasks.CallAwsService(
+            self,
+            "Hand over to a new execution",
+            service="sfn",
+            action="startExecution",
+            iam_action="states:StartExecution",
+            iam_resources=[state_machine_arn(Stack.of(self))],
+            parameters={
+                # This state machine's own ARN, as the execution sees it.
+                "StateMachineArn.$": "$$.StateMachine.Id",
+                "Name.$": "$.Successor.Name",
+                "Input.$": "States.JsonToString($.Successor.Input)",
+            },
+            result_selector={"ExecutionArn.$": "$.ExecutionArn"},
+            result_path="$.Successor.Started",
+            comment="The same job, a new history budget; the name makes a retried start ask for the same execution.",
+        )
+        TransientRetry.add_to(start_successor, SFN_TRANSIENT_ERRORS)
+        outcome = sfn.Pass(
+            self,
+            "Explain hand-over",
+            parameters={
+                "DomainId.$": "$.DomainId",
+                "JobId.$": "$.JobId",
+                "JobKind.$": "$.JobKind",
+                "Outcome": "HANDED_OVER",
+                "HandedOverTo.$": "$.Successor.Name",
+                "PollCount.$": "$.Job.PollCount",
+                "Message": "The poll cap was reached while the job ran: a new execution (HandedOverTo) follows it.",
+            },
+        ).next(handed_over)
+        start_successor.add_catch(outcome, errors=[SUCCESSOR_EXISTS], result_path="$.Successor.Error")
+        start_successor.add_catch(self._ways_out.release_then_stop, errors=["States.ALL"], result_path="$.Error")
+        return successor_input.next(start_successor).next(outcome)
 
     def _unexpected_status(self) -> sfn.IChainable:
         return self._stop_with(

@@ -1,15 +1,17 @@
 """The tracker's execution input, checked before anything is written.
 
 Executions start from an event (`{"DomainId", "JobId", "JobKind"}`; Bedrock's `{"JobArn", "JobKind"}`), the
-sweep (the same plus `StartedBy`) or an operator in the console (`{"DomainId", "JobId"}`, and optionally
-`JobKind` and `Rerecord`). Step Functions cannot match patterns, so this step rejects malformed ids, unknown
-kinds, services and domains the stack does not track, and Bedrock jobs outside its configured name prefixes
-and output locations (which takes one GetModelInvocationJob), before the job lock is written: a bad input
-leaves no item behind, and its Cause says what to send instead.
+sweep (the same plus `StartedBy`), an operator in the console (`{"DomainId", "JobId"}`, and optionally
+`JobKind` and `Rerecord`) or a tracker at its poll cap handing the job over (the same plus `HandOver`: the
+execution that hands over, and its progress samples). Step Functions cannot match patterns, so this step
+rejects malformed ids, unknown kinds, services and domains the stack does not track, and Bedrock jobs
+outside its configured name prefixes and output locations (which takes one GetModelInvocationJob), before
+the job lock is written: a bad input leaves no item behind, and its Cause says what to send instead.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from job_tracker.errors import InvalidJobRequest
@@ -27,6 +29,8 @@ EXPECTED_INPUT = (
     '{"JobKind": "BEDROCK_BATCH_INFERENCE", "JobArn": "arn:aws:bedrock:<region>:<account>:model-invocation-job/<id>"}.'
 )
 MAX_STARTED_BY_LENGTH = 64
+# A tracker's execution ARN (botocore's Arn shape for Step Functions allows up to 256 characters).
+_EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:execution:[\w.-]{1,80}:[\w.-]{1,80}")
 
 
 def _rejected(problem: str) -> InvalidJobRequest:
@@ -66,6 +70,8 @@ def normalize_execution_input(
         if not isinstance(started_by, str) or not 0 < len(started_by) <= MAX_STARTED_BY_LENGTH:
             raise _rejected(f"StartedBy must be a string of 1 to {MAX_STARTED_BY_LENGTH} characters")
         normalized["StartedBy"] = started_by
+    if "HandOver" in raw:
+        normalized["HandOver"] = _hand_over(raw["HandOver"])
     if scope.needs_description:
         if describer is None:
             raise InvalidJobRequest(f"no describer to check {kind.service.name} jobs against the configuration")
@@ -73,3 +79,16 @@ def normalize_execution_input(
         if problem is not None:
             raise _rejected(problem)
     return normalized
+
+
+def _hand_over(value: object) -> dict[str, Any]:
+    """`{"From": <the execution handing over>, "Polling": <its progress samples>}`: the new execution takes
+    the lock from `From` (the lock's holder) and plans its polls from the samples (describe-job checks them)."""
+    if not isinstance(value, dict) or set(value) != {"From", "Polling"}:
+        raise _rejected(f'HandOver must be {{"From": <execution ARN>, "Polling": {{...}}}}, got {shown(value)}')
+    source, polling = value["From"], value["Polling"]
+    if not isinstance(source, str) or not _EXECUTION_ARN.fullmatch(source):
+        raise _rejected(f"HandOver.From must be a tracker execution's ARN, got {shown(source)}")
+    if not isinstance(polling, dict):
+        raise _rejected(f"HandOver.Polling must be an object, got {shown(polling)}")
+    return {"From": source, "Polling": polling}

@@ -102,6 +102,10 @@ def describe_job(
     payload = job_to_payload(job)
     payload["PollCount"] = poll_count
     payload["Polling"] = {"FirstDescribedAt": first_described_at, "Samples": [list(sample) for sample in samples]}
+    # At its poll cap an execution hands the job over to a new one, while the job has been followed (by this
+    # execution and those that handed over to it: FirstDescribedAt is carried over) no longer than its kind's
+    # jobs can last; beyond that it stops and pages.
+    payload["WithinLongestJob"] = kind.longest_job is None or elapsed <= kind.longest_job.total_seconds()
     if job.status.is_terminal:
         payload["WaitSeconds"] = 0
     else:

@@ -264,6 +264,19 @@ def test_sweep_may_list_configured_domains_read_locks_and_start_only_the_tracker
     assert ":execution:VoiceIdJobTracker-Tracker:*" in str(by_action["states:DescribeExecution"]["Resource"])
 
 
+def test_the_state_machine_may_start_executions_of_itself_only(template_json: dict[str, Any]) -> None:
+    starts = [
+        statement
+        for resource in template_json["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy" and "TrackerStateMachineRole" in str(resource["Properties"]["Roles"])
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if "states:StartExecution" in actions_of(statement)
+    ]
+    (start,) = starts
+    assert ":stateMachine:VoiceIdJobTracker-Tracker" in str(start["Resource"])
+    assert "*" not in str(start["Resource"])
+
+
 def test_wake_tracker_may_only_send_task_success_to_the_tracker_and_read_and_mark_the_lock(
     template_json: dict[str, Any],
 ) -> None:

@@ -41,7 +41,8 @@ def test_the_happy_path_loops_describe_choice_wait(asl: dict[str, Any], states: 
     assert states["Validate input"]["Parameters"] == {"Input.$": "$"}
     assert states["Validate input"]["ResultPath"] == "$"
     assert states["Describe job"]["Parameters"]["JobKind.$"] == "$.JobKind"
-    assert states["Acquire job lock"]["Next"] == "Start polling"
+    assert states["Acquire job lock"]["Next"] == "Handed over?"
+    assert states["Handed over?"]["Default"] == "Start polling"
     assert states["Start polling"]["Next"] == "Describe job"
     assert states["Describe job"]["Next"] == "Job status?"
     assert states["Poll cap reached?"]["Default"] == "Wait for job or wake-up"
@@ -90,12 +91,18 @@ def _comment(state: dict[str, Any]) -> dict[str, Any]:
 
 def test_poll_cap_comes_from_config_and_fits_the_history_limit(states: dict[str, Any]) -> None:
     cap = cdk_json_context()["tracker:pollCap"]
-    rule = states["Poll cap reached?"]["Choices"][0]
-    assert rule == {
-        "Variable": "$.Job.PollCount",
-        "NumericGreaterThanEquals": cap,
+    cap_rule = {"Variable": "$.Job.PollCount", "NumericGreaterThanEquals": cap}
+    outlived, reached = states["Poll cap reached?"]["Choices"]
+    # At the cap the job is handed over, unless it has been followed longer than its kind allows.
+    assert outlived == {
+        "And": [
+            cap_rule,
+            {"Variable": "$.Job.WithinLongestJob", "IsPresent": True},
+            {"Variable": "$.Job.WithinLongestJob", "BooleanEquals": False},
+        ],
         "Next": "Explain poll cap",
     }
+    assert reached == {**cap_rule, "Next": "Prepare hand-over"}
     # The loop is exactly a token-wait Task -> the describe Task -> two Choices, which is what
     # EVENTS_PER_POLL counts (a token wait writes one more event than a plain task: TaskSubmitted).
     loop = ["Wait for job or wake-up", "Describe job", "Job status?", "Poll cap reached?"]
@@ -225,7 +232,8 @@ def test_duplicate_starts_stop_at_the_conditional_job_lock(states: dict[str, Any
     }
     assert states["Read job lock"]["Parameters"]["ConsistentRead"] is True
     assert states["Read job lock"]["Next"] == "Lock state?"
-    tracking, released = states["Lock state?"]["Choices"]
+    # The first rule, a hand-over at the poll cap, has its own test.
+    _, tracking, released = states["Lock state?"]["Choices"]
     assert tracking == {"Variable": "$.Lock.LockState", "StringEquals": "TRACKING", "Next": "Check lock holder"}
     # Released by a failed tracker (before or after this execution's PutItem failed): taken over.
     assert released == {"Variable": "$.Lock.LockState", "StringEquals": "RELEASED", "Next": "Take over job lock"}
@@ -376,3 +384,58 @@ def test_a_take_over_fails_when_the_holder_recorded_the_job_after_the_lock_was_r
     assert refused is not taken
     assert lock["LockState"]["S"] == ("TRACKING" if taken else "RECORDED")
     assert lock["ExecutionArn"]["S"].endswith(":B" if taken else ":A")
+
+
+def test_at_the_cap_a_running_job_is_handed_over_to_a_new_execution_of_this_machine(
+    states: dict[str, Any],
+) -> None:
+    prepare = states["Prepare hand-over"]
+    assert prepare["Parameters"] == {
+        # One name per handing-over execution: a retried start asks for the same successor.
+        "Name.$": "States.Format('handover-{}-{}', $.JobId, States.Hash($$.Execution.Id, 'SHA-1'))",
+        "Input": {
+            "DomainId.$": "$.DomainId",
+            "JobId.$": "$.JobId",
+            "JobKind.$": "$.JobKind",
+            "HandOver": {"From.$": "$$.Execution.Id", "Polling.$": "$.Job.Polling"},
+        },
+    }
+    assert prepare["Next"] == "Hand over to a new execution"
+    start = states["Hand over to a new execution"]
+    assert start["Resource"].endswith(":states:::aws-sdk:sfn:startExecution")
+    assert start["Parameters"] == {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        "Name.$": "$.Successor.Name",
+        "Input.$": "States.JsonToString($.Successor.Input)",
+    }
+    assert "Sfn.ThrottlingException" in start["Retry"][0]["ErrorEquals"]
+    assert [(c["ErrorEquals"], c["Next"]) for c in start["Catch"]] == [
+        (["Sfn.ExecutionAlreadyExistsException"], "Explain hand-over"),
+        (["States.ALL"], "Release job lock after error"),
+    ]
+    # The lock is not released: the successor takes it from this execution, so nothing else starts between.
+    assert start["Next"] == "Explain hand-over"
+    assert states["Explain hand-over"]["Parameters"]["Outcome"] == "HANDED_OVER"
+    assert states["Explain hand-over"]["Next"] == "Handed over"
+    assert states["Handed over"]["Type"] == "Succeed"
+
+
+def test_the_new_execution_takes_the_lock_from_the_one_that_handed_over_and_resumes_its_samples(
+    states: dict[str, Any],
+) -> None:
+    handed_over = states["Lock state?"]["Choices"][0]
+    assert handed_over == {
+        "And": [
+            {"Variable": "$.HandOver.From", "IsPresent": True},
+            {"Variable": "$.Lock.LockState", "StringEquals": "TRACKING"},
+            {"Variable": "$.Lock.ExecutionArn", "StringEqualsPath": "$.HandOver.From"},
+        ],
+        # Without asking whether it still runs: it is ending, and it handed the job over.
+        "Next": "Take over job lock",
+    }
+    (resume,) = states["Handed over?"]["Choices"]
+    assert resume == {"Variable": "$.HandOver.Polling", "IsPresent": True, "Next": "Resume polling"}
+    assert states["Resume polling"]["Parameters"] == {"PollCount": 0, "Polling.$": "$.HandOver.Polling", "Wake": {}}
+    assert states["Resume polling"]["ResultPath"] == "$.Job"
+    assert states["Resume polling"]["Next"] == "Describe job"
+    assert states["Take over job lock"]["Next"] == "Handed over?"
