@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from job_tracker.adapters.s3 import ObjectReader, S3ObjectReader
 from job_tracker.bedrock_output import input_files as job_input_files
-from job_tracker.errors import TrackerError
+from job_tracker.errors import OutputFileMissing, TrackerError
 from job_tracker.jsonl import lines
 from job_tracker.models import S3Location
 from voiceid_tracker_cli.errors import CliError
@@ -118,19 +118,23 @@ def _input_record_id(line: bytes, source: str, number: int) -> str | None:
 def _pick_from_inputs(
     files: Iterable[tuple[str, Iterable[bytes]]], remaining: set[str], found: dict[str, bytes]
 ) -> None:
-    """Each input line whose recordId is in `remaining`, verbatim (moved from `remaining` to `found`)."""
+    """Each input line whose recordId is in `remaining`, verbatim (moved from `remaining` to `found`). A file
+    that no longer exists holds none: its records may still be in another file, or in their output lines."""
     for source, chunks in files:
         if not remaining:
             return
-        for number, line in enumerate(lines(chunks, source=source), start=1):
-            if not remaining:
-                break
-            if not line.strip():
-                continue
-            record_id = _input_record_id(line, source, number)
-            if record_id in remaining:
-                remaining.discard(record_id)
-                found[record_id] = line.rstrip(b"\r")
+        try:
+            for number, line in enumerate(lines(chunks, source=source), start=1):
+                if not remaining:
+                    break
+                if not line.strip():
+                    continue
+                record_id = _input_record_id(line, source, number)
+                if record_id in remaining:
+                    remaining.discard(record_id)
+                    found[record_id] = line.rstrip(b"\r")
+        except OutputFileMissing:
+            continue
 
 
 def _retry_line_from_output(line: bytes, source: RecordSource, where: str) -> bytes:

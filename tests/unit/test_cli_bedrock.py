@@ -239,6 +239,12 @@ def test_the_retry_reads_a_record_from_the_input_file_its_item_names_first(cloud
     result = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
     assert result.exit_code == 0, result.stderr
     assert retry_body(cloud, result.stdout.strip()) == LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
+    # A file an item names that is gone since: its records are looked for in the job's other input files.
+    where = {"InputFile": f"s3://{INPUT}/in/gone.jsonl", "LineNumber": 1}
+    put(cloud["dynamodb"], failure("r1", "UNPROCESSED", where))
+    moved = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    assert moved.exit_code == 0, moved.stderr
+    assert retry_body(cloud, moved.stdout.strip()) == LINES["r1"] + b"\n" + LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
 
 
 def test_a_failed_record_without_record_id_is_retried_with_its_output_line_s_model_input(
