@@ -297,10 +297,12 @@ class JobEngine(SteppingEngine[Job, Pacing]):
             if self._forced_due(job):
                 self._force(job)
                 return
+        if self.pacing.simulate_tasks:
+            self._run_simulated(job, batch)
+            return
         operation = job.operation_name
         params = job.params["Operation"][operation]
-        simulate = self.pacing.simulate_tasks
-        clients = None if simulate else self._clients_for_role(job.role_arn)
+        clients = self._clients_for_role(job.role_arn)
         keep = bool(job.params["Report"].get("Enabled"))
         for _ in range(batch):
             with self.state.lock:
@@ -349,9 +351,41 @@ class JobEngine(SteppingEngine[Job, Pacing]):
         forced = self.faults.task_failure(task.key)
         if forced is not None:
             return tasks.TaskOutcome(False, forced.http_status, forced.error_code, forced.message)
-        if clients is None:
-            return tasks.TaskOutcome(True, 200)
         return tasks.run_task(operation, params, task, clients, tasks.TaskContext(job.job_id, attempt))
+
+    def _run_simulated(self, job: Job, batch: int) -> None:
+        """Scale runs: a batch of tasks decided by the forced task failures alone (succeeded otherwise), under
+        one hold of the lock; the same counts, threshold, forced outcomes and report rows as real tasks."""
+        keep = bool(job.params["Report"].get("Enabled"))
+        over = False
+        with self.state.lock:
+            end = min(len(job.tasks), job.next_task + batch)
+            while job.next_task < end:
+                task = job.tasks[job.next_task]
+                job.next_task += 1
+                forced = self.faults.task_failure(task.key)
+                if forced is None:
+                    job.succeeded += 1
+                    result = TaskResult(task, True, 200, "", "")
+                else:
+                    job.failed += 1
+                    result = TaskResult(task, False, forced.http_status, forced.error_code, forced.message)
+                if keep:
+                    job.results.append(result)
+                if job.failed * 2 > job.tasks_run >= THRESHOLD_MIN_TASKS:
+                    over = True
+                    break
+                if self._forced_due(job):
+                    break
+            job.paced_from = self.clock.now()
+            job.next_due = job.paced_from + self._interval(job)
+            done = job.next_task >= len(job.tasks)
+            if over:
+                job.failure_reasons.append(dict(THRESHOLD_FAILURE))
+        if over:
+            self._set_status(job, FAILING)
+        elif done and not self._forced_due(job):
+            self._set_status(job, COMPLETING)
 
     def _forced_due(self, job: Job) -> bool:
         forced = job.forced

@@ -121,7 +121,8 @@ def parse_csv_rows(
                 "InvalidManifestContent",
                 f"Invalid Manifest Content: row {number} of {source} has an empty bucket or key",
             )
-        tasks.append(Task(bucket, raw_key, urllib.parse.unquote_plus(raw_key), version))
+        key = urllib.parse.unquote_plus(raw_key) if "%" in raw_key or "+" in raw_key else raw_key
+        tasks.append(Task(bucket, raw_key, key, version))
         if len(tasks) > max_tasks:
             raise ManifestError(
                 "InvalidManifestContent", f"The manifest contains more keys than the maximum allowed ({max_tasks})"
