@@ -778,7 +778,7 @@ def erase(
         )
     for uri in erasure.retry_files:
         console.print(f"Deleted the retry file {uri}: it held a record naming {attribute} {value}.", markup=False)
-    if not folders:
+    if not folders and target.scopes_by_service["bedrock"]:  # a stack that follows Bedrock jobs, which have retry files
         render.stderr_console().print(
             "note: no retry folder searched (no BedrockRetryInputLocation; name others with --retry-location)",
             markup=False,
