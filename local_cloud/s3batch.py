@@ -16,6 +16,7 @@ buckets a local job uses.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from botocore.config import Config
 
 from local_cloud.identity import role_access_key
 from s3batch_emulator import Pacing, S3BatchEmulator
+from s3batch_emulator.testing import CompletionReport, csv_manifest, put_manifest, read_report
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -157,6 +159,47 @@ class LocalS3Batch:
             ),
         )
         return client
+
+    # -- what an end-to-end test does as an S3 Batch Operations user ---------------------------------------
+    def put_objects(self, keys: list[str], body: bytes = b"data") -> list[str]:
+        """Put objects under the input bucket's `objects/` (where the job role may act); their keys."""
+        s3 = self.cloud.client("s3")
+        found = [key if key.startswith(OBJECTS_PREFIX) else f"{OBJECTS_PREFIX}{key}" for key in keys]
+        for key in found:
+            s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body)
+        return found
+
+    def manifest_of(self, keys: list[str]) -> dict[str, Any]:
+        """A CSV manifest of these input-bucket keys, put under `manifests/`; the job's `Manifest`."""
+        body = csv_manifest((INPUT_BUCKET, key) for key in keys)
+        return put_manifest(self.cloud.client("s3"), INPUT_BUCKET, f"{MANIFEST_PREFIX}{uuid.uuid4().hex}.csv", body)
+
+    def create_job(self, keys: list[str], operation: dict[str, Any], **extra: Any) -> str:
+        """CreateJob through the gateway on these keys, as the local job role, with an AllTasks report and no
+        confirmation (override any member with `extra`); the JobId."""
+        args: dict[str, Any] = {
+            "AccountId": self.cloud.account_id,
+            "ConfirmationRequired": False,
+            "Operation": operation,
+            "Manifest": self.manifest_of(keys),
+            "Report": {
+                "Bucket": f"arn:aws:s3:::{REPORT_BUCKET}",
+                "Format": "Report_CSV_20180820",
+                "Enabled": True,
+                "Prefix": REPORT_PREFIX,
+                "ReportScope": "AllTasks",
+            },
+            "Priority": 10,
+            "RoleArn": self.role_arn,
+            "ClientRequestToken": uuid.uuid4().hex,
+            **extra,
+        }
+        job_id: str = self.client().create_job(**args)["JobId"]
+        return job_id
+
+    def report(self, job_id: str) -> CompletionReport | None:
+        """The job's completion report in the local report bucket (None when none was written)."""
+        return read_report(self.cloud.client("s3"), REPORT_BUCKET, REPORT_PREFIX, job_id)
 
     def outputs(self) -> dict[str, Any]:
         """outputs.json's `s3batch` section: what a test needs to create a job."""

@@ -115,23 +115,31 @@ def test_lambda_invoke_runs_on_the_local_lambda_runtime_and_needs_its_grant(loca
     local.cloud.lambdas.register(
         LambdaFunctionConfig(name=FUNCTION, handler="handler.handler", code_dir=FUNCTION_CODE, timeout_seconds=30)
     )
-    section = _outputs(local)
-    key = f"{section['objectsPrefix']}invoke-me.txt"
-    local.cloud.client("s3").put_object(Bucket=section["inputBucket"], Key=key, Body=b"x")
+    # Through LocalEnvironment.s3batch's helpers, as the tracker's end-to-end tests would.
+    s3batch = local.s3batch
+    [key] = s3batch.put_objects(["invoke-me.txt"])
     arn = f"arn:aws:lambda:{local.cloud.region}:{local.cloud.account_id}:function:{FUNCTION}"
     operation = {"LambdaInvoke": {"FunctionArn": arn, "InvocationSchemaVersion": "2.0", "UserArguments": {"a": "b"}}}
-    rows = _report_rows(local, section, _job(local, section, [key], operation))
-    status, _, _, message = rows[key]
-    assert status == "succeeded" and json.loads(message)["job"]["userArguments"] == {"a": "b"}
+
+    def run() -> list[str]:
+        job_id = s3batch.create_job([key], operation)
+        assert s3batch.emulator.wait_for_job(job_id, timeout=60) == "Complete"
+        report = s3batch.report(job_id)
+        assert report is not None
+        [row] = report.rows()
+        return row
+
+    row = run()
+    assert row[3] == "succeeded" and json.loads(row[6])["job"]["userArguments"] == {"a": "b"}
 
     without_invoke = role_policy(local.cloud.account_id, local.cloud.region)
     without_invoke["Statement"] = [s for s in without_invoke["Statement"] if s["Sid"] != "InvokeFunctions"]
-    local.s3batch.set_role_policy(without_invoke)
+    s3batch.set_role_policy(without_invoke)
     try:
-        rows = _report_rows(local, section, _job(local, section, [key], operation))
+        row = run()
     finally:
-        local.s3batch.set_role_policy(role_policy(local.cloud.account_id, local.cloud.region))
-    assert rows[key][:3] == ["failed", "403", "AccessDeniedException"]
+        s3batch.set_role_policy(role_policy(local.cloud.account_id, local.cloud.region))
+    assert row[3:6] == ["failed", "403", "AccessDeniedException"]
 
 
 def test_a_stack_roles_s3control_calls_are_held_to_its_policies(local: LocalEnvironment) -> None:
