@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from emulator_core.testing import run_js_client
 from local_cloud.environment import LocalEnvironment
 from local_cloud.identity import role_access_key
 from local_cloud.lambda_runtime.config import LambdaFunctionConfig
@@ -158,3 +159,52 @@ def test_a_stack_roles_s3control_calls_are_held_to_its_policies(local: LocalEnvi
         as_role.list_jobs(AccountId=section["accountId"])
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert "s3:ListJobs" in raised.value.response["Error"]["Message"]
+
+
+def test_a_manifest_the_role_may_not_read_fails_the_job_before_any_task(local: LocalEnvironment) -> None:
+    s3batch = local.s3batch
+    keys = s3batch.put_objects(["behind-a-locked-manifest.txt"])
+    # The role may only write to the report bucket: a manifest there cannot be read.
+    manifest = put_manifest(
+        local.cloud.client("s3"), "s3batch-local-reports", f"locked/{uuid.uuid4().hex}.csv", csv_manifest([("b", "k")])
+    )
+    job_id = s3batch.create_job(keys, {"S3DeleteObjectTagging": {}}, Manifest=manifest)
+    assert s3batch.emulator.wait_for_job(job_id, timeout=60) == "Failed"
+    job = s3batch.client().describe_job(AccountId=local.cloud.account_id, JobId=job_id)["Job"]
+    assert job["FailureReasons"] == [
+        {"FailureCode": "AccessDenied", "FailureReason": "Reading the manifest is forbidden: AccessDenied"}
+    ]
+    assert job["ProgressSummary"]["TotalNumberOfTasks"] == 0
+    assert s3batch.report(job_id) is None
+
+
+def test_the_js_sdk_reaches_s3_control_through_the_gateway(local: LocalEnvironment) -> None:
+    section = _outputs(local)
+    manifest = local.s3batch.manifest_of(local.s3batch.put_objects(["from-js.txt"]))
+    # The script's job must still be New when it is confirmed (refused) and cancelled: a minute a status.
+    local.s3batch.emulator.admin.set_pacing(60, 0)
+    try:
+        out = run_js_client(
+            Path(__file__).resolve().parents[1] / "s3batch" / "js" / "s3control_client.mjs",
+            "@aws-sdk/client-s3-control",
+            {
+                "S3CONTROL_ENDPOINT": section["endpointUrl"],
+                "S3CONTROL_PROXY": section["proxyUrl"],
+                "ACCOUNT_ID": section["accountId"],
+                "MANIFEST_ARN": manifest["Location"]["ObjectArn"],
+                "MANIFEST_ETAG": manifest["Location"]["ETag"],
+                "REPORT_BUCKET_ARN": section["reportBucketArn"],
+                "ROLE_ARN": section["roleArn"],
+            },
+        )
+    finally:
+        local.s3batch.emulator.admin.reset_pacing()
+    job_id = out["create"]["JobId"]
+    assert out["repeat"]["JobId"] == job_id
+    assert out["describe"]["Job"]["RoleArn"] == section["roleArn"]
+    assert out["notFound"]["name"] == "NotFoundException" and out["notFound"]["status"] == 404
+    assert out["notSuspended"]["name"] == "JobStatusException"
+    assert out["tooManyTags"]["name"] == "TooManyTagsException"
+    assert out["cancel"] == {"JobId": job_id, "Status": "Cancelled", "StatusUpdateReason": "js"}
+    gateway_port = section["proxyUrl"].rsplit(":", 1)[1]
+    assert out["hosts"] == [f"{section['accountId']}.localhost:{gateway_port}"]

@@ -201,3 +201,27 @@ def test_an_inventory_manifest_runs_its_objects(env: Env) -> None:
     assert env.s3.get_object_tagging(Bucket=env.input_bucket, Key="inv/two words")["TagSet"] == [
         {"Key": "batch", "Value": "done"}
     ]
+
+
+def test_ended_jobs_are_gone_90_days_after_their_end(env: Env, clock: ManualClock) -> None:
+    job_id = env.create(env.manifest_of(env.put_objects(["old"])), TAGGING)
+    env.emulator.run_until_done(job_id)
+    clock.advance(89 * 86_400)
+    assert [job["JobId"] for job in env.client.list_jobs(AccountId=env.account_id)["Jobs"]] == [job_id]
+    clock.advance(2 * 86_400)
+    assert env.client.list_jobs(AccountId=env.account_id)["Jobs"] == []
+    with pytest.raises(ClientError) as raised:
+        env.describe(job_id)
+    assert raised.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_python_m_s3batch_emulator_takes_its_settings_from_flags_and_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from s3batch_emulator.__main__ import parse_args
+
+    monkeypatch.setenv("S3BATCH_TASKS_PER_SECOND", "7")
+    monkeypatch.setenv("S3BATCH_LAMBDA_ENDPOINT_URL", "http://127.0.0.1:1")
+    args = parse_args(["--port", "0", "--stage-seconds", "0.5"])
+    assert (args.port, args.stage_seconds, args.tasks_per_second) == (0, 0.5, 7.0)
+    assert args.lambda_endpoint_url == "http://127.0.0.1:1"
