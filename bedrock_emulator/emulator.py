@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from bedrock_emulator import events, protocol
 from bedrock_emulator.faults import DEFAULT_TPS, BedrockFaults, check_outcome
 from bedrock_emulator.jobs import JobEngine, Pacing
+from bedrock_emulator.runtime import RuntimeService
 from bedrock_emulator.server import BedrockHTTPServer, dispatch
 from bedrock_emulator.service import BedrockService
 from bedrock_emulator.store import AccountState, ForcedOutcome, Job, ModelQuota, Quotas
@@ -38,10 +39,20 @@ class Admin(EmulatorAdmin):
         super().__init__(emulator)
 
     def _is_operation(self, name: str) -> bool:
-        return name in protocol.OPERATIONS
+        return name in protocol.ALL_OPERATIONS
 
     def set_record_errors(self, errors: dict[str, Any]) -> None:
+        """Force records' errors by recordId, in batch jobs and on demand (see BedrockFaults.set_record_errors)."""
         self.faults.set_record_errors(errors)
+
+    def add_record_error_rules(self, rules: list[Any]) -> None:
+        """Force the errors of the records that match, by recordId, prompt text and model, `times` times or every
+        time, in batch jobs and on demand (see BedrockFaults.add_record_error_rules)."""
+        self.faults.add_record_error_rules(rules)
+
+    def set_invocation_rate(self, requests_per_second: float | None, model_id: str | None = None) -> None:
+        """Throttle InvokeModel and Converse per model (see BedrockFaults.set_invocation_rate)."""
+        self.faults.set_invocation_rate(requests_per_second, model_id)
 
     def force_outcome(self, job_id: str, status: str, after_records: int = 0, message: str | None = None) -> None:
         """End an active job with `status` (Failed, Expired or PartiallyCompleted) once `after_records` of its
@@ -60,7 +71,7 @@ class Admin(EmulatorAdmin):
         self.faults.deny_roles(role_arns)
 
     def deny_operations(self, operations: list[str]) -> None:
-        self.faults.deny_operations(operations, protocol.OPERATIONS)
+        self.faults.deny_operations(operations, protocol.ALL_OPERATIONS)
 
     def set_quota(self, model_id: str | None = None, **values: int) -> ModelQuota:
         """Change the default quota (model_id None) or one model's: min_records_per_job, max_records_per_job,
@@ -114,6 +125,17 @@ class Admin(EmulatorAdmin):
                 self.set_record_errors(body)
             elif parts == ["record-errors", "clear"]:
                 self.faults.clear_record_errors()
+            elif parts == ["record-error-rules"]:
+                if "rules" not in body:
+                    raise AdminError(
+                        400,
+                        'rules is required, e.g. {"rules": [{"promptContains": "x", "errorCode": 429, "times": 1}]}',
+                    )
+                self.add_record_error_rules(body["rules"])
+            elif parts == ["invocation-throttling"]:
+                if "requestsPerSecond" not in body:
+                    raise AdminError(400, 'requestsPerSecond is required, e.g. {"requestsPerSecond": 2} (null: off)')
+                self.set_invocation_rate(body["requestsPerSecond"], body.get("modelId"))
             elif head == "jobs" and len(parts) == 3 and parts[2] in _OUTCOME_ROUTES:
                 self.force_outcome(
                     parts[1], _OUTCOME_ROUTES[parts[2]], body.get("afterRecords", 0), body.get("message")
@@ -246,6 +268,16 @@ class BedrockEmulator(Emulator[Job, Pacing]):
             region=self.region,
             account_id=self.account_id,
         )
+        # bedrock-runtime's InvokeModel and Converse, on the same port: both APIs sign as `bedrock`.
+        self.runtime = RuntimeService(
+            state=self.state,
+            engine=self.engine,
+            faults=self.faults,
+            clock=self.clock,
+            quotas=self.quotas,
+            region=self.region,
+            account_id=self.account_id,
+        )
         self.admin = Admin(self)
 
     def _make_server(self) -> BedrockHTTPServer:
@@ -254,9 +286,16 @@ class BedrockEmulator(Emulator[Job, Pacing]):
 
     # --- API ---------------------------------------------------------------------------------------------------
 
-    def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Any:
-        """One REST-JSON request; raises BedrockError with the model's HTTP status."""
-        return dispatch(self, method, path, query, body)
+    def dispatch(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> protocol.Reply:
+        """One REST-JSON request (bedrock or bedrock-runtime); raises BedrockError with the model's HTTP status."""
+        return dispatch(self, method, path, query, body, headers=headers or {})
 
     def run_until_done(self, job_id: str | None = None) -> None:
         """Step a job (by id or ARN; KeyError for an unknown one) or every active job until it has ended."""

@@ -1,4 +1,7 @@
-"""Bedrock's errors in its REST-JSON wire form: the status from botocore's model, the code in `x-amzn-ErrorType`."""
+"""Bedrock's errors in its REST-JSON wire form: the status from botocore's model, the code in `x-amzn-ErrorType`.
+
+Both of Bedrock's APIs the emulator serves, `bedrock` (batch inference) and `bedrock-runtime` (InvokeModel,
+Converse), answer errors this way; each error's status is read from the model of the API that raised it."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 from emulator_core import model
 
 SERVICE_NAME = "bedrock"
+RUNTIME_SERVICE_NAME = "bedrock-runtime"
 
 
 class BedrockError(Exception):
@@ -16,14 +20,25 @@ class BedrockError(Exception):
     exception: Validation, Conflict and ServiceQuotaExceeded 400, AccessDenied 403, ResourceNotFound 404,
     Throttling 429, InternalServer 500) unless given."""
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        *,
+        service: str = SERVICE_NAME,
+        members: dict[str, Any] | None = None,
+    ) -> None:
+        """`members`: the exception's other modelled members, sent beside the message (bedrock-runtime's
+        ModelErrorException carries `originalStatusCode` and `resourceName`)."""
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status if status is not None else model.http_status_for(SERVICE_NAME, code, {})
+        self.status = status if status is not None else model.http_status_for(service, code, {})
+        self.members = dict(members or {})
 
     def body(self) -> dict[str, Any]:
-        return {"message": self.message}
+        return {"message": self.message, **self.members}
 
     def headers(self) -> dict[str, str]:
         return {"x-amzn-ErrorType": self.code}

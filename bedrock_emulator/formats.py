@@ -88,7 +88,7 @@ def process(family: Family, model_id: str, model_input: Any) -> tuple[dict[str, 
     family.check(model_input)
     canonical = json.dumps(model_input, sort_keys=True)
     digest = hashlib.sha256(f"{model_id}\n{canonical}".encode()).digest()
-    input_tokens = max(1, math.ceil(len(" ".join(_texts(model_input))) / 4))
+    input_tokens = max(1, math.ceil(len(prompt_text(model_input)) / 4))
     wanted = 8 + digest[0] % 56
     limit = family.max_tokens(model_input)
     output_tokens = min(wanted, limit) if limit else wanted
@@ -97,6 +97,12 @@ def process(family: Family, model_id: str, model_input: Any) -> tuple[dict[str, 
     stop = "max_tokens" if limit is not None and wanted > limit else "end_turn"
     usage = Usage(input_tokens, output_tokens)
     return family.respond(model_id, model_input, text, usage, stop), usage
+
+
+def prompt_text(model_input: Any) -> str:
+    """The prompt's text (messages and system), one space between parts: what token counts and forced-error
+    rules (`promptContains`) read."""
+    return " ".join(_texts(model_input))
 
 
 def _texts(value: Any) -> list[str]:
@@ -372,7 +378,9 @@ def respond_nova(model_id: str, model_input: Any, text: str, usage: Usage, stop:
 
 # --- Converse ------------------------------------------------------------------------------------------------------
 
-_CONVERSE_KEYS = {
+# A Converse record's modelInput: the members of a Converse request that say what to answer (bedrock-runtime's
+# Converse takes these same members, so an on-demand Converse call is answered like a record).
+CONVERSE_REQUEST_KEYS = {
     "messages",
     "system",
     "inferenceConfig",
@@ -387,7 +395,7 @@ _CONVERSE_INFERENCE = _InferenceConfig(
 
 def check_converse(model_input: Any) -> None:
     body = _object(model_input, "#")
-    _no_extra_keys(body, _CONVERSE_KEYS, "#")
+    _no_extra_keys(body, CONVERSE_REQUEST_KEYS, "#")
     _check_blocks_request(body, _CONVERSE_INFERENCE)
 
 

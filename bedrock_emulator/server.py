@@ -1,12 +1,14 @@
-"""HTTP layer: Bedrock's REST-JSON protocol, and the admin API under `/_bedrock/admin/` (the server is the one
-both emulators share: `emulator_core.http`)."""
+"""HTTP layer: Bedrock's REST-JSON protocol (batch inference and the runtime), and the admin API under
+`/_bedrock/admin/` (the server is the one the emulators share: `emulator_core.http`)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from bedrock_emulator import protocol
 from bedrock_emulator.errors import BedrockError, access_denied, internal_error, throttled, validation_error
@@ -39,16 +41,27 @@ class BedrockRequestHandler(EmulatorRequestHandler):
         split = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
         try:
-            status, response = 200, self.server.emulator.dispatch(self.command, split.path, query, body)
-            headers: dict[str, str] = {}
+            reply = self.server.emulator.dispatch(self.command, split.path, query, body, dict(self.headers.items()))
+            status = 200
         except BedrockError as error:
-            status, response, headers = error.status, error.body(), error.headers()
-        self._send(status, response, headers=headers)
+            status = error.status
+            reply = protocol.Reply(
+                json.dumps(error.body()).encode(), {"Content-Type": "application/json", **error.headers()}
+            )
+        self._send_bytes(status, reply.body, headers=reply.headers)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
 
-def dispatch(emulator: BedrockEmulator, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Any:
+def dispatch(
+    emulator: BedrockEmulator,
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    body: bytes,
+    *,
+    headers: Mapping[str, str],
+) -> protocol.Reply:
     """One API call through the fault layer, routing, input validation, the handler and output validation."""
     faults = emulator.faults
     if faults.latency_seconds > 0:
@@ -63,12 +76,13 @@ def dispatch(emulator: BedrockEmulator, method: str, path: str, query: dict[str,
         )
     if faults.take_internal_error(operation.name):
         raise internal_error("Injected InternalServerException (Bedrock emulator fault injection)")
-    params = protocol.parse_request(operation, path_params, query, body)
+    params = protocol.parse_request(operation, path_params, query, body, headers)
     errors = model.request_errors(operation, params)
     if errors:
         raise validation_error(model.format_validation_message(errors))
+    service = emulator.runtime if operation.name in protocol.RUNTIME_OPERATIONS else emulator.service
     try:
-        response = emulator.service.handle(operation.name, params)
+        response = service.handle(operation.name, params)
     except BedrockError:
         raise
     except Exception as exc:
@@ -79,7 +93,7 @@ def dispatch(emulator: BedrockEmulator, method: str, path: str, query: dict[str,
         # A response that breaks the model is an emulator bug; surfacing it loudly keeps the tests honest.
         LOG.error("Response of %s does not match the model: %s", operation.name, problems)
         raise internal_error(f"Emulator produced an invalid {operation.name} response: {'; '.join(problems)}")
-    return protocol.to_wire(response, operation.output_shape)
+    return protocol.serialize_response(operation, response)
 
 
 __all__ = ["ADMIN_PREFIX", "BedrockHTTPServer", "dispatch"]

@@ -68,7 +68,7 @@ class BedrockService(EmulatorService[AccountState, JobEngine, BedrockFaults, Quo
                         "request; use a new token for a new job"
                     )
                 return {"jobArn": self.state.jobs[job_id].arn}
-            if model_id.startswith("arn:") and not _model_arn_reachable(model_id, self.account_id):
+            if model_id.startswith("arn:") and not model_arn_reachable(model_id, self.account_id):
                 raise not_found(
                     f"The model {model_id} could not be found: this account has no custom models, and an inference "
                     "profile must be one of this account's"
@@ -160,7 +160,7 @@ class BedrockService(EmulatorService[AccountState, JobEngine, BedrockFaults, Quo
         return response
 
 
-def _model_arn_reachable(model_arn: str, account_id: str) -> bool:
+def model_arn_reachable(model_arn: str, account_id: str) -> bool:
     """A foundation-model ARN (no account) or an inference profile of this account; never a custom model (the
     emulator has none)."""
     parts = model_arn.split(":", 5)

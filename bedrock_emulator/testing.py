@@ -20,6 +20,7 @@ from emulator_core.testing import (
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
 __all__ = [
     "CLAUDE_MODEL_ID",
@@ -34,6 +35,7 @@ __all__ = [
     "make_env",
     "nova_input",
     "records",
+    "runtime_client",
     "s3_client",
     "unique_bucket",
 ]
@@ -46,6 +48,12 @@ NOVA_MODEL_ID = "amazon.nova-micro-v1:0"
 def bedrock_client(endpoint_url: str, region: str = "us-east-1", max_attempts: int = 1) -> BedrockClient:
     """A boto3 Bedrock client for the emulator; `max_attempts=1` so faults are seen, not retried away."""
     client: BedrockClient = sdk_client("bedrock", endpoint_url, region, max_attempts)
+    return client
+
+
+def runtime_client(endpoint_url: str, region: str = "us-east-1", max_attempts: int = 1) -> BedrockRuntimeClient:
+    """A boto3 bedrock-runtime client (InvokeModel, Converse) for the emulator, which serves both APIs."""
+    client: BedrockRuntimeClient = sdk_client("bedrock-runtime", endpoint_url, region, max_attempts)
     return client
 
 

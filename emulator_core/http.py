@@ -74,9 +74,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> None:
-        payload = json.dumps(body).encode()
+        self._send_bytes(status, json.dumps(body).encode(), headers={"Content-Type": content_type, **(headers or {})})
+
+    def _send_bytes(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        """A response whose body is already serialized; `headers` should name its Content-Type."""
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         for name, value in (headers or {}).items():

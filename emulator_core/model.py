@@ -214,8 +214,14 @@ def validate_value(  # noqa: PLR0911, PLR0912, PLR0915 - one branch per model ty
         if isinstance(value, bool) or not isinstance(value, int | float):
             fail("Member must be a timestamp in epoch seconds")
         return
-    if type_name == "blob" and not isinstance(value, str):
-        fail("Member must be a base64 string")
+    if type_name == "blob":
+        # In a JSON body a blob is base64 text; as an operation's raw payload (bedrock-runtime's InvokeModel
+        # body) it is the bytes themselves, whose length the model bounds.
+        if isinstance(value, bytes):
+            if check_constraints:
+                _check_length(len(value), shape, fail, unit="length")
+        elif not isinstance(value, str):
+            fail("Member must be a base64 string")
 
 
 def _check_length(length: int, shape: Shape, fail: Any, *, unit: str) -> bool:

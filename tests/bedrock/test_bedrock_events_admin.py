@@ -138,11 +138,13 @@ def test_event_loss_drops_a_repeatable_share(env: Env) -> None:
 def test_record_errors_through_http(env: Env) -> None:
     response = admin(env, "POST", "record-errors", {"rec00000": {"errorCode": 500, "errorMessage": "boom"}})
     assert response.status_code == 200
-    assert response.json()["recordErrors"] == {"rec00000": {"errorCode": 500, "errorMessage": "boom"}}
+    assert response.json()["recordErrors"] == [
+        {"recordId": "rec00000", "errorCode": 500, "errorMessage": "boom", "remaining": None, "applied": 0}
+    ]
     bad = admin(env, "POST", "record-errors", {"rec00001": {"errorCode": "oops"}})
     assert bad.status_code == 400 and "errorCode" in bad.json()["message"]
-    assert "rec00001" not in admin(env, "GET", "state").json()["recordErrors"]
-    assert admin(env, "POST", "record-errors/clear").json()["recordErrors"] == {}
+    assert [rule["recordId"] for rule in admin(env, "GET", "state").json()["recordErrors"]] == ["rec00000"]
+    assert admin(env, "POST", "record-errors/clear").json()["recordErrors"] == []
 
 
 def test_forcing_outcomes_through_http_is_checked(env: Env) -> None:
