@@ -1,7 +1,9 @@
-"""What the local AWS service emulators share rather than copy. `voiceid_emulator/` and `bedrock_emulator/` build
-on it; each keeps its own protocol, operations, job steps, pacing values and faults.
+"""What the local AWS service emulators share rather than copy. `voiceid_emulator/`, `bedrock_emulator/` and
+`s3batch_emulator/` build on it; each keeps its own protocol, operations, job steps, pacing values and faults.
 
 - `model`: validation of every request and response against botocore's own service models;
+- `restxml`: the REST-XML wire form read from a model (request bodies, response documents, the wrapped error),
+  for S3 Control;
 - `http`: the loopback HTTP server with its JSON admin API;
 - `emulator`: the emulator's lifecycle (start/stop, endpoint), its constructor options (`EmulatorOptions`),
   job stepping and waiting, the events it sent, the per-role S3 stores, and the admin operations and read-only

@@ -137,3 +137,20 @@ def test_boto3_sends_the_account_prefix_and_reaches_the_emulator_through_it_as_p
 def test_another_accounts_jobs_are_refused(env: Env) -> None:
     code, status, _ = _error(env.client.list_jobs, AccountId="210987654321")
     assert (code, status) == ("AccessDenied", 403)
+
+
+def test_a_lambda_invoke_job_describes_its_user_arguments_map(env: Env) -> None:
+    """The map members travel as `<entry><key/><value/></entry>` both ways."""
+    operation = {
+        "LambdaInvoke": {
+            "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+            "InvocationSchemaVersion": "2.0",
+            "UserArguments": {"mode": "scan", "depth": "2"},
+        }
+    }
+    job_id = env.create(env.manifest_of(env.put_objects(["m"])), operation)
+    assert env.describe(job_id)["Operation"] == operation
+    raw = s3control_client(env.emulator.endpoint_url, validate=False)
+    old_schema = {"LambdaInvoke": {**operation["LambdaInvoke"], "InvocationSchemaVersion": "1.0"}}
+    code, _, message = _error(raw.create_job, **env.job_args(env.manifest_of(["m"]), old_schema))
+    assert code == "BadRequestException" and "2.0" in message
