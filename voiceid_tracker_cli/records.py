@@ -33,9 +33,10 @@ def require_resource_id(what: str, value: str) -> str:
     Bedrock's 12 lowercase letters or digits (its domain: the 12-digit account)."""
     ids = [service.scope_id if what == "--domain" else service.job_id for service in SERVICES.values()]
     if not any(pattern.fullmatch(value) for pattern in ids):
-        shapes = [
+        # Bedrock and S3 Batch Operations share a scope's shape (the account): each shape said once.
+        shapes = dict.fromkeys(
             service.scope_id_shape if what == "--domain" else service.job_id_shape for service in SERVICES.values()
-        ]
+        )
         raise CliError(f"{what} must be {' or '.join(shapes)}, got {value!r}")
     return value
 

@@ -80,3 +80,15 @@ class BedrockThrottled(ServiceThrottled):
 
 class BedrockUnavailable(TrackerError):
     """Amazon Bedrock answered with an internal error, or could not be reached, after the SDK's own retries."""
+
+
+class S3BatchThrottled(ServiceThrottled):
+    """S3 Batch Operations (S3 Control's job APIs) kept throttling after the SDK's own retries; the state machine
+    retries with backoff."""
+
+    service_key = "s3"
+
+
+class S3BatchUnavailable(TrackerError):
+    """S3 Batch Operations answered with an internal error, or could not be reached, after the SDK's own
+    retries."""

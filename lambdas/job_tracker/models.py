@@ -116,7 +116,11 @@ class JobDescription:
     """The status in the service's own words (Bedrock's `PartiallyCompleted`); None when it is `status`."""
     record_counts: dict[str, int] | None = None
     """The counts the service reports for the job (Bedrock's totalRecordCount, processedRecordCount,
-    successRecordCount, errorRecordCount), None when its API (or the SDK in use) reports none."""
+    successRecordCount, errorRecordCount; S3 Batch Operations' ProgressSummary), None when its API (or the SDK in
+    use) reports none."""
+    output_scope: str | None = None
+    """Which entries the output lists, when the job chooses: S3 Batch Operations' ReportScope (`AllTasks`,
+    `FailedTasksOnly`); None when the output lists every entry."""
 
     @property
     def reported_status(self) -> str:
@@ -147,6 +151,7 @@ def job_to_payload(job: JobDescription) -> dict[str, Any]:
         "InputUri": job.input.uri if job.input else None,
         "ServiceJobStatus": job.reported_status,
         "RecordCounts": job.record_counts,
+        "OutputScope": job.output_scope,
     }
 
 
@@ -179,6 +184,7 @@ def job_from_payload(payload: dict[str, Any]) -> JobDescription:
             record_counts=(
                 {str(name): int(value) for name, value in counts.items()} if isinstance(counts, dict) else None
             ),
+            output_scope=str(payload["OutputScope"]) if payload.get("OutputScope") else None,
         )
     except (KeyError, ValueError, TypeError) as error:
         raise InvalidJobRequest(f"the job payload from the describe step is not usable: {error!r}") from error

@@ -32,8 +32,10 @@ from job_tracker.errors import (
     TransientServiceError,
 )
 from job_tracker.kinds.bedrock_batch_inference import BEDROCK_JSONL
+from job_tracker.kinds.s3_batch_operations import S3BATCH_REPORT
 from job_tracker.models import JobDescription, JobStatus, S3Location
 from job_tracker.output_file import FailedRequest, OutputTally, read_manifest_fields, read_output_file
+from job_tracker.s3batch_report import read_s3batch_report
 
 # A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
 logger = logging.getLogger(__name__)
@@ -200,6 +202,7 @@ def _read_voiceid_out(
 OUTPUT_READERS: dict[str, Callable[[JobDescription, ObjectReader, Callable[[FailedRequest], None]], OutputTally]] = {
     "voiceid-out": _read_voiceid_out,
     BEDROCK_JSONL: read_bedrock_outputs,
+    S3BATCH_REPORT: read_s3batch_report,
 }
 
 
@@ -368,8 +371,9 @@ def _record(
     # back every item it has just written.
     existing = store.failure_sort_keys(job.ref)
     tally = OutputTally()
-    if job.status is not JobStatus.FAILED:
-        # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it. An interrupted
+    if job.status is not JobStatus.FAILED or job.kind.reads_output_of_failed_jobs:
+        # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it (S3 Batch Operations
+        # may have a report of the tasks that ran: JobKind.reads_output_of_failed_jobs). An interrupted
         # record wrote its items from the same `.out`, so they are kept; a re-record rewrites them all.
         if resume and existing:
             logger.info("Resuming an interrupted record", extra={"items_written_before": len(existing)})

@@ -414,7 +414,7 @@ def test_an_unknown_job_is_one_line(local: LocalEnvironment, domain_id: str) -> 
     error = one_line_error(cli(local.outputs_path, "show", "short"))
     assert error == (
         "error: JOB must be 22 letters or digits (^[a-zA-Z0-9]{22}$) or 12 lowercase letters or digits "
-        "(^[a-z0-9]{12}$), got 'short'"
+        "(^[a-z0-9]{12}$) or a UUID (8-4-4-4-12 hexadecimal digits), got 'short'"
     )
     unknown = "UnknownJob000000000000"
     error = one_line_error(cli(local.outputs_path, "track", unknown, "--domain", "Elsewhere0000000000000"))

@@ -402,7 +402,7 @@ def test_unknown_and_malformed_jobs_are_one_line_errors(cloud: dict[str, Any]) -
     assert (result.exit_code, result.stderr.strip()) == (
         1,
         "error: JOB must be 22 letters or digits (^[a-zA-Z0-9]{22}$) or 12 lowercase letters or digits "
-        "(^[a-z0-9]{12}$), got 'not-a-job'",
+        "(^[a-z0-9]{12}$) or a UUID (8-4-4-4-12 hexadecimal digits), got 'not-a-job'",
     )
 
 

@@ -141,9 +141,18 @@ def test_the_index_is_asked_for_every_service_word_a_tracker_word_may_stand_for(
         "Stopped",
         "Expired",
         "Completed",
+        # S3 Batch Operations: a Cancelled job, and a Complete one whose tasks failed.
+        "Cancelled",
+        "Complete",
     }
-    assert service_statuses_for(["COMPLETED"]) == {"COMPLETED", "Completed"}
-    assert service_statuses_for(["SUBMITTED"]) == {"SUBMITTED", "Submitted", "Validating", "Scheduled"}
+    assert service_statuses_for(["COMPLETED"]) == {"COMPLETED", "Completed", "Complete"}
+    assert service_statuses_for(["SUBMITTED"]) == {
+        "SUBMITTED",
+        "Submitted",
+        "Validating",
+        "Scheduled",
+        *("New", "Preparing", "Suspended", "Ready"),
+    }
 
 
 def test_a_job_id_alone_names_bedrock_or_voice_id_s_default_kind() -> None:

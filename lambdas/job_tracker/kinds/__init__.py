@@ -8,13 +8,15 @@ from job_tracker.errors import InvalidJobRequest
 from job_tracker.kinds.base import JobKind, JobService, OutcomeCount, SuccessSchema
 from job_tracker.kinds.bedrock_batch_inference import BEDROCK_BATCH_INFERENCE
 from job_tracker.kinds.fraudster_registration import FRAUDSTER_REGISTRATION
-from job_tracker.kinds.services import BEDROCK, VOICE_ID
+from job_tracker.kinds.s3_batch_operations import S3_BATCH_OPERATIONS
+from job_tracker.kinds.services import BEDROCK, S3_BATCH_SERVICE, VOICE_ID
 from job_tracker.kinds.speaker_enrollment import SPEAKER_ENROLLMENT
 
 JOB_KINDS: dict[str, JobKind] = {
-    kind.name: kind for kind in (FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT, BEDROCK_BATCH_INFERENCE)
+    kind.name: kind
+    for kind in (FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT, BEDROCK_BATCH_INFERENCE, S3_BATCH_OPERATIONS)
 }
-SERVICES: dict[str, JobService] = {service.key: service for service in (VOICE_ID, BEDROCK)}
+SERVICES: dict[str, JobService] = {service.key: service for service in (VOICE_ID, BEDROCK, S3_BATCH_SERVICE)}
 # Execution input without JobKind is a fraudster registration job, so existing runbooks keep working.
 DEFAULT_JOB_KIND = FRAUDSTER_REGISTRATION
 

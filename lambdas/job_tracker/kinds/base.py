@@ -131,6 +131,11 @@ class JobKind:
     """The longest a job of this kind can take from its submission to its end, when the service bounds it;
     None when it documents no bound. The sweep looks back at least this far (sweep.lookback_for), so a job is
     still listed when it ends."""
+    reads_output_of_failed_jobs: bool = False
+    """Whether the record step reads the output of a job the tracker calls FAILED. Voice ID and Bedrock promise
+    none for a failed job (its FailureDetails are the record); S3 Batch Operations writes a report for a job that
+    failed once a task had run (its task-failure threshold), holding every task that did, and its reader says
+    itself when there is none."""
 
     @property
     def describe_api(self) -> str:

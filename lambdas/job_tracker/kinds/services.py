@@ -34,3 +34,22 @@ BEDROCK = JobService(
     job_id_shape="12 lowercase letters or digits (^[a-z0-9]{12}$)",
     throttle_metric="BedrockThrottles",
 )
+
+# botocore's s3control model: a JobId is 5-36 of `[a-zA-Z0-9\-\_]`, and every id S3 hands out (the AWS CLI's
+# examples, the local service) is a UUID. The tracker takes the UUID form: the model's wider pattern would also
+# match Voice ID's and Bedrock's ids, and a job id alone could no longer say its service. The jobs of an account
+# and Region share one id space (every S3 Control call names the AccountId), so the account is the "domain".
+S3_BATCH_SERVICE = JobService(
+    # The IAM prefix of the job actions: s3:DescribeJob, s3:ListJobs, s3:CreateJob.
+    key="s3",
+    name="S3 Batch Operations",
+    client_name="s3control",
+    # CloudTrail's JobCreated and JobStatusChanged, as EventBridge delivers them (there is no native job event).
+    event_source="aws.s3",
+    scope_noun="AWS account",
+    scope_id=re.compile(r"[0-9]{12}"),
+    scope_id_shape="an AWS account id of 12 digits",
+    job_id=re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    job_id_shape="a UUID (8-4-4-4-12 hexadecimal digits)",
+    throttle_metric="S3BatchThrottles",
+)
