@@ -49,8 +49,9 @@ from s3batch_emulator.store import (
 LOG = logging.getLogger(__name__)
 
 # With no task pacing, a background step runs this many tasks, so progress moves while a big job runs and other
-# jobs (and UpdateJobStatus) get the lock between steps.
-TASKS_PER_FAST_STEP = 2_000
+# jobs (and UpdateJobStatus, which waits for the step under way) get the lock between steps: real tasks are S3 or
+# Lambda calls, so few; simulated ones cost microseconds.
+TASKS_PER_FAST_STEP = 50
 SIMULATED_TASKS_PER_FAST_STEP = 100_000
 # The task-failure threshold (s3batch-facts §2): once at least this many tasks ran, more than half failed.
 THRESHOLD_MIN_TASKS = 1_000
@@ -433,7 +434,10 @@ class JobEngine(SteppingEngine[Job, Pacing]):
                         "The job report could not be written to your report bucket. Please check your permissions."
                     )
         with self.state.lock:
-            job.results = []  # the report holds them now; a million-task job's rows are not kept twice
+            # The report holds the rows now, and the counts stay: a million-task job is not kept in memory.
+            job.results = []
+            job.tasks = []
+            job.retry_queue = []
         self._set_status(job, status)
         self.wake()
 
