@@ -5,6 +5,10 @@ A local cloud of its own: the stack is synthesized with a poll cap of 3 (at 1-2 
 it within seconds), and the local Bedrock runs on a clock 10,800 times faster than real time (a second is three
 hours), so the job's week on its own timestamps passes in about a minute. Everything else is as deployed:
 Bedrock's events start the trackers, and IAM is enforced on the state machine's StartExecution of itself.
+
+A week, not the 8 days the kind allows (JobKind.longest_job): the local Bedrock ends every job by
+submitTime + timeoutDurationInHours, at most 168 hours (docs/bedrock-facts.md, its choice), so a week is the
+longest job it runs. The hand-over does not depend on the length: the job outlives the cap many times over.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ POLL_CAP = 3
 HOUR = 3600.0
 TIME_SCALE = 3 * HOUR  # local Bedrock seconds per real second
 RECORDS = 12
-# A day queued (Submitted, Validating, Scheduled: 8 hours each), then the records one by one over 5.9 days:
-# the job completes just before its 168-hour timeout.
+# A day queued (Submitted, Validating, Scheduled: 8 hours each), then the records one by one over 5.5 days:
+# the job completes about half a day before its 168-hour timeout (a step the busy worker takes late delays the
+# next, a few local minutes each).
 STAGE_SECONDS = 8 * HOUR
-RECORDS_PER_SECOND = RECORDS / (5.9 * 24 * HOUR)
+RECORDS_PER_SECOND = RECORDS / (5.5 * 24 * HOUR)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +91,7 @@ def test_a_week_long_job_is_handed_over_at_each_cap_and_recorded_once_with_no_fa
     described = driver.local.cloud.client("bedrock").get_model_invocation_job(jobIdentifier=job.job_id)
     lifetime: timedelta = described["endTime"] - described["submitTime"]
     assert described["status"] == "Completed"
-    assert lifetime > timedelta(days=6, hours=12), lifetime
+    assert lifetime > timedelta(days=6), lifetime
     # Followed by a chain of executions, each within its poll cap (its history budget), none failed.
     assert [e["status"] for e in executions if e["status"] != "SUCCEEDED"] == []
     handed_over = [e for e in executions if outcome(e) == "HANDED_OVER"]
