@@ -401,6 +401,8 @@ def test_at_the_cap_a_running_job_is_handed_over_to_a_new_execution_of_this_mach
         },
     }
     assert prepare["Next"] == "Hand over to a new execution"
+    # Step Functions names are at most 80 characters: the longest job id (Voice ID's 22) and a SHA-1 fit.
+    assert len(f"handover-{'J' * 22}-{'0' * 40}") <= 80
     start = states["Hand over to a new execution"]
     assert start["Resource"].endswith(":states:::aws-sdk:sfn:startExecution")
     assert start["Parameters"] == {
