@@ -208,3 +208,24 @@ def test_the_js_sdk_reaches_s3_control_through_the_gateway(local: LocalEnvironme
     assert out["cancel"] == {"JobId": job_id, "Status": "Cancelled", "StatusUpdateReason": "js"}
     gateway_port = section["proxyUrl"].rsplit(":", 1)[1]
     assert out["hosts"] == [f"{section['accountId']}.localhost:{gateway_port}"]
+
+
+def test_a_functions_unchanged_boto3_reaches_s3_control(local: LocalEnvironment) -> None:
+    local.cloud.lambdas.register(
+        LambdaFunctionConfig(
+            name="s3control-caller",
+            handler="s3control_caller.handler",
+            code_dir=FUNCTION_CODE,
+            timeout_seconds=30,
+        )
+    )
+    section = _outputs(local)
+    keys = local.s3batch.put_objects(["seen-from-lambda.txt"])
+    job_id = local.s3batch.create_job(keys, {"S3DeleteObjectTagging": {}})
+    result = local.cloud.client("lambda").invoke(
+        FunctionName="s3control-caller",
+        Payload=json.dumps({"accountId": section["accountId"], "bucket": section["inputBucket"]}).encode(),
+    )
+    payload = json.loads(result["Payload"].read())
+    assert "FunctionError" not in result, payload
+    assert job_id in payload["jobIds"]
