@@ -12,7 +12,8 @@ interpreter (``MOTO_PORT`` is this gateway's port) - sends its AWS calls here. R
 * S3 Batch Operations job calls (S3 Control: ``/v20180820/jobs...`` with ``x-amz-account-id``; signed for ``s3``
   like the data plane) -> the S3 Batch Operations emulator (``GatewayBackends.s3control_url``)
 * requests signed for a service in ``GatewayBackends.signed_services`` (by the SigV4 signing name, e.g.
-  ``bedrock``, whose REST paths carry no X-Amz-Target) -> that service's emulator
+  ``bedrock``, whose REST paths carry no X-Amz-Target; bedrock-runtime's InvokeModel and Converse sign as
+  ``bedrock`` too and reach the same emulator) -> that service's emulator
 * everything else (S3, KMS, Step Functions, STS, other Lambda/Events APIs) -> reverse-proxied to moto
 
 **IAM.** With a :class:`~local_cloud.iam_requests.RequestAuthorizer` and the template's policies loaded, a

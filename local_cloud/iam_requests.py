@@ -21,7 +21,9 @@ authorize for it, built per API the way AWS documents the resource:
   ``bedrock:CreateModelInvocationJob`` on ``.../model-invocation-job/*`` (the id is not known before) and on
   the model (``arn:aws:bedrock:<region>::foundation-model/<modelId>``, an inference profile of the account for
   a geography-prefixed id, or the ARN given), plus ``iam:PassRole`` on the body's ``roleArn`` with
-  ``iam:PassedToService = bedrock.amazonaws.com``.
+  ``iam:PassedToService = bedrock.amazonaws.com``. bedrock-runtime (signed for ``bedrock`` too): InvokeModel and
+  Converse (``POST /model/<modelId>/invoke|converse``) both need ``bedrock:InvokeModel`` on the model, named as
+  for CreateModelInvocationJob.
 * KMS (``TrentService.<Op>``): ``kms:<Op>`` on the key named by ``KeyId``; SQS (``AmazonSQS.<Op>``) on the
   queue of ``QueueUrl``.
 * S3, path-style as boto3 sends it to the gateway (``/<bucket>/<key>``): ``s3:GetObject`` for GET and HEAD
@@ -67,6 +69,7 @@ _CREDENTIAL = re.compile(r"Credential=(?P<scope>[^,\s]+)")
 _SIGV2 = re.compile(r"^AWS (?P<akid>[^:\s]+):")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations$")
 _BEDROCK_JOB_PATH = re.compile(r"^/model-invocation-job/(?P<job>[^/]+)(?P<stop>/stop)?$")
+_BEDROCK_RUNTIME_PATH = re.compile(r"^/model/(?P<model>[^/]+)/(?:invoke|converse)$")
 _FUNCTION_ARN = re.compile(r"^arn:[^:]+:lambda:[^:]*:[^:]*:function:(?P<name>[^:]+)(:(?P<qualifier>[^:]+))?$")
 TASK_TOKEN_STATE_MACHINE = "StateMachineArn"  # noqa: S105 - a JSON member name, not a secret
 
@@ -357,6 +360,11 @@ def _bedrock(request: AwsRequest, scope: Scope) -> list[Requirement] | Unattribu
         arn = identifier if identifier.startswith("arn:") else f"{jobs}{identifier}"
         action = "bedrock:StopModelInvocationJob" if job["stop"] else "bedrock:GetModelInvocationJob"
         return [Requirement(action, arn)]
+    invocation = _BEDROCK_RUNTIME_PATH.match(request.path)
+    if invocation and request.method == "POST":
+        # Converse has no action of its own: AWS authorizes it as bedrock:InvokeModel.
+        model = urllib.parse.unquote(invocation["model"])
+        return [Requirement("bedrock:InvokeModel", _bedrock_model_arn(model, scope))]
     return Unattributed(f"Bedrock {request.method} {request.path}")
 
 
