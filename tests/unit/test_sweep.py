@@ -4,7 +4,9 @@ DynamoDB, botocore's Stubber for Voice ID's List API)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -432,3 +434,38 @@ def test_a_bedrock_job_submitted_eight_days_ago_is_still_swept(dynamodb: Any, sf
     )
     report = sweep.run(["123456789012"], [bedrock], NOW)
     assert report.verdicts == {"weeklongjob1": Verdict.STARTED}
+
+
+def test_the_sweep_function_lists_bedrock_jobs_back_as_far_as_the_longest_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "POWERTOOLS_SERVICE_NAME": "voiceid-job-tracker",
+        "POWERTOOLS_METRICS_NAMESPACE": "VoiceIdJobTracker",
+        "BEDROCK_JOB_NAME_PREFIXES": "nightly-",
+        "BEDROCK_OUTPUT_LOCATIONS": "s3://out/bedrock/",
+        "BEDROCK_ACCOUNT_ID": "123456789012",
+        "AWS_REGION": REGION,
+        "SWEEP_LOOKBACK_DAYS": "7",
+        "FAILURES_TABLE_NAME": TABLE,
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:tracker",
+    }.items():
+        monkeypatch.setenv(name, value)
+    made: dict[str, Any] = {}
+    make_client: Any = boto3.client
+
+    def client(service: str, **kwargs: Any) -> Any:
+        made[service] = make_client(service, region_name=REGION, **kwargs)
+        return made[service]
+
+    monkeypatch.setattr(boto3, "client", client)
+    sys.modules.pop("sweep.handler", None)
+    handler = importlib.import_module("sweep.handler")
+    sent: list[dict[str, Any]] = []
+    made["bedrock"].meta.events.register(
+        "provide-client-params.bedrock.ListModelInvocationJobs", lambda params, **_: sent.append(dict(params))
+    )
+    with Stubber(made["bedrock"]) as stubber:
+        stubber.add_response("list_model_invocation_jobs", {"invocationJobSummaries": []})
+        list(handler.listers["bedrock"].list_job_pages("123456789012", JOB_KINDS["BEDROCK_BATCH_INFERENCE"]))
+    window = datetime.now(UTC) - sent[0]["submitTimeAfter"]
+    # The configured 7 days would miss a Bedrock job that ends 8 days after its submission.
+    assert timedelta(days=9) - timedelta(minutes=1) < window < timedelta(days=9, minutes=1)
