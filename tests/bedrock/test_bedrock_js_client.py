@@ -1,10 +1,12 @@
-"""The AWS SDK for JavaScript v3 as a second, independent client (tests/bedrock/js/bedrock_client.mjs)."""
+"""The AWS SDK for JavaScript v3 as a second, independent client (tests/bedrock/js/bedrock_client.mjs, and
+bedrock_runtime_client.mjs for bedrock-runtime's InvokeModel and Converse)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from bedrock_emulator.testing import CLAUDE_MODEL_ID, ROLE_ARN, Env, records
+from bedrock_emulator.testing import CLAUDE_MODEL_ID, ROLE_ARN, Env, claude_input, records
 from emulator_core.testing import run_js_client
 
 SCRIPT = Path(__file__).parent / "js" / "bedrock_client.mjs"
@@ -41,3 +43,35 @@ def test_js_sdk_create_get_list_stop_and_errors(env: Env) -> None:
     env.emulator.run_until_done(arn)
     assert env.client.get_model_invocation_job(jobIdentifier=arn)["status"] == "Stopped"
     assert len(env.emulator.state.jobs) == 1
+
+
+RUNTIME_SCRIPT = Path(__file__).parent / "js" / "bedrock_runtime_client.mjs"
+
+
+def test_js_sdk_invoke_model_and_converse(env: Env) -> None:
+    model_input = claude_input("Summarise my order.", 12)
+    batch_arn = env.create(
+        env.put_input("js/runtime.jsonl", [{"recordId": "js1", "modelInput": model_input}]), name="js-runtime"
+    )
+    env.emulator.run_until_done(batch_arn)
+    batch = env.read_output(batch_arn, "runtime.jsonl.out")[0]
+    env.emulator.admin.set_record_errors({"js1": {"errorCode": 429, "times": 1}})
+    env.emulator.admin.add_record_error_rules([{"promptContains": "upstream", "errorCode": 502}])
+    out = run_js_client(
+        RUNTIME_SCRIPT,
+        "@aws-sdk/client-bedrock-runtime",
+        {
+            "BEDROCK_ENDPOINT": env.emulator.endpoint_url,
+            "MODEL_ID": CLAUDE_MODEL_ID,
+            "MODEL_INPUT": json.dumps(model_input),
+            "RECORD_ID": "js1",
+        },
+    )
+    assert out["invoke"] == {"contentType": "application/json", "body": batch["modelOutput"]}
+    assert out["converse"]["output"]["message"]["role"] == "assistant"
+    assert out["converse"]["usage"]["outputTokens"] <= 9 and out["converse"]["metrics"]["latencyMs"] > 0
+    assert (out["forced"]["name"], out["forced"]["status"]) == ("ThrottlingException", 429)
+    assert out["afterForced"] == batch["modelOutput"]  # refused once, then the record's answer
+    assert out["invalid"]["name"] == "ValidationException" and "messages.0.role" in out["invalid"]["message"]
+    assert out["unknownModel"]["name"] == "ValidationException"
+    assert (out["modelError"]["name"], out["modelError"]["status"]) == ("ModelErrorException", 424)
