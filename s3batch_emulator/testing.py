@@ -79,9 +79,19 @@ def put_manifest(s3: S3Client, bucket: str, key: str, body: bytes) -> dict[str, 
     }
 
 
-def put_inventory(s3: S3Client, bucket: str, prefix: str, source_bucket: str, keys: list[str]) -> dict[str, Any]:
-    """An S3 Inventory report (CSV, gzipped data file, its manifest.json) of `keys`; the job's `Manifest`."""
-    data = gzip.compress("".join(f'"{source_bucket}","{urllib.parse.quote(key, safe="/")}"\n' for key in keys).encode())
+def put_inventory(
+    s3: S3Client, bucket: str, prefix: str, source_bucket: str, keys: list[str], *, versions: list[str] | None = None
+) -> dict[str, Any]:
+    """An S3 Inventory report (CSV, gzipped data file, its manifest.json) of `keys`; the job's `Manifest`. With
+    `versions` (one per key, "" for a null version) the schema is `Bucket, Key, VersionId, IsLatest`, as an
+    all-versions inventory's."""
+    rows = []
+    for index, key in enumerate(keys):
+        fields = [source_bucket, urllib.parse.quote(key, safe="/")]
+        if versions is not None:
+            fields += [versions[index], "true"]
+        rows.append(",".join(f'"{field}"' for field in fields) + "\n")
+    data = gzip.compress("".join(rows).encode())
     data_key = f"{prefix}/data/{uuid.uuid4()}.csv.gz"
     s3.put_object(Bucket=bucket, Key=data_key, Body=data)
     document = {
@@ -90,7 +100,7 @@ def put_inventory(s3: S3Client, bucket: str, prefix: str, source_bucket: str, ke
         "version": "2016-11-30",
         "creationTimestamp": "1767225600000",
         "fileFormat": "CSV",
-        "fileSchema": "Bucket, Key",
+        "fileSchema": "Bucket, Key" if versions is None else "Bucket, Key, VersionId, IsLatest",
         "files": [{"key": data_key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()}],  # noqa: S324
     }
     manifest_key = f"{prefix}/manifest.json"

@@ -8,7 +8,7 @@ import json
 import re
 
 from s3batch_emulator import REPORT_SCHEMA
-from s3batch_emulator.testing import TAGGING, Env
+from s3batch_emulator.testing import TAGGING, Env, csv_manifest, put_inventory, put_manifest
 
 
 def test_an_all_tasks_report_byte_for_byte(env: Env) -> None:
@@ -125,3 +125,38 @@ def test_forced_task_failures_by_key_land_in_the_report(env: Env) -> None:
     ]
     assert "TagSet" in env.s3.get_object_tagging(Bucket=env.input_bucket, Key="a")
     assert env.s3.get_object_tagging(Bucket=env.input_bucket, Key="b")["TagSet"] == []  # never ran
+
+
+def test_version_ids_in_the_manifest_act_on_that_version(env: Env) -> None:
+    env.s3.put_bucket_versioning(Bucket=env.input_bucket, VersioningConfiguration={"Status": "Enabled"})
+    first = env.s3.put_object(Bucket=env.input_bucket, Key="v.txt", Body=b"one")["VersionId"]
+    env.s3.put_object(Bucket=env.input_bucket, Key="v.txt", Body=b"two")
+    body = csv_manifest([(env.input_bucket, "v.txt", first)])
+    job_id = env.create(put_manifest(env.s3, env.input_bucket, "versions.csv", body), TAGGING)
+    env.emulator.run_until_done(job_id)
+    assert env.describe(job_id)["ProgressSummary"]["NumberOfTasksSucceeded"] == 1
+    tagged = env.s3.get_object_tagging(Bucket=env.input_bucket, Key="v.txt", VersionId=first)["TagSet"]
+    latest = env.s3.get_object_tagging(Bucket=env.input_bucket, Key="v.txt")["TagSet"]
+    assert (tagged, latest) == ([{"Key": "batch", "Value": "done"}], [])
+    report = env.read_report(job_id)
+    assert report is not None and report.rows()[0][:4] == [env.input_bucket, "v.txt", first, "succeeded"]
+
+
+def test_a_csv_manifest_with_version_ids_on_some_rows_only_fails_the_job(env: Env) -> None:
+    body = f"{env.input_bucket},a,v1\n{env.input_bucket},b,\n".encode()
+    job_id = env.create(put_manifest(env.s3, env.input_bucket, "mixed.csv", body), TAGGING)
+    env.emulator.run_until_done(job_id)
+    job = env.describe(job_id)
+    assert job["Status"] == "Failed" and job["FailureReasons"][0]["FailureCode"] == "InvalidManifestContent"
+
+
+def test_a_null_version_in_an_all_versions_inventory_fails_its_task(env: Env) -> None:
+    keys = env.put_objects(["nv"])
+    manifest = put_inventory(env.s3, env.input_bucket, "inv-versions", env.input_bucket, keys, versions=[""])
+    job_id = env.create(manifest, TAGGING)
+    env.emulator.run_until_done(job_id)
+    report = env.read_report(job_id)
+    assert report is not None
+    assert report.rows("failed") == [
+        [env.input_bucket, "nv", "", "failed", "400", "InvalidRequest", "Task failed due to missing VersionId"]
+    ]
