@@ -127,3 +127,73 @@ def test_list_accepts_exactly_what_the_model_allows(
     assert not invalid
     assert all(job["Status"] in statuses for job in listed["Jobs"]) or not statuses
     assert len(listed["Jobs"]) <= (max_results or 1000)
+
+
+safe_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=20)
+operations = st.one_of(
+    st.builds(
+        lambda tags: {"S3PutObjectTagging": {"TagSet": tags}},
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "Key": st.from_regex(r"[a-z][a-z0-9]{0,9}", fullmatch=True),
+                    "Value": st.from_regex(r"[a-z0-9]{0,9}", fullmatch=True),
+                }
+            ),
+            max_size=3,
+        ),
+    ),
+    st.just({"S3DeleteObjectTagging": {}}),
+    st.builds(
+        lambda prefix, storage, directive: {
+            "S3PutObjectCopy": {
+                "TargetResource": "arn:aws:s3:::target-bucket",
+                "TargetKeyPrefix": prefix,
+                "StorageClass": storage,
+                "MetadataDirective": directive,
+            }
+        },
+        safe_text,
+        st.sampled_from(["STANDARD", "STANDARD_IA", "GLACIER", "DEEP_ARCHIVE"]),
+        st.sampled_from(["COPY", "REPLACE"]),
+    ),
+    st.builds(
+        lambda schema, arguments: {
+            "LambdaInvoke": {
+                "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+                "InvocationSchemaVersion": schema,
+                **({"UserArguments": arguments} if arguments else {}),
+            }
+        },
+        st.sampled_from(["1.0", "2.0"]),
+        st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), safe_text, max_size=12),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operation=operations, confirm=st.booleans(), scope=st.sampled_from(["AllTasks", "FailedTasksOnly", None]))
+def test_every_accepted_job_describes_and_lists_as_the_model_says(
+    world: tuple[Env, Any, dict[str, Any]], operation: dict[str, Any], confirm: bool, scope: str | None
+) -> None:
+    env, raw, manifest = world
+    report: dict[str, Any] = env.report() if scope else {"Enabled": False}
+    if scope:
+        report["ReportScope"] = scope
+    args = env.job_args(manifest, operation, ConfirmationRequired=confirm, Report=report)
+    invoke = operation.get("LambdaInvoke", {})
+    too_many = len(invoke.get("UserArguments", {})) > 10
+    needs_two = bool(invoke.get("UserArguments")) and invoke.get("InvocationSchemaVersion") != "2.0"
+    try:
+        job_id = raw.create_job(**args)["JobId"]
+    except ClientError as error:
+        assert too_many or needs_two, f"refused a valid job: {error}"
+        assert error.response["Error"]["Code"] == "BadRequestException"
+        return
+    assert not too_many and not needs_two
+    env.emulator.step_job(job_id)  # New -> Preparing: a moving job answers too
+    described = raw.describe_job(AccountId=env.account_id, JobId=job_id)["Job"]
+    assert described["Operation"] == operation
+    assert described["ConfirmationRequired"] is confirm and described["Report"] == report
+    listed = {job["JobId"]: job for job in raw.list_jobs(AccountId=env.account_id)["Jobs"]}
+    assert listed[job_id]["Operation"] == next(iter(operation))
