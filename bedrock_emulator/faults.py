@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bedrock_emulator import formats
 from bedrock_emulator.store import FORCIBLE_OUTCOMES, ForcedOutcome
 from emulator_core import faults as core
 
@@ -186,10 +187,13 @@ class BedrockFaults(core.FaultController):
         with self._lock:
             self._record_error_rules = []
 
-    def take_record_error(self, record_id: str | None, model_id: str, prompt_text: str) -> RecordError | None:
+    def take_record_error(self, record_id: str | None, model_id: str, model_input: Any) -> RecordError | None:
         """The forced error of a record being answered now (by a batch job, or on demand, where `record_id` is
         what the caller's request metadata names, if anything), counting it against its rule; None: answer it."""
         with self._lock:
+            if not self._record_error_rules:
+                return None  # the common case, once per record of every job: no prompt text to build
+            prompt_text = formats.prompt_text(model_input)
             for rule in self._record_error_rules:
                 if rule.matches(record_id, model_id, prompt_text):
                     if rule.remaining is not None:

@@ -340,7 +340,7 @@ class JobEngine(SteppingEngine[Job, Pacing]):
 
     def _answer(self, family: formats.Family, job: Job, record: InputRecord) -> dict[str, Any]:
         line: dict[str, Any] = {"recordId": record.record_id, "modelInput": record.model_input}
-        forced = self.faults.take_record_error(record.record_id, job.model_id, formats.prompt_text(record.model_input))
+        forced = self.faults.take_record_error(record.record_id, job.model_id, record.model_input)
         if forced is not None:
             line["error"] = {"errorCode": forced.error_code, "errorMessage": forced.error_message}
         else:
