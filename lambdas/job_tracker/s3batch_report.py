@@ -13,8 +13,8 @@ first (`failed,404,NoSuchKey,...`): each row is read by position and the numeric
 HTTP status, so both orders are read alike. Keys are URL-encoded, as in the job's manifest, and are decoded
 (`unquote_plus`, as AWS's own sample does).
 
-A report reaches millions of rows, so every CSV is streamed: csv.reader over one line at a time
-(jsonl.lines over the object's chunks), and nothing of a row outlives it but, for a failed task, its item
+A report reaches millions of rows, so every CSV is streamed: csv.reader over the lines of one chunk at a time
+(S3ObjectReader's 64 KiB chunks), and nothing of a row outlives it but, for a failed task, its item
 (written at once) and its id (what the recording step needs to delete stale items on a re-record).
 
 Missing evidence is never a zero. The report's counts are cross-checked against DescribeJob's ProgressSummary
@@ -26,9 +26,12 @@ reason there is no report, its failed tasks counted from ProgressSummary as unna
 
 from __future__ import annotations
 
+import codecs
 import csv
+import itertools
 import json
 import logging
+import operator
 import posixpath
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +40,7 @@ from typing import Any
 
 from job_tracker.adapters.s3 import ObjectReader
 from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing, RecordingIncomplete
-from job_tracker.jsonl import lines
+from job_tracker.jsonl import MAX_LINE_BYTES
 from job_tracker.kinds.s3_batch_operations import FAILED_TASKS, FAILED_TASKS_ONLY, SUCCEEDED_TASKS, TOTAL_TASKS
 from job_tracker.models import JobDescription, S3Location
 from job_tracker.output_file import FailedRequest, OutputTally
@@ -148,14 +151,33 @@ def task_failure(task: TaskRow, report_file: S3Location, line: int) -> FailedReq
     )
 
 
-def _text_lines(chunks: Iterable[bytes], source: str) -> Iterator[str]:
+def text_lines(chunks: Iterable[bytes], source: str, max_line_characters: int = MAX_LINE_BYTES) -> Iterator[str]:
     """The object's lines as text, each with its line end, as csv.reader wants them (a quoted field spanning
-    lines keeps its newline)."""
-    for number, line in enumerate(lines(chunks, source=source), start=1):
+    lines keeps its newline). Memory holds one chunk and one line; a line longer than `max_line_characters` is
+    refused. Each chunk is split at once, not line by line as jsonl.lines does: a report's rows are short and
+    millions, and a Python step per row would take twice the time csv.reader itself takes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    lines_before = 0
+    for chunk in chunks:
         try:
-            yield line.decode("utf-8") + "\n"
-        except UnicodeDecodeError:
-            raise OutputFileInvalid(f"{source} line {number} is not UTF-8 text") from None
+            parts = (pending + decoder.decode(chunk)).split("\n")
+        except UnicodeDecodeError as error:
+            near = lines_before + chunk[: max(error.start, 0)].count(b"\n") + 1
+            raise OutputFileInvalid(f"{source} is not UTF-8 text (line {near})") from None
+        pending = parts.pop()
+        lines_before += len(parts)
+        if len(pending) > max_line_characters:
+            raise OutputFileInvalid(
+                f"{source} line {lines_before + 1} is longer than {max_line_characters} characters (no line end?)"
+            )
+        yield from map(operator.add, parts, itertools.repeat("\n"))
+    try:
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise OutputFileInvalid(f"{source} is not UTF-8 text (line {lines_before + 1} ends mid-character)") from None
+    if pending:
+        yield pending
 
 
 @dataclass
@@ -173,7 +195,7 @@ def read_results_csv(
 ) -> None:
     """One results CSV, row by row: each failed task handed to `on_failure` as it is read; successes counted."""
     tally.files += 1
-    rows = csv.reader(_text_lines(chunks, location.uri))
+    rows = csv.reader(text_lines(chunks, location.uri))
     try:
         for row in rows:
             if len(row) > 3 and row[3] == SUCCEEDED:
