@@ -152,8 +152,6 @@ class LocalEnvironment:
             self.bedrock.start()
             self.cloud.gateway.route_signed_service("bedrock", self.bedrock.endpoint_url)
             self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_BEDROCK", self.cloud.endpoint_url)
-            # bedrock-runtime (InvokeModel, Converse) signs as `bedrock` too: the same route, the same emulator.
-            self.cloud.lambdas.set_environment("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", self.cloud.endpoint_url)
             self.s3batch.start()
             self.deployment = deploy_stack(self.cloud, self.template_path)
             if self.enforce_iam:
