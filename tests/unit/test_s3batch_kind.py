@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import tracemalloc
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,9 @@ from job_tracker.models import JobDescription, JobRef, JobStatus, S3Location, jo
 from job_tracker.output_file import FailedRequest
 from job_tracker.s3batch_report import ReportTally, parse_row, read_results_csv, read_s3batch_report, text_lines
 from job_tracker.tracking import record_job
+from s3batch_emulator.reports import write_report
+from s3batch_emulator.store import Job as EmulatedJob
+from s3batch_emulator.store import Task, TaskResult
 from tests.unit.conftest import OUTPUT_BUCKET, REGION, TABLE
 from voiceid_tracker_cli.app import kind_of_job_id
 
@@ -613,6 +617,48 @@ def test_a_re_record_rewrites_the_same_items_and_drops_those_the_report_no_longe
     put_report(s3, [("failed", csv_rows(rows[:2]))])
     result = record(s3, dynamodb, job)
     assert result.stale_failures_removed == 1 and len(failures(dynamodb)) == 2
+
+
+def test_a_report_as_the_local_s3_batch_operations_writes_it_is_recorded_exactly(s3: Any, dynamodb: Any) -> None:
+    """The emulator's own report writer (split files, URL-encoded keys, the HTTP status before the error code):
+    what the local cloud's jobs will leave for the record step."""
+    raw_keys = ["in/a%20b.txt", "in/%C3%A9t%C3%A9+1.txt", "in/ok.txt", "in/gone.txt", "in/lambda.txt"]
+    outcomes = [
+        (True, 200, "", ""),
+        (False, 404, "NoSuchKey", "The specified key does not exist."),
+        (True, 200, "", ""),
+        (False, 403, "AccessDenied", "Access Denied"),
+        (False, 200, "PermanentFailure", 'Lambda returned function error: {"errorMessage": "no, really"}'),
+    ]
+    tasks = [Task("src", raw, urllib.parse.unquote_plus(raw), None) for raw in raw_keys]
+    results = [TaskResult(task, *outcome) for task, outcome in zip(tasks, outcomes, strict=True)]
+    emulated = EmulatedJob(
+        job_id=JOB_ID,
+        arn=f"arn:aws:s3:{REGION}:{ACCOUNT}:job/{JOB_ID}",
+        params={"Report": report_config(), "Operation": {"S3PutObjectCopy": {}}},
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/S3BatchOperations",
+        priority=10,
+        creation_time=CREATED.timestamp(),
+        confirmation_required=False,
+        client_token="token",
+        fingerprint="fingerprint",
+        tags=[],
+    )
+    written = write_report(s3, emulated, results, rows_per_file=2, now=ENDED.timestamp())
+    assert written[-1] == f"{FOLDER}/manifest.json" and len(written) == 4  # 2 succeeded in 1 file, 3 failed in 2
+    record(s3, dynamodb, described("Complete", total=5, succeeded=2, failed=3))
+    found = {
+        item["Key"]: (item["ErrorCode"], item["HTTPStatusCode"], item["ErrorMessage"])
+        for item in failures(dynamodb).values()
+    }
+    assert found == {
+        "in/été 1.txt": ("NoSuchKey", 404, "The specified key does not exist."),
+        "in/gone.txt": ("AccessDenied", 403, "Access Denied"),
+        "in/lambda.txt": ("PermanentFailure", 200, 'Lambda returned function error: {"errorMessage": "no, really"}'),
+    }
+    summary = items(dynamodb)["SUMMARY"]
+    assert (summary["SucceededTaskCount"], summary["ReportFileCount"]) == (2, 3)
+    assert "CountMismatches" not in summary
 
 
 # --- a large report, streamed -----------------------------------------------------------------------------------
