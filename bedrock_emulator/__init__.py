@@ -1,4 +1,5 @@
-"""A local Amazon Bedrock service for batch inference (model invocation jobs); see README.md.
+"""A local Amazon Bedrock service for batch inference (model invocation jobs) and the runtime's on-demand
+InvokeModel and Converse; see README.md.
 
 "bedrock-facts §N" in comments refers to a section of docs/bedrock-facts.md, the sourced fact sheet it follows.
 """

@@ -39,6 +39,13 @@ SERVICE_OPERATIONS: Mapping[str, tuple[str, ...]] = {
     RUNTIME_SERVICE_NAME: RUNTIME_OPERATIONS,
 }
 ALL_OPERATIONS = OPERATIONS + RUNTIME_OPERATIONS
+# IAM authorizes Converse as bedrock:InvokeModel (bedrock-facts §8.3); every other operation is its own action.
+_IAM_ACTIONS = {"Converse": "InvokeModel"}
+
+
+def iam_action(operation: str) -> str:
+    """The `bedrock:` action IAM checks for an operation."""
+    return _IAM_ACTIONS.get(operation, operation)
 
 
 @dataclass(frozen=True)

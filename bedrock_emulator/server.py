@@ -71,7 +71,7 @@ def dispatch(
         raise throttled()
     if faults.operation_denied(operation.name):
         raise access_denied(
-            f"User is not authorized to perform: bedrock:{operation.name} "
+            f"User is not authorized to perform: bedrock:{protocol.iam_action(operation.name)} "
             "(denied through the Bedrock emulator's admin API)"
         )
     if faults.take_internal_error(operation.name):

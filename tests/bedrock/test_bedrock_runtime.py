@@ -196,6 +196,8 @@ def test_every_modelled_error(env: Env, operation: str, error: str) -> None:
         ERROR_SETUPS[error](env)
     response = _error(lambda: CALLS[operation](env, ERROR_REQUESTS.get(error, {})))
     assert response["Error"]["Code"] == error
+    if error == "AccessDeniedException":
+        assert "bedrock:InvokeModel" in response["Error"]["Message"]  # Converse's action too
     status = RUNTIME.shape_for(error).metadata["error"]["httpStatusCode"]
     assert response["ResponseMetadata"]["HTTPStatusCode"] == status
     assert response["Error"]["Message"]
