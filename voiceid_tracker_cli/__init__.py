@@ -1,7 +1,23 @@
-"""`voiceid-tracker`: the operator's command line for the Voice ID job tracker.
+"""The CLI package's name before Bedrock, kept as an alias of `batch_job_tracker_cli` for scripts that import it.
 
-A thin command layer (`app`) over small modules: where the stack is (`target`), what the failures table
-holds (`records`), the tracker's executions (`executions`), building retry manifests (`retry`), following a
-job (`progress`) and printing (`render`). It talks to AWS with boto3 through the table's documented access
-patterns; from the Lambda package it reads only the shared data (`shared`).
+`voiceid_tracker_cli.<module>` is the very module object `batch_job_tracker_cli.<module>` (registered in
+`sys.modules` under both names), not a copy: state and monkeypatches are shared, and classes compare equal.
+New code imports `batch_job_tracker_cli`.
 """
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import batch_job_tracker_cli
+
+# Every module of the package, found rather than listed so that a module added later is aliased too.
+# `__main__` is left out: importing it runs the CLI (`python -m voiceid_tracker_cli` has its own).
+for _module in pkgutil.iter_modules(batch_job_tracker_cli.__path__):
+    if _module.name == "__main__":
+        continue
+    _aliased = importlib.import_module(f"{batch_job_tracker_cli.__name__}.{_module.name}")
+    sys.modules[f"{__name__}.{_module.name}"] = _aliased
+    globals()[_module.name] = _aliased

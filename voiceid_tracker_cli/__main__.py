@@ -1,5 +1,5 @@
-"""`python -m voiceid_tracker_cli`: the same as the `voiceid-tracker` console script."""
+"""`python -m voiceid_tracker_cli`: the CLI under its name before Bedrock, as `python -m batch_job_tracker_cli`."""
 
-from voiceid_tracker_cli.app import main
+from batch_job_tracker_cli.app import main
 
 main()

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from batch_job_tracker_cli.app import app
+from batch_job_tracker_cli.target import LOCAL_OUTPUTS_ENV
 from bedrock_emulator.testing import claude_input
 from local_cloud.driver import AudioRequest, TrackedJob, TrackerDriver, recorded_by
 from local_cloud.environment import LocalEnvironment
-from voiceid_tracker_cli.app import app
-from voiceid_tracker_cli.target import LOCAL_OUTPUTS_ENV
 
 COMMANDS = ("jobs", "show", "failures", "retry", "track", "watch", "sweep")
 CONSOLE_SCRIPT = Path(sys.executable).parent / "batch-job-tracker"

@@ -1,6 +1,7 @@
 """The CLI installs anywhere: its wheel, built from the sources it needs alone, installed into a fresh venv
-outside the checkout, runs `voiceid-tracker --help` and `--local` against the running local cloud, with
-the job kinds and table layout it shares with the Lambdas imported from the wheel, not from the checkout."""
+outside the checkout, runs `batch-job-tracker --help` and `--local` against the running local cloud, with
+the job kinds and table layout it shares with the Lambdas imported from the wheel, not from the checkout; and
+its names from before Bedrock (the `voiceid-tracker` script, the `voiceid_tracker_cli` package) still work."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sources = tmp_path_factory.mktemp("sources")
     # What the wheel is built from, and nothing else of the checkout.
     shutil.copy(REPO_ROOT / "pyproject.toml", sources)
+    shutil.copytree(REPO_ROOT / "batch_job_tracker_cli", sources / "batch_job_tracker_cli")
     shutil.copytree(REPO_ROOT / "voiceid_tracker_cli", sources / "voiceid_tracker_cli")
     shutil.copytree(REPO_ROOT / "lambdas" / "job_tracker", sources / "lambdas" / "job_tracker")
     wheels = tmp_path_factory.mktemp("wheels")
@@ -60,7 +62,7 @@ def test_the_installed_wheel_imports_its_shared_code_from_itself(installed: Path
     probe = run(
         installed / "python",
         "-c",
-        "import job_tracker.kinds, voiceid_tracker_cli.shared as s; print(job_tracker.kinds.__file__); "
+        "import job_tracker.kinds, batch_job_tracker_cli.shared as s; print(job_tracker.kinds.__file__); "
         "print(','.join(s.JOB_KINDS))",
         cwd=tmp_path,
         env=outside_env(),
@@ -71,8 +73,28 @@ def test_the_installed_wheel_imports_its_shared_code_from_itself(installed: Path
     assert "SPEAKER_ENROLLMENT" in kinds.split(",")
 
 
+def test_the_old_package_name_is_the_same_modules(installed: Path, tmp_path: Path) -> None:
+    probe = run(
+        installed / "python",
+        "-c",
+        "import batch_job_tracker_cli.shared as new, voiceid_tracker_cli.shared as old; print(old is new)",
+        cwd=tmp_path,
+        env=outside_env(),
+    )
+    assert (probe.returncode, probe.stdout) == (0, "True\n"), probe.stderr
+    helped = run(installed / "python", "-m", "voiceid_tracker_cli", "--help", cwd=tmp_path, env=outside_env())
+    assert helped.returncode == 0, helped.stderr
+    assert "failures-by-code" in helped.stdout
+
+
+def test_the_old_script_name_still_runs(installed: Path, tmp_path: Path) -> None:
+    helped = run(installed / "voiceid-tracker", "--help", cwd=tmp_path, env=outside_env())
+    assert helped.returncode == 0, helped.stderr
+    assert "failures-by-code" in helped.stdout
+
+
 def test_help_and_local_work_outside_the_checkout(installed: Path, local: LocalEnvironment, tmp_path: Path) -> None:
-    script = [installed / "voiceid-tracker"]
+    script = [installed / "batch-job-tracker"]
     helped = run(*script, "--help", cwd=tmp_path, env=outside_env())
     assert helped.returncode == 0, helped.stderr
     for command in ("jobs", "show", "failures", "failures-by-code", "erase", "executions", "watch"):

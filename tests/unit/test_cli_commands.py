@@ -17,11 +17,11 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from voiceid_tracker_cli import records
-from voiceid_tracker_cli.app import Options, app
-from voiceid_tracker_cli.records import JobRecord, failed_requests, list_jobs, parse_since
-from voiceid_tracker_cli.shared import JOB_KINDS, schema
-from voiceid_tracker_cli.target import Target
+from batch_job_tracker_cli import records
+from batch_job_tracker_cli.app import Options, app
+from batch_job_tracker_cli.records import JobRecord, failed_requests, list_jobs, parse_since
+from batch_job_tracker_cli.shared import JOB_KINDS, schema
+from batch_job_tracker_cli.target import Target
 
 REGION = "us-east-1"
 DOMAIN = "DomainAAAAAAAAAAAAAAAA"

@@ -14,6 +14,10 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 
+from batch_job_tracker_cli.erasure import delete_items, items_naming
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.shared import JOB_KINDS, schema
+from batch_job_tracker_cli.target import Target
 from job_tracker.adapters.dynamodb import DynamoDbFailureStore
 from job_tracker.models import JobDescription, JobRef, JobStatus, S3Location
 from job_tracker.output_file import FailedRequest
@@ -29,10 +33,6 @@ from tests.unit.test_cli_commands import (
     stopped_execution,
     tracker_state_machine,
 )
-from voiceid_tracker_cli.erasure import delete_items, items_naming
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.shared import JOB_KINDS, schema
-from voiceid_tracker_cli.target import Target
 
 # Bedrock's records may be a customer's own (a recordId the operator chose, a call or a case): its kind names
 # RecordId as the items' subject, so an erasure finds them by it, with no branch on the kind's name.

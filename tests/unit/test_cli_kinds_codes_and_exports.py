@@ -18,13 +18,13 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from rich.console import Console
 
+from batch_job_tracker_cli.app import kind_of_job_id
+from batch_job_tracker_cli.progress import Watcher
+from batch_job_tracker_cli.records import service_statuses_for
+from batch_job_tracker_cli.render import csv_cell
+from batch_job_tracker_cli.shared import JOB_KINDS
+from batch_job_tracker_cli.target import Target
 from tests.unit.test_cli_commands import TABLE, create_table, invoke, put, summary, tracker_state_machine
-from voiceid_tracker_cli.app import kind_of_job_id
-from voiceid_tracker_cli.progress import Watcher
-from voiceid_tracker_cli.records import service_statuses_for
-from voiceid_tracker_cli.render import csv_cell
-from voiceid_tracker_cli.shared import JOB_KINDS
-from voiceid_tracker_cli.target import Target
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.records import FailedRequest, JobRecord
-from voiceid_tracker_cli.retry import (
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.records import FailedRequest, JobRecord
+from batch_job_tracker_cli.retry import (
     S3Uri,
     build_manifest,
     choose,
@@ -20,7 +20,7 @@ from voiceid_tracker_cli.retry import (
     retry_job_name,
     retry_manifest_uri,
 )
-from voiceid_tracker_cli.shared import JOB_KINDS
+from batch_job_tracker_cli.shared import JOB_KINDS
 
 DOMAIN = "DomainAAAAAAAAAAAAAAAA"
 JOB = "JobBBBBBBBBBBBBBBBBBBB"

@@ -15,14 +15,14 @@ from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner
 
+from batch_job_tracker_cli.app import Options, _record_kind, app
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.executions import execution_input
+from batch_job_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, Snapshot, Watcher, await_tracker
+from batch_job_tracker_cli.records import JobRecord
+from batch_job_tracker_cli.shared import JOB_KINDS
+from batch_job_tracker_cli.target import LOCAL_OUTPUTS_ENV, STACK_ENV, Target
 from tests.unit.test_cli_commands import stopped_execution, tracker_state_machine
-from voiceid_tracker_cli.app import Options, _record_kind, app
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.executions import execution_input
-from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, Snapshot, Watcher, await_tracker
-from voiceid_tracker_cli.records import JobRecord
-from voiceid_tracker_cli.shared import JOB_KINDS
-from voiceid_tracker_cli.target import LOCAL_OUTPUTS_ENV, STACK_ENV, Target
 
 DOMAIN = "DomainAAAAAAAAAAAAAAAA"
 JOB = "JobBBBBBBBBBBBBBBBBBBB"

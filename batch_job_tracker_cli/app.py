@@ -15,12 +15,11 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from typer.core import TyperGroup
 
-from job_tracker.kinds.base import TRACKER_STATUSES
-from voiceid_tracker_cli import bedrock_retry, render
-from voiceid_tracker_cli.erasure import erase as erase_subject
-from voiceid_tracker_cli.erasure import subject_attributes
-from voiceid_tracker_cli.errors import CliError, explain_aws_error
-from voiceid_tracker_cli.executions import (
+from batch_job_tracker_cli import bedrock_retry, render
+from batch_job_tracker_cli.erasure import erase as erase_subject
+from batch_job_tracker_cli.erasure import subject_attributes
+from batch_job_tracker_cli.errors import CliError, explain_aws_error
+from batch_job_tracker_cli.executions import (
     EXECUTION_STATUSES,
     execution_input,
     job_executions,
@@ -29,8 +28,8 @@ from voiceid_tracker_cli.executions import (
     start_tracker,
     tracker_status,
 )
-from voiceid_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
-from voiceid_tracker_cli.records import (
+from batch_job_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
+from batch_job_tracker_cli.records import (
     FailedRequest,
     JobRecord,
     failed_requests,
@@ -42,7 +41,7 @@ from voiceid_tracker_cli.records import (
     require_resource_id,
     tracker_status_of,
 )
-from voiceid_tracker_cli.retry import (
+from batch_job_tracker_cli.retry import (
     S3Uri,
     choose,
     input_manifest_uri,
@@ -54,8 +53,8 @@ from voiceid_tracker_cli.retry import (
     start_retry_job,
     write_manifest,
 )
-from voiceid_tracker_cli.shared import CLI_NAME, DEFAULT_JOB_KIND, JOB_KINDS, SERVICES, JobKind, kind_named, schema
-from voiceid_tracker_cli.target import (
+from batch_job_tracker_cli.shared import CLI_NAME, DEFAULT_JOB_KIND, JOB_KINDS, SERVICES, JobKind, kind_named, schema
+from batch_job_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
     STACK_ENV,
@@ -63,6 +62,7 @@ from voiceid_tracker_cli.target import (
     local_target,
     stack_target,
 )
+from job_tracker.kinds.base import TRACKER_STATUSES
 
 # The summary's JobStatus: each service's own words (the tracker's for Voice ID, Bedrock's for Bedrock jobs);
 # its TrackerJobStatus holds the tracker's (TRACKER_STATUSES).

@@ -14,10 +14,10 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from voiceid_tracker_cli.erasure import ErasedItem
-from voiceid_tracker_cli.executions import Execution
-from voiceid_tracker_cli.records import FailedRequest, JobRecord, tracker_status_of
-from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JOB_KINDS, JobKind
+from batch_job_tracker_cli.erasure import ErasedItem
+from batch_job_tracker_cli.executions import Execution
+from batch_job_tracker_cli.records import FailedRequest, JobRecord, tracker_status_of
+from batch_job_tracker_cli.shared import DEFAULT_JOB_KIND, JOB_KINDS, JobKind
 
 
 def stdout_console() -> Console:

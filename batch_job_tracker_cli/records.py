@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.shared import JOB_KINDS, SERVICES, JobKind, schema
 from job_tracker.kinds.base import TRACKER_STATUSES
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.shared import JOB_KINDS, SERVICES, JobKind, schema
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

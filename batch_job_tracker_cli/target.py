@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from voiceid_tracker_cli.errors import CliError
+from batch_job_tracker_cli.errors import CliError
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient

@@ -20,14 +20,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.executions import tracker_status
-from voiceid_tracker_cli.records import JobRecord, lookup_job
-from voiceid_tracker_cli.render import counts_text
-from voiceid_tracker_cli.shared import CLI_NAME, JOB_KINDS, JobKind, schema
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.executions import tracker_status
+from batch_job_tracker_cli.records import JobRecord, lookup_job
+from batch_job_tracker_cli.render import counts_text
+from batch_job_tracker_cli.shared import CLI_NAME, JOB_KINDS, JobKind, schema
 
 if TYPE_CHECKING:
-    from voiceid_tracker_cli.target import Target
+    from batch_job_tracker_cli.target import Target
 
 DEFAULT_TIMEOUT_SECONDS = 4 * 3600
 """`watch` gives up after this long unless told otherwise: longer than a large job takes to run and record."""

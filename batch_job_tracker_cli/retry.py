@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.records import FailedRequest, JobRecord
-from voiceid_tracker_cli.shared import JobKind
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.records import FailedRequest, JobRecord
+from batch_job_tracker_cli.shared import JobKind
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

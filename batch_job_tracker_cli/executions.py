@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from voiceid_tracker_cli.shared import DEFAULT_JOB_KIND, JobKind
+from batch_job_tracker_cli.shared import DEFAULT_JOB_KIND, JobKind
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient

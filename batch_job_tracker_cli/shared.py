@@ -1,15 +1,15 @@
 """What the CLI shares with the tracker's Lambdas: the failures table's layout and the job kinds, as data.
 
 Their one definition is the Lambda package `job_tracker` (its `table_schema` and `kinds` modules, pure and
-with no AWS clients). The CLI's wheel installs that package beside `voiceid_tracker_cli`, from `lambdas/`
+with no AWS clients). The CLI's wheel installs that package beside `batch_job_tracker_cli`, from `lambdas/`
 (pyproject.toml, `package-dir`), so the CLI imports it as any installed package, from a checkout or not.
 """
 
 from __future__ import annotations
 
+from batch_job_tracker_cli.errors import CliError
 from job_tracker import table_schema as schema
 from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, SERVICES, JobKind
-from voiceid_tracker_cli.errors import CliError
 
 __all__ = ["CLI_NAME", "DEFAULT_JOB_KIND", "JOB_KINDS", "SERVICES", "JobKind", "kind_named", "schema"]
 

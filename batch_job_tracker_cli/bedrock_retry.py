@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.records import FailedRequest, JobRecord
+from batch_job_tracker_cli.retry import S3Uri
 from job_tracker.adapters.s3 import ObjectReader, S3ObjectReader
 from job_tracker.bedrock_output import input_files as job_input_files
 from job_tracker.errors import OutputFileMissing, TrackerError
 from job_tracker.jsonl import lines
 from job_tracker.models import S3Location
-from voiceid_tracker_cli.errors import CliError
-from voiceid_tracker_cli.records import FailedRequest, JobRecord
-from voiceid_tracker_cli.retry import S3Uri
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
