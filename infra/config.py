@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from aws_cdk.aws_logs import RetentionDays
 
 from infra.lambda_contract import S3_URI, VOICE_ID_RESOURCE_ID
+from job_tracker.retry_policy import RetryPolicy, RetryPolicyError, parse_retry_policy
 
 CONTEXT_PREFIX = "tracker:"
 STACK_NAME = "VoiceIdJobTracker"
@@ -102,6 +103,8 @@ class BedrockConfig:
     """Where the CLI's `retry` writes the JSONL of records to run again (the operator's credentials)."""
     min_records_per_job: int = DEFAULT_BEDROCK_MIN_RECORDS
     """The models' minimum records per job: a retry below it is refused rather than started to fail."""
+    retry_policy: RetryPolicy | None = None
+    """Automatic retries of failed and unprocessed records (`tracker:bedrockRetryPolicy`); None: off."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,27 @@ def _bedrock(source: ContextSource) -> BedrockConfig | None:
         ),
         retry_input_location=_output_location(str(retry), "bedrockRetryInputLocation") if retry else None,
         min_records_per_job=_int(source, "bedrockMinRecordsPerJob", 1, 50_000, default=DEFAULT_BEDROCK_MIN_RECORDS),
+        retry_policy=_retry_policy(source, retry),
     )
+
+
+def _retry_policy(source: ContextSource, retry_input_location: object) -> RetryPolicy | None:
+    """`tracker:bedrockRetryPolicy`: off unless set; it needs the retry input location (where the retry jobs'
+    JSONL files are written)."""
+    name = "bedrockRetryPolicy"
+    value = source.try_get_context(CONTEXT_PREFIX + name)
+    if value is None or value in ("", {}):
+        return None
+    try:
+        policy = parse_retry_policy(value)
+    except RetryPolicyError as error:
+        raise ConfigError(f"context key {CONTEXT_PREFIX}{name} {error}") from None
+    if not retry_input_location:
+        raise ConfigError(
+            f"context key {CONTEXT_PREFIX}{name} is set but {CONTEXT_PREFIX}bedrockRetryInputLocation is not: the "
+            "retry jobs' input files are written there"
+        )
+    return policy
 
 
 def load_config(source: ContextSource) -> TrackerConfig:
