@@ -123,7 +123,7 @@ def test_describes_per_job_is_charted_from_its_own_metric_as_average_and_p90(tem
     }
     assert charted == {
         ("DescribesPerJob", kind, statistic)
-        for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT", "BEDROCK_BATCH_INFERENCE")
+        for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT", "BEDROCK_BATCH_INFERENCE", "S3_BATCH_OPERATIONS")
         for statistic in ("Average", "p90")
     }
     assert "expression" not in json.dumps(widget)  # no longer a window's polls divided by its recorded jobs
