@@ -6,7 +6,8 @@
     Preparing -> Failed                            (the manifest cannot be read, its ETag differs, bad rows)
     Active/Paused/Pausing -> Cancelling -> Cancelled;  New/Preparing/Suspended/Ready -> Cancelled
 
-Each step is one status change, or one batch of tasks while Active. Tasks really run (tasks.py) with the job's
+Each step is one status change, or one batch of tasks while Active, in an order other than the manifest's
+(`run_order`), as AWS runs them. Tasks really run (tasks.py) with the job's
 role's clients, unless the pacing simulates them (`simulate_tasks`, for scale runs: each task then ends as the
 forced task failures say, succeeded otherwise, without touching the object). A completion report is written
 when the job ends after at least one task ran (reports.py).
@@ -15,6 +16,7 @@ when the job ends after at least one task ran (reports.py).
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +103,16 @@ class Pacing:
             "tasksPerSecond": self.tasks_per_second,
             "simulateTasks": self.simulate_tasks,
         }
+
+
+def run_order(job_id: str, found: list[Task]) -> list[Task]:
+    """The order a job's tasks run (and its report lists them) in: not the manifest's, as AWS promises none
+    (s3batch-facts §2: tasks run asynchronously), but fixed for a job id so that a test can repeat it."""
+    ordered = list(found)
+    random.Random(job_id).shuffle(ordered)
+    if len(ordered) > 1 and ordered == found:
+        ordered = ordered[1:] + ordered[:1]
+    return ordered
 
 
 class JobEngine(SteppingEngine[Job, Pacing]):
@@ -258,7 +270,7 @@ class JobEngine(SteppingEngine[Job, Pacing]):
             self._set_status(job, FAILED)  # before any task: TotalNumberOfTasks 0 and no report
             return
         with self.state.lock:
-            job.tasks = found
+            job.tasks = run_order(job.job_id, found)
             job.total = len(found)
             if job.confirmation_required:
                 job.suspended_date = self.clock.now()

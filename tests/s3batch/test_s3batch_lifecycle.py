@@ -9,6 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from s3batch_emulator import ALL_STATUSES, ManualClock
+from s3batch_emulator.jobs import run_order
+from s3batch_emulator.store import Task
 from s3batch_emulator.testing import TAGGING, Env, put_inventory, put_manifest
 
 
@@ -69,7 +71,10 @@ def test_cancelling_a_suspended_job_cancels_it_at_once_and_a_running_one_through
     job = env.describe(running)
     assert job["Status"] == "Cancelled" and job["ProgressSummary"]["NumberOfTasksSucceeded"] == 1
     report = env.read_report(running)
-    assert report is not None and [row[1] for row in report.rows()] == ["a"]  # the task that ran
+    assert report is not None
+    [row] = report.rows()  # the one task that ran, and only it touched its object
+    tagged = [key for key in keys if env.s3.get_object_tagging(Bucket=env.input_bucket, Key=key)["TagSet"]]
+    assert tagged == [row[1]]
     assert "Cancelling" in _statuses(env, running)
 
 
@@ -225,3 +230,15 @@ def test_python_m_s3batch_emulator_takes_its_settings_from_flags_and_environment
     args = parse_args(["--port", "0", "--stage-seconds", "0.5"])
     assert (args.port, args.stage_seconds, args.tasks_per_second) == (0, 0.5, 7.0)
     assert args.lambda_endpoint_url == "http://127.0.0.1:1"
+
+
+def test_tasks_run_in_an_order_of_their_own_fixed_for_the_job(env: Env) -> None:
+    keys = env.put_objects([f"o{index}" for index in range(8)])
+    job_id = env.create(env.manifest_of(keys), TAGGING)
+    env.emulator.run_until_done(job_id)
+    report = env.read_report(job_id)
+    assert report is not None
+    ran = [row[1] for row in report.rows()]
+    assert sorted(ran) == keys and ran != keys  # every task once, not in the manifest's order
+    tasks = [Task(env.input_bucket, key, key, None) for key in keys]
+    assert [task.raw_key for task in run_order(job_id, tasks)] == ran
