@@ -20,6 +20,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.stub import Stubber
 
+from batch_job_tracker_cli.app import kind_of_job_id
 from job_tracker.adapters.dynamodb import DynamoDbFailureStore
 from job_tracker.adapters.s3 import S3ObjectReader
 from job_tracker.adapters.s3control import S3BatchJobDescriber, S3BatchJobLister
@@ -42,7 +43,6 @@ from s3batch_emulator.reports import write_report
 from s3batch_emulator.store import Job as EmulatedJob
 from s3batch_emulator.store import Task, TaskResult
 from tests.unit.conftest import OUTPUT_BUCKET, REGION, TABLE
-from voiceid_tracker_cli.app import kind_of_job_id
 
 S3BATCH = JOB_KINDS["S3_BATCH_OPERATIONS"]
 ACCOUNT = "123456789012"
