@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batch_job_tracker_cli.bedrock_retry import INPUT_SUFFIX, SOURCE_JOB_METADATA
 from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.records import _batch_get, plain
 from batch_job_tracker_cli.retry import S3Uri
 from batch_job_tracker_cli.shared import JOB_KINDS, schema
 from job_tracker.adapters.dynamodb import BatchWriter
 from job_tracker.adapters.s3 import S3ObjectReader
+from job_tracker.bedrock_retry_lines import INPUT_SUFFIX, SOURCE_JOB_METADATA
 from job_tracker.errors import OutputFileMissing, TrackerError
 from job_tracker.jsonl import lines
 from job_tracker.models import S3Location
