@@ -57,6 +57,7 @@ from batch_job_tracker_cli.shared import CLI_NAME, DEFAULT_JOB_KIND, JOB_KINDS, 
 from batch_job_tracker_cli.target import (
     DEFAULT_STACK_NAME,
     LOCAL_OUTPUTS_ENV,
+    OLD_STACK_ENV,
     STACK_ENV,
     Target,
     local_target,
@@ -146,7 +147,7 @@ def main_options(
         typer.Option(
             "--stack",
             metavar="NAME",
-            envvar=STACK_ENV,
+            envvar=[STACK_ENV, OLD_STACK_ENV],
             help=f"The deployed stack (default {DEFAULT_STACK_NAME}); region and credentials from the usual AWS "
             "environment (AWS_PROFILE, AWS_REGION).",
             show_default=False,
@@ -163,7 +164,7 @@ def main_options(
     options = ctx.obj if isinstance(ctx.obj, Options) else Options()
     source = ctx.get_parameter_source("stack")
     if local and stack and source is not None and source.name == "COMMANDLINE":
-        # (a stack named by VOICEID_TRACKER_STACK gives way to --local)
+        # (a stack named by BATCH_JOB_TRACKER_STACK or VOICEID_TRACKER_STACK gives way to --local)
         raise typer.BadParameter("choose --stack NAME or --local, not both", param_hint="--stack / --local")
     options.stack = stack or DEFAULT_STACK_NAME
     options.local = options.local or local

@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 
 DEFAULT_STACK_NAME = "VoiceIdJobTracker"
 """The app's stack name (`infra.config.STACK_NAME`; not imported: infra pulls in the whole CDK)."""
-STACK_ENV = "VOICEID_TRACKER_STACK"
-LOCAL_OUTPUTS_ENV = "VOICEID_TRACKER_LOCAL_OUTPUTS"
+STACK_ENV = "BATCH_JOB_TRACKER_STACK"
+LOCAL_OUTPUTS_ENV = "BATCH_JOB_TRACKER_LOCAL_OUTPUTS"
+# Their names before Bedrock, still read for scripts that set them; the new name wins when both are set.
+OLD_STACK_ENV = "VOICEID_TRACKER_STACK"
+OLD_LOCAL_OUTPUTS_ENV = "VOICEID_TRACKER_LOCAL_OUTPUTS"
 # The local cloud writes it at the repository's root (`make local`).
 LOCAL_OUTPUTS = Path(".local-cloud") / "outputs.json"
 
@@ -174,10 +177,11 @@ def stack_target(stack_name: str, session: boto3.Session | None = None) -> Targe
 
 
 def local_outputs_path(start: Path | None = None) -> Path:
-    """The local cloud's outputs.json: the file VOICEID_TRACKER_LOCAL_OUTPUTS names, else the nearest
-    `.local-cloud/outputs.json` in the working folder or one above it (a checkout where `make local` runs),
-    else the one of the checkout this CLI runs from, if it does. The CLI may be installed anywhere."""
-    named = os.environ.get(LOCAL_OUTPUTS_ENV)
+    """The local cloud's outputs.json: the file BATCH_JOB_TRACKER_LOCAL_OUTPUTS (or its old name,
+    VOICEID_TRACKER_LOCAL_OUTPUTS) names, else the nearest `.local-cloud/outputs.json` in the working folder
+    or one above it (a checkout where `make local` runs), else the one of the checkout this CLI runs from, if
+    it does. The CLI may be installed anywhere."""
+    named = os.environ.get(LOCAL_OUTPUTS_ENV) or os.environ.get(OLD_LOCAL_OUTPUTS_ENV)
     if named:
         return Path(named)
     here = (start or Path.cwd()).resolve()

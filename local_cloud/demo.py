@@ -237,7 +237,7 @@ def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
     say(f"$ batch-job-tracker --local {' '.join(args)}")
     environment = {
         **os.environ,
-        "VOICEID_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path),
+        "BATCH_JOB_TRACKER_LOCAL_OUTPUTS": str(local.outputs_path),
         "COLUMNS": "150",  # the jobs table has eight columns
         "PYTHONUNBUFFERED": "1",  # its messages (stderr) and results (stdout) in the order it wrote them
     }

@@ -110,10 +110,11 @@ def test_help_and_local_work_outside_the_checkout(installed: Path, local: LocalE
     listed = run(*script, "--local", "jobs", "--format", "json", cwd=checkout / "sub", env=outside_env())
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("[")
-    # ... or named.
-    named = run(
-        *script, "--local", "executions", "--since", "1h", cwd=tmp_path,
-        env=outside_env(VOICEID_TRACKER_LOCAL_OUTPUTS=str(local.outputs_path)),
-    )  # fmt: skip
-    assert named.returncode == 0, named.stderr
-    assert "tracker execution(s), newest first" in named.stdout
+    # ... or named, by the variable or by its name before Bedrock.
+    for variable in ("BATCH_JOB_TRACKER_LOCAL_OUTPUTS", "VOICEID_TRACKER_LOCAL_OUTPUTS"):
+        named = run(
+            *script, "--local", "executions", "--since", "1h", cwd=tmp_path,
+            env=outside_env(**{variable: str(local.outputs_path)}),
+        )  # fmt: skip
+        assert named.returncode == 0, (variable, named.stderr)
+        assert "tracker execution(s), newest first" in named.stdout
