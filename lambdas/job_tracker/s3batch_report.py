@@ -270,33 +270,32 @@ def _tasks_run(job: JobDescription) -> int | None:
     return None if succeeded is None or failed is None else succeeded + failed
 
 
-def _read_manifest(job: JobDescription, reader: ObjectReader) -> tuple[list[ResultFile] | None, S3Location]:
+def _read_manifest(location: S3Location, reader: ObjectReader) -> list[ResultFile] | None:
     """The report's result files; None when its manifest.json cannot be read (missing, or not readable: without
     s3:ListBucket S3 answers a missing object with 403)."""
-    assert job.output is not None
-    location = manifest_location(job.output)
     try:
         body = b"".join(reader.chunks(location))
     except (OutputFileMissing, AccessDenied) as error:
         logger.warning("No readable report manifest", extra={"manifest_uri": location.uri, "problem": str(error)})
-        return None, location
+        return None
     try:
         document = json.loads(body)
     except ValueError as error:
         raise OutputFileInvalid(f"{location.uri} is not JSON: {error}") from None
-    return result_files(document, location.uri), location
+    return result_files(document, location.uri)
 
 
-def _no_report_reason(job: JobDescription, manifest: S3Location | None) -> str | None:
-    """Why a job has no report, or None when its missing report is missing evidence (tasks ran, or the job
-    says it ran them), which RecordingIncomplete reports instead."""
+REPORT_DISABLED = (
+    "the job's completion report is disabled (Report.Enabled false), so no failed task can be named; "
+    f"{PROGRESS_SOURCE} counts them"
+)
+
+
+def _no_report_reason(job: JobDescription, manifest: S3Location) -> str | None:
+    """Why an enabled report's manifest.json may well be absent, or None when its absence is missing evidence
+    (tasks ran, or the job says it ran them), which RecordingIncomplete reports instead."""
     run = _tasks_run(job)
     ended = job.reported_status
-    if manifest is None:
-        return (
-            "the job's completion report is disabled (Report.Enabled false), so no failed task can be named; "
-            f"{PROGRESS_SOURCE} counts them"
-        )
     if run == 0:
         return (
             f"no task ran before the job ended {ended}: S3 Batch Operations writes a completion report once a task "
@@ -318,6 +317,14 @@ def _missing_report(job: JobDescription, manifest: S3Location) -> RecordingIncom
         "yet, removed, or not readable by the tracker), so its failed tasks cannot be told; the record is "
         "retried, and marked FAILED if the report never appears"
     )
+
+
+def _without_report(job: JobDescription, reason: str) -> OutputTally:
+    """A job with no report: nothing named, its counts from ProgressSummary (absent: unknown), and why."""
+    logger.warning("The job has no completion report", extra={"reason": reason})
+    summary = _summary(job, ReportTally(), succeeded=_progress(job, SUCCEEDED_TASKS), mismatches=[], report_read=False)
+    summary["NoReportReason"] = reason
+    return OutputTally(summary=summary)
 
 
 def cross_check(job: JobDescription, report: ReportTally, lists_successes: bool) -> list[str]:
@@ -348,20 +355,16 @@ def read_s3batch_report(
 ) -> OutputTally:
     """Stream every results CSV of `job`'s report, hand each failed task to `on_failure`, and return the tally
     with the summary's S3 Batch Operations attributes."""
-    files: list[ResultFile] | None = None
-    manifest: S3Location | None = None
-    if job.output is not None:
-        files, manifest = _read_manifest(job, reader)
-    report = ReportTally()
+    if job.output is None:
+        return _without_report(job, REPORT_DISABLED)
+    manifest = manifest_location(job.output)
+    files = _read_manifest(manifest, reader)
     if files is None:
         reason = _no_report_reason(job, manifest)
         if reason is None:
-            assert manifest is not None
             raise _missing_report(job, manifest)
-        logger.warning("The job has no completion report", extra={"reason": reason})
-        summary = _summary(job, report, succeeded=_progress(job, SUCCEEDED_TASKS), mismatches=[], report_read=False)
-        summary["NoReportReason"] = reason
-        return OutputTally(summary=summary)
+        return _without_report(job, reason)
+    report = ReportTally()
     for result in files:
         read_results_csv(reader.chunks(result.location), result.location, report, on_failure)
     lists_successes = job.output_scope != FAILED_TASKS_ONLY
