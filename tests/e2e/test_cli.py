@@ -421,7 +421,8 @@ def test_an_unknown_job_is_one_line(local: LocalEnvironment, domain_id: str) -> 
     assert error.startswith("error: domain Elsewhere0000000000000 is not one local stack VoiceIdJobTracker")
     error = one_line_error(cli(local.outputs_path, "track", unknown, "--domain", domain_id, "--kind", "X"))
     assert error == (
-        "error: unknown job kind 'X'; the kinds are FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT, BEDROCK_BATCH_INFERENCE"
+        "error: unknown job kind 'X'; the kinds are FRAUDSTER_REGISTRATION, SPEAKER_ENROLLMENT, "
+        "BEDROCK_BATCH_INFERENCE, S3_BATCH_OPERATIONS"
     )
 
 
