@@ -9,12 +9,12 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import STACK_NAME, load_config
-from infra.stack import VoiceIdJobTrackerStack
+from infra.stack import BatchJobTrackerStack
 
 
 def build_app(app: cdk.App | None = None) -> cdk.App:
     app = app or cdk.App()
-    VoiceIdJobTrackerStack(
+    BatchJobTrackerStack(
         app,
         STACK_NAME,
         config=load_config(app.node),

@@ -1,7 +1,8 @@
 """The tracker's one stack: table, functions, state machine, trigger and monitoring.
 
-The class keeps its name, and the app its stack name (`VoiceIdJobTracker`), so that a stack deployed before
-Bedrock upgrades in place: same stack, same table (tests/infra/test_upgrade_in_place.py).
+The class is named for what it tracks, any batch job; the app keeps the stack's name from before Bedrock
+(`VoiceIdJobTracker`, `infra.config.STACK_NAME`) and every construct id, so that a deployed stack upgrades in
+place: same stack, same table, same logical ids (tests/infra/test_logical_ids.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from infra.constructs.sweep_schedule import SweepSchedule
 from infra.constructs.trigger import JobEventTrigger
 
 
-class VoiceIdJobTrackerStack(Stack):
+class BatchJobTrackerStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TrackerConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         failures = FailuresTable(self, "Failures", table_kms_key_arn=config.table_kms_key_arn)
