@@ -103,6 +103,12 @@ class Admin(EmulatorAdmin):
         ]
         self._emulator.engine.set_pacing(Pacing.real_time(*values))
 
+    def count_timeout_from(self, counted_from: str) -> None:
+        """Count the timeoutDurationInHours of the jobs created from now on from their submission (the default)
+        or from their start ("start": a job may queue up to its timeout, then run up to its timeout).
+        ValueError for another value."""
+        self._emulator.engine.count_timeout_from(counted_from)
+
     def reset_pacing(self) -> None:
         initial = self._emulator.initial_pacing
         self.set_pacing(initial.stage_seconds, initial.records_per_second)
@@ -113,7 +119,11 @@ class Admin(EmulatorAdmin):
         self.faults.reset()
 
     def state(self) -> dict[str, Any]:
-        return {**super().state(), "quotas": self._emulator.quotas.to_api()}
+        return {
+            **super().state(),
+            "quotas": self._emulator.quotas.to_api(),
+            "timeoutCountedFrom": self._emulator.engine.timeout_counted_from,
+        }
 
     def _post(  # noqa: PLR0912, PLR0915 - a flat routing table
         self, parts: list[str], path: str, body: dict[str, Any]
@@ -179,6 +189,10 @@ class Admin(EmulatorAdmin):
                         400, f'{" and ".join(missing)} required, e.g. {{"stageSeconds": 0, "recordsPerSecond": 0}}'
                     )
                 self.set_pacing(body["stageSeconds"], body["recordsPerSecond"])
+            elif parts == ["timeout"]:
+                if "countedFrom" not in body:
+                    raise AdminError(400, 'countedFrom is required, e.g. {"countedFrom": "start"}')
+                self.count_timeout_from(body["countedFrom"])
             elif parts == ["pacing", "reset"]:
                 self.reset_pacing()
             elif parts == ["reset"]:

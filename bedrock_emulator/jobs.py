@@ -23,6 +23,8 @@ from bedrock_emulator.store import (
     STOPPED,
     STOPPING,
     SUBMITTED,
+    TIMEOUT_COUNTS,
+    TIMEOUT_FROM_SUBMISSION,
     VALIDATING,
     AccountState,
     InputFile,
@@ -129,6 +131,8 @@ class JobEngine(SteppingEngine[Job, Pacing]):
         self.clock = clock
         self.quotas = quotas
         self.account_id = account_id
+        # How the jobs created from now on count their timeout (store.TIMEOUT_COUNTS; bedrock-facts §3.2).
+        self.timeout_counted_from = TIMEOUT_FROM_SUBMISSION
 
     # --- status changes --------------------------------------------------------------------------------------
 
@@ -182,6 +186,14 @@ class JobEngine(SteppingEngine[Job, Pacing]):
                 job.next_due = job.paced_from + self._interval(job)
         self.wake()
 
+    def count_timeout_from(self, counted_from: str) -> None:
+        """Count the timeout of the jobs created from now on from their submission or their start; the jobs
+        already created keep theirs. ValueError for another value."""
+        if counted_from not in TIMEOUT_COUNTS:
+            raise ValueError(f"countedFrom must be one of {', '.join(TIMEOUT_COUNTS)}, got {counted_from!r}")
+        with self.state.lock:
+            self.timeout_counted_from = counted_from
+
     # --- stepping --------------------------------------------------------------------------------------------
 
     def step(self, job_id: str) -> bool:
@@ -209,6 +221,8 @@ class JobEngine(SteppingEngine[Job, Pacing]):
             elif status == VALIDATING:
                 self._validate(job)
             elif status == SCHEDULED:
+                with self.state.lock:
+                    job.start_time = self.clock.now()
                 self._set_status(job, IN_PROGRESS)
             elif status == IN_PROGRESS:
                 self._process(job, records)

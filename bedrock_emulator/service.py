@@ -103,6 +103,7 @@ class BedrockService(EmulatorService[AccountState, JobEngine, BedrockFaults, Quo
                 timeout_hours=int(params.get("timeoutDurationInHours", DEFAULT_TIMEOUT_HOURS)),
                 client_token=token,
                 forced=self.faults.take_next_outcome(),
+                timeout_counted_from=self.engine.timeout_counted_from,
             )
             self.state.jobs[job_id] = job
             if token is not None:

@@ -169,6 +169,19 @@ def test_next_jobs_take_a_forced_outcome(env: Env) -> None:
     assert admin(env, "POST", "next-jobs", {"status": "Completed"}).status_code == 400
 
 
+def test_timeout_counting_through_http(env: Env) -> None:
+    assert admin(env, "GET", "state").json()["timeoutCountedFrom"] == "submission"
+    response = admin(env, "POST", "timeout", {"countedFrom": "start"})
+    assert response.status_code == 200
+    assert response.json()["timeoutCountedFrom"] == "start"
+    arn = env.create(env.put_input("in/a.jsonl", records(1)))
+    assert env.emulator.job(arn).timeout_counted_from == "start"
+    refused = admin(env, "POST", "timeout", {"countedFrom": "end"})
+    assert refused.status_code == 400 and "countedFrom must be one of submission, start" in refused.text
+    assert admin(env, "POST", "timeout", {}).status_code == 400
+    assert admin(env, "POST", "reset").json()["timeoutCountedFrom"] == "start"  # configuration, not a fault
+
+
 def test_quotas_through_http(env: Env) -> None:
     response = admin(env, "POST", "quotas", {"modelId": "amazon.nova-micro-v1:0", "maxRecordsPerJob": 10})
     assert response.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -103,6 +104,70 @@ def test_a_job_that_runs_out_of_time_mid_way_is_partially_completed(env: Env, cl
     assert job["status"] == "PartiallyCompleted"
     assert counts(job) == (4, 1, 1, 0)
     assert [line["recordId"] for line in env.read_output(arn, "a.jsonl.out")] == ["rec00000"]
+
+
+def test_counted_from_its_start_a_job_runs_a_whole_timeout_after_queueing_most_of_one(
+    env: Env, clock: ManualClock
+) -> None:
+    env.emulator.admin.count_timeout_from("start")
+    arn = env.create(env.put_input("in/a.jsonl", records(2)), timeoutDurationInHours=24)
+    for _ in range(2):  # Validating, Scheduled
+        env.emulator.step_job(arn)
+    queued = get(env, arn)
+    assert queued["jobExpirationTime"] == queued["submitTime"] + timedelta(hours=24)  # until it starts
+    clock.advance(23 * 3600)
+    env.emulator.step_job(arn)
+    started = get(env, arn)
+    assert started["status"] == "InProgress"
+    assert started["jobExpirationTime"] == started["lastModifiedTime"] + timedelta(hours=24)
+    for _ in range(2):  # a record 11 hours after the start, the next 22 hours after it: 45 hours after submission
+        clock.advance(11 * 3600)
+        env.emulator.step_job(arn)
+    job = get(env, arn)
+    assert job["status"] == "Completed"
+    assert counts(job) == (2, 2, 2, 0)
+    assert job["endTime"] - job["submitTime"] == timedelta(hours=45)
+
+
+def test_counted_from_its_start_the_timeout_still_bounds_the_queue_and_the_run(env: Env, clock: ManualClock) -> None:
+    env.emulator.admin.count_timeout_from("start")
+    never_started = env.create(env.put_input("in/a.jsonl", records(2)), timeoutDurationInHours=24)
+    for _ in range(2):  # Validating, Scheduled
+        env.emulator.step_job(never_started)
+    clock.advance(24 * 3600)
+    env.emulator.step_job(never_started)
+    expired = get(env, never_started)
+    assert expired["status"] == "Expired"
+    assert expired["endTime"] == expired["submitTime"] + timedelta(hours=24)
+
+    running = env.create(env.put_input("in/b.jsonl", records(3)), timeoutDurationInHours=24)
+    for _ in range(3):  # Validating, Scheduled, InProgress
+        env.emulator.step_job(running)
+    clock.advance(12 * 3600)
+    env.emulator.step_job(running)  # one record
+    clock.advance(12 * 3600)  # 24 hours after the start
+    env.emulator.step_job(running)
+    job = get(env, running)
+    assert job["status"] == "PartiallyCompleted"
+    assert counts(job) == (3, 1, 1, 0)
+
+
+def test_a_job_keeps_the_timeout_counting_it_was_created_with(env: Env, clock: ManualClock) -> None:
+    from_submission = env.create(env.put_input("in/a.jsonl", records(1)), timeoutDurationInHours=24)
+    env.emulator.admin.count_timeout_from("start")
+    from_start = env.create(env.put_input("in/b.jsonl", records(1)), timeoutDurationInHours=24)
+    for arn in (from_submission, from_start):
+        for _ in range(2):  # Validating, Scheduled
+            env.emulator.step_job(arn)
+    clock.advance(23 * 3600)
+    for arn in (from_submission, from_start):
+        env.emulator.step_job(arn)  # InProgress
+    clock.advance(2 * 3600)
+    for arn in (from_submission, from_start):
+        env.emulator.step_job(arn)
+    assert (get(env, from_submission)["status"], get(env, from_start)["status"]) == ("PartiallyCompleted", "Completed")
+    with pytest.raises(ValueError, match="countedFrom must be one of submission, start, got 'end'"):
+        env.emulator.admin.count_timeout_from("end")
 
 
 @pytest.mark.parametrize(
