@@ -74,9 +74,11 @@ def describe_after(described_job: JobDescription, followed: timedelta) -> dict[s
 def test_a_bedrock_job_is_followed_for_as_long_as_its_longest_job_and_no_longer() -> None:
     job = described("InProgress")
     assert job.ref == JobRef(ACCOUNT, BEDROCK_JOB_ID)
-    assert BEDROCK.longest_job == timedelta(days=8)
-    assert describe_after(job, timedelta(days=7, hours=23))["WithinLongestJob"] is True
-    assert describe_after(job, timedelta(days=8, seconds=1))["WithinLongestJob"] is False
+    # Queued for its longest timeout (168 h), then run for another from its start, and a day more: 15 days.
+    assert BEDROCK.longest_job == timedelta(days=15)
+    assert describe_after(job, timedelta(hours=2 * 168))["WithinLongestJob"] is True
+    assert describe_after(job, timedelta(days=14, hours=23))["WithinLongestJob"] is True
+    assert describe_after(job, timedelta(days=15, seconds=1))["WithinLongestJob"] is False
 
 
 def test_a_kind_with_no_documented_longest_job_is_always_handed_over() -> None:

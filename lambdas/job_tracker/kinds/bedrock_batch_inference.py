@@ -29,12 +29,15 @@ TRACKER_STATUSES = {
     "Expired": "COMPLETED_WITH_ERRORS",
     "Failed": "FAILED",
 }
-# A job ends by its timeoutDurationInHours, at most 168 hours (botocore's model). Whether the time a job waits
-# in Submitted, Validating and Scheduled counts toward it is not documented ("Expired: scheduled but didn't
-# begin before the set timeout duration" suggests it does); a day of queueing on top keeps the longest job
-# safe either way: 8 days.
+# A job ends by its timeoutDurationInHours, at most 168 hours (botocore's model). Whether a job that waited in
+# Submitted, Validating and Scheduled still has its whole timeout to run once it starts is not documented
+# (docs/bedrock-facts.md §3.2): the timeout bounds the queue ("Expired: scheduled but didn't begin before the set
+# timeout duration"), and may bound the run from its start. The longest job is followed for both, and a day more
+# for the end to be reached and reported late: 15 days. The local Bedrock runs either reading.
 LONGEST_TIMEOUT = timedelta(hours=168)
-QUEUEING_ALLOWANCE = timedelta(days=1)
+LONGEST_QUEUE = LONGEST_TIMEOUT
+LONGEST_RUN = LONGEST_TIMEOUT
+LATE_END_ALLOWANCE = timedelta(days=1)
 # Statuses whose output may lack records of the input: their missing records are named UNPROCESSED.
 STATUSES_WITH_UNPROCESSED_RECORDS = frozenset({"PartiallyCompleted", "Stopped", "Expired"})
 # Statuses that say the job processed records (Bedrock refuses a job without any): such a job must have
@@ -69,5 +72,5 @@ BEDROCK_BATCH_INFERENCE = JobKind(
         "KeptFailureItemCount",
     ),
     listed_count_attributes=("SucceededRecordCount", "UnprocessedRecordCount"),
-    longest_job=LONGEST_TIMEOUT + QUEUEING_ALLOWANCE,
+    longest_job=LONGEST_QUEUE + LONGEST_RUN + LATE_END_ALLOWANCE,
 )
