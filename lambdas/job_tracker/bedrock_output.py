@@ -109,9 +109,15 @@ class OutputFileTally:
 
 
 def read_jsonl_out(
-    chunks: Iterable[bytes], source: str, tally: OutputFileTally, on_failure: Callable[[FailedRequest], None]
+    chunks: Iterable[bytes],
+    source: str,
+    tally: OutputFileTally,
+    on_failure: Callable[[FailedRequest], None],
+    on_success: Callable[[str, int], None] | None = None,
 ) -> None:
-    """One `.jsonl.out`: each failed line handed to `on_failure` as it is read; successes counted."""
+    """One `.jsonl.out`: each failed line handed to `on_failure` as it is read; successes counted, and handed
+    to `on_success` (recordId, line number) when given: the automatic retries say where a retried record's
+    answer lies."""
     tally.files += 1
     for number, line in enumerate(lines(chunks, source=source), start=1):
         if not line.strip():
@@ -130,6 +136,8 @@ def read_jsonl_out(
         tally.record_ids.add(record_id)
         if failure is None:
             tally.succeeded += 1
+            if on_success is not None:
+                on_success(record_id, number)
         else:
             tally.failed += 1
             tally.failed_ids.add(record_id)
