@@ -317,6 +317,68 @@ def test_without_put_events_the_job_is_recorded_but_not_announced(
     assert ("events:PutEvents", bus) in {(d.action, d.resource) for d in driver.local.cloud.authorizer.denials()}
 
 
+def with_poll_cap_2_as_the_tracker(driver: TrackerDriver, name: str) -> str:
+    """The deployed definition with a cap of 2 polls, as a second state machine run by the deployed state
+    machine's role (held to its policies); its hand-overs start executions of itself ($$.StateMachine.Id)."""
+    sfn = driver.sfn
+    deployed = sfn.describe_state_machine(stateMachineArn=driver.local.state_machine_arn)
+    definition = json.loads(deployed["definition"])
+    for rule in definition["States"]["Poll cap reached?"]["Choices"]:  # stop when outlived, else hand over
+        cap = rule["And"][0] if "And" in rule else rule
+        assert cap["Variable"] == "$.Job.PollCount", rule
+        cap["NumericGreaterThanEquals"] = 2
+    created = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=deployed["roleArn"])
+    return str(created["stateMachineArn"])
+
+
+def test_without_start_execution_the_hand_over_fails_cleanly_and_a_later_tracker_records_the_job(
+    driver: TrackerDriver, policies: Policies, domain_id: str
+) -> None:
+    """At its poll cap a tracker hands the job over by StartExecution of its own state machine. Refused, it
+    fails (paging) naming the grant, releases the lock and records nothing, so the next tracker (an event's, a
+    sweep's, an operator's) takes the job and records it."""
+    role = state_machine_role(policies.original)
+    low_cap = with_poll_cap_2_as_the_tracker(driver, "tracker-iam-hand-over-at-2")
+    # The deployed grant, on this state machine (the deployed one is scoped to itself)...
+    handing_over = narrowed(policies.original, role, "states:StartExecution", low_cap)
+    policies.load(handing_over)
+    assert policies.allows(role, "states:StartExecution", low_cap)
+    # ...then taken away, and nothing else.
+    policies.load(without(handing_over, role, "states:StartExecution"))
+    assert not policies.allows(role, "states:StartExecution", low_cap)
+    describe = function_arn(driver.local, policies.original, DESCRIBE_ROLE)
+    assert policies.allows(role, "lambda:InvokeFunction", describe)
+    assert policies.allows(role, "dynamodb:UpdateItem", table_arn(driver.local))
+    driver.local.voice_id.admin.set_event_loss(1.0)
+    seed = next(_seeds)
+    requests = [AudioRequest(f"iam-hand-over-{n}", seconds_speech=2.5, seed=seed + n) for n in range(40)]
+    job = driver.start_job(domain_id, driver.upload_manifest(requests))
+    started = driver.sfn.start_execution(
+        stateMachineArn=low_cap,
+        name=f"hand-over-{job.job_id}",
+        input=json.dumps({"DomainId": job.domain_id, "JobId": job.job_id}),
+    )["executionArn"]
+
+    execution = wait_for_execution(driver.sfn, started, deadline_seconds=90)
+    assert (execution["status"], execution["error"]) == ("FAILED", "Sfn.AccessDeniedException"), execution
+    names = list(driver.state_names(started))
+    assert names.count("Describe job") == 2, names
+    assert names[-3:] == ["Hand over to a new execution", "Release job lock after error", "Tracking stopped"]
+    assert "/StepFunctions is not authorized to perform" in execution["cause"]
+    assert f"states:StartExecution on resource: {low_cap}" in execution["cause"], execution["cause"]
+    # No successor started, nothing recorded, and the lock released for the next tracker.
+    assert [e["executionArn"] for e in driver.sfn.list_executions(stateMachineArn=low_cap)["executions"]] == [started]
+    items = driver.items(job)
+    assert items["LOCK"]["LockState"] == "RELEASED"
+    assert "SUMMARY" not in items
+    assert driver.local.voice_id.wait_for_job(job.job_id, timeout=60) == "COMPLETED"
+
+    policies.load(policies.original)
+    later = track(driver, job)
+    assert later["status"] == "SUCCEEDED", later
+    assert driver.items(job)["SUMMARY"]["RecordState"] == "COMPLETE"
+
+
 # -- grants narrowed to the wrong resource -------------------------------------------------------------------------
 def test_describe_scoped_to_another_domain_is_denied(driver: TrackerDriver, policies: Policies, domain_id: str) -> None:
     role = function_role(policies.original, DESCRIBE_ROLE)
