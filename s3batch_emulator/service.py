@@ -10,9 +10,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from botocore.model import StructureShape
+
+from emulator_core import model
 from emulator_core.service import EmulatorService, Handler
 from s3batch_emulator import manifest
 from s3batch_emulator.errors import (
+    SERVICE_NAME,
     S3BatchError,
     bad_request,
     idempotency_error,
@@ -248,12 +252,27 @@ def _check_create(params: dict[str, Any], quotas: Quotas) -> None:  # noqa: PLR0
             raise bad_request(f"InvocationSchemaVersion must be 1.0 or 2.0, got {schema}")
         if lambda_invoke.get("UserArguments") and schema != "2.0":
             raise bad_request("UserArguments require InvocationSchemaVersion 2.0")
+        _check_map_size(lambda_invoke.get("UserArguments"), "LambdaInvokeOperation", "UserArguments")
     copy_operation = params["Operation"].get("S3PutObjectCopy")
     if copy_operation is not None and not copy_operation.get("TargetResource"):
         raise bad_request("Operation.S3PutObjectCopy.TargetResource is required")
     tags = params.get("Tags") or []
     if len(tags) > quotas.max_tags_per_job:
         raise bad_request(f"A job can have at most {quotas.max_tags_per_job} tags; the request has {len(tags)}")
+
+
+def _check_map_size(value: dict[str, Any] | None, structure: str, member: str) -> None:
+    """A map's entry count against the model's min/max (emulator_core.model checks lists and strings, not maps)."""
+    if value is None:
+        return
+    owner = model.service_model(SERVICE_NAME).shape_for(structure)
+    assert isinstance(owner, StructureShape)
+    high = owner.members[member].metadata.get("max")
+    if high is not None and len(value) > high:
+        raise bad_request(
+            f"1 validation error detected: Value at 'Operation.LambdaInvoke.{member}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {high}"
+        )
 
 
 def _fingerprint(params: dict[str, Any]) -> str:
