@@ -16,5 +16,15 @@ if str(LAMBDAS_DIR) not in sys.path:
 from job_tracker import table_schema
 from job_tracker.ids import S3_URI, VOICE_ID_RESOURCE_ID
 from job_tracker.kinds import JOB_KINDS, SERVICES, JobKind, kinds_of
+from job_tracker.kinds.base import BATCH_JOB_RECORDED
 
-__all__ = ["JOB_KINDS", "S3_URI", "SERVICES", "VOICE_ID_RESOURCE_ID", "JobKind", "kinds_of", "table_schema"]
+__all__ = [
+    "BATCH_JOB_RECORDED",
+    "JOB_KINDS",
+    "S3_URI",
+    "SERVICES",
+    "VOICE_ID_RESOURCE_ID",
+    "JobKind",
+    "kinds_of",
+    "table_schema",
+]

@@ -1,4 +1,4 @@
-"""The Step Functions Standard state machine that follows one batch job (Voice ID or Bedrock) until it is recorded.
+"""The Step Functions Standard state machine that follows one batch job, of any kind, until it is recorded.
 
 Written in JSONPath (not JSONata) so the same definition runs in the local cloud. State names are what an
 operator reads in the console; docs/architecture.md's "State machine" section draws the same graph.
@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra.checkov import LOG_GROUP_KMS, skip_checks
 from infra.config import TrackerConfig
+from infra.lambda_contract import BATCH_JOB_RECORDED, JOB_KINDS
 from infra.lambda_contract import table_schema as schema
 from infra.naming import state_machine_arn, state_machine_name, tracker_execution_arn_pattern
 
@@ -100,9 +101,24 @@ class TransientRetry:
         )
 
 
-# The job-outcome event the state machine puts on the default bus once a job is recorded.
+# The job-outcome event the state machine puts on the default bus once a job is recorded. Its source is the one
+# from before Bedrock, for every kind, so that rules written then keep matching; its detail-type is the job's
+# service's (JobService.outcome_event_detail_type): `Voice ID Job Recorded` for Voice ID, as before Bedrock,
+# `Batch Job Recorded` for the others.
 OUTCOME_EVENT_SOURCE = "voiceid.job-tracker"
-OUTCOME_EVENT_DETAIL_TYPE = "Voice ID Job Recorded"
+OUTCOME_EVENT_DETAIL_TYPE_PATH = "$.OutcomeEvent.DetailType"
+
+
+def outcome_event_kinds() -> dict[str, tuple[str, ...]]:
+    """Each detail-type of the job-outcome event a service names besides `Batch Job Recorded`, with the kinds
+    whose jobs it announces."""
+    kinds: dict[str, tuple[str, ...]] = {}
+    for kind in JOB_KINDS.values():
+        detail_type = kind.service.outcome_event_detail_type
+        if detail_type != BATCH_JOB_RECORDED:
+            kinds[detail_type] = (*kinds.get(detail_type, ()), kind.name)
+    return kinds
+
 
 RUNNING_STATUSES = ("SUBMITTED", "IN_PROGRESS")
 # The job statuses that end a job, each with its record step: (JobStatus, state name, comment). The record
@@ -709,8 +725,9 @@ class TrackerStateMachine(Construct):
         return steps
 
     def _announce(self) -> sfn.IChainable:
-        """Put the job-outcome event on the default bus, then succeed with the record. Operators route the
-        event to chat, tickets or mail (docs/operations.md, "Job-outcome events")."""
+        """Name the job-outcome event after the job's service, put it on the default bus, then succeed with the
+        record. Operators route the event to chat, tickets or mail (docs/operations.md, "Job-outcome events").
+        Returns the first state."""
         job_recorded = sfn.Succeed(
             self,
             "Job recorded",
@@ -723,7 +740,7 @@ class TrackerStateMachine(Construct):
             entries=[
                 tasks.EventBridgePutEventsEntry(
                     source=OUTCOME_EVENT_SOURCE,
-                    detail_type=OUTCOME_EVENT_DETAIL_TYPE,
+                    detail_type=sfn.JsonPath.string_at(OUTCOME_EVENT_DETAIL_TYPE_PATH),
                     detail=sfn.TaskInput.from_object(
                         {
                             "JobKind.$": "$.Record.JobKind",
@@ -751,7 +768,27 @@ class TrackerStateMachine(Construct):
         )
         # The record stands without the announcement; a failed PutEvents shows in the execution's history.
         announce.add_catch(job_recorded, errors=["States.ALL"], result_path="$.AnnounceError")
-        return announce.next(job_recorded)
+        announce.next(job_recorded)
+        # Step Functions cannot look a value up by a key read from the state, so the kinds' data becomes one
+        # branch per detail-type a service names; every other kind's job is announced as `Batch Job Recorded`.
+        name_event = sfn.Choice(
+            self, "Name the outcome event", comment="The detail-type of the job's service (JobService data)."
+        )
+        for detail_type, kind_names in outcome_event_kinds().items():
+            name_event.when(
+                sfn.Condition.or_(*(sfn.Condition.string_equals("$.Record.JobKind", name) for name in kind_names)),
+                self._name_outcome_event(detail_type).next(announce),
+            )
+        name_event.otherwise(self._name_outcome_event(BATCH_JOB_RECORDED).next(announce))
+        return name_event
+
+    def _name_outcome_event(self, detail_type: str) -> sfn.Pass:
+        return sfn.Pass(
+            self,
+            f"Announce as {detail_type}",
+            result=sfn.Result.from_object({"DetailType": detail_type}),
+            result_path="$.OutcomeEvent",
+        )
 
     def _mark_record_failed(self, state_name: str, *, then: sfn.IChainable) -> sfn.IChainable:
         """Set the summary FAILED, with the step's error, if the record step left it RECORDING."""

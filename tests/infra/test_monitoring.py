@@ -162,14 +162,38 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
 
 def test_a_recorded_job_is_announced_and_a_failed_announcement_keeps_the_record(template_json: dict[str, Any]) -> None:
     states = definition(template_json)["States"]
-    assert states["Mark job recorded"]["Next"] == "Announce job recorded"
+    assert states["Mark job recorded"]["Next"] == "Name the outcome event"
     announce = states["Announce job recorded"]
     assert announce["Resource"].endswith(":states:::events:putEvents")
     (entry,) = announce["Parameters"]["Entries"]
-    assert (entry["Source"], entry["DetailType"]) == ("voiceid.job-tracker", "Voice ID Job Recorded")
+    assert (entry["Source"], entry["DetailType.$"]) == ("voiceid.job-tracker", "$.OutcomeEvent.DetailType")
     assert entry["Detail"]["JobKind.$"] == "$.Record.JobKind"
     assert entry["Detail"]["Items.$"] == "$.Record.Items"
     assert announce["Next"] == "Job recorded"
     assert announce["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.AnnounceError", "Next": "Job recorded"}
     ]
+
+
+def test_the_outcome_event_is_named_after_the_jobs_service(template_json: dict[str, Any]) -> None:
+    """Voice ID's jobs keep the detail-type every job had before Bedrock, so that rules written then keep
+    matching; Bedrock's and S3 Batch Operations' jobs are announced as what they are, batch jobs."""
+    states = definition(template_json)["States"]
+    choice = states["Name the outcome event"]
+    detail_type_of = {
+        state_name: states[state_name]["Result"]["DetailType"]
+        for state_name in ("Announce as Voice ID Job Recorded", "Announce as Batch Job Recorded")
+    }
+    assert all(states[state_name]["ResultPath"] == "$.OutcomeEvent" for state_name in detail_type_of)
+    (voice_id,) = choice["Choices"]
+    assert voice_id["Next"] == "Announce as Voice ID Job Recorded"
+    assert {condition["StringEquals"] for condition in voice_id["Or"]} == {
+        "FRAUDSTER_REGISTRATION",
+        "SPEAKER_ENROLLMENT",
+    }
+    assert all(condition["Variable"] == "$.Record.JobKind" for condition in voice_id["Or"])
+    assert choice["Default"] == "Announce as Batch Job Recorded"
+    assert detail_type_of == {
+        "Announce as Voice ID Job Recorded": "Voice ID Job Recorded",
+        "Announce as Batch Job Recorded": "Batch Job Recorded",
+    }

@@ -76,7 +76,9 @@ def test_job_status_choice_routes_every_status(states: dict[str, Any]) -> None:
     assert choice["Default"] == "Unexpected job status"
     for record_state in ("Record failed requests", "Record completed job", "Record failed job"):
         assert states[record_state]["Next"] == "Mark job recorded"
-    assert states["Mark job recorded"]["Next"] == "Announce job recorded"
+    assert states["Mark job recorded"]["Next"] == "Name the outcome event"
+    for named in ("Announce as Voice ID Job Recorded", "Announce as Batch Job Recorded"):
+        assert states[named]["Next"] == "Announce job recorded"
     assert states["Announce job recorded"]["Next"] == "Job recorded"
     assert states["Job recorded"] == {
         "Type": "Succeed",

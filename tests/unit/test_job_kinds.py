@@ -73,6 +73,18 @@ def test_the_default_kind_is_fraudster_registration_and_unknown_kinds_are_named(
     }
 
 
+def test_the_outcome_event_says_voice_id_only_for_voice_id_jobs() -> None:
+    """The tracker's own event keeps its detail-type from before Bedrock for Voice ID's jobs (existing rules
+    match it) and calls every other job what it is."""
+    detail_types = {name: kind.service.outcome_event_detail_type for name, kind in JOB_KINDS.items()}
+    assert detail_types == {
+        "FRAUDSTER_REGISTRATION": "Voice ID Job Recorded",
+        "SPEAKER_ENROLLMENT": "Voice ID Job Recorded",
+        "BEDROCK_BATCH_INFERENCE": "Batch Job Recorded",
+        "S3_BATCH_OPERATIONS": "Batch Job Recorded",
+    }
+
+
 def test_an_enrollment_output_counts_new_overwritten_and_skipped_and_streams_each_failure() -> None:
     document = enrollment_output(
         [("opted-out", 409, "You cannot request an enrollment for an opted out speaker"), ("short", 400, "speech")],

@@ -2,9 +2,9 @@
 
 Everything else (the state machine's loop, the lock, the wake-up, the sweep, recording) is shared and reads
 the kind's description instead of branching on its name. A kind belongs to a `JobService` (Voice ID, Amazon
-Bedrock): the service names the adapters that describe and list its jobs (`adapters/`, keyed by
-`JobService.key`), and the kind names the reader of its output files (`recording.py`, keyed by
-`JobKind.output_format`).
+Bedrock, S3 Batch Operations): the service names the adapters that describe and list its jobs (`adapters/`,
+keyed by `JobService.key`) and its job-outcome event's detail-type, and the kind names the reader of its
+output files (`recording.py`, keyed by `JobKind.output_format`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from typing import Any
 # leaves no more.
 TRACKER_STATUSES = ("SUBMITTED", "IN_PROGRESS", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED")
 TRACKER_TERMINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"})
+
+# The detail-type of the event the tracker puts on the default bus once it has recorded a job
+# (docs/operations.md, "Job-outcome events"), unless the job's service names its own.
+BATCH_JOB_RECORDED = "Batch Job Recorded"
 
 
 def _snake(name: str) -> str:
@@ -76,6 +80,9 @@ class JobService:
     throttle_metric: str
     """describe-job's metric of describes the service throttled (after the SDK's retries, before the state
     machine's): the LambdaErrors alarm subtracts it, since the state machine retries them."""
+    outcome_event_detail_type: str = BATCH_JOB_RECORDED
+    """The detail-type of the tracker's job-outcome event for this service's jobs (the state machine's
+    "Announce job recorded" step); rules route the event on it."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class JobKind:
     manifest request's field it is copied from (the `.out` Errors entries carry nothing else)."""
     subject_attribute: str | None = None
     """The failure items' attribute that names a person (a customer), if any, e.g. `CustomerSpeakerId`: the
-    FailuresBySubject index is keyed on it, so that `voiceid-tracker erase` finds every item naming them."""
+    FailuresBySubject index is keyed on it, so that `batch-job-tracker erase` finds every item naming them."""
     describe_verb: str = "Describe"
     start_verb: str = "Start"
     tracker_statuses: Mapping[str, str] = field(default_factory=dict)
