@@ -56,7 +56,8 @@ test: lint
 LOCAL_TEMPLATE := .local-cloud/cdk.out/VoiceIdJobTracker.template.json
 $(LOCAL_TEMPLATE): $(INFRA_SOURCES) | install
 	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2 -c tracker:sweepMinutes=1 \
-		-c 'tracker:bedrockRetryPolicy={"retryCodes":[429,500,503,"UNPROCESSED"],"maxAttempts":3,"poolWaitSeconds":60,"maxJobsInFlightPerModel":5,"maxRecordsPerDay":5000}'
+		-c 'tracker:bedrockRetryPolicy={"retryCodes":[429,500,503,"UNPROCESSED"],"maxAttempts":3,"poolWaitSeconds":60,"maxJobsInFlightPerModel":5,"maxRecordsPerDay":5000}' \
+		-c 'tracker:s3BatchReportLocations=["s3://s3batch-local-reports/reports/"]'
 
 voiceid: install
 	$(PY) -m voiceid_emulator

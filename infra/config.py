@@ -52,6 +52,9 @@ DEFAULT_BEDROCK_MIN_RECORDS = 100
 # botocore's bedrock model: ModelInvocationJobName. A prefix is its start, so any length from 1 to 63.
 _BEDROCK_JOB_NAME_PREFIX = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9+\-.]{0,62}")
 
+# botocore's s3control model: a job's Description is 1-256 characters; a prefix is its start.
+MAX_S3BATCH_DESCRIPTION_PREFIX = 256
+
 _KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
 _SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+")
 # CloudWatch Logs accepts only these retention periods.
@@ -108,6 +111,18 @@ class BedrockConfig:
 
 
 @dataclass(frozen=True)
+class S3BatchConfig:
+    """Which Amazon S3 Batch Operations jobs the stack follows, and where it may read their reports."""
+
+    description_prefixes: tuple[str, ...]
+    """A job is followed when its Description starts with one of these (validate-input and the sweep; the
+    CloudTrail events carry no description, so the rule matches every job of the account)."""
+    report_locations: tuple[OutputLocation, ...]
+    """Where the followed jobs write their completion reports (JobReport Bucket and Prefix); a job whose report
+    lies elsewhere is not followed. Reports are always SSE-S3 (docs/s3batch-facts.md §4): no KMS key to grant."""
+
+
+@dataclass(frozen=True)
 class TrackerConfig:
     voice_id_domain_ids: tuple[str, ...]
     output_locations: tuple[OutputLocation, ...]
@@ -129,11 +144,17 @@ class TrackerConfig:
     """A customer managed key for the failures table; None: DynamoDB's AWS managed key."""
     bedrock: BedrockConfig | None = None
     """None: the stack follows no Bedrock job."""
+    s3batch: S3BatchConfig | None = None
+    """None: the stack follows no S3 Batch Operations job."""
 
     @property
     def tracked_services(self) -> tuple[str, ...]:
-        """The JobService keys the stack follows (Voice ID alone, Bedrock alone, or both)."""
-        return (*(("voiceid",) if self.voice_id_domain_ids else ()), *(("bedrock",) if self.bedrock else ()))
+        """The JobService keys the stack follows (any of Voice ID, Bedrock and S3 Batch Operations)."""
+        return (
+            *(("voiceid",) if self.voice_id_domain_ids else ()),
+            *(("bedrock",) if self.bedrock else ()),
+            *(("s3",) if self.s3batch else ()),
+        )
 
     @property
     def log_retention(self) -> RetentionDays:
@@ -232,6 +253,30 @@ def _bedrock(source: ContextSource) -> BedrockConfig | None:
     )
 
 
+def _s3batch(source: ContextSource) -> S3BatchConfig | None:
+    """`tracker:s3BatchJobDescriptionPrefixes` turns S3 Batch Operations on; `tracker:s3BatchReportLocations` is
+    then required."""
+    name = "s3BatchJobDescriptionPrefixes"
+    prefixes = _optional_list(source, name)
+    if not prefixes:
+        return None
+    for prefix in prefixes:
+        if not 0 < len(prefix) <= MAX_S3BATCH_DESCRIPTION_PREFIX or not prefix.strip():
+            raise ConfigError(
+                f"context key {CONTEXT_PREFIX}{name}: {prefix!r} is not the start of a job description (1 to "
+                f"{MAX_S3BATCH_DESCRIPTION_PREFIX} characters, not only spaces)"
+            )
+        if "," in prefix:
+            # The functions read the prefixes from one comma-separated environment variable.
+            raise ConfigError(f"context key {CONTEXT_PREFIX}{name}: {prefix!r} contains a comma")
+    return S3BatchConfig(
+        description_prefixes=tuple(prefixes),
+        report_locations=tuple(
+            _output_location(uri, "s3BatchReportLocations") for uri in _list(source, "s3BatchReportLocations")
+        ),
+    )
+
+
 def _retry_policy(source: ContextSource, retry_input_location: object) -> RetryPolicy | None:
     """`tracker:bedrockRetryPolicy`: off unless set; it needs the retry input location (where the retry jobs'
     JSONL files are written)."""
@@ -266,11 +311,13 @@ def load_config(source: ContextSource) -> TrackerConfig:
     if topic is not None and not _SNS_TOPIC_ARN.fullmatch(str(topic)):
         raise ConfigError(f"context key {CONTEXT_PREFIX}alarmTopicArn: {topic!r} is not an SNS topic ARN")
     bedrock = _bedrock(source)
+    s3batch = _s3batch(source)
     domains = _optional_list(source, "voiceIdDomainIds")
-    if not domains and bedrock is None:
+    if not domains and bedrock is None and s3batch is None:
         raise ConfigError(
-            f"context keys {CONTEXT_PREFIX}voiceIdDomainIds and {CONTEXT_PREFIX}bedrockJobNamePrefixes are both "
-            "empty: configure Voice ID domains, Bedrock job-name prefixes, or both (see README, Configuration)"
+            f"context keys {CONTEXT_PREFIX}voiceIdDomainIds, {CONTEXT_PREFIX}bedrockJobNamePrefixes and "
+            f"{CONTEXT_PREFIX}s3BatchJobDescriptionPrefixes are all empty: configure Voice ID domains, Bedrock "
+            "job-name prefixes, S3 Batch Operations description prefixes, or any of them (see docs/configuration.md)"
         )
     # Voice ID's output locations and keys are required only when the stack follows Voice ID jobs.
     voice_id_list = _list if domains else _optional_list
@@ -281,6 +328,7 @@ def load_config(source: ContextSource) -> TrackerConfig:
             voice_id_list(source, "outputKmsKeyArns"), _KMS_KEY_ARN, "outputKmsKeyArns", "a KMS key ARN"
         ),
         bedrock=bedrock,
+        s3batch=s3batch,
         poll_min_seconds=poll_min,
         poll_max_seconds=poll_max,
         poll_cap=_int(source, "pollCap", 1, MAX_POLL_CAP),

@@ -113,3 +113,8 @@ class BatchJobTrackerStack(Stack):
 
 def _uris(locations: Sequence[OutputLocation]) -> list[str]:
     return [location.uri for location in locations]
+        if config.s3batch is not None:
+            # The "domain" of S3 Batch Operations jobs in the table's keys (JOB#<account>#<jobId>).
+            CfnOutput(self, "S3BatchAccountId", value=self.account)
+            CfnOutput(self, "S3BatchJobDescriptionPrefixes", value=",".join(config.s3batch.description_prefixes))
+            CfnOutput(self, "S3BatchReportLocations", value=",".join(_uris(config.s3batch.report_locations)))

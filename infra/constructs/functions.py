@@ -30,6 +30,8 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 BEDROCK_JOBS_RESOURCE = "/^Resource::arn:<AWS::Partition>:bedrock:.*:model-invocation-job/\\*$/g"
 
 # checkov findings that do not apply to these functions, and why (see infra/checkov.py).
+# ...and every S3 Batch Operations job of the account and Region.
+S3BATCH_JOBS_RESOURCE = "/^Resource::arn:<AWS::Partition>:s3:.*:job/\\*$/g"
 NO_VPC: Skip = (
     "CKV_AWS_117",
     "The functions call only AWS public APIs (Voice ID, S3, DynamoDB, Step Functions) and reach no resource in "
@@ -84,6 +86,7 @@ class TrackerFunctions(Construct):
         self._grant_wake_up(table)
         self._grant_sweep(config, table)
 
+        self._grant_s3batch_reports(config)
     def _dependency_layer(self) -> lambda_.LayerVersion:
         # Lambda mounts it at /opt; its python/ folder is on the runtime's sys.path.
         return lambda_.LayerVersion(
@@ -104,7 +107,8 @@ class TrackerFunctions(Construct):
             config=config,
             # With Bedrock it reads the job: longer than that client's retry budget (4 attempts of at most
             # 5 s + 15 s, with backoff), so a slow Bedrock ends in BedrockUnavailable, which is retried.
-            timeout=Duration.seconds(90 if config.bedrock else 10),
+            # The same for S3 Batch Operations (DescribeJob, S3BatchUnavailable).
+            timeout=Duration.seconds(90 if config.bedrock or config.s3batch else 10),
             environment=_scope_environment(config),
             description="Checks a tracker execution's input before anything is written",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
@@ -124,7 +128,7 @@ class TrackerFunctions(Construct):
                 "MAX_POLL_SECONDS": str(config.poll_max_seconds),
                 "TRACKED_SERVICES": ",".join(config.tracked_services),
             },
-            description="Describes one batch job (Voice ID or Bedrock, of any kind) and plans the next poll",
+            description="Describes one batch job (Voice ID, Bedrock or S3 Batch Operations) and plans the next poll",
             dead_letter=SYNCHRONOUS_INVOKES_NEED_NO_DLQ,
         )
 
@@ -275,6 +279,7 @@ class TrackerFunctions(Construct):
                 NagSuppressions.add_resource_suppressions(
                     function.role,  # type: ignore[arg-type]
                     [
+        self._grant_s3batch_describe()
                         {
                             "id": "AwsSolutions-IAM5",
                             "reason": "A model invocation job's ARN ends in an id Bedrock generates; the jobs a "
@@ -297,6 +302,56 @@ class TrackerFunctions(Construct):
         ]
 
     def _grant_bedrock_files(self, config: TrackerConfig) -> None:
+    def _grant_s3batch_describe(self) -> None:
+        """s3:DescribeJob on the account's jobs, for describe-job and validate-input (which checks a job's
+        description and report location before anything is written)."""
+        s3batch = self._kinds_of("s3")
+        if not s3batch:
+            return
+        jobs = Stack.of(self).format_arn(service="s3", resource="job", resource_name="*")
+        for function in (self.describe_job, self.validate_input):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=[kind.describe_action for kind in s3batch], resources=[jobs])
+            )
+            NagSuppressions.add_resource_suppressions(
+                function.role,  # type: ignore[arg-type]
+                [
+                    {
+                        "id": "AwsSolutions-IAM5",
+                        "reason": "An S3 Batch Operations job's ARN ends in a UUID S3 generates; the jobs a stack "
+                        "follows are told by their description and report location, which validate-input checks "
+                        "on the job itself before anything is written.",
+                        "appliesTo": [{"regex": S3BATCH_JOBS_RESOURCE}],
+                    }
+                ],
+                apply_to_children=True,
+            )
+
+    def _grant_s3batch_reports(self, config: TrackerConfig) -> None:
+        """The record step reads `<report location>/job-<JobId>/manifest.json` and the results CSVs it lists (no
+        listing). Reports are always SSE-S3 (docs/s3batch-facts.md §4), so no KMS key is granted."""
+        s3batch = config.s3batch
+        if s3batch is None:
+            return
+        self.record_failures.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[_objects_arn(location) for location in s3batch.report_locations]
+            )
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.record_failures.role,  # type: ignore[arg-type]
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "S3 Batch Operations writes a job's report under <prefix>/job-<JobId>/ with results "
+                    "files named by hashes: reading them needs a wildcard under the configured report prefixes, "
+                    "and nowhere else.",
+                    "appliesTo": [{"regex": "/^Resource::arn:<AWS::Partition>:s3:::.+/\\*$/g"}],
+                }
+            ],
+            apply_to_children=True,
+        )
+
         """Bedrock writes one `.jsonl.out` per input file, whose names only a listing tells: the record step
         lists (and reads) the configured output and input prefixes, and nothing else."""
         bedrock = config.bedrock
@@ -374,18 +429,31 @@ class TrackerFunctions(Construct):
             self.sweep.role,  # type: ignore[arg-type]
             [
                 {
+        s3batch = self._kinds_of("s3")
+        if s3batch:
+            # ListJobs names no resource type either (it lists the account's jobs); the sweep keeps only jobs
+            # whose description the configuration names, and validate-input checks their report location.
+            statements.append(iam.PolicyStatement(actions=[kind.list_action for kind in s3batch], resources=["*"]))
+        lists_everything = bool(bedrock or s3batch)
                     "id": "AwsSolutions-IAM5",
                     "reason": "DescribeExecution covers the tracker state machine's own executions, whose names "
                     "are chosen when they start (the lock-holder check)"
                     + (
                         "; Bedrock's ListModelInvocationJobs has no resource type, and the sweep keeps only jobs "
-                        "whose name and output location the configuration names."
+                        "whose name and output location the configuration names"
                         if bedrock
-                        else "."
-                    ),
+                        else ""
+                    )
+                    + (
+                        "; S3 Control's ListJobs has no resource type, and the sweep keeps only jobs whose "
+                        "description the configuration names (validate-input checks their report location)"
+                        if s3batch
+                        else ""
+                    )
+                    + ".",
                     "appliesTo": [
                         {"regex": "/^Resource::arn:<AWS::Partition>:states:.*:execution:.*-Tracker:\\*$/g"},
-                        *(["Resource::*"] if bedrock else []),
+                        *(["Resource::*"] if lists_everything else []),
                     ],
                 }
             ],
@@ -455,3 +523,9 @@ def _scope_environment(config: TrackerConfig) -> dict[str, str]:
             "BEDROCK_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
     return environment
+    if config.s3batch is not None:
+        environment |= {
+            "S3BATCH_JOB_DESCRIPTION_PREFIXES": ",".join(config.s3batch.description_prefixes),
+            "S3BATCH_REPORT_LOCATIONS": ",".join(location.uri for location in config.s3batch.report_locations),
+            "S3BATCH_ACCOUNT_ID": Aws.ACCOUNT_ID,
+        }

@@ -39,6 +39,8 @@ SERVICE_TRANSIENT_ERRORS = [
     "VoiceIdUnavailable",
     "BedrockThrottled",
     "BedrockUnavailable",
+    "S3BatchThrottled",
+    "S3BatchUnavailable",
     LAMBDA_TIMED_OUT,
 ]
 RECORDING_TRANSIENT_ERRORS = ["RecordingIncomplete", "TransientServiceError", LAMBDA_TIMED_OUT]

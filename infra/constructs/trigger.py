@@ -5,6 +5,12 @@ Voice ID's rules match the configured domains. Bedrock's matches `aws.bedrock` /
 Change` for the configured job-name prefixes and passes the job's ARN; the event's `creationTime`, which AWS
 writes in a non-ISO format (`Aug 28, 2024, 10:47:53 PM`), is neither matched nor passed, so no format of it
 can break the rule. The output location is not in the event: validate-input checks it on the job.
+
+S3 Batch Operations sends no job event of its own: CloudTrail's `JobCreated` and `JobStatusChanged` records
+arrive as `aws.s3` / `AWS Service Event via CloudTrail` (best effort; docs/s3batch-facts.md §6). Their
+`serviceEventDetails` carry the job's id, ARN and status, not its description or report, so the rule matches
+every job of the account and passes the job's ARN; validate-input reads the job and refuses one outside the
+configured description prefixes and report locations before anything is written.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from infra.config import TrackerConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.lambda_contract import JobKind, kinds_of
 from infra.naming import stack_event_rules_arn_pattern
+from job_tracker.kinds.s3_batch_operations import CLOUDTRAIL_EVENT_NAMES, CLOUDTRAIL_EVENT_SOURCE
 
 
 def _voice_id_rule(kind: JobKind, config: TrackerConfig) -> tuple[events.EventPattern, events.RuleTargetInput]:
@@ -59,8 +66,26 @@ def _bedrock_rule(kind: JobKind, config: TrackerConfig) -> tuple[events.EventPat
     return pattern, target_input
 
 
+def _s3batch_rule(kind: JobKind, config: TrackerConfig) -> tuple[events.EventPattern, events.RuleTargetInput]:
+    pattern = events.EventPattern(
+        source=[kind.service.event_source],
+        detail_type=list(kind.event_detail_types),
+        # Every status change, as for the other services; the event names no description to match, so the
+        # account's other jobs start executions too, which validate-input ends (docs/s3batch-jobs.md).
+        detail={
+            "eventSource": [CLOUDTRAIL_EVENT_SOURCE],
+            "eventName": list(CLOUDTRAIL_EVENT_NAMES),
+            "serviceEventDetails": {"jobArn": [{"exists": True}]},
+        },
+    )
+    target_input = events.RuleTargetInput.from_object(
+        {"JobArn": events.EventField.from_path("$.detail.serviceEventDetails.jobArn"), "JobKind": kind.name}
+    )
+    return pattern, target_input
+
+
 # How each service's events become an execution's input, by JobService.key.
-RULES = {"voiceid": _voice_id_rule, "bedrock": _bedrock_rule}
+RULES = {"voiceid": _voice_id_rule, "bedrock": _bedrock_rule, "s3": _s3batch_rule}
 
 
 class JobEventTrigger(Construct):

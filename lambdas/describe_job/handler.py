@@ -10,9 +10,10 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 
 from job_tracker.adapters.bedrock import BedrockJobDescriber
+from job_tracker.adapters.s3control import S3BatchJobDescriber
 from job_tracker.adapters.services import DescriberByService, LazyDescriber
 from job_tracker.adapters.voiceid import JobDescriber, VoiceIdJobDescriber
-from job_tracker.clients import DESCRIBE_BEDROCK, DESCRIBE_VOICE_ID
+from job_tracker.clients import DESCRIBE_BEDROCK, DESCRIBE_S3BATCH, DESCRIBE_VOICE_ID
 from job_tracker.errors import ServiceThrottled
 from job_tracker.kinds import SERVICES
 from job_tracker.settings import DescribeJobSettings
@@ -25,13 +26,17 @@ settings = DescribeJobSettings.from_env()
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 metrics = Metrics()
-# Clients of the followed services only, Bedrock's on first use: each costs cold-start time.
+# Clients of the followed services only, Bedrock's and S3 Control's on first use: each costs cold-start time.
 describers: dict[str, JobDescriber] = {}
 if "voiceid" in settings.services:
     describers["voiceid"] = VoiceIdJobDescriber(boto3.client("voice-id", config=DESCRIBE_VOICE_ID.config()))
 if "bedrock" in settings.services:
     describers["bedrock"] = LazyDescriber(
         lambda: BedrockJobDescriber(boto3.client("bedrock", config=DESCRIBE_BEDROCK.config()))
+    )
+if "s3" in settings.services:
+    describers["s3"] = LazyDescriber(
+        lambda: S3BatchJobDescriber(boto3.client("s3control", config=DESCRIBE_S3BATCH.config()))
     )
 describer = DescriberByService(describers)
 
@@ -42,8 +47,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         result = describe_job(event, describer, settings.poll_bounds)
     except ServiceThrottled as throttled:
-        # The state machine backs off and retries; counted on its own (VoiceIdThrottles, BedrockThrottles)
-        # so that the LambdaErrors alarm, which subtracts them, pages only on errors nothing retries away.
+        # The state machine backs off and retries; counted on its own (VoiceIdThrottles, BedrockThrottles,
+        # S3BatchThrottles) so that the LambdaErrors alarm, which subtracts them, pages only on errors nothing
+        # retries away.
         metrics.add_metric(name=SERVICES[throttled.service_key].throttle_metric, unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="JobPolls", unit=MetricUnit.Count, value=1)

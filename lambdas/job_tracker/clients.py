@@ -53,9 +53,14 @@ DESCRIBE_VOICE_ID = ClientSettings(attempts=4, connect_timeout=3, read_timeout=1
 # Bedrock documents no TPS for GetModelInvocationJob: the same budget, a few SDK retries, then the state
 # machine's.
 DESCRIBE_BEDROCK = ClientSettings(attempts=4, connect_timeout=3, read_timeout=10)
+# S3 Control documents no TPS for DescribeJob (TooManyRequestsException is modelled): Bedrock's budget, a few SDK
+# retries, then the state machine's backoff on S3BatchThrottled.
+DESCRIBE_S3BATCH = ClientSettings(attempts=4, connect_timeout=3, read_timeout=10)
 # validate-input reads a Bedrock job once, to check its name and output location; one retry fewer keeps its
 # worst case well inside its shorter timeout, and the state machine retries what is left.
 VALIDATE_BEDROCK = ClientSettings(attempts=3, connect_timeout=3, read_timeout=10)
+# ...and an S3 Batch Operations job once, to check its description and report location.
+VALIDATE_S3BATCH = ClientSettings(attempts=3, connect_timeout=3, read_timeout=10)
 # record-failures: S3 streams the `.out` (each read waits at most read_timeout); DynamoDB answers in
 # milliseconds, so a call that takes seconds has failed.
 RECORD_S3 = ClientSettings(attempts=5, connect_timeout=3, read_timeout=20)
@@ -67,14 +72,16 @@ RECORD_DYNAMODB = ClientSettings(attempts=5, connect_timeout=3, read_timeout=10)
 SWEEP_VOICE_ID = ClientSettings(attempts=8, connect_timeout=2, read_timeout=5, mode="adaptive")
 SWEEP_AWS = ClientSettings(attempts=4, connect_timeout=2, read_timeout=3)
 SWEEP_BEDROCK = ClientSettings(attempts=5, connect_timeout=2, read_timeout=5, mode="adaptive")
+# ListJobs pages hold up to 1,000 jobs of the whole account (no server-side filter): a longer read than Bedrock's.
+SWEEP_S3BATCH = ClientSettings(attempts=5, connect_timeout=2, read_timeout=10, mode="adaptive")
 WAKE_STEP_FUNCTIONS = ClientSettings(attempts=4, connect_timeout=3, read_timeout=5)
 WAKE_DYNAMODB = ClientSettings(attempts=4, connect_timeout=3, read_timeout=5)
 
 # Function (its package under lambdas/) -> the settings of every client it makes.
 FUNCTION_CLIENTS: dict[str, tuple[ClientSettings, ...]] = {
-    "validate_input": (VALIDATE_BEDROCK,),
-    "describe_job": (DESCRIBE_VOICE_ID, DESCRIBE_BEDROCK),
+    "validate_input": (VALIDATE_BEDROCK, VALIDATE_S3BATCH),
+    "describe_job": (DESCRIBE_VOICE_ID, DESCRIBE_BEDROCK, DESCRIBE_S3BATCH),
     "record_failures": (RECORD_S3, RECORD_DYNAMODB),
     "wake_tracker": (WAKE_STEP_FUNCTIONS, WAKE_DYNAMODB),
-    "sweep": (SWEEP_VOICE_ID, SWEEP_BEDROCK, SWEEP_AWS),
+    "sweep": (SWEEP_VOICE_ID, SWEEP_BEDROCK, SWEEP_S3BATCH, SWEEP_AWS),
 }

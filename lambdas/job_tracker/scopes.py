@@ -1,4 +1,5 @@
-"""Which jobs a stack follows, per service: Voice ID domains, and Bedrock jobs by name prefix and output.
+"""Which jobs a stack follows, per service: Voice ID domains, Bedrock jobs by name prefix and output, and S3
+Batch Operations jobs by description prefix and report location.
 
 The execution input check (`execution_input.py`) and the sweep read these instead of branching on a kind:
 each service's scope says how an execution input names a job, whether a job is inside the configuration,
@@ -118,6 +119,87 @@ class BedrockScope:
                 f"({', '.join(location.uri for location in self.output_prefixes)}; tracker:bedrockOutputLocations)"
             )
         return None
+
+    def sweep_domains(self) -> tuple[str, ...]:
+        return (self.account_id,)
+
+
+# botocore's s3control model: JobArn `arn:[^:]+:s3:[a-zA-Z0-9\-]+:\d{12}:job\/.*`; the id is the UUID S3 hands out.
+S3BATCH_JOB_ARN = re.compile(
+    r"arn:aws(?:-[^:]+)?:s3:(?P<region>[a-z0-9-]{1,20}):(?P<account>[0-9]{12}):job/"
+    r"(?P<job_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
+
+
+@dataclass(frozen=True)
+class S3BatchScope:
+    """S3 Batch Operations jobs of this account and Region whose Description starts with a configured prefix
+    and whose completion report, when enabled, lies under a configured location
+    (tracker:s3BatchJobDescriptionPrefixes, tracker:s3BatchReportLocations).
+
+    The CloudTrail events carry neither the description nor the report (only jobId, jobArn and status), so the
+    EventBridge rule matches every job of the account and this check, on the described job, is what keeps a
+    job out; ListJobs gives the Description, so the sweep filters by prefix before starting anything."""
+
+    account_id: str
+    region: str
+    description_prefixes: tuple[str, ...]
+    report_locations: tuple[S3Location, ...]
+    service_key: str = "s3"
+    needs_description: bool = True
+
+    def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef:
+        """`JobArn` (what the EventBridge rule passes), or `DomainId` (the account) and `JobId`."""
+        arn = raw.get("JobArn")
+        if arn is None:
+            return JobRef.parse(dict(raw), kind)
+        match = S3BATCH_JOB_ARN.fullmatch(arn) if isinstance(arn, str) else None
+        if match is None:
+            raise InvalidJobRequest(
+                f"JobArn must be an S3 Batch Operations job ARN, arn:aws:s3:<region>:<account>:job/<UUID>, got "
+                f"{shown(arn)}"
+            )
+        if match["region"] != self.region:
+            raise InvalidJobRequest(f"JobArn names Region {match['region']}; this stack follows {self.region} only")
+        return JobRef(domain_id=match["account"], job_id=match["job_id"])
+
+    def problem_with_ref(self, ref: JobRef) -> str | None:
+        if ref.domain_id == self.account_id:
+            return None
+        return (
+            f"the job is in account {ref.domain_id}; this stack follows S3 Batch Operations jobs of "
+            f"{self.account_id} only"
+        )
+
+    def problem_with_job(self, job: JobDescription) -> str | None:
+        problem = self.problem_with_description(job.job_name) or self.problem_with_report(job.output)
+        return (
+            None
+            if problem is None
+            else f"S3 Batch Operations job {job.ref.job_id} is outside this stack's configuration: {problem}"
+        )
+
+    def problem_with_description(self, description: str | None) -> str | None:
+        """Why a job's Description puts it outside this configuration (the sweep's filter), or None."""
+        if description and any(description.startswith(prefix) for prefix in self.description_prefixes):
+            return None
+        return (
+            f"its description {description!r} starts with none of the configured prefixes "
+            f"({', '.join(self.description_prefixes)}; tracker:s3BatchJobDescriptionPrefixes)"
+        )
+
+    def problem_with_report(self, report_folder: S3Location | None) -> str | None:
+        """A report outside the configured locations is one the record step may not read. A job without a
+        report (disabled) is recorded from DescribeJob alone, so it is inside."""
+        if report_folder is None or any(
+            report_folder.bucket == allowed.bucket and report_folder.key.startswith(allowed.key)
+            for allowed in self.report_locations
+        ):
+            return None
+        return (
+            f"its report {report_folder.uri!r} is under none of the configured locations "
+            f"({', '.join(location.uri for location in self.report_locations)}; tracker:s3BatchReportLocations)"
+        )
 
     def sweep_domains(self) -> tuple[str, ...]:
         return (self.account_id,)

@@ -15,7 +15,8 @@ from job_tracker.ids import require_resource_id as _require_id
 from job_tracker.kinds import SERVICES
 from job_tracker.models import S3Location
 from job_tracker.polling import PollBounds
-from job_tracker.scopes import BedrockScope, ServiceScope, TrackedJobs, VoiceIdScope
+from job_tracker.retry_policy import RetryPolicy, RetryPolicyError, parse_retry_policy
+from job_tracker.scopes import BedrockScope, S3BatchScope, ServiceScope, TrackedJobs, VoiceIdScope
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -78,6 +79,30 @@ def _bedrock_scope(env: Mapping[str, str]) -> BedrockScope | None:
     )
 
 
+def _s3batch_scope(env: Mapping[str, str]) -> S3BatchScope | None:
+    """S3BATCH_JOB_DESCRIPTION_PREFIXES and S3BATCH_REPORT_LOCATIONS (comma-separated), S3BATCH_ACCOUNT_ID and
+    the Region Lambda sets (AWS_REGION); no prefixes: the stack follows no S3 Batch Operations job."""
+    # Not stripped: a description prefix may end in a space ("nightly ").
+    prefixes = tuple(prefix for prefix in env.get("S3BATCH_JOB_DESCRIPTION_PREFIXES", "").split(",") if prefix)
+    if not prefixes:
+        return None
+    account = _required(env, "S3BATCH_ACCOUNT_ID")
+    if not SERVICES["s3"].scope_id.fullmatch(account):
+        raise ConfigurationError(f"environment variable S3BATCH_ACCOUNT_ID must be 12 digits, got {account!r}")
+    try:
+        reports = tuple(S3Location.parse(uri) for uri in _listed(env, "S3BATCH_REPORT_LOCATIONS"))
+    except InvalidJobRequest as error:
+        raise ConfigurationError(f"environment variable S3BATCH_REPORT_LOCATIONS: {error}") from None
+    if not reports:
+        raise ConfigurationError("environment variable S3BATCH_REPORT_LOCATIONS is not set")
+    return S3BatchScope(
+        account_id=account,
+        region=_required(env, "AWS_REGION"),
+        description_prefixes=prefixes,
+        report_locations=reports,
+    )
+
+
 def tracked_jobs(env: Mapping[str, str] = os.environ) -> TrackedJobs:
     """The services and jobs the stack follows; ConfigurationError when it follows none."""
     scopes: dict[str, ServiceScope] = {}
@@ -87,15 +112,19 @@ def tracked_jobs(env: Mapping[str, str] = os.environ) -> TrackedJobs:
     bedrock = _bedrock_scope(env)
     if bedrock is not None:
         scopes["bedrock"] = bedrock
+    s3batch = _s3batch_scope(env)
+    if s3batch is not None:
+        scopes["s3"] = s3batch
     if not scopes:
         raise ConfigurationError(
-            "neither VOICE_ID_DOMAIN_IDS nor BEDROCK_JOB_NAME_PREFIXES is set: the stack would follow no job"
+            "none of VOICE_ID_DOMAIN_IDS, BEDROCK_JOB_NAME_PREFIXES and S3BATCH_JOB_DESCRIPTION_PREFIXES is set: "
+            "the stack would follow no job"
         )
     return TrackedJobs(scopes=scopes)
 
 
 def _services(env: Mapping[str, str]) -> frozenset[str]:
-    """TRACKED_SERVICES: the JobService keys the stack follows, comma-separated (`voiceid`, `bedrock`); unset in
+    """TRACKED_SERVICES: the JobService keys the stack follows, comma-separated (`voiceid`, `bedrock`, `s3`); unset in
     functions deployed before Bedrock, which follow Voice ID."""
     services = frozenset(_listed(env, "TRACKED_SERVICES") or ("voiceid",))
     unknown = services - set(SERVICES)
@@ -169,3 +198,39 @@ class ValidateInputSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ValidateInputSettings:
         return cls(tracked=tracked_jobs(env))
+
+
+@dataclass(frozen=True)
+class RetryDispatcherSettings:
+    """The retry dispatcher's environment: the table, the policy as validated at synth (BEDROCK_RETRY_POLICY),
+    where retry jobs' input goes, the tracked name prefixes its jobs keep, the models' minimum per job, and the
+    source of its settled events."""
+
+    table_name: str
+    policy: RetryPolicy
+    retry_input: S3Location
+    job_name_prefixes: tuple[str, ...]
+    min_records_per_job: int
+    event_source: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> RetryDispatcherSettings:
+        try:
+            policy = parse_retry_policy(_required(env, "BEDROCK_RETRY_POLICY"))
+        except RetryPolicyError as error:
+            raise ConfigurationError(f"environment variable BEDROCK_RETRY_POLICY {error}") from None
+        try:
+            retry_input = S3Location.parse(_required(env, "BEDROCK_RETRY_INPUT_LOCATION"))
+        except InvalidJobRequest as error:
+            raise ConfigurationError(f"environment variable BEDROCK_RETRY_INPUT_LOCATION: {error}") from None
+        prefixes = _listed(env, "BEDROCK_JOB_NAME_PREFIXES")
+        if not prefixes:
+            raise ConfigurationError("environment variable BEDROCK_JOB_NAME_PREFIXES is not set")
+        return cls(
+            table_name=_required(env, "FAILURES_TABLE_NAME"),
+            policy=policy,
+            retry_input=retry_input,
+            job_name_prefixes=prefixes,
+            min_records_per_job=_positive_int(env, "BEDROCK_MIN_RECORDS_PER_JOB"),
+            event_source=_required(env, "SETTLED_EVENT_SOURCE"),
+        )

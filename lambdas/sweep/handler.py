@@ -16,12 +16,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from job_tracker.adapters.bedrock import BedrockJobLister
 from job_tracker.adapters.dynamodb import DynamoDbLockReader
+from job_tracker.adapters.s3control import S3BatchJobLister
 from job_tracker.adapters.services import ListerByService
 from job_tracker.adapters.stepfunctions import StepFunctionsTrackers
 from job_tracker.adapters.voiceid import VoiceIdJobLister
-from job_tracker.clients import SWEEP_AWS, SWEEP_BEDROCK, SWEEP_VOICE_ID
+from job_tracker.clients import SWEEP_AWS, SWEEP_BEDROCK, SWEEP_S3BATCH, SWEEP_VOICE_ID
 from job_tracker.errors import SweepIncomplete
-from job_tracker.scopes import BedrockScope
+from job_tracker.scopes import BedrockScope, S3BatchScope
 from job_tracker.settings import SweepSettings
 from job_tracker.sweep import JobLister, Sweep, SweepReport, TimeBudget, Verdict, lookback_for
 
@@ -48,6 +49,18 @@ if isinstance(bedrock_scope, BedrockScope):
         max(lookback_for(kind, lookback) for kind in settings.tracked.kinds if kind.service.key == "bedrock"),
         lambda: datetime.now(UTC),
     )
+s3batch_scope = settings.tracked.scopes.get("s3")
+if isinstance(s3batch_scope, S3BatchScope):
+    followed_scope = s3batch_scope
+    listers["s3"] = S3BatchJobLister(
+        boto3.client("s3control", config=SWEEP_S3BATCH.config()),
+        # ListJobs has no time filter: the lister drops jobs created before the lookback.
+        max(lookback_for(kind, lookback) for kind in settings.tracked.kinds if kind.service.key == "s3"),
+        lambda: datetime.now(UTC),
+        # Only jobs whose Description the configuration follows; their report location is checked by
+        # validate-input on the described job (ListJobs does not give it).
+        followed=lambda description: followed_scope.problem_with_description(description) is None,
+    )
 sweep = Sweep(
     lister=ListerByService(listers),
     locks=DynamoDbLockReader(boto3.client("dynamodb", config=SWEEP_AWS.config()), settings.table_name),
@@ -58,7 +71,10 @@ sweep = Sweep(
     budget=TimeBudget(
         # The slower of the services' List*Jobs pages; a job's reconcile is a lock read, a holder check and
         # a start.
-        page_seconds=max(SWEEP_VOICE_ID.worst_case_call_seconds(), SWEEP_BEDROCK.worst_case_call_seconds()),
+        page_seconds=max(
+            lister_settings.worst_case_call_seconds()
+            for lister_settings in (SWEEP_VOICE_ID, SWEEP_BEDROCK, SWEEP_S3BATCH)
+        ),
         reconcile_seconds=3 * SWEEP_AWS.worst_case_call_seconds(),
         report_seconds=REPORT_SECONDS,
     ),

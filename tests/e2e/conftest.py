@@ -16,6 +16,8 @@ from app import build_app
 from infra.config import STACK_NAME
 from local_cloud.driver import TrackerDriver
 from local_cloud.environment import LocalEnvironment, VoiceIdSettings
+from local_cloud.s3batch import REPORT_BUCKET as S3BATCH_REPORT_BUCKET
+from local_cloud.s3batch import REPORT_PREFIX as S3BATCH_REPORT_PREFIX
 from tests.infra.conftest import cdk_json_context
 from voiceid_emulator.clock import Pacing
 
@@ -41,14 +43,21 @@ def synth_local_template(outdir: Path, **overrides: object) -> Path:
 
 
 TEST_PACING = Pacing(submitted_seconds=0.3, seconds_per_request=0.15)
+LOCAL_S3BATCH_REPORTS = f"s3://{S3BATCH_REPORT_BUCKET}/{S3BATCH_REPORT_PREFIX}/"
 
 
 @pytest.fixture(scope="session")
 def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Short poll waits so jobs are followed within seconds. The schedule fires once an hour, so that it
     # never starts a tracker in the middle of a test; the tests invoke the sweep themselves.
+    # S3 Batch Operations jobs report where the local cloud's job role may write (local_cloud/s3batch.py, the
+    # reportBucketArn and reportPrefix of outputs.json's s3batch section).
     return synth_local_template(
-        tmp_path_factory.mktemp("local-cdk.out"), pollMinSeconds=1, pollMaxSeconds=2, sweepMinutes=60
+        tmp_path_factory.mktemp("local-cdk.out"),
+        pollMinSeconds=1,
+        pollMaxSeconds=2,
+        sweepMinutes=60,
+        s3BatchReportLocations=[LOCAL_S3BATCH_REPORTS],
     )
 
 

@@ -109,7 +109,9 @@ def _synth_json(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 
 def test_bedrock_alone_has_no_voice_id_rule_or_grant(tmp_path: Path) -> None:
-    template_json = _synth_json(tmp_path, voiceIdDomainIds=[], outputLocations=None, outputKmsKeyArns=None)
+    template_json = _synth_json(
+        tmp_path, voiceIdDomainIds=[], outputLocations=None, outputKmsKeyArns=None, s3BatchJobDescriptionPrefixes=None
+    )
     rules = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
     assert [rule["Properties"]["EventPattern"]["source"] for rule in rules] == [["aws.bedrock"]]
     assert "voiceid:" not in json.dumps(template_json)
@@ -118,7 +120,7 @@ def test_bedrock_alone_has_no_voice_id_rule_or_grant(tmp_path: Path) -> None:
 
 
 def test_voice_id_alone_has_no_bedrock_rule_or_grant(tmp_path: Path) -> None:
-    template_json = _synth_json(tmp_path, bedrockJobNamePrefixes=None)
+    template_json = _synth_json(tmp_path, bedrockJobNamePrefixes=None, s3BatchJobDescriptionPrefixes=None)
     assert "bedrock:" not in json.dumps(template_json)
     assert "aws.bedrock" not in json.dumps(template_json)
     assert template_json["Outputs"]["TrackedServices"]["Value"] == "voiceid"

@@ -27,17 +27,40 @@ def test_cdk_json_defaults_load() -> None:
 
 
 def test_voice_id_alone_bedrock_alone_and_both_are_valid() -> None:
-    both = load_config(Context())
-    assert both.tracked_services == ("voiceid", "bedrock")
-    assert both.bedrock is not None and both.bedrock.job_name_prefixes == ("tracked-",)
-    voice_id = load_config(Context(bedrockJobNamePrefixes=None))
+    all_three = load_config(Context())
+    assert all_three.tracked_services == ("voiceid", "bedrock", "s3")
+    assert all_three.bedrock is not None and all_three.bedrock.job_name_prefixes == ("tracked-",)
+    both = load_config(Context(s3BatchJobDescriptionPrefixes=None))
+    assert both.tracked_services == ("voiceid", "bedrock") and both.s3batch is None
+    voice_id = load_config(Context(bedrockJobNamePrefixes=None, s3BatchJobDescriptionPrefixes=None))
     assert voice_id.tracked_services == ("voiceid",) and voice_id.bedrock is None
     # Without Voice ID domains, Voice ID's output locations and keys are not needed either.
-    bedrock = load_config(Context(voiceIdDomainIds=[], outputLocations=None, outputKmsKeyArns=None))
+    bedrock = load_config(
+        Context(voiceIdDomainIds=[], outputLocations=None, outputKmsKeyArns=None, s3BatchJobDescriptionPrefixes=[])
+    )
     assert bedrock.tracked_services == ("bedrock",) and bedrock.output_locations == ()
     # As the README's deploy command gives them on the command line: '[]' strings.
-    from_cli = load_config(Context(voiceIdDomainIds="[]", outputLocations="[]", outputKmsKeyArns="[]"))
+    from_cli = load_config(
+        Context(voiceIdDomainIds="[]", outputLocations="[]", outputKmsKeyArns="[]", s3BatchJobDescriptionPrefixes="[]")
+    )
     assert from_cli.tracked_services == ("bedrock",) and from_cli.output_kms_key_arns == ()
+
+
+def test_s3_batch_operations_alone_is_valid_and_its_keys_are_read() -> None:
+    s3batch = load_config(
+        Context(
+            voiceIdDomainIds=[],
+            outputLocations=None,
+            outputKmsKeyArns=None,
+            bedrockJobNamePrefixes=None,
+            s3BatchJobDescriptionPrefixes='["nightly copy ", "tagging"]',
+            s3BatchReportLocations="s3://reports-bucket/batch",
+        )
+    )
+    assert s3batch.tracked_services == ("s3",) and s3batch.bedrock is None
+    assert s3batch.s3batch is not None
+    assert s3batch.s3batch.description_prefixes == ("nightly copy ", "tagging")
+    assert [location.uri for location in s3batch.s3batch.report_locations] == ["s3://reports-bucket/batch/"]
 
 
 def test_command_line_strings_are_coerced() -> None:
@@ -58,8 +81,16 @@ def test_command_line_strings_are_coerced() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"voiceIdDomainIds": None, "bedrockJobNamePrefixes": None}, "are both empty"),
-        ({"voiceIdDomainIds": [], "bedrockJobNamePrefixes": []}, "are both empty"),
+        (
+            {"voiceIdDomainIds": None, "bedrockJobNamePrefixes": None, "s3BatchJobDescriptionPrefixes": None},
+            "are all empty",
+        ),
+        ({"voiceIdDomainIds": [], "bedrockJobNamePrefixes": [], "s3BatchJobDescriptionPrefixes": []}, "are all empty"),
+        ({"s3BatchReportLocations": None}, "tracker:s3BatchReportLocations is not set"),
+        ({"s3BatchReportLocations": ["reports/x"]}, "s3BatchReportLocations: 'reports/x' is not an s3://"),
+        ({"s3BatchJobDescriptionPrefixes": ["  "]}, "is not the start of a job description"),
+        ({"s3BatchJobDescriptionPrefixes": ["x" * 257]}, "is not the start of a job description"),
+        ({"s3BatchJobDescriptionPrefixes": ["a,b"]}, "'a,b' contains a comma"),
         ({"voiceIdDomainIds": ["not-a-domain"]}, "is not a Voice ID domain id"),
         ({"outputLocations": None}, "tracker:outputLocations is not set"),
         ({"bedrockJobNamePrefixes": ["-starts-badly"]}, "is not the start of a Bedrock job name"),

@@ -158,7 +158,8 @@ def test_one_rule_per_kind_matches_its_events_in_configured_domains(
     template_json: dict[str, Any], kind: str, detail_types: list[str]
 ) -> None:
     rules = [r for r in template_json["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-    assert len(rules) == 3  # one more for Bedrock (tests/infra/test_bedrock_infra.py)
+    # One more each for Bedrock and S3 Batch Operations (tests/infra/test_bedrock_infra.py, test_s3batch_infra.py).
+    assert len(rules) == 4
     (rule,) = [r for r in rules if r["Properties"]["EventPattern"]["detail-type"] == detail_types]
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.voiceid"],
@@ -198,7 +199,8 @@ def test_record_failures_reads_only_the_output_prefix_and_decrypts_only_via_s3(
     policy = statements(template_json, "RecordFailuresRole")
     (s3_read,) = [s for s in policy if "s3:GetObject" in actions_of(s)]
     assert actions_of(s3_read) == ["s3:GetObject"]
-    # The output prefixes (job output) and the input prefixes (manifests, Bedrock input), nothing else.
+    # The output prefixes (job output), the input prefixes (manifests, Bedrock input) and the S3 Batch Operations
+    # report prefixes, nothing else.
     expected = [
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":s3:::{uri.removeprefix('s3://')}*"]]}
         for uri in (
@@ -206,6 +208,7 @@ def test_record_failures_reads_only_the_output_prefix_and_decrypts_only_via_s3(
             *CONTEXT["tracker:inputLocations"],
             *CONTEXT["tracker:bedrockOutputLocations"],
             *CONTEXT["tracker:bedrockInputLocations"],
+            *CONTEXT["tracker:s3BatchReportLocations"],
         )
     ]
     assert sorted(map(str, s3_read["Resource"])) == sorted(map(str, expected))

@@ -164,12 +164,21 @@ LIST_PAGE_SIZE = 1000
 
 class S3BatchJobLister:
     """Lists the account's jobs created within the lookback, one ListJobs page at a time (NextToken). ListJobs
-    has no time filter and documents no order, so every page is read and the older jobs are dropped here."""
+    has no time filter and documents no order, so every page is read and the older jobs are dropped here; with
+    `followed` (the stack's scope: S3BatchScope.problem_with_description), so are the jobs whose Description the
+    configuration does not follow. Their report location is not listed: validate-input checks it."""
 
-    def __init__(self, client: S3ControlClient, lookback: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        client: S3ControlClient,
+        lookback: timedelta,
+        clock: Callable[[], datetime],
+        followed: Callable[[str | None], bool] | None = None,
+    ) -> None:
         self._client = client
         self._lookback = lookback
         self._clock = clock
+        self._followed = followed
 
     def list_jobs(self, domain_id: str, kind: JobKind) -> Iterator[ListedJob]:
         """Every page's jobs in one stream."""
@@ -198,6 +207,8 @@ class S3BatchJobLister:
                         continue
                     seen.add(job_id)
                     if created_at < created_after:
+                        continue
+                    if self._followed is not None and not self._followed(entry.get("Description")):
                         continue
                     page.append(
                         ListedJob(
