@@ -109,12 +109,12 @@ class BatchJobTrackerStack(Stack):
             retry_input = bedrock.retry_input_location
             CfnOutput(self, "BedrockRetryInputLocation", value=retry_input.uri if retry_input else "")
             CfnOutput(self, "BedrockMinRecordsPerJob", value=str(bedrock.min_records_per_job))
-
-
-def _uris(locations: Sequence[OutputLocation]) -> list[str]:
-    return [location.uri for location in locations]
         if config.s3batch is not None:
             # The "domain" of S3 Batch Operations jobs in the table's keys (JOB#<account>#<jobId>).
             CfnOutput(self, "S3BatchAccountId", value=self.account)
             CfnOutput(self, "S3BatchJobDescriptionPrefixes", value=",".join(config.s3batch.description_prefixes))
             CfnOutput(self, "S3BatchReportLocations", value=",".join(_uris(config.s3batch.report_locations)))
+
+
+def _uris(locations: Sequence[OutputLocation]) -> list[str]:
+    return [location.uri for location in locations]

@@ -28,10 +28,10 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 
 # The cdk-nag finding's resource for every model invocation job of the account and Region.
 BEDROCK_JOBS_RESOURCE = "/^Resource::arn:<AWS::Partition>:bedrock:.*:model-invocation-job/\\*$/g"
-
-# checkov findings that do not apply to these functions, and why (see infra/checkov.py).
 # ...and every S3 Batch Operations job of the account and Region.
 S3BATCH_JOBS_RESOURCE = "/^Resource::arn:<AWS::Partition>:s3:.*:job/\\*$/g"
+
+# checkov findings that do not apply to these functions, and why (see infra/checkov.py).
 NO_VPC: Skip = (
     "CKV_AWS_117",
     "The functions call only AWS public APIs (Voice ID, S3, DynamoDB, Step Functions) and reach no resource in "
@@ -82,11 +82,11 @@ class TrackerFunctions(Construct):
         self._grant_describe(config)
         self._grant_output_read(config)
         self._grant_bedrock_files(config)
+        self._grant_s3batch_reports(config)
         self._grant_table_writes(table)
         self._grant_wake_up(table)
         self._grant_sweep(config, table)
 
-        self._grant_s3batch_reports(config)
     def _dependency_layer(self) -> lambda_.LayerVersion:
         # Lambda mounts it at /opt; its python/ folder is on the runtime's sys.path.
         return lambda_.LayerVersion(
@@ -268,6 +268,7 @@ class TrackerFunctions(Construct):
                     actions=[kind.describe_action for kind in voice_id], resources=self._domain_arns(config)
                 )
             )
+        self._grant_s3batch_describe()
         bedrock = self._kinds_of("bedrock")
         if bedrock:
             for function in (self.describe_job, self.validate_input):
@@ -279,7 +280,6 @@ class TrackerFunctions(Construct):
                 NagSuppressions.add_resource_suppressions(
                     function.role,  # type: ignore[arg-type]
                     [
-        self._grant_s3batch_describe()
                         {
                             "id": "AwsSolutions-IAM5",
                             "reason": "A model invocation job's ARN ends in an id Bedrock generates; the jobs a "
@@ -291,17 +291,6 @@ class TrackerFunctions(Construct):
                     apply_to_children=True,
                 )
 
-    def _bedrock_job_arns(self) -> str:
-        return Stack.of(self).format_arn(service="bedrock", resource="model-invocation-job", resource_name="*")
-
-    def _domain_arns(self, config: TrackerConfig) -> list[str]:
-        stack = Stack.of(self)
-        return [
-            stack.format_arn(service="voiceid", resource="domain", resource_name=domain_id)
-            for domain_id in config.voice_id_domain_ids
-        ]
-
-    def _grant_bedrock_files(self, config: TrackerConfig) -> None:
     def _grant_s3batch_describe(self) -> None:
         """s3:DescribeJob on the account's jobs, for describe-job and validate-input (which checks a job's
         description and report location before anything is written)."""
@@ -352,6 +341,17 @@ class TrackerFunctions(Construct):
             apply_to_children=True,
         )
 
+    def _bedrock_job_arns(self) -> str:
+        return Stack.of(self).format_arn(service="bedrock", resource="model-invocation-job", resource_name="*")
+
+    def _domain_arns(self, config: TrackerConfig) -> list[str]:
+        stack = Stack.of(self)
+        return [
+            stack.format_arn(service="voiceid", resource="domain", resource_name=domain_id)
+            for domain_id in config.voice_id_domain_ids
+        ]
+
+    def _grant_bedrock_files(self, config: TrackerConfig) -> None:
         """Bedrock writes one `.jsonl.out` per input file, whose names only a listing tells: the record step
         lists (and reads) the configured output and input prefixes, and nothing else."""
         bedrock = config.bedrock
@@ -418,6 +418,12 @@ class TrackerFunctions(Construct):
             # ListModelInvocationJobs names no resource type (it lists the account's jobs): "*" is the only
             # resource it can be granted on; the sweep filters by name prefix and output location itself.
             statements.append(iam.PolicyStatement(actions=[kind.list_action for kind in bedrock], resources=["*"]))
+        s3batch = self._kinds_of("s3")
+        if s3batch:
+            # ListJobs names no resource type either (it lists the account's jobs); the sweep keeps only jobs
+            # whose description the configuration names, and validate-input checks their report location.
+            statements.append(iam.PolicyStatement(actions=[kind.list_action for kind in s3batch], resources=["*"]))
+        lists_everything = bool(bedrock or s3batch)
         statements += [
             iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn]),
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine_arn(stack)]),
@@ -429,12 +435,6 @@ class TrackerFunctions(Construct):
             self.sweep.role,  # type: ignore[arg-type]
             [
                 {
-        s3batch = self._kinds_of("s3")
-        if s3batch:
-            # ListJobs names no resource type either (it lists the account's jobs); the sweep keeps only jobs
-            # whose description the configuration names, and validate-input checks their report location.
-            statements.append(iam.PolicyStatement(actions=[kind.list_action for kind in s3batch], resources=["*"]))
-        lists_everything = bool(bedrock or s3batch)
                     "id": "AwsSolutions-IAM5",
                     "reason": "DescribeExecution covers the tracker state machine's own executions, whose names "
                     "are chosen when they start (the lock-holder check)"
@@ -522,10 +522,10 @@ def _scope_environment(config: TrackerConfig) -> dict[str, str]:
             "BEDROCK_OUTPUT_LOCATIONS": ",".join(location.uri for location in config.bedrock.output_locations),
             "BEDROCK_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
-    return environment
     if config.s3batch is not None:
         environment |= {
             "S3BATCH_JOB_DESCRIPTION_PREFIXES": ",".join(config.s3batch.description_prefixes),
             "S3BATCH_REPORT_LOCATIONS": ",".join(location.uri for location in config.s3batch.report_locations),
             "S3BATCH_ACCOUNT_ID": Aws.ACCOUNT_ID,
         }
+    return environment
