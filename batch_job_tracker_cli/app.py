@@ -6,6 +6,7 @@ and exit 1; usage errors exit 2."""
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,9 +16,9 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from typer.core import TyperGroup
 
-from batch_job_tracker_cli import bedrock_retry, render
+from batch_job_tracker_cli import bedrock_retry, render, s3batch_retry
 from batch_job_tracker_cli.erasure import erase as erase_subject
-from batch_job_tracker_cli.erasure import subject_attributes
+from batch_job_tracker_cli.erasure import retry_file_format, subject_attributes
 from batch_job_tracker_cli.errors import CliError, explain_aws_error
 from batch_job_tracker_cli.executions import (
     EXECUTION_STATUSES,
@@ -129,7 +130,8 @@ class _Commands(TyperGroup):
 app = typer.Typer(
     cls=_Commands,
     name=CLI_NAME,
-    help="Operate the batch job tracker (Amazon Bedrock batch inference, Amazon Connect Voice ID): list recorded "
+    help="Operate the batch job tracker (Amazon Bedrock batch inference, Amazon Connect Voice ID, Amazon S3 Batch "
+    "Operations): list recorded "
     "jobs, read and retry their failed and unprocessed records, start and "
     "watch trackers, and sweep.",
     epilog=_example("--local jobs", f"--stack {DEFAULT_STACK_NAME} show {EXAMPLE_JOB}"),
@@ -394,31 +396,36 @@ def retry(
     *,
     job: Annotated[str, typer.Argument(metavar="JOB", help="The recorded job whose failures to retry.")],
     codes: Annotated[
-        str | None, typer.Option(help="Only failures with these ErrorCodes, comma-separated (default: all).")
+        str | None,
+        typer.Option(
+            help="Only failures with these ErrorCodes, comma-separated (default: all): HTTP status codes, "
+            "UNPROCESSED, or a service's codes (NoSuchKey,AccessDenied)."
+        ),
     ] = None,
     output: Annotated[
         str | None,
         typer.Option(
             metavar="S3URI",
-            help="Folder for the new manifest or JSONL (default: Voice ID, the input manifest's folder; Bedrock, "
-            "the stack's BedrockRetryInputLocation, tracker:bedrockRetryInputLocation).",
+            help="Folder for the new manifest or JSONL (default: Voice ID and S3 Batch Operations, the input "
+            "manifest's folder; Bedrock, the stack's BedrockRetryInputLocation, tracker:bedrockRetryInputLocation).",
         ),
     ] = None,
     start: Annotated[bool, typer.Option("--start", help="Also start the new job (same kind and config).")] = False,
 ) -> None:
     """Write a retry manifest of a recorded job's failed requests; --start also starts the job.
 
-    The manifest holds the chosen failed requests' entries copied from the job's input manifest; its S3 URI is
-    printed. With --start, a job of the same kind and config (Describe<Kind>Job) is started on it and its JobId
-    printed. Running it again with the same selection writes the same manifest and, with --start, gets the same job:
-    its ClientToken is a hash of the job and the chosen RequestIds."""
+    The manifest holds the chosen failed requests' entries copied from the job's input manifest (Bedrock: their
+    JSONL lines; S3 Batch Operations: a CSV of the failed tasks' Bucket,Key[,VersionId], keys URL-encoded); its
+    S3 URI is printed. With --start, a job of the same kind and config (Describe<Kind>Job) is started on it and
+    its JobId printed. Running it again with the same selection writes the same manifest and, with --start, gets
+    the same job: its ClientToken is a hash of the job and the chosen RequestIds."""
     target = _target(ctx)
     chosen_codes = parse_codes(codes)
     output_uri = S3Uri.parse(output, "--output") if output else None
     record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
     kind = _record_kind(target, record)
     recorded_failures = failed_requests(target.dynamodb(), target.table_name, record, kind)
-    unnamed = left_out(record, chosen_codes)
+    unnamed = LEFT_OUT.get(kind.service.key, _nothing_left_out)(record, chosen_codes)
     request_ids = set(choose(record, kind, recorded_failures, chosen_codes, unnamed=unnamed))
     if unnamed:
         render.stderr_console().print(f"note: {unnamed}", markup=False)
@@ -518,8 +525,58 @@ def _retry_location(target: Target) -> S3Uri:
     return S3Uri.parse(location, "BedrockRetryInputLocation")
 
 
+def _retry_s3_batch(
+    target: Target,
+    record: JobRecord,
+    kind: JobKind,
+    chosen: list[FailedRequest],
+    *,
+    output_uri: S3Uri | None,
+    start: bool,
+) -> None:
+    """A CSV manifest of the chosen tasks' objects, to --output or the original manifest's folder; --start
+    creates the job (the original's operation, role, report and priority; the stack's tracked description
+    prefix and tags)."""
+    original_manifest = input_manifest_uri(record) if record.summary and record.summary.get("InputUri") else None
+    folder = output_uri or (
+        S3Uri(original_manifest.bucket, posixpath.dirname(original_manifest.key)) if original_manifest else None
+    )
+    if folder is None:
+        raise CliError(f"job {record.job_id}'s manifest is unknown (no InputUri): say where to write with --output")
+    prefixes = target.listed_output(S3BATCH_PREFIXES_OUTPUT)
+    plan = s3batch_retry.plan(record, chosen, folder, original_manifest, prefixes)
+    etag = s3batch_retry.write_manifest(target.s3(), plan)
+    info = render.stderr_console()
+    info.print(
+        f"Wrote a manifest of {len(plan.objects)} object(s) from the failed tasks of {kind.noun} job "
+        f"{record.job_id} to:",
+        markup=False,
+    )
+    typer.echo(str(plan.manifest_uri))
+    if not start:
+        info.print("Start it with --start (the same command again).", markup=False)
+        return
+    tags = s3batch_retry.parse_tags(target.optional_output(S3BATCH_TAGS_OUTPUT))
+    new_job = s3batch_retry.create_retry_job(target.s3control(), plan, etag, tags)
+    info.print(
+        f"Created {kind.noun} job {new_job} ({plan.description!r}, ClientRequestToken "
+        f"{plan.client_request_token}); follow it with `{CLI_NAME} watch {new_job}`:",
+        markup=False,
+    )
+    typer.echo(new_job)
+
+
+def _nothing_left_out(record: JobRecord, codes: frozenset[int | str] | None) -> str | None:
+    return None
+
+
 # How each service's jobs are retried, by JobService.key.
-RETRIES = {"voiceid": _retry_voice_id, "bedrock": _retry_bedrock}
+RETRIES = {"voiceid": _retry_voice_id, "bedrock": _retry_bedrock, "s3": _retry_s3_batch}
+# What a retry of each service's jobs cannot hold, said beside it (failures the record counts and no item names).
+LEFT_OUT = {"bedrock": left_out, "s3": s3batch_retry.left_out}
+# The stack's outputs naming which S3 Batch Operations jobs it follows (tracker:s3Batch... keys, infra/config.py).
+S3BATCH_PREFIXES_OUTPUT = "S3BatchDescriptionPrefixes"
+S3BATCH_TAGS_OUTPUT = "S3BatchJobTags"
 
 
 @app.command(
@@ -544,7 +601,7 @@ def track(
         str | None,
         typer.Option(
             help="The job's kind (default: the kind its items name, else its id's: a 12-character id is "
-            "BEDROCK_BATCH_INFERENCE, a 22-character one FRAUDSTER_REGISTRATION).",
+            "BEDROCK_BATCH_INFERENCE, a UUID S3_BATCH_OPERATIONS, a 22-character one FRAUDSTER_REGISTRATION).",
             show_default=False,
         ),
     ] = None,
@@ -699,6 +756,7 @@ def executions(
     epilog=_example(
         "--local erase --customer-speaker-id cust-0042",
         "erase --record-id CALL0000001 --job TEDksALNsaMmuOzH6eGyRm --format json",
+        "erase --object-key 'scans/customer-7731/passport.jpg'",
     )
 )
 def erase(
@@ -710,6 +768,14 @@ def erase(
     record_id: Annotated[
         str | None, typer.Option(metavar="ID", help="Delete every item naming this RecordId (record kinds).")
     ] = None,
+    object_key: Annotated[
+        str | None,
+        typer.Option(
+            metavar="KEY",
+            help="Delete every item naming this object Key (S3 Batch Operations tasks), in any bucket, and the "
+            "retry manifests listing it.",
+        ),
+    ] = None,
     job: Annotated[
         str | None, typer.Option(metavar="JOB", help="Only items of this job (a RecordId is unique per job only).")
     ] = None,
@@ -717,7 +783,7 @@ def erase(
         list[str] | None,
         typer.Option(
             metavar="S3URI",
-            help="Also search this folder for retry JSONL files (repeatable; BedrockRetryInputLocation always).",
+            help="Also search this folder for retry files (repeatable; BedrockRetryInputLocation always).",
         ),
     ] = None,
     output_format: Annotated[
@@ -729,15 +795,17 @@ def erase(
 
     Finds the items through the FailuresBySubject index (never a Scan) and deletes them by key, with the items
     whose subject could not be read that name the customer elsewhere (an ErrorMessage). Deletes the retry JSONL
-    files with a line naming them under the stack's BedrockRetryInputLocation and each --retry-location.
+    files with a line naming them under the stack's BedrockRetryInputLocation and each --retry-location; for an
+    --object-key, the CSV retry manifests `retry` wrote listing it, beside the jobs' manifests and under each
+    --retry-location.
     Running it again deletes nothing more and says so. Logs and Step Functions histories are not items: see
     docs/data-governance.md for what else to erase."""
-    chosen = [
-        (name, value) for name, value in (("CustomerSpeakerId", customer_speaker_id), ("RecordId", record_id)) if value
-    ]
+    options = (("CustomerSpeakerId", customer_speaker_id), ("RecordId", record_id), ("Key", object_key))
+    chosen = [(name, value) for name, value in options if value]
     if len(chosen) != 1:
         raise typer.BadParameter(
-            "give exactly one of --customer-speaker-id or --record-id", param_hint="--customer-speaker-id / --record-id"
+            "give exactly one of --customer-speaker-id, --record-id or --object-key",
+            param_hint="--customer-speaker-id / --record-id / --object-key",
         )
     ((attribute, value),) = chosen
     if job is not None:
@@ -764,7 +832,7 @@ def erase(
         attribute,
         value,
         job_id=job,
-        s3=target.s3() if folders else None,
+        s3=target.s3() if folders or retry_file_format(attribute).in_job_input_folders else None,
         retry_folders=folders,
     )
     if output_format is TableOrJson.json:
@@ -779,7 +847,8 @@ def erase(
         )
     for uri in erasure.retry_files:
         console.print(f"Deleted the retry file {uri}: it held a record naming {attribute} {value}.", markup=False)
-    if not folders and target.scopes_by_service["bedrock"]:  # a stack that follows Bedrock jobs, which have retry files
+    # A stack that follows Bedrock jobs has retry files only `BedrockRetryInputLocation` or the operator can name.
+    if not folders and target.scopes_by_service["bedrock"] and not retry_file_format(attribute).in_job_input_folders:
         render.stderr_console().print(
             "note: no retry folder searched (no BedrockRetryInputLocation; name others with --retry-location)",
             markup=False,

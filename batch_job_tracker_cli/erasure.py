@@ -2,19 +2,24 @@
 `FailuresBySubject` index (never a Scan) and deleted by key, and the retry JSONL files that hold their records.
 
 Which attribute names a person is the job kinds' data (`JobKind.subject_attribute`: CustomerSpeakerId for
-speaker enrollments, RecordId for a kind whose records are customers'); the index is keyed on it at record
-time, so a new kind is covered by its description alone. An item whose attribute could not be read (a
-speaker enrollment whose input manifest the tracker may not read) is keyed in the index's unread partition
-of that attribute instead: its ErrorMessage can still name the person (Voice ID's 409 does), so those items
-are read and searched for the value. Deleting a key or an object that is already gone succeeds, so running
-an erasure again deletes nothing more and reports so.
+speaker enrollments, RecordId for a kind whose records are customers', Key for S3 Batch Operations tasks, whose
+object keys may name one); the index is keyed on it at record time, so a new kind is covered by its description
+alone. Which retry files may hold the value is data too (`RETRY_FILES_BY_SUBJECT`): Bedrock's retry JSONL, or,
+for an object key, the CSV manifests `retry` wrote for S3 Batch Operations jobs. An item whose attribute could
+not be read (a speaker enrollment whose input manifest the tracker may not read) is keyed in the index's
+unread partition of that attribute instead: its ErrorMessage can still name the person (Voice ID's 409 does),
+so those items are read and searched for the value. Deleting a key or an object that is already gone succeeds,
+so running an erasure again deletes nothing more and reports so.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -143,22 +148,75 @@ def unread_items_naming(client: DynamoDBClient, table: str, attribute: str, valu
     return found, len(keys)
 
 
-def retry_files_naming(client: S3Client, folders: Sequence[S3Uri], value: str, job_id: str | None) -> list[str]:
-    """The retry JSONL files under `folders` with a line naming `value` (of job `job_id` only, when given and
-    the file says its source job: `SOURCE_JOB_METADATA`). Each file is streamed line by line. A folder whose
-    bucket does not exist, or a file gone since it was listed, holds nothing; CliError when one cannot be read."""
+def _names_in_lines(reader: S3ObjectReader, location: S3Location, value: str) -> bool:
+    return any(
+        names(line.decode("utf-8", "replace"), value) for line in lines(reader.chunks(location), source=location.uri)
+    )
+
+
+def _lists_object_key(reader: S3ObjectReader, location: S3Location, value: str) -> bool:
+    """Whether a CSV manifest has a row whose key, decoded as S3 Batch Operations decodes it, is `value`
+    (a key's line ends are URL-encoded, so a row is a line)."""
+    for line in lines(reader.chunks(location), source=location.uri):
+        for row in csv.reader([line.decode("utf-8", "replace")]):
+            if len(row) >= 2 and urllib.parse.unquote_plus(row[1]) == value:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class RetryFileFormat:
+    """The retry files that may hold a subject's value: how they end and how a value is found in them."""
+
+    suffix: str
+    holds: Callable[[S3ObjectReader, S3Location, str], bool]
+    written_by_retry_only: bool = False
+    """Only files `retry` wrote (they carry SOURCE_JOB_METADATA): their folder also holds people's own files
+    (an S3 Batch Operations retry manifest lies beside the job's own manifest by default)."""
+    in_job_input_folders: bool = False
+    """Also searched in the input folders of the jobs whose items name the value (`retry`'s default folder)."""
+
+
+RETRY_JSONL = RetryFileFormat(INPUT_SUFFIX, _names_in_lines)
+S3BATCH_RETRY_MANIFEST = RetryFileFormat(
+    ".csv", _lists_object_key, written_by_retry_only=True, in_job_input_folders=True
+)
+# The retry files searched for each subject attribute; any other attribute: the Bedrock retry JSONL.
+RETRY_FILES_BY_SUBJECT = {"Key": S3BATCH_RETRY_MANIFEST}
+
+
+def retry_file_format(attribute: str) -> RetryFileFormat:
+    return RETRY_FILES_BY_SUBJECT.get(attribute, RETRY_JSONL)
+
+
+def retry_files_naming(
+    client: S3Client,
+    folders: Sequence[S3Uri],
+    value: str,
+    job_id: str | None,
+    file_format: RetryFileFormat = RETRY_JSONL,
+) -> list[str]:
+    """The retry files under `folders` that hold `value` (of job `job_id` only, when given and the file says its
+    source job: `SOURCE_JOB_METADATA`). Each file is streamed line by line. A folder whose bucket does not
+    exist, or a file gone since it was listed, holds nothing; CliError when one cannot be read."""
     reader = S3ObjectReader(client, chunk_bytes=1024 * 1024)
     found: list[str] = []
     try:
-        for folder in folders:
+        for folder in dict.fromkeys(folders):
             try:
-                keys = [key for key in reader.keys(S3Location(folder.bucket, folder.key)) if key.endswith(INPUT_SUFFIX)]
+                keys = [
+                    key
+                    for key in reader.keys(S3Location(folder.bucket, folder.key))
+                    if key.endswith(file_format.suffix)
+                ]
             except OutputFileMissing:
                 continue
             for key in keys:
                 location = S3Location(folder.bucket, key)
                 try:
-                    if _of_job(client, location, job_id) and _names_in_lines(reader, location, value):
+                    if _of_job(client, location, job_id, file_format.written_by_retry_only) and file_format.holds(
+                        reader, location, value
+                    ):
                         found.append(location.uri)
                 except OutputFileMissing:
                     continue
@@ -167,16 +225,10 @@ def retry_files_naming(client: S3Client, folders: Sequence[S3Uri], value: str, j
     return found
 
 
-def _names_in_lines(reader: S3ObjectReader, location: S3Location, value: str) -> bool:
-    return any(
-        names(line.decode("utf-8", "replace"), value) for line in lines(reader.chunks(location), source=location.uri)
-    )
-
-
-def _of_job(client: S3Client, location: S3Location, job_id: str | None) -> bool:
+def _of_job(client: S3Client, location: S3Location, job_id: str | None, written_by_retry: bool = False) -> bool:
     """Whether the file holds records of `job_id` (any file when None): a file written before the retry kept
-    its source job in the object's metadata is searched anyway."""
-    if job_id is None:
+    its source job in the object's metadata is searched anyway, unless only files `retry` wrote are."""
+    if job_id is None and not written_by_retry:
         return True
     try:
         metadata = client.head_object(Bucket=location.bucket, Key=location.key).get("Metadata", {})
@@ -184,7 +236,25 @@ def _of_job(client: S3Client, location: S3Location, job_id: str | None) -> bool:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
             raise OutputFileMissing(f"{location.uri} does not exist") from error
         raise CliError(f"cannot read the metadata of the retry file {location.uri}: {error}") from error
-    return metadata.get(SOURCE_JOB_METADATA) in (None, job_id)
+    source = metadata.get(SOURCE_JOB_METADATA)
+    if written_by_retry and source is None:
+        return False
+    return job_id is None or source in (None, job_id)
+
+
+def job_input_folders(client: DynamoDBClient, table: str, items: Iterable[ErasedItem]) -> list[S3Uri]:
+    """The folders of the input manifests (the summaries' InputUri) of the items' jobs."""
+    keys = [
+        {schema.PARTITION_KEY: {"S": partition}, schema.SORT_KEY: {"S": schema.SUMMARY_SORT_KEY}}
+        for partition in dict.fromkeys(item.partition_key for item in items)
+    ]
+    folders: list[S3Uri] = []
+    for summary in _batch_get(client, table, keys, "the summaries of the jobs naming it") if keys else []:
+        uri = summary.get("InputUri")
+        if isinstance(uri, str) and uri.startswith("s3://"):
+            manifest = S3Uri.parse(uri)
+            folders.append(S3Uri(manifest.bucket, posixpath.dirname(manifest.key)))
+    return list(dict.fromkeys(folders))
 
 
 def delete_retry_files(client: S3Client, uris: Iterable[str]) -> list[str]:
@@ -242,16 +312,21 @@ def erase(
     retry_folders: Sequence[S3Uri] = (),
 ) -> Erasure:
     """Delete every item naming `value` as `attribute`, or naming it elsewhere when its `attribute` could not be
-    read, and every retry file under `retry_folders` with a line naming it (of job `job_id` only, when given);
-    returns what was deleted (nothing on a re-run). The files go first: a re-run after a failure finds them by
-    their folders, whatever is left of the items. CliError listing the command for each file S3 kept."""
+    read, and every retry file under `retry_folders` (and, for a format kept beside the jobs' input, under the
+    input folders of the jobs whose items name it) that holds it (of job `job_id` only, when given); returns
+    what was deleted (nothing on a re-run). The files go before the items: a re-run after a failure finds them
+    again, whatever is left of the items. CliError listing the command for each file S3 kept."""
     if not value.strip():
         raise CliError(f"the {attribute} to erase is empty")
-    files = retry_files_naming(s3, retry_folders, value, job_id) if s3 is not None and retry_folders else []
-    refused = delete_retry_files(s3, files) if s3 is not None else []
     named = items_naming(client, table, attribute, value)
     unread, read = unread_items_naming(client, table, attribute, value)
     found = [item for item in dict.fromkeys([*named, *unread]) if job_id in (None, item.job_id)]
+    file_format = retry_file_format(attribute)
+    folders = [*retry_folders]
+    if s3 is not None and file_format.in_job_input_folders:
+        folders.extend(job_input_folders(client, table, found))
+    files = retry_files_naming(s3, folders, value, job_id, file_format) if s3 is not None and folders else []
+    refused = delete_retry_files(s3, files) if s3 is not None else []
     delete_items(client, table, found)
     if refused:
         commands = "\n".join(f"  aws s3 rm {uri}" for uri in refused)
@@ -263,5 +338,5 @@ def erase(
         items=found,
         unread_items_read=read,
         retry_files=files,
-        retry_folders=[str(folder) for folder in retry_folders],
+        retry_folders=[str(folder) for folder in dict.fromkeys(folders)],
     )

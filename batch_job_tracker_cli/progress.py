@@ -1,9 +1,10 @@
 """`watch`: follow a job until the tracker has recorded it, from the table and the job's service.
 
 Each round reads the job's summary and lock (one BatchGetItem) and, while the job runs, describes it once
-through its service (Voice ID, Bedrock); a job that ended and was recorded between two rounds is described once
-more, for its last reading. Voice ID allows 2 TPS per account, shared with every tracker and the
-sweep, so rounds are seconds apart (`--interval`, at least 1 s) and a finished job is not described again.
+through its service (Voice ID, Bedrock, S3 Batch Operations); a job that ended and was recorded between two
+rounds is described once more, for its last reading. Voice ID allows 2 TPS per account, shared with every
+tracker and the sweep, so rounds are seconds apart (`--interval`, at least 1 s) and a finished job is not
+described again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from batch_job_tracker_cli.executions import tracker_status
 from batch_job_tracker_cli.records import JobRecord, lookup_job
 from batch_job_tracker_cli.render import counts_text
 from batch_job_tracker_cli.shared import CLI_NAME, JOB_KINDS, JobKind, schema
+from job_tracker.adapters.s3control import S3BatchJobDescriber
+from job_tracker.errors import JobNotFound, TrackerError
+from job_tracker.models import JobRef
 
 if TYPE_CHECKING:
     from batch_job_tracker_cli.target import Target
@@ -65,8 +69,21 @@ def _describe_bedrock(target: Target, kind: JobKind, domain_id: str, job_id: str
     return str(job.get("status")), percent
 
 
+def _describe_s3_batch(target: Target, kind: JobKind, domain_id: str, job_id: str) -> tuple[str, int | None]:
+    """S3 Batch Operations' status and its ProgressSummary's (succeeded + failed) / total tasks, read by the
+    tracker's own describe adapter (DescribeJob in the job's account)."""
+    try:
+        job = S3BatchJobDescriber(target.s3control()).describe(JobRef(domain_id, job_id), kind)
+    except JobNotFound as error:
+        raise CliError(f"S3 Batch Operations has no {kind.noun} job {job_id} in account {domain_id}") from error
+    except TrackerError as error:  # refused, denied, throttled after the SDK's retries: one line
+        raise CliError(str(error)) from error
+    percent = job.percent_complete if job.record_counts else None
+    return job.reported_status, percent
+
+
 # How each service's job is described, by JobService.key.
-DESCRIBERS = {"voiceid": _describe_voice_id, "bedrock": _describe_bedrock}
+DESCRIBERS = {"voiceid": _describe_voice_id, "bedrock": _describe_bedrock, "s3": _describe_s3_batch}
 RECORDED_STATES = frozenset({schema.RECORD_STATE_COMPLETE, schema.RECORD_STATE_FAILED})
 
 

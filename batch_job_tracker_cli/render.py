@@ -7,6 +7,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
@@ -166,23 +167,65 @@ def failure_columns(kind: JobKind) -> list[str]:
     return ["RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest, *kind.failure_detail_fields]
 
 
-def _where(row: Mapping[str, Any]) -> str | None:
-    """`<file name>:<line>` of a Bedrock record's line (its output line, or its input line if unprocessed)."""
-    source = row.get("OutputFile") or row.get("InputFile")
+@dataclass(frozen=True)
+class FailureTableLayout:
+    """The columns of `failures`' table for a service's jobs: item attributes, then where the failure's line
+    is, `<file name>:<line>` from the first of `file_attributes` the item has (csv and json give every
+    attribute, the whole URIs)."""
+
+    columns: tuple[str, ...]
+    file_attributes: tuple[str, ...] = ()
+    file_header: str = "File:Line"
+    wrapped: tuple[str, ...] = ("ErrorMessage",)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """A column's header where it is not the attribute's name."""
+
+
+# Each service's layout where it is not the default one (`_default_layout`), by JobService.key. An S3 Batch
+# Operations task is an object: its bucket, key and version say which, its ResultMessage (the item's
+# ErrorMessage) why; its RequestId is its report line, shown once, as ReportFile:Line.
+FAILURE_TABLE_LAYOUTS = {
+    "s3": FailureTableLayout(
+        columns=("Bucket", "Key", "VersionId", "ErrorCode", "HTTPStatusCode", "ErrorMessage"),
+        file_attributes=("ReportFile",),
+        file_header="ReportFile:Line",
+        wrapped=("Key", "ErrorMessage"),
+        headers={"ErrorMessage": "ResultMessage"},
+    ),
+}
+
+
+def _default_layout(kind: JobKind) -> FailureTableLayout:
+    """RequestId, ErrorCode, ErrorMessage and the fields copied from the input manifest; a Bedrock record's
+    output line (or its input line, if unprocessed)."""
+    return FailureTableLayout(
+        columns=("RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest),
+        file_attributes=("OutputFile", "InputFile") if kind.failure_detail_fields else (),
+    )
+
+
+def failure_table_layout(kind: JobKind) -> FailureTableLayout:
+    return FAILURE_TABLE_LAYOUTS.get(kind.service.key) or _default_layout(kind)
+
+
+def _where(row: Mapping[str, Any], file_attributes: Sequence[str]) -> str | None:
+    """`<file name>:<line>` of the failure's line, from the first of `file_attributes` the row has."""
+    source = next((row[name] for name in file_attributes if row.get(name)), None)
     return f"{str(source).rsplit('/', 1)[-1]}:{row.get('LineNumber')}" if source else None
 
 
 def failures_table(record: JobRecord, kind: JobKind, failures: Sequence[FailedRequest]) -> Table:
     table = Table(title=f"{len(failures)} failed {kind.failure_noun}(s) of job {record.job_id}", title_justify="left")
-    # The table names a record's file by its name and line; csv and json give the whole URIs.
-    columns = ["RequestId", "ErrorCode", "ErrorMessage", *kind.failure_fields_from_manifest]
-    located = bool(kind.failure_detail_fields)
-    for column in [*columns, *(["File:Line"] if located else [])]:
-        table.add_column(column, no_wrap=column != "ErrorMessage")
+    layout = failure_table_layout(kind)
+    located = bool(layout.file_attributes)
+    for column in layout.columns:
+        table.add_column(layout.headers.get(column, column), no_wrap=column not in layout.wrapped)
+    if located:
+        table.add_column(layout.file_header, no_wrap=True)
     for failure in failures:
         row = failure.to_dict()
-        cells = [text(row.get(column)) for column in columns]
-        table.add_row(*cells, *([text(_where(row))] if located else []))
+        cells = [text(row.get(column)) for column in layout.columns]
+        table.add_row(*cells, *([text(_where(row, layout.file_attributes))] if located else []))
     return table
 
 

@@ -32,6 +32,9 @@ JOB_NAME_MAX = 256
 _NAME_CHARACTERS = re.compile(r"[^a-zA-Z0-9_-]")
 MAX_CODES = 100  # a DynamoDB IN list
 UNPROCESSED = "UNPROCESSED"
+# A service's own error code, as a report writes it (S3 Batch Operations: NoSuchKey, AccessDenied,
+# PermanentFailure): a letter, then letters, digits, `.`, `_` or `-`.
+_SERVICE_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,19 @@ class S3Uri:
 
 
 def parse_code(text: str, option: str = "CODE") -> int | str:
-    """One error code: an HTTP status code, or `UNPROCESSED` (the records a stopped, expired or partially
-    completed Bedrock job never processed), whatever its case."""
+    """One error code: an HTTP status code; `UNPROCESSED` (the records a stopped, expired or partially
+    completed Bedrock job never processed), whatever its case; or a service's own error code as it wrote it
+    (an S3 Batch Operations report's NoSuchKey, AccessDenied, PermanentFailure: case matters)."""
     part = text.strip()
     if part.upper() == UNPROCESSED:
         return UNPROCESSED
-    if not part.isdigit() or not 100 <= int(part) <= 599:
-        raise CliError(f"{option} takes HTTP status codes (or {UNPROCESSED}), got {part!r}")
-    return int(part)
+    if part.isdigit() and 100 <= int(part) <= 599:
+        return int(part)
+    if _SERVICE_ERROR_CODE.fullmatch(part):
+        return part
+    raise CliError(
+        f"{option} takes HTTP status codes, a service's error codes (NoSuchKey) or {UNPROCESSED}, got {part!r}"
+    )
 
 
 def parse_codes(text: str | None) -> frozenset[int | str] | None:

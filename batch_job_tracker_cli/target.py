@@ -2,6 +2,10 @@
 
 Both give the same thing, a `Target`: the stack's outputs (FailuresTableName, StateMachineArn,
 SweepFunctionName, VoiceIdDomainIds, ...) and boto3 clients for its region and endpoints.
+
+S3 Control, which S3 Batch Operations jobs are created and described through, puts the account id in front
+of its endpoint's host; the local cloud's gateway is reached under that name as an HTTP proxy
+(outputs.json's `s3batch` section: `endpointUrl`, `proxyUrl`; docs/local-cloud.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3control import S3ControlClient
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_voice_id import VoiceIDClient
 
@@ -33,6 +38,9 @@ LOCAL_OUTPUTS_ENV = "BATCH_JOB_TRACKER_LOCAL_OUTPUTS"
 # Their names before Bedrock, still read for scripts that set them; the new name wins when both are set.
 OLD_STACK_ENV = "VOICEID_TRACKER_STACK"
 OLD_LOCAL_OUTPUTS_ENV = "VOICEID_TRACKER_LOCAL_OUTPUTS"
+# Where the stack names the scopes it follows jobs in, by JobService key: Voice ID's domains, and the account
+# whose Bedrock or S3 Batch Operations jobs it follows (an output the stack has only when it follows them).
+SCOPE_OUTPUTS = {"voiceid": "VoiceIdDomainIds", "bedrock": "BedrockAccountId", "s3": "S3BatchAccountId"}
 # The local cloud writes it at the repository's root (`make local`).
 LOCAL_OUTPUTS = Path(".local-cloud") / "outputs.json"
 
@@ -56,6 +64,8 @@ class Target:
         session: boto3.Session,
         aws_endpoint: str | None = None,
         voice_id_endpoint: str | None = None,
+        s3control_endpoint: str | None = None,
+        s3control_proxy: str | None = None,
         local: bool = False,
     ) -> None:
         self.description = description
@@ -63,6 +73,8 @@ class Target:
         self.session = session
         self.aws_endpoint = aws_endpoint
         self.voice_id_endpoint = voice_id_endpoint
+        self.s3control_endpoint = s3control_endpoint
+        self.s3control_proxy = s3control_proxy
         self.local = local
         self._clients: dict[str, Any] = {}
 
@@ -90,23 +102,28 @@ class Target:
 
     @property
     def domain_ids(self) -> list[str]:
-        """Every scope the stack follows jobs in: its Voice ID domains, and the account of its Bedrock jobs."""
-        voice_id = [domain for domain in self.outputs.get("VoiceIdDomainIds", "").split(",") if domain]
-        bedrock = [account for account in self.outputs.get("BedrockAccountId", "").split(",") if account]
-        if not voice_id and not bedrock:
-            raise CliError(f"{self.description} follows no Voice ID domain and no Bedrock job (outputs)")
-        return [*voice_id, *bedrock]
+        """Every scope the stack follows jobs in: its Voice ID domains, and the account of its Bedrock and S3
+        Batch Operations jobs (once, when it follows both)."""
+        scopes = list(dict.fromkeys(scope for scopes in self.scopes_by_service.values() for scope in scopes))
+        if not scopes:
+            named = ", ".join(SCOPE_OUTPUTS.values())
+            raise CliError(f"{self.description} follows no job: its outputs {named} are all empty or absent")
+        return scopes
 
     @property
     def scopes_by_service(self) -> dict[str, list[str]]:
-        """`domain_ids` by JobService key."""
+        """`domain_ids` by JobService key (SCOPE_OUTPUTS)."""
         return {
-            "voiceid": [domain for domain in self.outputs.get("VoiceIdDomainIds", "").split(",") if domain],
-            "bedrock": [account for account in self.outputs.get("BedrockAccountId", "").split(",") if account],
+            service: [scope for scope in self.outputs.get(output, "").split(",") if scope]
+            for service, output in SCOPE_OUTPUTS.items()
         }
 
     def optional_output(self, key: str) -> str | None:
         return self.outputs.get(key) or None
+
+    def listed_output(self, key: str) -> list[str]:
+        """A comma-separated output's values (none when the stack lacks it)."""
+        return [value for value in self.outputs.get(key, "").split(",") if value]
 
     @property
     def sweep_function_name(self) -> str | None:
@@ -142,6 +159,19 @@ class Target:
 
     def bedrock(self) -> BedrockClient:
         client: BedrockClient = self._client("bedrock")
+        return client
+
+    def s3control(self) -> S3ControlClient:
+        """S3 Control (S3 Batch Operations' job API); on the local cloud through its gateway as the proxy of the
+        account-prefixed host the SDK builds."""
+        if "s3control" not in self._clients:
+            config = _LOCAL_CONFIG if self.local else _AWS_CONFIG
+            if self.s3control_proxy:
+                config = config.merge(Config(proxies={"http": self.s3control_proxy}))
+            self._clients["s3control"] = self.session.client(
+                "s3control", endpoint_url=self.s3control_endpoint or self.aws_endpoint, config=config
+            )
+        client: S3ControlClient = self._clients["s3control"]
         return client
 
     def lambda_(self) -> LambdaClient:
@@ -206,6 +236,9 @@ def local_target(path: Path | None = None) -> Target:
         voice_id_endpoint = str(data["endpoints"]["voiceId"])
         outputs = {str(key): str(value) for key, value in data["stack"]["outputs"].items()}
         stack_name = str(data["stack"].get("stackName", DEFAULT_STACK_NAME))
+        s3batch = data.get("s3batch") or {}
+        s3control_endpoint = s3batch.get("endpointUrl") or data["endpoints"].get("s3control")
+        s3control_proxy = s3batch.get("proxyUrl")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         problem = f"no {error}" if isinstance(error, KeyError) else str(error)
         raise CliError(f"{path} is not a local cloud's outputs.json ({problem})") from error
@@ -220,5 +253,7 @@ def local_target(path: Path | None = None) -> Target:
         session=session,
         aws_endpoint=aws_endpoint,
         voice_id_endpoint=voice_id_endpoint,
+        s3control_endpoint=str(s3control_endpoint) if s3control_endpoint else None,
+        s3control_proxy=str(s3control_proxy) if s3control_proxy else None,
         local=True,
     )

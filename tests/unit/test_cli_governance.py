@@ -115,7 +115,7 @@ def test_erase_deletes_every_item_naming_the_customer_in_either_kind_and_is_idem
 def test_erase_needs_exactly_one_subject(cloud: dict[str, Any]) -> None:
     neither = invoke(cloud["target"], "erase")
     assert neither.exit_code == 2
-    assert "give exactly one of --customer-speaker-id or --record-id" in neither.output
+    assert "give exactly one of --customer-speaker-id, --record-id or" in neither.output
     both = invoke(cloud["target"], "erase", "--customer-speaker-id", "a", "--record-id", "b")
     assert both.exit_code == 2
     bad_job = invoke(cloud["target"], "erase", "--record-id", "b", "--job", "short")
@@ -181,8 +181,12 @@ def test_failures_by_code_finds_a_bedrock_job_s_unprocessed_records_and_refuses_
     result = invoke(cloud["target"], "failures-by-code", "unprocessed", "--since", "2026-11-01", "--format", "json")
     assert result.exit_code == 0, result.output
     assert sorted(f["RequestId"] for f in json.loads(result.stdout)) == ["u-1", "u-2"]
-    refused = invoke(cloud["target"], "failures-by-code", "DONE")
-    assert refused.exit_code == 1 and "CODE takes HTTP status codes (or UNPROCESSED), got 'DONE'" in refused.stderr
+    refused = invoke(cloud["target"], "failures-by-code", "4xx")
+    assert (
+        refused.exit_code == 1
+        and "CODE takes HTTP status codes, a service's error codes (NoSuchKey) or UNPROCESSED, got '4xx'"
+        in refused.stderr
+    )
 
 
 def _execution(name: str, started: datetime, status: str = "FAILED") -> dict[str, Any]:

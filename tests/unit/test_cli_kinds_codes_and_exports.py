@@ -175,9 +175,12 @@ def test_failures_take_unprocessed_as_a_code_as_failures_by_code_and_retry_do(cl
     assert listed("--code", "UNPROCESSED") == ["r2", "r3"]
     assert listed("--code", "unprocessed", "--code", "400") == ["r1", "r2", "r3"]
     assert listed("--code", "400") == ["r1"]
-    refused = invoke(target, "failures", BEDROCK_JOB, "--code", "DONE")
+    refused = invoke(target, "failures", BEDROCK_JOB, "--code", "4xx")
     assert refused.exit_code == 1
-    assert refused.stderr == "error: --code takes HTTP status codes (or UNPROCESSED), got 'DONE'\n"
+    assert (
+        refused.stderr
+        == "error: --code takes HTTP status codes, a service's error codes (NoSuchKey) or UNPROCESSED, got '4xx'\n"
+    )
 
 
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_start_with_a_quote(cloud: dict[str, Any]) -> None:

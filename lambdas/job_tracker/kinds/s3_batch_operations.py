@@ -68,6 +68,9 @@ S3_BATCH_OPERATIONS = JobKind(
     # The CLI shows RequestId, ErrorCode and ErrorMessage (the report's ResultMessage) for every kind; these
     # say which object, and where the task's row is.
     failure_detail_fields=("Bucket", "Key", "VersionId", "HTTPStatusCode", "ReportFile", "LineNumber"),
+    # An object's key may name a person (`scans/<customer>/passport.jpg`): the FailuresBySubject index is keyed
+    # on it, so that `batch-job-tracker erase --object-key` finds every failed task of that object.
+    subject_attribute="Key",
     summary_count_attributes=(
         "SucceededTaskCount",
         "UnnamedFailedTaskCount",
