@@ -26,7 +26,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"
-PACKAGES = ("job_tracker", "describe_job", "record_failures", "wake_tracker", "sweep", "validate_input")
+PACKAGES = (
+    "job_tracker",
+    "describe_job",
+    "record_failures",
+    "wake_tracker",
+    "sweep",
+    "validate_input",
+    "retry_dispatcher",
+)
 CACHE_DIR = REPO_ROOT / ".cache" / "lambda-dependencies"
 LAYER_PYTHON_DIR = "python"  # Lambda mounts a layer at /opt; /opt/python is on the Python runtimes' sys.path
 

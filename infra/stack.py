@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.config import OutputLocation, TrackerConfig
+from infra.constructs.bedrock_retries import BedrockRetries
 from infra.constructs.failures_table import FailuresTable
 from infra.constructs.functions import TrackerFunctions
 from infra.constructs.monitoring import TrackerMonitoring
@@ -50,6 +51,18 @@ class BatchJobTrackerStack(Stack):
         sweep = SweepSchedule(
             self, "Sweep", sweep=functions.sweep, every_minutes=config.sweep_minutes, encryption_key=dead_letter_key
         )
+        if config.bedrock is not None and config.bedrock.retry_policy is not None:
+            # Before the monitoring: the retry dispatcher is one of the functions it watches.
+            retries = BedrockRetries(
+                self,
+                "BedrockRetries",
+                config=config,
+                bedrock=config.bedrock,
+                table=failures.table,
+                functions=functions,
+                encryption_key=dead_letter_key,
+            )
+            failures.grant_key_use(retries.function)
         trigger = JobEventTrigger(
             self,
             "Trigger",

@@ -7,6 +7,8 @@ wake-up, and sweep the scheduled reconciliation sweep. All share one code asset 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -65,6 +67,8 @@ class TrackerFunctions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: TrackerConfig, table: dynamodb.ITable) -> None:
         super().__init__(scope, construct_id)
         code = lambda_code()
+        self._code = code
+        self._config = config
         self._kinds = kinds_of(config.tracked_services)
         self.dependencies = self._dependency_layer()
         self.validate_input = self._validate_input(code, config)
@@ -180,6 +184,13 @@ class TrackerFunctions(Construct):
             description="Reconciliation sweep: starts a tracker for every recent followed job nothing follows",
             dead_letter=SWEEP_NEEDS_NO_DLQ,
         )
+
+    def add_function(self, name: str, construct_id: str, **options: Any) -> lambda_.Function:
+        """A further function with the shared code, layer, log group and own role (the Bedrock retry
+        dispatcher), listed in `by_name` for monitoring."""
+        function = self._function(construct_id, code=self._code, config=self._config, **options)
+        self.by_name[name] = function
+        return function
 
     def _function(
         self,

@@ -77,6 +77,13 @@ SWEEP_S3BATCH = ClientSettings(attempts=5, connect_timeout=2, read_timeout=10, m
 WAKE_STEP_FUNCTIONS = ClientSettings(attempts=4, connect_timeout=3, read_timeout=5)
 WAKE_DYNAMODB = ClientSettings(attempts=4, connect_timeout=3, read_timeout=5)
 
+# The retry dispatcher (automatic retries): DynamoDB, S3, Bedrock's job API and EventBridge as the record step
+# reads them; bedrock-runtime with one attempt, since the dispatcher backs off on ThrottlingException itself (at
+# its bounded rate) and must see each refusal to record it as the record's error. A model answers one record
+# within a minute.
+RETRY_AWS = ClientSettings(attempts=5, connect_timeout=3, read_timeout=10)
+RETRY_RUNTIME = ClientSettings(attempts=1, connect_timeout=3, read_timeout=60)
+
 # Function (its package under lambdas/) -> the settings of every client it makes.
 FUNCTION_CLIENTS: dict[str, tuple[ClientSettings, ...]] = {
     "validate_input": (VALIDATE_BEDROCK, VALIDATE_S3BATCH),
@@ -84,4 +91,5 @@ FUNCTION_CLIENTS: dict[str, tuple[ClientSettings, ...]] = {
     "record_failures": (RECORD_S3, RECORD_DYNAMODB),
     "wake_tracker": (WAKE_STEP_FUNCTIONS, WAKE_DYNAMODB),
     "sweep": (SWEEP_VOICE_ID, SWEEP_BEDROCK, SWEEP_S3BATCH, SWEEP_AWS),
+    "retry_dispatcher": (RETRY_AWS, RETRY_RUNTIME),
 }

@@ -223,9 +223,9 @@ class RetryDispatcherSettings:
             retry_input = S3Location.parse(_required(env, "BEDROCK_RETRY_INPUT_LOCATION"))
         except InvalidJobRequest as error:
             raise ConfigurationError(f"environment variable BEDROCK_RETRY_INPUT_LOCATION: {error}") from None
-        prefixes = _listed(env, "BEDROCK_JOB_NAME_PREFIXES")
+        prefixes = _listed(env, "RETRY_JOB_NAME_PREFIXES")
         if not prefixes:
-            raise ConfigurationError("environment variable BEDROCK_JOB_NAME_PREFIXES is not set")
+            raise ConfigurationError("environment variable RETRY_JOB_NAME_PREFIXES is not set")
         return cls(
             table_name=_required(env, "FAILURES_TABLE_NAME"),
             policy=policy,

@@ -30,6 +30,13 @@ ENVIRONMENT = {
     "VOICE_ID_DOMAIN_IDS": "ExampleDomainId0000001",
     "SWEEP_LOOKBACK_DAYS": "7",
     "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:VoiceIdJobTracker-Tracker",
+    # The retry dispatcher's (infra/constructs/bedrock_retries.py), in a template with tracker:bedrockRetryPolicy.
+    "BEDROCK_RETRY_POLICY": '{"retryCodes":[429],"maxAttempts":3,"poolWaitSeconds":60,"maxJobsInFlightPerModel":5,'
+    '"maxRecordsPerDay":100}',
+    "BEDROCK_RETRY_INPUT_LOCATION": "s3://example-bedrock/retries/",
+    "RETRY_JOB_NAME_PREFIXES": "tracked-",
+    "BEDROCK_MIN_RECORDS_PER_JOB": "100",
+    "SETTLED_EVENT_SOURCE": "voiceid.job-tracker",
 }
 
 

@@ -21,7 +21,7 @@ POLICY = {
 
 
 def test_off_unless_configured() -> None:
-    config = load_config(Context())
+    config = load_config(Context(bedrockRetryPolicy=None))
     assert config.bedrock is not None and config.bedrock.retry_policy is None
 
 
