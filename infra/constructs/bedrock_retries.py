@@ -65,7 +65,8 @@ class BedrockRetries(Construct):
                 "FAILURES_TABLE_NAME": table.table_name,
                 "BEDROCK_RETRY_POLICY": policy.to_json(),
                 "BEDROCK_RETRY_INPUT_LOCATION": bedrock.retry_input_location.uri,
-                # The tracked prefixes its retry jobs' names keep (its own name: the sweep's BEDROCK_* say what it follows).
+                # The tracked prefixes its retry jobs' names keep (a name of its own: BEDROCK_* say what a
+                # function follows).
                 "RETRY_JOB_NAME_PREFIXES": ",".join(bedrock.job_name_prefixes),
                 "BEDROCK_MIN_RECORDS_PER_JOB": str(bedrock.min_records_per_job),
                 "SETTLED_EVENT_SOURCE": OUTCOME_EVENT_SOURCE,
