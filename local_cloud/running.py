@@ -1,7 +1,7 @@
 """A local cloud another process runs (`make local`), reached only through its `outputs.json`.
 
 `make demo` runs its jobs on such a cloud when one is up, instead of starting a second one, so that the
-CLI (`voiceid-tracker --local`) finds the demo's jobs in the cloud it is pointed at. Everything goes over
+CLI (`batch-job-tracker --local`) finds the demo's jobs in the cloud it is pointed at. Everything goes over
 HTTP: AWS APIs through the cloud's gateway, Voice ID through the emulator's endpoint, the emulator's admin
 operations through its admin API. It never writes the running cloud's `outputs.json`.
 """

@@ -14,7 +14,7 @@ def dead_letter_queue(
 ) -> sqs.Queue:
     """A dead-letter queue (construct id `construct_id`) for what `dead_letters_of` could not deliver.
 
-    Dead letters name Voice ID jobs, so the queue is encrypted with the stack's key; SQS's AWS managed key
+    Dead letters name the jobs they were about, so the queue is encrypted with the stack's key; SQS's AWS managed key
     cannot be used, as its policy cannot let EventBridge or the scheduler deliver to the queue.
     """
     queue = sqs.Queue(

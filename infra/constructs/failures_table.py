@@ -59,7 +59,7 @@ class FailuresTable(Construct):
                     "Encrypted with KMS under DynamoDB's AWS managed key (aws/dynamodb), every use logged in "
                     "CloudTrail. Items hold job summaries, request ids, error codes and Voice ID's error messages, "
                     "and a speaker enrollment's failures the customer's CustomerSpeakerId; they expire after "
-                    "tracker:retentionDays (90 by default) and `voiceid-tracker erase` deletes a customer's on "
+                    "tracker:retentionDays (90 by default) and `batch-job-tracker erase` deletes a customer's on "
                     "request. Access is governed by IAM on the table. A deployment that wants its own key policy "
                     "sets tracker:tableKmsKeyArn to a customer managed key.",
                 ),

@@ -84,7 +84,7 @@ class TrackerMonitoring(Construct):
         """Jobs that were not tracked: executions that ended badly, and events that never started one."""
         self.failed_executions = self._alarm(
             "FailedExecutions",
-            "A batch job (Bedrock or Voice ID) could not be tracked: an execution failed, timed out or was aborted. "
+            "A batch job could not be tracked: an execution failed, timed out or was aborted. "
             "Its Error and Cause say why",
             cloudwatch.MathExpression(
                 # FILL: a period in which one of them has no datapoint would otherwise give no value at all.
@@ -99,7 +99,7 @@ class TrackerMonitoring(Construct):
         )
         self.undelivered_events = self._alarm(
             "UndeliveredEvents",
-            "Job events (Bedrock or Voice ID) reached the dead-letter queue instead of starting an execution",
+            "Job events reached the dead-letter queue instead of starting an execution",
             dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD),
         )
 

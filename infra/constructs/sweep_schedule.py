@@ -58,7 +58,7 @@ class SweepSchedule(Construct):
             "Schedule",
             schedule=scheduler.ScheduleExpression.rate(Duration.minutes(every_minutes)),
             schedule_group=self.group,
-            description="Reconciliation sweep: starts a tracker for every recent Voice ID job nothing follows",
+            description="Reconciliation sweep: starts a tracker for every recent batch job nothing follows",
             target=scheduler_targets.LambdaInvoke(
                 sweep,
                 # The sweep needs nothing from its event: invoking it with {} sweeps once.

@@ -10,11 +10,12 @@ class TrackerError(Exception):
 
 
 class InvalidJobRequest(TrackerError):
-    """The execution input or the job's own data is not a valid Voice ID job reference."""
+    """The execution input or the job's own data is not a valid reference to a job the tracker follows."""
 
 
 class JobNotFound(TrackerError):
-    """Voice ID has no such job of the kind in the domain (ResourceNotFoundException)."""
+    """The job's service has no such job of the kind in the domain or account (ResourceNotFoundException, or
+    the service's own word for it)."""
 
 
 class AccessDenied(TrackerError):
@@ -40,7 +41,7 @@ class VoiceIdUnavailable(TrackerError):
 
 
 class UnexpectedJobStatus(TrackerError):
-    """Voice ID reported a JobStatus the tracker does not know; the job cannot be followed safely."""
+    """The job's service reported a status the tracker does not know; the job cannot be followed safely."""
 
 
 class OutputFileMissing(TrackerError):

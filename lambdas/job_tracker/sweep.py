@@ -1,7 +1,8 @@
 """The reconciliation sweep: start a tracker for every recent job that nothing is following.
 
-Voice ID's events are best effort, so a job whose events were all lost (or that ended before the stack
-was deployed) would never be recorded. The sweep lists each configured domain's jobs and starts a
+The services' job events are best effort (Voice ID's and Bedrock's EventBridge events, S3 Batch Operations'
+CloudTrail ones), so a job whose events were all lost (or that ended before the stack was deployed) would
+never be recorded. The sweep lists each configured domain's (or account's) jobs and starts a
 tracker for every one created within the lookback that is neither recorded nor followed by a running
 tracker. It reads the job lock first so that it never starts a second tracker for a tracked job; the
 state machine's own conditional lock still settles the race with an event that arrives meanwhile.

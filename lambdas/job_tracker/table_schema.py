@@ -13,13 +13,13 @@ tracker took but did not record are listed too (`jobs --all`).
 
 Index `FailuresByErrorCode` (gsi1pk = DOMAIN#<DomainId>#ERROR#<ErrorCode>#SHARD#<n>, gsi1sk =
 <JobCreatedAt>#<JobId>#<RequestId>) lists one error code across a domain's jobs within a time window
-(`voiceid-tracker failures-by-code`). A job's failures of one code are spread over ERROR_CODE_SHARDS
+(`batch-job-tracker failures-by-code`). A job's failures of one code are spread over ERROR_CODE_SHARDS
 partitions by a hash of their RequestId, so that recording a large job does not write to one hot
 partition; a query reads every shard and merges them.
 
 Index `FailuresBySubject` (gsi3pk = <Attribute>#<value>, keys only) finds every failure item that names one
 person, by the attribute the job kind declares (`JobKind.subject_attribute`: CustomerSpeakerId for speaker
-enrollments), for `voiceid-tracker erase`. A failure item whose subject attribute could not be read (a speaker
+enrollments), for `batch-job-tracker erase`. A failure item whose subject attribute could not be read (a speaker
 enrollment whose input manifest the tracker may not read) is keyed SUBJECT_UNREAD#<Attribute>#SHARD#<n>
 instead, n a hash of its RequestId as for the error codes: its ErrorMessage can still name the person, so
 `erase` reads these items and looks for the value in them.
