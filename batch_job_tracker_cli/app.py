@@ -536,7 +536,7 @@ def _retry_s3_batch(
 ) -> None:
     """A CSV manifest of the chosen tasks' objects, to --output or the original manifest's folder; --start
     creates the job (the original's operation, role, report and priority; the stack's tracked description
-    prefix and tags)."""
+    prefix)."""
     original_manifest = input_manifest_uri(record) if record.summary and record.summary.get("InputUri") else None
     folder = output_uri or (
         S3Uri(original_manifest.bucket, posixpath.dirname(original_manifest.key)) if original_manifest else None
@@ -556,8 +556,7 @@ def _retry_s3_batch(
     if not start:
         info.print("Start it with --start (the same command again).", markup=False)
         return
-    tags = s3batch_retry.parse_tags(target.optional_output(S3BATCH_TAGS_OUTPUT))
-    new_job = s3batch_retry.create_retry_job(target.s3control(), plan, etag, tags)
+    new_job = s3batch_retry.create_retry_job(target.s3control(), plan, etag)
     info.print(
         f"Created {kind.noun} job {new_job} ({plan.description!r}, ClientRequestToken "
         f"{plan.client_request_token}); follow it with `{CLI_NAME} watch {new_job}`:",
@@ -574,9 +573,8 @@ def _nothing_left_out(record: JobRecord, codes: frozenset[int | str] | None) -> 
 RETRIES = {"voiceid": _retry_voice_id, "bedrock": _retry_bedrock, "s3": _retry_s3_batch}
 # What a retry of each service's jobs cannot hold, said beside it (failures the record counts and no item names).
 LEFT_OUT = {"bedrock": left_out, "s3": s3batch_retry.left_out}
-# The stack's outputs naming which S3 Batch Operations jobs it follows (tracker:s3Batch... keys, infra/config.py).
-S3BATCH_PREFIXES_OUTPUT = "S3BatchDescriptionPrefixes"
-S3BATCH_TAGS_OUTPUT = "S3BatchJobTags"
+# The stack's output naming which S3 Batch Operations jobs it follows (tracker:s3BatchJobDescriptionPrefixes).
+S3BATCH_PREFIXES_OUTPUT = "S3BatchJobDescriptionPrefixes"
 
 
 @app.command(

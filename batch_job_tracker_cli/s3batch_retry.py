@@ -8,11 +8,12 @@ service requires. The file goes to `--output`, else the original job's manifest 
 `<original manifest name>-retry-<12 hex>.csv`, with its source job in its metadata (`erase --job` reads it).
 
 `--start` creates a job with the original's operation, role, report configuration and priority (DescribeJob),
-on the written manifest named by its ETag, with a description (and tags) the stack follows: the original's
-description keeps its tracked prefix whole (`S3BatchDescriptionPrefixes`), the stack's tracked tags
-(`S3BatchJobTags`) are set. The manifest's name and the job's `ClientRequestToken` derive from one fingerprint
-of the source job and the chosen tasks, so running the same retry again writes the same object (and so the
-same ETag) and S3, given the same token, returns the job it already created.
+on the written manifest named by its ETag, with a description the stack follows: the original's, its tracked
+prefix kept whole (`S3BatchJobDescriptionPrefixes`, tracker:s3BatchJobDescriptionPrefixes; the report, the
+original's, lies in a tracked report location already). The manifest's name and the job's
+`ClientRequestToken` derive from one fingerprint of the source job and the chosen tasks, so running the same
+retry again writes the same object (and so the same ETag) and S3, given the same token, returns the job it
+already created.
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ def retry_manifest_uri(folder: S3Uri, original_manifest: S3Uri | None, job_id: s
 
 
 def retry_description(original: str | None, job_id: str, digest: str, tracked_prefixes: Sequence[str] = ()) -> str:
-    """`<original description> retry-<8 hex>`, at most 256 characters, its tracked prefix kept whole: the rule
-    and the sweep follow a job by the start of its description (`S3BatchDescriptionPrefixes`). An original
+    """`<original description> retry-<8 hex>`, at most 256 characters, its tracked prefix kept whole: the stack
+    follows a job by the start of its description (`S3BatchJobDescriptionPrefixes`). An original
     that starts with no tracked prefix gets the first one in front."""
     suffix = f" retry-{digest[:8]}"
     base = original or f"retry of {job_id}"
@@ -123,19 +124,6 @@ def retry_description(original: str | None, job_id: str, digest: str, tracked_pr
     kept = max((len(prefix) for prefix in tracked_prefixes if base.startswith(prefix)), default=0)
     room = max(MAX_DESCRIPTION - len(suffix), kept)
     return f"{base[:room]}{suffix}"[:MAX_DESCRIPTION]
-
-
-def parse_tags(listed: str | None) -> list[dict[str, str]]:
-    """The stack's tracked tags, `key=value,key2=value2` (S3BatchJobTags), as CreateJob's Tags."""
-    tags: list[dict[str, str]] = []
-    for part in (listed or "").split(","):
-        if not part.strip():
-            continue
-        key, sign, value = part.strip().partition("=")
-        if not sign or not key:
-            raise CliError(f"the stack's S3BatchJobTags names {part!r}, not key=value")
-        tags.append({"Key": key, "Value": value})
-    return tags
 
 
 def left_out(record: JobRecord, codes: frozenset[int | str] | None) -> str | None:
@@ -212,9 +200,7 @@ def _present(value: Mapping[str, Any]) -> dict[str, Any]:
     return {name: inner for name, inner in value.items() if inner is not None}
 
 
-def create_retry_job(
-    client: S3ControlClient, plan: S3BatchRetryPlan, etag: str, tags: Sequence[Mapping[str, str]] = ()
-) -> str:
+def create_retry_job(client: S3ControlClient, plan: S3BatchRetryPlan, etag: str) -> str:
     """CreateJob on the retry manifest with the source job's Operation, RoleArn, Report and Priority
     (DescribeJob), confirmed at once; returns the new job's id."""
     record = plan.record
@@ -245,8 +231,6 @@ def create_retry_job(
         "RoleArn": source["RoleArn"],
         "Description": plan.description,
     }
-    if tags:
-        request["Tags"] = [dict(tag) for tag in tags]
     try:
         created = client.create_job(**request)
     except ClientError as error:

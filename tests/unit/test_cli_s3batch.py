@@ -126,8 +126,7 @@ def cloud() -> Iterator[dict[str, Any]]:
                 "StateMachineArn": f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:tracker",
                 "VoiceIdDomainIds": "DomainAAAAAAAAAAAAAAAA",
                 "S3BatchAccountId": ACCOUNT,
-                "S3BatchDescriptionPrefixes": "tracked-,nightly-",
-                "S3BatchJobTags": "tracker=batch-job-tracker",
+                "S3BatchJobDescriptionPrefixes": "tracked-,nightly-",
             },
             session=session,
         )
@@ -261,7 +260,6 @@ def test_start_creates_the_job_with_the_source_s_operation_role_report_and_prior
                 "Priority": 42,
                 "RoleArn": ROLE,
                 "Description": f"tracked-copy nightly retry-{digest[:8]}",
-                "Tags": [{"Key": "tracker", "Value": "batch-job-tracker"}],
             },
         )
     first = invoke(cloud["target"], "retry", JOB, "--codes", "AccessDenied", "--start")
