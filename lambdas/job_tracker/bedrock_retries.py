@@ -50,6 +50,9 @@ AUTO_FOLDER = "auto/"
 # Bedrock documents most batch jobs ending within a day; a record pending longer than the pool wait plus this is
 # overdue (the RetryRecordsOverdue metric and its alarm).
 EXPECTED_JOB_DURATION = timedelta(hours=24)
+# How long a dispatcher holds an open batch it runs: the function's longest run (its 15-minute timeout). A batch
+# whose run stopped (a crash, a timeout) is resumed by the first run after that.
+BATCH_LEASE = timedelta(minutes=15)
 THROTTLE_RETRIES = 5
 THROTTLE_BASE_SECONDS = 0.5
 HELD_NOTE = "RetryHeldReason"
@@ -82,6 +85,7 @@ class RetryStore(Protocol):
     def mirror_state(self, domain_id: str, job_id: str, record_id: str, state: str) -> None: ...
     def put_pool(self, pool: Item) -> None: ...
     def open_batch(self, batch: Item, day: str, cap: int) -> bool: ...
+    def take_lease(self, batch_id: str, now: str, until: str) -> bool: ...
     def claim(self, member: Item, batch_id: str) -> bool: ...
     def update_batch(self, batch_id: str, **attributes: Any) -> None: ...
     def delete_batch(self, batch_id: str) -> None: ...
@@ -406,6 +410,8 @@ class RetryDispatcher:
 
     def _resume(self, batch: Item, report: DispatchReport) -> None:
         if batch.get("BatchState") == BATCH_OPEN:
+            if not self._lease(batch["BatchId"]):
+                return  # another run holds it, or held it too recently to be known stopped
             logger.warning("Resuming a retry batch an earlier run left open", extra={"batch_id": batch["BatchId"]})
             self._run_batch(batch, report)
             return
@@ -491,11 +497,15 @@ class RetryDispatcher:
             "CreatedAt": _iso(self._clock()),
             **config.to_item(),
         }
+        now = self._clock()
+        batch["LeaseUntil"] = _iso(now + BATCH_LEASE)
         if not self._store.open_batch(batch, day, self._policy.max_records_per_day):
             existing = self._store.batch(batch_id)
             if existing is None:  # the cap was reached in between
                 self._hold(take, day, 0, report)
                 return False
+            if not self._lease(batch_id):
+                return False  # another run opened it and runs it
             batch = existing
         for member in take:
             self._store.claim(member, batch_id)
@@ -503,6 +513,10 @@ class RetryDispatcher:
             self._store.set_summary_note(domain_id, job_id, HELD_NOTE, None)
         self._run_batch(batch, report)
         return True
+
+    def _lease(self, batch_id: str) -> bool:
+        now = self._clock()
+        return self._store.take_lease(batch_id, _iso(now), _iso(now + BATCH_LEASE))
 
     def _batch_members(self, batch: Item) -> list[Item]:
         return sorted(

@@ -374,7 +374,10 @@ def test_a_crash_between_pooling_and_submitting_loses_and_duplicates_nothing(wor
         world.dispatcher.run()
     (batch,) = world.store.batches()
     assert batch["BatchState"] == "OPEN"
-    # A new Lambda (a restart) resumes the open batch: one job, every record in it once.
+    # Another run while the stopped one's lease holds leaves the batch alone (it could still be running).
+    assert world.dispatcher.run().jobs_submitted == [] and world.bedrock.created == {}
+    # Once the lease is past, a new Lambda (a restart) resumes the open batch: one job, every record in it once.
+    world.now += timedelta(minutes=16)
     world.dispatcher = world.make_dispatcher()
     report = world.dispatcher.run()
     (retry_job,) = report.jobs_submitted

@@ -261,6 +261,27 @@ class DynamoDbRetryStore:
             ]
         )
 
+    def take_lease(self, batch_id: str, now: str, until: str) -> bool:
+        """Run the batch until `until` unless another run holds it (its lease not yet past `now`): an open batch
+        is never run by two dispatchers at once. ISO times of one format compare as strings."""
+        try:
+            with _translated_errors("UpdateItem", self._table):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(BATCHES_PARTITION, f"{BATCH_SORT_PREFIX}{batch_id}"),
+                    UpdateExpression="SET LeaseUntil = :until",
+                    ConditionExpression=(
+                        "attribute_exists(#pk) AND (attribute_not_exists(LeaseUntil) OR LeaseUntil < :now)"
+                    ),
+                    ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
+                    ExpressionAttributeValues=_to_item({":until": until, ":now": now}),
+                )
+        except ClientError as error:
+            if _cancelled(error):
+                return False
+            raise
+        return True
+
     def claim(self, member: Item, batch_id: str) -> bool:
         """The pooled record joins the batch, unless another batch holds it: a record never runs twice at once."""
         try:
