@@ -39,6 +39,7 @@ _deserializer = TypeDeserializer()
 FRAUDSTER_REGISTRATION = "FRAUDSTER_REGISTRATION"
 SPEAKER_ENROLLMENT = "SPEAKER_ENROLLMENT"
 BEDROCK_BATCH_INFERENCE = "BEDROCK_BATCH_INFERENCE"
+S3_BATCH_OPERATIONS = "S3_BATCH_OPERATIONS"
 # What a Voice ID user sends per kind: the manifest's list of requests and the Start*Job call. The tracker
 # itself knows kinds through lambdas/job_tracker/kinds; the driver plays the user and keeps its own table.
 MANIFEST_MEMBER = {
@@ -127,7 +128,8 @@ class TrackedJob:
     kind: str = FRAUDSTER_REGISTRATION
     executions: list[dict[str, Any]] = field(default_factory=list)
     job_arn: str | None = None
-    """Bedrock's job ARN (its DomainId is the account, its JobId the ARN's last segment)."""
+    """Bedrock's or S3 Batch Operations' job ARN (its DomainId is the account, its JobId the ARN's last
+    segment)."""
 
     @property
     def partition_key(self) -> str:
@@ -135,7 +137,8 @@ class TrackedJob:
 
 
 def _job_named(execution_input: object) -> str | None:
-    """The JobId an execution's input names: `JobId`, or the last segment of Bedrock's `JobArn`."""
+    """The JobId an execution's input names: `JobId`, or the last segment of a `JobArn` (Bedrock's, or S3 Batch
+    Operations')."""
     if not isinstance(execution_input, dict):
         return None
     arn = execution_input.get("JobArn")
@@ -313,8 +316,32 @@ class TrackerDriver(Generic[Environment]):
                     found.update(json.loads(line)["recordId"] for line in body.splitlines() if line.strip())
         return found
 
+    def start_s3batch_job(
+        self, description: str, keys: Sequence[str], operation: Mapping[str, Any], **extra: Any
+    ) -> TrackedJob:
+        """CreateJob through the gateway (as an S3 Batch Operations user, the local job role acting) on these keys
+        of the local input bucket, with an AllTasks report in the local report location unless `extra` says
+        otherwise; the job runs on its own."""
+        local = self._local_cloud("S3 Batch Operations")
+        job_id = local.s3batch.create_job(list(keys), dict(operation), Description=description, **extra)
+        account = local.cloud.account_id
+        arn = f"arn:aws:s3:{local.cloud.region}:{account}:job/{job_id}"
+        return TrackedJob(domain_id=account, job_id=job_id, kind=S3_BATCH_OPERATIONS, job_arn=arn)
+
+    def _local_cloud(self, what: str) -> LocalEnvironment:
+        if not isinstance(self.local, LocalEnvironment):
+            raise TypeError(f"{what} jobs are driven on a LocalEnvironment this process runs")
+        return self.local
+
     def job_progress(self, job: TrackedJob) -> tuple[str, int]:
         """(JobStatus, PercentComplete), as the environment reads it (in-process when it runs the emulator)."""
+        if job.kind == S3_BATCH_OPERATIONS:
+            s3batch = self._local_cloud("S3 Batch Operations").s3batch.client()
+            descriptor = s3batch.describe_job(AccountId=job.domain_id, JobId=job.job_id)["Job"]
+            progress = descriptor.get("ProgressSummary") or {}
+            tasks = progress.get("TotalNumberOfTasks") or 0
+            done = (progress.get("NumberOfTasksSucceeded") or 0) + (progress.get("NumberOfTasksFailed") or 0)
+            return str(descriptor.get("Status")), (100 * done // tasks if tasks else 0)
         if job.kind == BEDROCK_BATCH_INFERENCE:
             # Through Bedrock's API, as its user sees it (its quotas are not Voice ID's 2 TPS).
             found = self.bedrock.get_model_invocation_job(jobIdentifier=job.job_arn or job.job_id)
