@@ -3,8 +3,9 @@ dashboard.
 
 Alarms: executions that failed, timed out or were aborted; events that never started one; sweeps the
 scheduler could not run, sweeps that failed, and no sweep completing at all (a heartbeat: missing data
-breaches); Lambda errors (less the Voice ID and Bedrock throttles the state machine retries) and Lambda
-throttles. The dashboard shows executions, jobs and failed requests recorded by kind, describes per recorded
+breaches); Lambda errors (less the services' throttles the state machine retries: Voice ID, Bedrock, S3 Batch
+Operations) and Lambda throttles. The dashboard shows executions, jobs and failures (requests, records, tasks)
+recorded by kind, describes per recorded
 job (average and p90), wake-ups against timed-out waits, sweep finds, each service's throttles, the Lambdas'
 errors, duration and throttles, and the dead-letter queues' depth.
 """
@@ -30,6 +31,7 @@ RUNBOOK = "docs/runbook.md"
 DESCRIBES_PER_JOB = "DescribesPerJob"
 # CloudWatch evaluates an alarm over at most a day.
 MAX_ALARM_PERIOD_MINUTES = 1440
+SERVICE_NAMES = [service.name for service in SERVICES.values()]
 
 
 def sweep_heartbeat_period(sweep_minutes: int) -> Duration:
@@ -136,8 +138,8 @@ class TrackerMonitoring(Construct):
         # and charted on their own.
         self.lambda_errors = self._alarm(
             "LambdaErrors",
-            "A tracker Lambda raised an error other than a Voice ID or Bedrock throttle (the state machine "
-            "retries or catches it)",
+            f"A tracker Lambda raised an error other than a throttle of {_either(SERVICE_NAMES)} (the state "
+            "machine retries or catches it)",
             self._across(
                 {name: f for name, f in functions.items() if name != "validate-input"},
                 lambda function: function.metric_errors(),
@@ -227,6 +229,11 @@ class TrackerMonitoring(Construct):
         return dashboard
 
 
+def _either(names: Sequence[str]) -> str:
+    """`Voice ID, Amazon Bedrock or S3 Batch Operations`."""
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 def _graph(title: str, metrics: Sequence[cloudwatch.IMetric], width: int = 8) -> cloudwatch.GraphWidget:
     return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
 
@@ -249,7 +256,7 @@ def _outcome_graphs(state_machine: sfn.StateMachine, kinds: Sequence[JobKind]) -
             [tracker_metric("JobsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
         ),
         _graph(
-            "Failed requests and records recorded, by kind",
+            "Failures recorded (requests, records, tasks), by kind",
             [tracker_metric("FailedRequestsRecorded", JobKind=kind.name).with_(label=kind.name) for kind in kinds],
         ),
     ]

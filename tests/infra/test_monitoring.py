@@ -74,11 +74,13 @@ def test_lambda_errors_leave_out_voice_id_throttles_and_throttles_are_their_own_
     inputs = {q["Id"]: q["MetricStat"]["Metric"] for q in errors["Metrics"] if "MetricStat" in q}
     (voice_id,) = [i for i, m in inputs.items() if m["MetricName"] == "VoiceIdThrottles"]
     (bedrock,) = [i for i, m in inputs.items() if m["MetricName"] == "BedrockThrottles"]
+    (s3batch,) = [i for i, m in inputs.items() if m["MetricName"] == "S3BatchThrottles"]
+    assert "other than a throttle of Voice ID, Amazon Bedrock or S3 Batch Operations" in errors["AlarmDescription"]
     assert inputs[voice_id]["Namespace"] == inputs[bedrock]["Namespace"] == "VoiceIdJobTracker"
     expression = next(q["Expression"] for q in errors["Metrics"] if "Expression" in q)
     describe_errors = [i for i, m in inputs.items() if m["MetricName"] == "Errors"]
     # Describes throttled by either service (each a Lambda error the state machine retries): no alarm.
-    assert evaluate(expression, {describe_errors[0]: 5, voice_id: 3, bedrock: 2}) < errors["Threshold"]
+    assert evaluate(expression, {describe_errors[0]: 6, voice_id: 3, bedrock: 2, s3batch: 1}) < errors["Threshold"]
     # One more error of any other kind: the alarm.
     throttled_and_one_more: dict[str, float] = {describe_errors[0]: 5, describe_errors[1]: 1, voice_id: 3, bedrock: 2}
     assert evaluate(expression, throttled_and_one_more) >= errors["Threshold"]
@@ -143,7 +145,7 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
     for title in (
         "Tracker executions",
         "Jobs recorded, by kind",
-        "Failed requests and records recorded, by kind",
+        "Failures recorded (requests, records, tasks), by kind",
         "Describes per recorded job (average and p90)",
         "Waits: woken by an event against timed out",
         "Reconciliation sweep",
@@ -156,8 +158,9 @@ def test_the_dashboard_shows_executions_records_by_kind_polls_wake_ups_sweeps_la
     for metric in ("ExecutionsStarted", "JobsRecorded", "FailedRequestsRecorded", "DescribesPerJob", "WaitsWoken",
                    "WaitsTimedOut", "SweepJobsFound", "ApproximateNumberOfMessagesVisible"):  # fmt: skip
         assert metric in body, metric
-    for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT"):
+    for kind in ("FRAUDSTER_REGISTRATION", "SPEAKER_ENROLLMENT", "BEDROCK_BATCH_INFERENCE", "S3_BATCH_OPERATIONS"):
         assert kind in body
+    assert "S3 Batch Operations describes throttled" in body
 
 
 def test_a_recorded_job_is_announced_and_a_failed_announcement_keeps_the_record(template_json: dict[str, Any]) -> None:
