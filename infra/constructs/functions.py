@@ -99,7 +99,7 @@ class TrackerFunctions(Construct):
             code=dependency_layer_code(),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="Powertools for AWS Lambda (Logger, Metrics) for the Voice ID job tracker, pinned in "
+            description="Powertools for AWS Lambda (Logger, Metrics) for the batch job tracker, pinned in "
             "lambdas/requirements.txt",
         )
 

@@ -430,7 +430,7 @@ class TrackerStateMachine(Construct):
             table=self._table,
             key=_lock_key(),
             # The previous holder's wake-up token is of no use to anyone; the kind is this execution's.
-            # ExecutionArns lists every execution that took the lock, so `voiceid-tracker show` finds a job's
+            # ExecutionArns lists every execution that took the lock, so `batch-job-tracker show` finds a job's
             # trackers in a few calls however long the state machine's history is.
             update_expression="SET LockState = :tracking, ExecutionArn = :me, LockedAt = :now, JobKind = :kind, "
             "ExecutionArns = list_append(if_not_exists(ExecutionArns, :none), :mine) "
