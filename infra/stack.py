@@ -41,7 +41,7 @@ class BatchJobTrackerStack(Stack):
         )
         for reader_or_writer in (functions.record_failures, functions.sweep, tracker.state_machine):
             failures.grant_key_use(reader_or_writer)
-        # Encrypts the dead-letter queues (their messages name Voice ID jobs); rotated yearly.
+        # Encrypts the dead-letter queues (their messages name the jobs they were about); rotated yearly.
         dead_letter_key = kms.Key(
             self,
             "DeadLetterKey",
