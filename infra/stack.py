@@ -63,6 +63,8 @@ class BatchJobTrackerStack(Stack):
                 encryption_key=dead_letter_key,
             )
             failures.grant_key_use(retries.function)
+            # To run it now (Lambda Invoke with {}), as its schedule does.
+            CfnOutput(self, "RetryDispatcherFunctionName", value=retries.function.function_name)
         trigger = JobEventTrigger(
             self,
             "Trigger",

@@ -34,6 +34,10 @@ MAX_ALARM_PERIOD_MINUTES = 1440
 SERVICE_NAMES = [service.name for service in SERVICES.values()]
 
 
+# The retry dispatcher's name in TrackerFunctions.by_name: present when tracker:bedrockRetryPolicy is set.
+RETRY_DISPATCHER = "retry-dispatcher"
+
+
 def sweep_heartbeat_period(sweep_minutes: int) -> Duration:
     """Two sweep intervals (at least the dashboard's 5 minutes, at most a day): one late or failed sweep is
     not an alarm; none completing in two intervals is."""
@@ -74,6 +78,8 @@ class TrackerMonitoring(Construct):
         self._tracking_alarms(state_machine, dead_letter_queue)
         self._sweep_alarms(sweep_dead_letter_queue, failed_sweeps_queue, sweep_minutes)
         self._lambda_alarms(functions)
+        if RETRY_DISPATCHER in functions:
+            self._retry_alarms()
         if alarm_topic_arn:
             topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
             for alarm in self._alarms:
@@ -152,6 +158,15 @@ class TrackerMonitoring(Construct):
             self._across(functions, lambda function: function.metric_throttles()),
         )
 
+    def _retry_alarms(self) -> None:
+        """Automatic retries (docs/automatic-retries.md): records pending longer than they should."""
+        self.retry_records_overdue = self._alarm(
+            "RetryRecordsOverdue",
+            "Bedrock records have waited for their retry longer than the pool wait plus a batch job's expected "
+            "duration (a day): the retry dispatcher is not running, its jobs are stuck, or the daily cap holds them",
+            tracker_metric("RetryRecordsOverdue").with_(statistic="Maximum"),
+        )
+
     def _alarm(
         self,
         construct_id: str,
@@ -206,6 +221,8 @@ class TrackerMonitoring(Construct):
         dashboard.add_widgets(*_outcome_graphs(state_machine, kinds))
         dashboard.add_widgets(*_work_graphs(kinds))
         dashboard.add_widgets(*_lambda_graphs(functions))
+        if RETRY_DISPATCHER in functions:
+            dashboard.add_widgets(*_retry_graphs())
         dashboard.add_widgets(
             _graph(
                 "Throttles left after the SDK's retries (the state machine retries them)",
@@ -227,6 +244,31 @@ class TrackerMonitoring(Construct):
             )
         )
         return dashboard
+
+
+def _retry_graphs() -> list[cloudwatch.GraphWidget]:
+    """The automatic retries: records pooled, run on demand and settled, retry jobs, and what waits too long."""
+    return [
+        _graph(
+            "Automatic retries: records",
+            [
+                tracker_metric("RetryRecordsPooled").with_(label="pooled"),
+                tracker_metric("RetryRecordsOnDemand").with_(label="run on demand"),
+                tracker_metric("RetryRecordsSettled").with_(label="outcomes recorded"),
+            ],
+            width=12,
+        ),
+        _graph(
+            "Automatic retries: jobs, the daily cap, records overdue (alarm RetryRecordsOverdue)",
+            [
+                tracker_metric("RetryJobsSubmitted").with_(label="retry jobs started"),
+                tracker_metric("RetryJobsSettled").with_(label="original jobs settled"),
+                tracker_metric("RetryDailyCapReached").with_(statistic="Maximum", label="daily cap reached"),
+                tracker_metric("RetryRecordsOverdue").with_(statistic="Maximum", label="records overdue"),
+            ],
+            width=12,
+        ),
+    ]
 
 
 def _either(names: Sequence[str]) -> str:

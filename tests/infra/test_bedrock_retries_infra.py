@@ -123,3 +123,16 @@ def test_off_the_stack_has_no_dispatcher(tmp_path: Path) -> None:
         "AWS::Lambda::Function", {"Properties": {"Handler": "retry_dispatcher.handler.lambda_handler"}}
     )
     assert functions == {}
+
+
+def test_records_pending_too_long_alarm_and_are_charted(template_json: dict[str, Any]) -> None:
+    alarms = [
+        alarm["Properties"]
+        for alarm in _of_type(template_json, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "RetryRecordsOverdue"
+    ]
+    (alarm,) = alarms
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Maximum", 1)
+    assert "docs/runbook.md" in alarm["AlarmDescription"] and "RetryRecordsOverdue" in alarm["AlarmDescription"]
+    (dashboard,) = _of_type(template_json, "AWS::CloudWatch::Dashboard").values()
+    assert "Automatic retries" in json.dumps(dashboard["Properties"]["DashboardBody"])
