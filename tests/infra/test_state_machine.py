@@ -133,9 +133,11 @@ def test_service_throttling_and_internal_errors_are_retried(states: dict[str, An
         "VoiceIdUnavailable",
         "BedrockThrottled",
         "BedrockUnavailable",
+        "S3BatchThrottled",
+        "S3BatchUnavailable",
         "Sandbox.Timedout",
     ]
-    # validate-input reads a Bedrock job to check it against the configuration.
+    # validate-input reads a Bedrock or S3 Batch Operations job to check it against the configuration.
     assert states["Validate input"]["Retry"][1]["ErrorEquals"] == retry["ErrorEquals"]
     assert retry["JitterStrategy"] == "FULL"
     assert retry["MaxAttempts"] >= 5
