@@ -86,6 +86,7 @@ class RetryStore(Protocol):
     def put_pool(self, pool: Item) -> None: ...
     def open_batch(self, batch: Item, day: str, cap: int) -> bool: ...
     def take_lease(self, batch_id: str, now: str, until: str) -> bool: ...
+    def release_lease(self, batch_id: str) -> None: ...
     def claim(self, member: Item, batch_id: str) -> bool: ...
     def update_batch(self, batch_id: str, **attributes: Any) -> None: ...
     def delete_batch(self, batch_id: str) -> None: ...
@@ -550,10 +551,17 @@ class RetryDispatcher:
         if not members:
             self._store.delete_batch(batch["BatchId"])
             return
-        if batch["Mode"] == MODE_JOB:
-            self._submit_job(batch, members, report)
-        else:
-            self._run_on_demand(batch, members, report)
+        try:
+            if batch["Mode"] == MODE_JOB:
+                self._submit_job(batch, members, report)
+            else:
+                self._run_on_demand(batch, members, report)
+        except Exception:
+            # Stopped on an error it raises (Bedrock refusing the job, S3 failing): the next run resumes the batch
+            # at once, its same records, file and token. A run killed outright is resumed once its lease is past.
+            logger.exception("The retry batch stopped; the next run resumes it", extra={"batch_id": batch["BatchId"]})
+            self._store.release_lease(batch["BatchId"])
+            raise
 
     def _submit_job(self, batch: Item, members: Sequence[Item], report: DispatchReport) -> None:
         config = PoolConfig.of_item(batch)

@@ -282,6 +282,17 @@ class DynamoDbRetryStore:
             raise
         return True
 
+    def release_lease(self, batch_id: str) -> None:
+        """The run that held the batch stopped on an error: the next run may resume it at once."""
+        with _translated_errors("UpdateItem", self._table):
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(BATCHES_PARTITION, f"{BATCH_SORT_PREFIX}{batch_id}"),
+                UpdateExpression="REMOVE LeaseUntil",
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
+            )
+
     def claim(self, member: Item, batch_id: str) -> bool:
         """The pooled record joins the batch, unless another batch holds it: a record never runs twice at once."""
         try:
