@@ -12,12 +12,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from job_tracker.adapters.bedrock import BedrockJobDescriber
 from job_tracker.adapters.s3control import S3BatchJobDescriber
 from job_tracker.adapters.services import DescriberByService, LazyDescriber
-from job_tracker.adapters.voiceid import JobDescriber, VoiceIdJobDescriber
+from job_tracker.adapters.voiceid import VoiceIdJobDescriber
 from job_tracker.clients import DESCRIBE_BEDROCK, DESCRIBE_S3BATCH, DESCRIBE_VOICE_ID
 from job_tracker.errors import ServiceThrottled
 from job_tracker.kinds import SERVICES
 from job_tracker.settings import DescribeJobSettings
-from job_tracker.tracking import describe_job, how_the_wait_ended
+from job_tracker.tracking import JobDescriber, describe_job, how_the_wait_ended
 
 if TYPE_CHECKING:  # the type only: importing it costs a cold start ~1 ms for nothing
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -20,7 +20,7 @@ from job_tracker.kinds import DEFAULT_JOB_KIND, JOB_KINDS, job_kind
 from job_tracker.scopes import TrackedJobs
 
 if TYPE_CHECKING:
-    from job_tracker.adapters.voiceid import JobDescriber
+    from job_tracker.tracking import JobDescriber
 
 EXPECTED_INPUT = (
     'Start the execution with {"DomainId": "<22 letters or digits>", "JobId": "<22 letters or digits>"}, '

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.kinds import job_kind
@@ -16,7 +16,8 @@ from job_tracker.polling import MAX_POLL_SAMPLES, PollBounds, Sample, append_sam
 if TYPE_CHECKING:
     from job_tracker.adapters.dynamodb import FailureStore
     from job_tracker.adapters.s3 import ObjectReader
-    from job_tracker.adapters.voiceid import JobDescriber
+    from job_tracker.kinds import JobKind
+    from job_tracker.models import JobDescription
     from job_tracker.recording import Deadline, RecordResult
 
 # Waits are shortened (never lengthened) by up to this fraction, so executions started by one burst of
@@ -26,6 +27,13 @@ JITTER_FRACTION = 0.1
 
 # A standard logger: handlers attach Powertools' JSON formatter (and the JobId correlation id) to it.
 logger = logging.getLogger(__name__)
+
+
+class JobDescriber(Protocol):
+    """Reads one job of a kind from its service: an adapter per service (`adapters/voiceid.py`, `bedrock.py`,
+    `s3control.py`), or `adapters/services.py`'s DescriberByService, which picks the kind's."""
+
+    def describe(self, ref: JobRef, kind: JobKind) -> JobDescription: ...
 
 
 def _polling_state(request: dict[str, Any]) -> tuple[float | None, list[Sample]]:

@@ -14,10 +14,10 @@ from aws_lambda_powertools import Logger
 from job_tracker.adapters.bedrock import BedrockJobDescriber
 from job_tracker.adapters.s3control import S3BatchJobDescriber
 from job_tracker.adapters.services import DescriberByService, LazyDescriber
-from job_tracker.adapters.voiceid import JobDescriber
 from job_tracker.clients import VALIDATE_BEDROCK, VALIDATE_S3BATCH
 from job_tracker.execution_input import normalize_execution_input
 from job_tracker.settings import ValidateInputSettings
+from job_tracker.tracking import JobDescriber
 
 if TYPE_CHECKING:  # the type only
     from aws_lambda_powertools.utilities.typing import LambdaContext

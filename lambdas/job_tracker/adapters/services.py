@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from job_tracker.adapters.voiceid import JobDescriber
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.kinds import JobKind
 from job_tracker.models import JobDescription, JobRef
 from job_tracker.sweep import JobLister, ListedJob
+from job_tracker.tracking import JobDescriber
 
 
 def _not_followed(kind: JobKind) -> InvalidJobRequest:

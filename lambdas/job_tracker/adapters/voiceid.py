@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,10 +23,6 @@ from job_tracker.sweep import ListedJob
 
 if TYPE_CHECKING:
     from mypy_boto3_voice_id import VoiceIDClient
-
-
-class JobDescriber(Protocol):
-    def describe(self, ref: JobRef, kind: JobKind) -> JobDescription: ...
 
 
 def _iso(value: datetime | None) -> str | None:
