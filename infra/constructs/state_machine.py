@@ -285,6 +285,19 @@ class TrackerStateMachine(Construct):
             )
         )
         validate.add_catch(input_rejected, errors=["InvalidJobRequest", "JobNotFound", "AccessDenied"], result_path="$")
+        # An event's job the configuration does not name (S3 Batch Operations' events carry no description, so
+        # the rule matches every job of the account): nothing to follow, nothing wrong; the output says why.
+        not_followed = sfn.Pass(
+            self, "Explain not followed", parameters={"Cause.$": "States.StringToJson($.Cause)"}
+        ).next(
+            sfn.Succeed(
+                self,
+                "Job not followed",
+                output_path="$.Cause.errorMessage",
+                comment="An event of a job outside the configuration; nothing was written.",
+            )
+        )
+        validate.add_catch(not_followed, errors=["JobNotFollowed"], result_path="$")
         validate.add_catch(
             sfn.Fail(self, "Input check failed", error_path="$.Error", cause_path="$.Cause"),
             errors=["States.ALL"],

@@ -9,8 +9,9 @@ can break the rule. The output location is not in the event: validate-input chec
 S3 Batch Operations sends no job event of its own: CloudTrail's `JobCreated` and `JobStatusChanged` records
 arrive as `aws.s3` / `AWS Service Event via CloudTrail` (best effort; docs/s3batch-facts.md §6). Their
 `serviceEventDetails` carry the job's id, ARN and status, not its description or report, so the rule matches
-every job of the account and passes the job's ARN; validate-input reads the job and refuses one outside the
-configured description prefixes and report locations before anything is written.
+every job of the account and passes the job's ARN; validate-input reads the job: one whose description no
+prefix names ends its execution as `Job not followed` (succeeded, nothing written), one whose report lies outside
+the configured locations is refused (a configuration to fix).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from infra.config import TrackerConfig
 from infra.constructs.dead_letters import dead_letter_queue
 from infra.lambda_contract import JobKind, kinds_of
 from infra.naming import stack_event_rules_arn_pattern
+from job_tracker.execution_input import STARTED_BY_EVENT
 from job_tracker.kinds.s3_batch_operations import CLOUDTRAIL_EVENT_NAMES, CLOUDTRAIL_EVENT_SOURCE
 
 
@@ -78,8 +80,13 @@ def _s3batch_rule(kind: JobKind, config: TrackerConfig) -> tuple[events.EventPat
             "serviceEventDetails": {"jobArn": [{"exists": True}]},
         },
     )
+    # StartedBy: an event of a job the configured descriptions do not name ends its execution quietly.
     target_input = events.RuleTargetInput.from_object(
-        {"JobArn": events.EventField.from_path("$.detail.serviceEventDetails.jobArn"), "JobKind": kind.name}
+        {
+            "JobArn": events.EventField.from_path("$.detail.serviceEventDetails.jobArn"),
+            "JobKind": kind.name,
+            "StartedBy": STARTED_BY_EVENT,
+        }
     )
     return pattern, target_input
 

@@ -29,8 +29,17 @@ EXPECTED_INPUT = (
     '{"JobKind": "BEDROCK_BATCH_INFERENCE", "JobArn": "arn:aws:bedrock:<region>:<account>:model-invocation-job/<id>"}.'
 )
 MAX_STARTED_BY_LENGTH = 64
+# What an EventBridge rule passes as StartedBy when its events cannot be filtered to the configured jobs (S3 Batch
+# Operations' CloudTrail events carry no description): a job the configuration does not name ends quietly.
+STARTED_BY_EVENT = "event"
 # A tracker's execution ARN (botocore's Arn shape for Step Functions allows up to 256 characters).
 _EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:execution:[\w.-]{1,80}:[\w.-]{1,80}")
+
+
+class JobNotFollowed(InvalidJobRequest):
+    """An event's job that the configuration does not name (an S3 Batch Operations job of the account with
+    another description): the execution ends as `Job not followed`, succeeded, with nothing written, instead of
+    failing (and alarming) for every other job of the account."""
 
 
 def _rejected(problem: str) -> InvalidJobRequest:
@@ -75,8 +84,11 @@ def normalize_execution_input(
     if scope.needs_description:
         if describer is None:
             raise InvalidJobRequest(f"no describer to check {kind.service.name} jobs against the configuration")
-        problem = scope.problem_with_job(describer.describe(ref, kind))
+        job = describer.describe(ref, kind)
+        problem = scope.problem_with_job(job)
         if problem is not None:
+            if started_by == STARTED_BY_EVENT and not scope.names(job):
+                raise JobNotFollowed(problem)
             raise _rejected(problem)
     return normalized
 

@@ -36,6 +36,11 @@ class ServiceScope(Protocol):
     def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef: ...
     def problem_with_ref(self, ref: JobRef) -> str | None: ...
     def problem_with_job(self, job: JobDescription) -> str | None: ...
+    def names(self, job: JobDescription) -> bool:
+        """Whether the configuration names the job at all (it may still be refused, e.g. for where it writes):
+        an event of a job it does not name ends its execution quietly (execution_input.JobNotFollowed)."""
+        ...
+
     def sweep_domains(self) -> tuple[str, ...]: ...
 
 
@@ -58,6 +63,9 @@ class VoiceIdScope:
 
     def problem_with_job(self, job: JobDescription) -> str | None:
         return None
+
+    def names(self, job: JobDescription) -> bool:
+        return True
 
     def sweep_domains(self) -> tuple[str, ...]:
         return self.domain_ids
@@ -103,6 +111,10 @@ class BedrockScope:
             if problem is None
             else f"Bedrock job {job.ref.job_id} is outside this stack's configuration: {problem}"
         )
+
+    def names(self, job: JobDescription) -> bool:
+        # The rule matches the configured name prefixes: an event names a job the configuration names.
+        return True
 
     def problem_with(self, job_name: str | None, output: S3Location | None) -> str | None:
         """Why a job is outside this configuration, or None when it is inside."""
@@ -178,6 +190,11 @@ class S3BatchScope:
             if problem is None
             else f"S3 Batch Operations job {job.ref.job_id} is outside this stack's configuration: {problem}"
         )
+
+    def names(self, job: JobDescription) -> bool:
+        """By its description: the account's other jobs are not the stack's. A job whose description is
+        followed but whose report lies elsewhere is named, and refused: a configuration to fix."""
+        return self.problem_with_description(job.job_name) is None
 
     def problem_with_description(self, description: str | None) -> str | None:
         """Why a job's Description puts it outside this configuration (the sweep's filter), or None."""

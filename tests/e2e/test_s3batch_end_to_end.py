@@ -223,19 +223,25 @@ def test_a_job_outside_the_configuration_is_refused_with_nothing_written(driver:
             "ReportScope": "AllTasks",
         },
     )
-    problems = {
-        other_description.job_id: "s3BatchJobDescriptionPrefixes",
-        report_elsewhere.job_id: "s3BatchReportLocations",
-    }
     for job in (other_description, report_elsewhere):
         assert driver.local.s3batch.emulator.wait_for_job(job.job_id, timeout=60) == "Complete"
-        # Their events started executions (the events carry no description), each refused at validation.
-        executions = driver.wait_until_settled(job)
-        assert executions and all(execution["status"] == "FAILED" for execution in executions)
-        for execution in executions:
-            failed = wait_for_execution(driver.sfn, execution["executionArn"])
-            assert failed["error"] == "InvalidJobRequest" and problems[job.job_id] in failed["cause"], failed
-        assert driver.items(job) == {}
+    # The events carry no description, so each started an execution. Another description's job is not the
+    # stack's: its executions end as "Job not followed", succeeded, saying why (no failure to alarm on).
+    not_followed = driver.wait_until_settled(other_description)
+    assert not_followed and {execution["status"] for execution in not_followed} == {"SUCCEEDED"}
+    for execution in not_followed:
+        assert "s3BatchJobDescriptionPrefixes" in execution["output"]
+        assert "Job not followed" in list(driver.state_names(execution["executionArn"]))
+    # A followed description whose report the stack may not read is a configuration to fix: refused, failed.
+    refused = driver.wait_until_settled(report_elsewhere)
+    assert refused and {execution["status"] for execution in refused} == {"FAILED"}
+    for execution in refused:
+        failed = wait_for_execution(driver.sfn, execution["executionArn"])
+        assert failed["error"] == "InvalidJobRequest" and "s3BatchReportLocations" in failed["cause"], failed
+    # Started by an operator, the other description's job is refused with the reason.
+    by_operator = wait_for_execution(driver.sfn, driver.start_execution(other_description))
+    assert by_operator["status"] == "FAILED" and "s3BatchJobDescriptionPrefixes" in by_operator["cause"]
+    assert driver.items(other_description) == {} and driver.items(report_elsewhere) == {}
     # The sweep leaves the one it does not follow by description alone.
     assert other_description.job_id not in driver.run_sweep()["Started"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_cdk.assertions import Annotations, Match, Template
 
-from tests.infra.conftest import cdk_json_context, synth
+from tests.infra.conftest import cdk_json_context, definition, synth
 from tests.infra.test_resources import actions_of, statements
 
 CONTEXT = cdk_json_context()
@@ -49,9 +49,22 @@ def test_the_rule_matches_cloudtrail_job_events_and_passes_the_job_arn(template_
     transformer = target["InputTransformer"]
     assert transformer["InputPathsMap"] == {"detail-serviceEventDetails-jobArn": "$.detail.serviceEventDetails.jobArn"}
     assert transformer["InputTemplate"] == (
-        '{"JobArn":<detail-serviceEventDetails-jobArn>,"JobKind":"S3_BATCH_OPERATIONS"}'
+        '{"JobArn":<detail-serviceEventDetails-jobArn>,"JobKind":"S3_BATCH_OPERATIONS","StartedBy":"event"}'
     )
     assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+
+
+def test_an_event_s_job_the_configuration_does_not_name_ends_the_execution_succeeded(
+    template_json: dict[str, Any],
+) -> None:
+    states = definition(template_json)["States"]
+    catches = states["Validate input"]["Catch"]
+    assert {"ErrorEquals": ["JobNotFollowed"], "ResultPath": "$", "Next": "Explain not followed"} in catches
+    assert catches[-1]["ErrorEquals"] == ["States.ALL"]
+    assert states["Explain not followed"]["Parameters"] == {"Cause.$": "States.StringToJson($.Cause)"}
+    assert states["Explain not followed"]["Next"] == "Job not followed"
+    assert states["Job not followed"]["Type"] == "Succeed"
+    assert states["Job not followed"]["OutputPath"] == "$.Cause.errorMessage"
 
 
 def _s3batch_statements(template_json: dict[str, Any], role: str, action: str) -> list[dict[str, Any]]:

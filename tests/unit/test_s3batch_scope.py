@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 
 from job_tracker.adapters.s3control import S3BatchJobLister
 from job_tracker.errors import ConfigurationError, InvalidJobRequest
-from job_tracker.execution_input import normalize_execution_input
+from job_tracker.execution_input import STARTED_BY_EVENT, JobNotFollowed, normalize_execution_input
 from job_tracker.kinds import JOB_KINDS
 from job_tracker.models import JobDescription, JobRef, JobStatus, S3Location
 from job_tracker.scopes import S3BatchScope
@@ -137,6 +137,24 @@ def test_validate_input_refuses_a_job_outside_the_configuration_after_one_descri
     with pytest.raises(InvalidJobRequest, match="description 'ad hoc' starts with none of the configured prefixes"):
         normalize_execution_input({"JobArn": arn, "JobKind": S3BATCH.name}, tracked_jobs(ENV), outside)
     assert outside.described == [JobRef(ACCOUNT, JOB_ID)]
+
+
+def test_an_event_s_job_of_another_description_is_not_followed_but_a_report_elsewhere_is_refused() -> None:
+    arn = f"arn:aws:s3:{REGION}:{ACCOUNT}:job/{JOB_ID}"
+    from_event = {"JobArn": arn, "JobKind": S3BATCH.name, "StartedBy": STARTED_BY_EVENT}
+    other = OneJob(described("ad hoc", f"s3://reports/batch/job-{JOB_ID}/"))
+    with pytest.raises(JobNotFollowed, match="description 'ad hoc' starts with none"):
+        normalize_execution_input(from_event, tracked_jobs(ENV), other)
+    # Started by an operator or the sweep, the same job is refused as before: a failure that says why.
+    for started_by in ("operator", "sweep"):
+        with pytest.raises(InvalidJobRequest) as refused:
+            normalize_execution_input(from_event | {"StartedBy": started_by}, tracked_jobs(ENV), other)
+        assert not isinstance(refused.value, JobNotFollowed)
+    # A followed description whose report the stack may not read is a configuration to fix, from an event too.
+    elsewhere = OneJob(described("tracked-copy", f"s3://reports/elsewhere/job-{JOB_ID}/"))
+    with pytest.raises(InvalidJobRequest, match="s3BatchReportLocations") as refused:
+        normalize_execution_input(from_event, tracked_jobs(ENV), elsewhere)
+    assert not isinstance(refused.value, JobNotFollowed)
 
 
 def test_the_sweep_lists_only_jobs_whose_description_the_configuration_follows() -> None:
