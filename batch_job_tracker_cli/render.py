@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -179,6 +179,8 @@ class FailureTableLayout:
     wrapped: tuple[str, ...] = ("ErrorMessage",)
     headers: Mapping[str, str] = field(default_factory=dict)
     """A column's header where it is not the attribute's name."""
+    folded: tuple[str, ...] = ()
+    """Columns whose long words (an object key, a file name) are folded onto more lines rather than cut."""
 
 
 # Each service's layout where it is not the default one (`_default_layout`), by JobService.key. An S3 Batch
@@ -191,6 +193,7 @@ FAILURE_TABLE_LAYOUTS = {
         file_header="ReportFile:Line",
         wrapped=("Key", "ErrorMessage"),
         headers={"ErrorMessage": "ResultMessage"},
+        folded=("Bucket", "Key", "ErrorMessage", "ReportFile:Line"),
     ),
 }
 
@@ -219,9 +222,12 @@ def failures_table(record: JobRecord, kind: JobKind, failures: Sequence[FailedRe
     layout = failure_table_layout(kind)
     located = bool(layout.file_attributes)
     for column in layout.columns:
-        table.add_column(layout.headers.get(column, column), no_wrap=column not in layout.wrapped)
+        overflow: OverflowMethod = "fold" if column in layout.folded else "ellipsis"
+        header = layout.headers.get(column, column)
+        table.add_column(header, no_wrap=column not in layout.wrapped, overflow=overflow)
     if located:
-        table.add_column(layout.file_header, no_wrap=True)
+        folded = layout.file_header in layout.folded
+        table.add_column(layout.file_header, no_wrap=not folded, overflow="fold" if folded else "ellipsis")
     for failure in failures:
         row = failure.to_dict()
         cells = [text(row.get(column)) for column in layout.columns]

@@ -1,35 +1,46 @@
-"""`make demo`: a Voice ID fraudster registration job, a speaker enrollment job and a Bedrock batch inference
-job, tracked end to end at the same time on the local cloud, then read and retried with the
-`batch-job-tracker` CLI.
+"""`make demo`: a Voice ID fraudster registration job, a speaker enrollment job, a Bedrock batch inference
+job and an S3 Batch Operations copy job, tracked end to end at the same time on the local cloud, then read
+and retried with the `batch-job-tracker` CLI.
 
 With `make local` running, the demo runs its jobs on that cloud (found through its `outputs.json`, which it
 leaves as it is), so `batch-job-tracker --local` explores them afterwards; each run there uses its own
 speakers and recordings. Without one, it starts a local cloud of its own for the run.
 
-The demo acts only as a Voice ID and Bedrock user: it uploads audio, manifests and JSONL input and starts
-the jobs with boto3. From then on only the deployed mechanics act: the services' events start executions
-through the EventBridge rules, the state machine polls with the describe Lambda (and is woken by the job's
-end event), and the record Lambda reads the SSE-KMS output and writes failures to DynamoDB Local. The demo
-watches, reads the records back, and ends as an operator would: `batch-job-tracker failures` and `retry`.
+The demo acts only as a Voice ID, Bedrock and S3 Batch Operations user: it uploads audio, manifests, JSONL
+input and objects, and starts the jobs with boto3 (S3 Control through the gateway, from outputs.json's
+`s3batch` section, as any user's SDK). From then on only the deployed mechanics act: the services' events
+start executions through the EventBridge rules, the state machine polls with the describe Lambda (and is
+woken by the job's end event), and the record Lambda reads the output (SSE-KMS, or the completion report) and
+writes failures to DynamoDB Local. The demo watches, reads the records back, and ends as an operator would:
+`batch-job-tracker failures` and `retry`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from bedrock_emulator.testing import claude_input
 from local_cloud.driver import (
     BEDROCK_BATCH_INFERENCE,
     FRAUDSTER_REGISTRATION,
+    S3_BATCH_OPERATIONS,
     SPEAKER_ENROLLMENT,
     AudioRequest,
     TrackedJob,
@@ -38,6 +49,7 @@ from local_cloud.driver import (
 )
 from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, OUTPUTS_FILE_NAME, LocalEnvironment
 from local_cloud.running import RunningEnvironment, running_cloud_outputs
+from s3batch_emulator.testing import csv_manifest, put_manifest
 
 DEADLINE_SECONDS = 90.0
 # The demo drives a cloud this process runs, or one `make local` runs.
@@ -85,6 +97,85 @@ def bedrock_input() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+# An S3 Batch Operations copy job of 8 objects: 5 are copied; 2 were never uploaded (NoSuchKey: one with
+# spaces and parentheses, which the manifest URL-encodes), and 1 lies in a bucket the job's role may not read
+# (AccessDenied). The stack follows it by its description's tracked prefix (cdk.json's
+# tracker:s3BatchJobDescriptionPrefixes) and reads its report in tracker:s3BatchReportLocations.
+S3BATCH_PRESENT = [f"photo-000{n}.jpg" for n in range(1, 6)]
+S3BATCH_MISSING = ["photo-0006-missing.jpg", "photo 0007 (missing).jpg"]
+S3BATCH_FORBIDDEN_BUCKET = "s3batch-demo-archive"
+S3BATCH_FORBIDDEN = "passport-7731.jpg"
+
+
+class S3BatchUser:
+    """An S3 Batch Operations user of the local cloud, from outputs.json's `s3batch` section alone: S3 Control
+    through the gateway as the SDK's proxy, the local job role, input and report buckets (docs/local-cloud.md)."""
+
+    def __init__(self, local: LocalEnvironment | RunningEnvironment, s3: Any) -> None:
+        self.section: dict[str, Any] = json.loads(local.outputs_path.read_text(encoding="utf-8"))["s3batch"]
+        self.s3 = s3
+        make_client: Any = boto3.client
+        self.control = make_client(
+            "s3control",
+            endpoint_url=self.section["endpointUrl"],
+            region_name=local.cloud.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local cloud accepts any credentials
+            config=Config(proxies={"http": self.section["proxyUrl"]}, retries={"mode": "standard"}),
+        )
+
+    @property
+    def account(self) -> str:
+        return str(self.section["accountId"])
+
+    def start_copy_job(self, description: str, folder: str) -> TrackedJob:
+        """Put the present objects and the forbidden one, a CSV manifest of all 8, and CreateJob."""
+        bucket = self.section["inputBucket"]
+        objects = f"{self.section['objectsPrefix']}{folder}/"
+        for name in S3BATCH_PRESENT:
+            self.s3.put_object(Bucket=bucket, Key=f"{objects}{name}", Body=b"a photo")
+        with contextlib.suppress(self.s3.exceptions.BucketAlreadyOwnedByYou):  # a second demo on one cloud
+            self.s3.create_bucket(Bucket=S3BATCH_FORBIDDEN_BUCKET)
+        scan = f"scans/{folder}/{S3BATCH_FORBIDDEN}"
+        self.s3.put_object(Bucket=S3BATCH_FORBIDDEN_BUCKET, Key=scan, Body=b"a scan")
+        rows = [(bucket, f"{objects}{name}") for name in [*S3BATCH_PRESENT, *S3BATCH_MISSING]]
+        rows.append((S3BATCH_FORBIDDEN_BUCKET, scan))
+        manifest = put_manifest(self.s3, bucket, f"{self.section['manifestPrefix']}{folder}.csv", csv_manifest(rows))
+        job_id: str = self.control.create_job(
+            AccountId=self.account,
+            ConfirmationRequired=False,
+            Operation={
+                "S3PutObjectCopy": {"TargetResource": f"arn:aws:s3:::{bucket}", "TargetKeyPrefix": f"{objects}copies/"}
+            },
+            Manifest=manifest,
+            Report={
+                "Bucket": self.section["reportBucketArn"],
+                "Format": "Report_CSV_20180820",
+                "Enabled": True,
+                "Prefix": self.section["reportPrefix"],
+                "ReportScope": "AllTasks",
+            },
+            Priority=10,
+            RoleArn=self.section["roleArn"],
+            ClientRequestToken=uuid.uuid4().hex,
+            Description=description,
+        )["JobId"]
+        return TrackedJob(domain_id=self.account, job_id=job_id, kind=S3_BATCH_OPERATIONS)
+
+    def progress(self, job: TrackedJob) -> tuple[str, int]:
+        """DescribeJob's status and (succeeded + failed) / total tasks."""
+        found = self.control.describe_job(AccountId=job.domain_id, JobId=job.job_id)["Job"]
+        summary = found.get("ProgressSummary") or {}
+        total = summary.get("TotalNumberOfTasks") or 0
+        done = (summary.get("NumberOfTasksSucceeded") or 0) + (summary.get("NumberOfTasksFailed") or 0)
+        return str(found["Status"]), (100 * done // total if total else 0)
+
+    def manifest_rows(self, uri: str) -> list[str]:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode().splitlines()
+
+
 @dataclass(frozen=True)
 class DemoRun:
     """What makes one run's Voice ID data its own: a cloud that already ran the demo knows its speakers
@@ -117,6 +208,8 @@ class Expected:
     label: str
     failed: frozenset[str]
     counts: dict[str, int]
+    named: Callable[[Mapping[str, Any]], str] = field(default=lambda item: str(item["RequestId"]))
+    """What names a failure item in `failed` (its RequestId; an S3 task's, its object's name)."""
 
 
 EXPECTED = {
@@ -143,10 +236,18 @@ EXPECTED = {
         frozenset(f"{prefix}{n:04d}" for prefix, _, bad in BEDROCK_FILES.values() for n in bad),
         {"FailedRecordCount": 7, "SucceededRecordCount": 113, "UnprocessedRecordCount": 0, "OutputFileCount": 2},
     ),
+    S3_BATCH_OPERATIONS: Expected(
+        "S3 Batch",
+        "photo copy",
+        frozenset([*S3BATCH_MISSING, S3BATCH_FORBIDDEN]),
+        {"FailedTaskCount": 3, "SucceededTaskCount": 5, "UnnamedFailedTaskCount": 0, "TotalTaskCount": 8},
+        named=lambda item: posixpath.basename(str(item["Key"])),
+    ),
 }
-# Job statuses from which a job moves no more (Voice ID's and Bedrock's).
+# Job statuses from which a job moves no more (Voice ID's, Bedrock's and S3 Batch Operations').
 ENDED_STATUSES = frozenset(
     {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
+    | {"Complete", "Cancelled"}
 )
 
 
@@ -162,8 +263,11 @@ def label(job: TrackedJob) -> str:
     return EXPECTED[job.kind].label
 
 
-def watch(driver: DemoDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str, Any]]]:
-    """Print each job's progress and each state its tracking executions enter, until all have ended."""
+def watch(
+    driver: DemoDriver, jobs: list[TrackedJob], progress_of: Mapping[str, Callable[[TrackedJob], tuple[str, int]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Print each job's progress (read by `progress_of` the job's kind, else by the driver) and each state its
+    tracking executions enter, until all have ended."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     last_progress: dict[str, tuple[str, int]] = {}
     seen_states: dict[str, int] = {}
@@ -173,7 +277,7 @@ def watch(driver: DemoDriver, jobs: list[TrackedJob]) -> dict[str, list[dict[str
         for job in jobs:
             if job.job_id in done:
                 continue
-            progress = driver.job_progress(job)
+            progress = progress_of.get(job.kind, driver.job_progress)(job)
             if progress != last_progress.get(job.job_id):
                 service = EXPECTED[job.kind].service
                 say(f"  {service:<10} {label(job):<10} job {progress[0]:<22} {progress[1]:>3}% complete")
@@ -224,15 +328,16 @@ def report(driver: DemoDriver, job: TrackedJob, executions: list[dict[str, Any]]
     say("Job summary item:")
     for key in ("JobKind", "JobStatus", "RecordState", *expected.counts, "OutputUri"):
         say(f"  {key:<29} {summary.get(key)}")
-    if set(failures) != expected.failed:
-        raise DemoFailed(f"expected failures for {sorted(expected.failed)}, DynamoDB has {sorted(failures)}")
+    named = {expected.named(item) for item in failures.values()}
+    if named != expected.failed:
+        raise DemoFailed(f"expected failures for {sorted(expected.failed)}, DynamoDB has {sorted(named)}")
     counts = {key: summary.get(key) for key in expected.counts}
     if summary.get("RecordState") != "COMPLETE" or counts != expected.counts or summary.get("CountMismatches"):
         raise DemoFailed(f"the summary does not describe a complete record: {summary}")
 
 
-def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
-    """Run `batch-job-tracker --local ...` as an operator would, and show what it printed."""
+def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> list[str]:
+    """Run `batch-job-tracker --local ...` as an operator would, show what it printed, and return its lines."""
     cli = shutil.which("batch-job-tracker") or str(Path(sys.executable).parent / "batch-job-tracker")
     say(f"$ batch-job-tracker --local {' '.join(args)}")
     environment = {
@@ -253,6 +358,7 @@ def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> None:
         say(f"  {line}")
     if done.returncode != 0:
         raise DemoFailed(f"batch-job-tracker {args[0]} exited {done.returncode}")
+    return done.stdout.rstrip().splitlines()
 
 
 def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = None) -> list[TrackedJob]:
@@ -270,16 +376,20 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     say(f"   and 6 speakers (customer {opted_out} opted out of Voice ID), {speakers}")
     bedrock_folder = driver.upload_bedrock_input(bedrock_input(), label=f"support-tickets{demo.tag}")
     say(f"   and 120 prompts for Bedrock in two JSONL files (7 with an empty prompt), {bedrock_folder}")
-    say("2. Starting a fraudster registration job, a speaker enrollment job and a Bedrock batch inference job")
-    say("   at once, with boto3 (Bedrock's output SSE-KMS encrypted)")
+    s3batch = S3BatchUser(local, driver.s3)
+    say("   and 5 photos for S3 Batch Operations to copy, in a manifest of 8 (2 never uploaded, 1 in a bucket")
+    say(f"   the job's role may not read, {S3BATCH_FORBIDDEN_BUCKET})")
+    say("2. Starting a fraudster registration job, a speaker enrollment job, a Bedrock batch inference job and an")
+    say("   S3 Batch Operations copy job at once, with boto3 (Bedrock's output SSE-KMS encrypted)")
     jobs = [
         driver.start_job(domain_id, fraudsters, job_name="nightly-fraudsters"),
         driver.start_job(domain_id, speakers, job_name="new-customers", kind=SPEAKER_ENROLLMENT),
         driver.start_bedrock_job(f"tracked-support-tickets{demo.tag}", bedrock_folder),
+        s3batch.start_copy_job(f"tracked-photo-copy{demo.tag}", f"demo-photos{demo.tag or '-1'}"),
     ]
     say(f"   jobs {', '.join(job.job_id for job in jobs)}; from here on only the deployed tracker acts")
     say("3. Watching the jobs and the tracker's state machine")
-    executions = watch(driver, jobs)
+    executions = watch(driver, jobs, {S3_BATCH_OPERATIONS: s3batch.progress})
     for job in jobs:
         report(driver, job, executions[job.job_id])
     say("")
@@ -290,6 +400,12 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     operator(local, "retry", jobs[0].job_id, "--codes", "400")
     operator(local, "failures", jobs[2].job_id)
     operator(local, "retry", jobs[2].job_id)
+    operator(local, "failures", jobs[3].job_id)
+    printed = operator(local, "retry", jobs[3].job_id, "--codes", "NoSuchKey")
+    manifest_uri = next(line for line in printed if line.startswith("s3://"))
+    say("  (the retry manifest, keys URL-encoded as S3 Batch Operations reads them:)")
+    for row in s3batch.manifest_rows(manifest_uri):
+        say(f"    {row}")
     return jobs
 
 
@@ -317,7 +433,8 @@ def main() -> int:
         say(f"No local cloud is running and there is no synthesized template at {args.template}: run `make demo`.")
         return 1
     say("Starting the local cloud: DynamoDB Local, moto (S3, KMS, SQS, Step Functions), the Lambda runtime,")
-    say("the EventBridge router and the Voice ID and Bedrock emulators; deploying the synthesized stack...")
+    say("the EventBridge router and the Voice ID, Bedrock and S3 Batch Operations emulators; deploying the")
+    say("synthesized stack...")
     try:
         # Function logs go to the log file only, so the demo's own output stays readable.
         with LocalEnvironment(template_path=args.template, state_dir=args.state_dir, log_sink=lambda *_: None) as local:

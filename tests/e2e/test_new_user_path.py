@@ -43,17 +43,27 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
     assert "A local cloud is already running" in demo.stdout
     assert "Starting the local cloud" not in demo.stdout
     assert (outputs.read_bytes(), outputs.stat().st_mtime_ns) == before  # its outputs.json, untouched
-    started = re.search(r"jobs (\w{22}), (\w{22}), (\w{12});", demo.stdout)
+    started = re.search(r"jobs (\w{22}), (\w{22}), (\w{12}), ([0-9a-f-]{36});", demo.stdout)
     assert started, demo.stdout
-    fraudsters, speakers, inference = started.groups()
+    fraudsters, speakers, inference, photo_copy = started.groups()
     # The CLI steps the demo ran as an operator, on the same cloud.
     for step in (
         "$ batch-job-tracker --local jobs",
         f"$ batch-job-tracker --local show {fraudsters}",
         f"$ batch-job-tracker --local failures {inference}",
         f"$ batch-job-tracker --local retry {inference}",
+        f"$ batch-job-tracker --local failures {photo_copy}",
     ):
         assert step in demo.stdout
+    # The S3 Batch Operations job's retry manifest: its two missing photos, keys URL-encoded.
+    manifest_uri = re.search(rf"retry {photo_copy} --codes NoSuchKey\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
+    assert manifest_uri, demo.stdout
+    bucket, _, key = manifest_uri.group(1).removeprefix("s3://").partition("/")
+    rows = local.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+    assert sorted(row.rsplit("/", 1)[1] for row in rows) == [
+        "photo%200007%20%28missing%29.jpg",
+        "photo-0006-missing.jpg",
+    ]
     # The Bedrock job's retry JSONL: its seven refused prompts, each line as the demo's input held it.
     retry_uri = re.search(rf"retry {inference}\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
     assert retry_uri, demo.stdout
