@@ -45,8 +45,9 @@ def short_time(value: object) -> str:
 
 
 def _label(attribute: str) -> str:
-    """`DuplicateSkippedRequestCount` -> `duplicate skipped`, `SucceededRecordCount` -> `succeeded`."""
-    name = attribute.removesuffix("Count").removesuffix("Request").removesuffix("Record")
+    """`DuplicateSkippedRequestCount` -> `duplicate skipped`, `SucceededRecordCount` -> `succeeded`,
+    `UnnamedFailedTaskCount` -> `unnamed failed`."""
+    name = attribute.removesuffix("Count").removesuffix("Request").removesuffix("Record").removesuffix("Task")
     return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
 
 
@@ -126,7 +127,9 @@ def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) 
         )
         # Where the service's own counts disagree with what was read, or why records could not be named.
         job_rows.extend(
-            (name, summary[name]) for name in ("CountMismatches", "UnprocessedUnnamedReason") if summary.get(name)
+            (name, summary[name])
+            for name in ("CountMismatches", "UnprocessedUnnamedReason", "NoReportReason")
+            if summary.get(name)
         )
     job_rows += [("InputUri", summary.get("InputUri")), ("OutputUri", summary.get("OutputUri"))]
     if isinstance(details, Mapping):

@@ -325,3 +325,28 @@ def test_the_retry_says_which_failed_tasks_no_report_names(cloud: dict[str, Any]
     assert result.exit_code == 0, result.stderr
     assert "left out: 2 failed task(s) no report names; 7 task(s) the job never ran" in result.stderr
     assert len(io.BytesIO(body_of(cloud, result.stdout.strip())).read().splitlines()) == 3
+
+
+def test_show_says_why_there_is_no_report_and_jobs_counts_tasks_by_their_outcome(cloud: dict[str, Any]) -> None:
+    failed = "0f6c1a52-3b1e-4d7e-9a43-2a1f3c4d5e6f"
+    reason = "no task ran before the job ended Failed (ManifestETagMismatch)"
+    put(
+        cloud["dynamodb"],
+        summary(
+            ACCOUNT,
+            failed,
+            "2026-11-26T10:00:00+00:00",
+            kind=KIND.name,
+            status="Failed",
+            FailedTaskCount=0,
+            SucceededTaskCount=0,
+            UnnamedFailedTaskCount=0,
+            NoReportReason=reason,
+        ),
+    )
+    shown = invoke(cloud["target"], "show", failed)
+    assert shown.exit_code == 0, shown.stderr
+    assert any(line.split()[:1] == ["NoReportReason"] and reason in line for line in shown.stdout.splitlines())
+    listed = invoke(cloud["target"], "jobs")
+    assert listed.exit_code == 0, listed.stderr
+    assert "succeeded 3" in listed.stdout and "succeeded task" not in listed.stdout
