@@ -358,7 +358,10 @@ def failures(
     job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
     code: Annotated[
         list[str] | None,
-        typer.Option(metavar="CODE", help="Only failures with this ErrorCode, or UNPROCESSED (repeat for several)."),
+        typer.Option(
+            metavar="CODE",
+            help="Only failures with this ErrorCode (400, NoSuchKey, ...), or UNPROCESSED (repeat for several).",
+        ),
     ] = None,
     output_format: Annotated[
         FailuresFormat, typer.Option("--format", help="table, csv (with a header row) or json (a list).")
@@ -686,7 +689,10 @@ def failures_by_code_command(
     ctx: typer.Context,
     *,
     code: Annotated[
-        str, typer.Argument(metavar="CODE", help="The ErrorCode (400, 402, 409, 500, ..., or UNPROCESSED).")
+        str,
+        typer.Argument(
+            metavar="CODE", help="The ErrorCode (400, 402, 409, 500, ..., a service's own: NoSuchKey, or UNPROCESSED)."
+        ),
     ],
     since: Annotated[str, typer.Option(help="Jobs created since: a date or time (UTC), or 7d, 12h, 30m back.")] = "7d",
     until: Annotated[str | None, typer.Option(help="Jobs created before this date or time (UTC).")] = None,

@@ -116,3 +116,23 @@ def test_a_retry_started_after_the_fix_is_tracked_in_turn_and_watched_by_its_id(
     retried = TrackedJob(domain_id=copy_job.domain_id, job_id=new_job_id, kind=copy_job.kind)
     summary = wait_for_record(TrackerDriver(local), retried)
     assert (summary["JobStatus"], summary["FailedTaskCount"], summary["SucceededTaskCount"]) == ("Complete", 0, 2)
+
+
+def test_erase_by_object_key_deletes_its_task_and_the_retry_manifests_listing_it(
+    local: LocalEnvironment, copy_job: TrackedJob
+) -> None:
+    (bucket, key, _) = next(task for task in report_failures(local, copy_job.job_id) if task[2] == "AccessDenied")
+    every = cli(local.outputs_path, "retry", copy_job.job_id)  # a manifest of every failed task, this key among them
+    others = cli(local.outputs_path, "retry", copy_job.job_id, "--codes", "NoSuchKey")
+    assert every.exit_code == 0 and others.exit_code == 0, every.stderr + others.stderr
+    erased = cli(local.outputs_path, "erase", "--object-key", key, "--format", "json")
+    assert erased.exit_code == 0, erased.stderr
+    report = json.loads(erased.stdout)
+    assert [item["JobId"] for item in report["Deleted"]] == [copy_job.job_id]
+    assert report["RetryFilesDeleted"] == [every.stdout.strip()]
+    left = json.loads(cli(local.outputs_path, "failures", copy_job.job_id, "--format", "json").stdout)
+    assert key not in {failure["Key"] for failure in left} and len(left) == 3
+    s3 = local.cloud.client("s3")
+    in_bucket, _, manifest_key = others.stdout.strip().removeprefix("s3://").partition("/")
+    assert s3.head_object(Bucket=in_bucket, Key=manifest_key)["ContentLength"] > 0  # not listing the key: kept
+    assert bucket == FORBIDDEN_BUCKET
