@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -119,6 +120,17 @@ def test_the_sweep_finds_every_job_while_voice_id_throttles(events_lost: Tracker
         if summary["jobName"].startswith("tracked-")
         and summary["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].startswith(driver.local.bedrock_output_s3_uri)
     ]
+    # ... and the S3 Batch Operations jobs described tracked-* (ListJobs gives the description; all pages).
+    s3control = driver.local.s3batch.client()
+    request: dict[str, Any] = {"AccountId": driver.local.cloud.account_id}
+    while True:
+        page = s3control.list_jobs(**request)
+        listed += [
+            entry["JobId"] for entry in page.get("Jobs", []) if entry.get("Description", "").startswith("tracked-")
+        ]
+        if not page.get("NextToken"):
+            break
+        request["NextToken"] = page["NextToken"]
     assert report["JobsFound"] == len(listed)
     assert job.job_id in report["Started"]
     (execution,) = driver.wait_until_settled(job)
