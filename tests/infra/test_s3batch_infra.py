@@ -14,7 +14,7 @@ from tests.infra.conftest import cdk_json_context, definition, synth
 from tests.infra.test_resources import actions_of, statements
 
 CONTEXT = cdk_json_context()
-S3BATCH_ALONE = {
+S3BATCH_ALONE: dict[str, Any] = {
     "voiceIdDomainIds": [],
     "outputLocations": None,
     "outputKmsKeyArns": None,
