@@ -15,13 +15,14 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from batch_job_tracker_cli.bedrock_retry import RecordSource, pick_lines, plan, retry_job_name
+from batch_job_tracker_cli.bedrock_retry import pick_lines, plan
 from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.progress import DESCRIBERS
 from batch_job_tracker_cli.records import JobRecord
 from batch_job_tracker_cli.retry import S3Uri
 from batch_job_tracker_cli.shared import JOB_KINDS
 from batch_job_tracker_cli.target import Target
+from job_tracker.bedrock_retry_lines import RecordSource, retry_job_name
 from tests.unit.test_cli_commands import create_table, invoke, put, summary
 
 REGION = "us-east-1"
