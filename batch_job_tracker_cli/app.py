@@ -40,6 +40,7 @@ from batch_job_tracker_cli.records import (
     lookup_job,
     parse_since,
     require_resource_id,
+    retried_records,
     tracker_status_of,
 )
 from batch_job_tracker_cli.retry import (
@@ -861,6 +862,37 @@ def erase(
         console.print(f"No item names {attribute} {value}: nothing to delete.", markup=False)
         return
     console.print(render.erased_table(attribute, value, erasure.items))
+
+
+@app.command(epilog=_example(f"--local lineage {EXAMPLE_BEDROCK_JOB}", f"lineage {EXAMPLE_BEDROCK_JOB} rec-0042"))
+def lineage(
+    ctx: typer.Context,
+    *,
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The original job's JobId.")],
+    record_id: Annotated[
+        str | None, typer.Argument(metavar="RECORD", help="One record's recordId: every attempt of it.")
+    ] = None,
+    output_format: Annotated[TableOrJson, typer.Option("--format", help="How to print it.")] = TableOrJson.table,
+) -> None:
+    """Where each failed record of a Bedrock job is now in the automatic retries: POOLED, SUBMITTED, SUCCEEDED
+    (retried by which job or on demand, and where its answer lies) or FINAL (and why); with RECORD, its every
+    attempt (docs/automatic-retries.md)."""
+    target = _target(ctx)
+    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    found = retried_records(target.dynamodb(), target.table_name, record, record_id)
+    hidden = ("pk", "sk", "RecordType")
+    shown = [{name: value for name, value in item.items() if name not in hidden} for item in found]
+    if output_format is TableOrJson.json:
+        typer.echo(render.to_json(shown[0] if record_id and shown else shown), nl=False)
+        return
+    if not found:
+        what = f"record {record_id} of job {job}" if record_id else f"no record of job {job}"
+        raise CliError(
+            f"{what} is in no automatic retry: not failed, not yet pooled, or the stack has no bedrockRetryPolicy"
+            if record_id
+            else f"{what} is in the automatic retries (none failed, none pooled yet, or no bedrockRetryPolicy)"
+        )
+    render.stdout_console().print(render.lineage_view(record, found, record_id is not None))
 
 
 @app.command(epilog=_example("--local sweep", f"--stack {DEFAULT_STACK_NAME} sweep --format json"))

@@ -465,3 +465,32 @@ def failures_by_code(
 
 def _error_code(value: object) -> int | str:
     return value if isinstance(value, int | str) and not isinstance(value, bool) else str(value)
+
+
+LINEAGE_SORT_KEY_PREFIX = "RETRY#"
+
+
+def retried_records(
+    client: DynamoDBClient, table: str, record: JobRecord, record_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The job's records in the automatic retries (their lineage items, `RETRY#<RecordId>`), by RecordId; only
+    `record_id`'s when given (docs/automatic-retries.md)."""
+    prefix = f"{LINEAGE_SORT_KEY_PREFIX}{record_id}" if record_id else LINEAGE_SORT_KEY_PREFIX
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+        "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
+        "ExpressionAttributeValues": _attribute_values({":pk": record.partition_key, ":prefix": prefix}),
+        "ConsistentRead": True,
+    }
+    found: list[dict[str, Any]] = []
+    while True:
+        response = client.query(**request)
+        found.extend(
+            item
+            for item in map(plain, response.get("Items", []))
+            if record_id is None or item.get("RecordId") == record_id
+        )
+        if "LastEvaluatedKey" not in response:
+            return found
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -312,3 +312,45 @@ def erased_table(attribute: str, value: str, deleted: Sequence[ErasedItem]) -> T
     for item in deleted:
         table.add_row(text(item.domain_id), text(item.job_id), text(item.sort_key))
     return table
+
+
+def lineage_view(record: JobRecord, items: Sequence[Mapping[str, Any]], attempts: bool) -> Table:
+    """The automatic retries' lineage of a job's records (`batch-job-tracker lineage`): one row per record, or,
+    for one record, one row per attempt."""
+    if attempts:
+        (item,) = items
+        table = Table(
+            title=f"Record {item.get('RecordId')} of job {record.job_id}: {item.get('RetryState')}"
+            + (f" ({item['FinalReason']})" if item.get("FinalReason") else ""),
+            title_justify="left",
+        )
+        for column in ("Attempt", "RunBy", "ErrorCode", "ErrorMessage", "Where"):
+            table.add_column(column, overflow="fold")
+        for attempt in item.get("Attempts") or []:
+            where = f"{attempt.get('OutputFile') or attempt.get('InputFile') or ''}"
+            where += f":{attempt['LineNumber']}" if attempt.get("LineNumber") else ""
+            table.add_row(
+                text(attempt.get("Attempt")),
+                text(attempt.get("RunBy")),
+                text(attempt.get("ErrorCode", "")),
+                text(attempt.get("ErrorMessage", "")),
+                text(where),
+            )
+        return table
+    table = Table(title=f"Automatic retries of job {record.job_id}", title_justify="left")
+    for column in ("RecordId", "RetryState", "Attempt", "RetriedBy", "Answer, or why final"):
+        table.add_column(column, overflow="fold")
+    for item in sorted(items, key=lambda found: str(found.get("RecordId"))):
+        answer = (
+            f"{item['SucceededOutputFile']}:{item.get('SucceededLineNumber')}"
+            if item.get("SucceededOutputFile")
+            else item.get("FinalReason") or item.get("ErrorCode", "")
+        )
+        table.add_row(
+            text(item.get("RecordId")),
+            text(item.get("RetryState")),
+            text(item.get("Attempt")),
+            text(item.get("RetriedBy", "")),
+            text(answer),
+        )
+    return table
