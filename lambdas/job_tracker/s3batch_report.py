@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from job_tracker.adapters.s3 import ObjectReader
+from job_tracker.adapters.s3control import bucket_name
 from job_tracker.errors import AccessDenied, OutputFileInvalid, OutputFileMissing, RecordingIncomplete
 from job_tracker.jsonl import MAX_LINE_BYTES
 from job_tracker.kinds.s3_batch_operations import FAILED_TASKS, FAILED_TASKS_ONLY, SUCCEEDED_TASKS, TOTAL_TASKS
@@ -227,10 +228,6 @@ def manifest_location(folder: S3Location) -> S3Location:
     return S3Location(folder.bucket, posixpath.join(folder.key, MANIFEST_NAME))
 
 
-def _bucket_name(bucket: str) -> str:
-    return bucket.split(":::", 1)[1] if ":::" in bucket else bucket
-
-
 def result_files(document: object, source: str) -> list[ResultFile]:
     """The results CSVs a report's manifest.json lists, each once, in its order."""
     if not isinstance(document, dict):
@@ -253,7 +250,7 @@ def result_files(document: object, source: str) -> list[ResultFile]:
             raise OutputFileInvalid(
                 f"{source} Results entry {number} has TaskExecutionStatus {status!r}, not succeeded or failed"
             )
-        location = S3Location(_bucket_name(bucket), key)
+        location = S3Location(bucket_name(bucket), key)
         if location not in seen:
             seen.add(location)
             files.append(ResultFile(location, str(status)))
