@@ -196,7 +196,7 @@ def _name_unprocessed(
 ) -> UnprocessedTally:
     """Every input record without an output line, joined on recordId."""
     tally = UnprocessedTally()
-    status = job.reported_status
+    message = UNPROCESSED_MESSAGE.format(status=job.reported_status)
     if job.input is None:
         tally.unreadable.append("the job names no input location (inputDataConfig)")
         return tally
@@ -229,7 +229,7 @@ def _name_unprocessed(
                     FailedRequest(
                         request_id=record_id,
                         error_code=UNPROCESSED,
-                        error_message=UNPROCESSED_MESSAGE.format(status=status),
+                        error_message=message,
                         details={"RecordId": record_id, "InputFile": location.uri, "LineNumber": number},
                     )
                 )
