@@ -82,6 +82,7 @@ bench: install
 	PYTHONPATH=. $(PY) -m benchmarks.bench_bedrock_job
 	PYTHONPATH=lambdas:. $(PY) -m benchmarks.bench_record_bedrock
 	PYTHONPATH=. $(PY) -m benchmarks.bench_s3batch_job
+	PYTHONPATH=lambdas:. $(PY) -m benchmarks.bench_record_s3batch
 
 clean:
 	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache
