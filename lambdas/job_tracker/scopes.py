@@ -25,6 +25,22 @@ BEDROCK_JOB_ARN = re.compile(
 )
 
 
+def _ref_from_job_arn(
+    raw: Mapping[str, Any], kind: JobKind, arn_pattern: re.Pattern[str], arn_shape: str, region: str
+) -> JobRef:
+    """`JobArn` (what the EventBridge rule passes), or `DomainId` (the account) and `JobId`: the input of a
+    service whose jobs are named by an ARN of `arn_pattern` (groups region, account, job_id) in this Region."""
+    arn = raw.get("JobArn")
+    if arn is None:
+        return JobRef.parse(dict(raw), kind)
+    match = arn_pattern.fullmatch(arn) if isinstance(arn, str) else None
+    if match is None:
+        raise InvalidJobRequest(f"JobArn must be {arn_shape}, got {shown(arn)}")
+    if match["region"] != region:
+        raise InvalidJobRequest(f"JobArn names Region {match['region']}; this stack follows {region} only")
+    return JobRef(domain_id=match["account"], job_id=match["job_id"])
+
+
 class ServiceScope(Protocol):
     @property
     def service_key(self) -> str: ...
@@ -84,20 +100,14 @@ class BedrockScope:
     needs_description: bool = True
 
     def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef:
-        """`JobArn` (what the EventBridge rule passes), or `DomainId` (the account) and `JobId`."""
-        arn = raw.get("JobArn")
-        if arn is None:
-            return JobRef.parse(dict(raw), kind)
-        match = BEDROCK_JOB_ARN.fullmatch(arn) if isinstance(arn, str) else None
-        if match is None:
-            raise InvalidJobRequest(
-                "JobArn must be a model invocation job ARN, "
-                f"arn:aws:bedrock:<region>:<account>:model-invocation-job/<12 lowercase letters or digits>, got "
-                f"{shown(arn)}"
-            )
-        if match["region"] != self.region:
-            raise InvalidJobRequest(f"JobArn names Region {match['region']}; this stack follows {self.region} only")
-        return JobRef(domain_id=match["account"], job_id=match["job_id"])
+        return _ref_from_job_arn(
+            raw,
+            kind,
+            BEDROCK_JOB_ARN,
+            "a model invocation job ARN, "
+            "arn:aws:bedrock:<region>:<account>:model-invocation-job/<12 lowercase letters or digits>",
+            self.region,
+        )
 
     def problem_with_ref(self, ref: JobRef) -> str | None:
         if ref.domain_id == self.account_id:
@@ -161,19 +171,13 @@ class S3BatchScope:
     needs_description: bool = True
 
     def ref_from_input(self, raw: Mapping[str, Any], kind: JobKind) -> JobRef:
-        """`JobArn` (what the EventBridge rule passes), or `DomainId` (the account) and `JobId`."""
-        arn = raw.get("JobArn")
-        if arn is None:
-            return JobRef.parse(dict(raw), kind)
-        match = S3BATCH_JOB_ARN.fullmatch(arn) if isinstance(arn, str) else None
-        if match is None:
-            raise InvalidJobRequest(
-                f"JobArn must be an S3 Batch Operations job ARN, arn:aws:s3:<region>:<account>:job/<UUID>, got "
-                f"{shown(arn)}"
-            )
-        if match["region"] != self.region:
-            raise InvalidJobRequest(f"JobArn names Region {match['region']}; this stack follows {self.region} only")
-        return JobRef(domain_id=match["account"], job_id=match["job_id"])
+        return _ref_from_job_arn(
+            raw,
+            kind,
+            S3BATCH_JOB_ARN,
+            "an S3 Batch Operations job ARN, arn:aws:s3:<region>:<account>:job/<UUID>",
+            self.region,
+        )
 
     def problem_with_ref(self, ref: JobRef) -> str | None:
         if ref.domain_id == self.account_id:
