@@ -56,26 +56,36 @@ def _domain_ids(env: Mapping[str, str]) -> tuple[str, ...]:
     return domains
 
 
+def _account_id(env: Mapping[str, str], name: str, service_key: str) -> str:
+    """The account whose jobs a service scoped by account (Bedrock, S3 Batch Operations) follows: 12 digits."""
+    account = _required(env, name)
+    if not SERVICES[service_key].scope_id.fullmatch(account):
+        raise ConfigurationError(f"environment variable {name} must be 12 digits, got {account!r}")
+    return account
+
+
+def _locations(env: Mapping[str, str], name: str) -> tuple[S3Location, ...]:
+    """S3 URIs, comma-separated; at least one."""
+    try:
+        locations = tuple(S3Location.parse(uri) for uri in _listed(env, name))
+    except InvalidJobRequest as error:
+        raise ConfigurationError(f"environment variable {name}: {error}") from None
+    if not locations:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return locations
+
+
 def _bedrock_scope(env: Mapping[str, str]) -> BedrockScope | None:
     """BEDROCK_JOB_NAME_PREFIXES and BEDROCK_OUTPUT_LOCATIONS (comma-separated), BEDROCK_ACCOUNT_ID and the
     Region Lambda sets (AWS_REGION); no prefixes: the stack follows no Bedrock job."""
     prefixes = _listed(env, "BEDROCK_JOB_NAME_PREFIXES")
     if not prefixes:
         return None
-    account = _required(env, "BEDROCK_ACCOUNT_ID")
-    if not SERVICES["bedrock"].scope_id.fullmatch(account):
-        raise ConfigurationError(f"environment variable BEDROCK_ACCOUNT_ID must be 12 digits, got {account!r}")
-    try:
-        outputs = tuple(S3Location.parse(uri) for uri in _listed(env, "BEDROCK_OUTPUT_LOCATIONS"))
-    except InvalidJobRequest as error:
-        raise ConfigurationError(f"environment variable BEDROCK_OUTPUT_LOCATIONS: {error}") from None
-    if not outputs:
-        raise ConfigurationError("environment variable BEDROCK_OUTPUT_LOCATIONS is not set")
     return BedrockScope(
-        account_id=account,
+        account_id=_account_id(env, "BEDROCK_ACCOUNT_ID", "bedrock"),
+        output_prefixes=_locations(env, "BEDROCK_OUTPUT_LOCATIONS"),
         region=_required(env, "AWS_REGION"),
         job_name_prefixes=prefixes,
-        output_prefixes=outputs,
     )
 
 
@@ -86,20 +96,11 @@ def _s3batch_scope(env: Mapping[str, str]) -> S3BatchScope | None:
     prefixes = tuple(prefix for prefix in env.get("S3BATCH_JOB_DESCRIPTION_PREFIXES", "").split(",") if prefix)
     if not prefixes:
         return None
-    account = _required(env, "S3BATCH_ACCOUNT_ID")
-    if not SERVICES["s3"].scope_id.fullmatch(account):
-        raise ConfigurationError(f"environment variable S3BATCH_ACCOUNT_ID must be 12 digits, got {account!r}")
-    try:
-        reports = tuple(S3Location.parse(uri) for uri in _listed(env, "S3BATCH_REPORT_LOCATIONS"))
-    except InvalidJobRequest as error:
-        raise ConfigurationError(f"environment variable S3BATCH_REPORT_LOCATIONS: {error}") from None
-    if not reports:
-        raise ConfigurationError("environment variable S3BATCH_REPORT_LOCATIONS is not set")
     return S3BatchScope(
-        account_id=account,
+        account_id=_account_id(env, "S3BATCH_ACCOUNT_ID", "s3"),
+        report_locations=_locations(env, "S3BATCH_REPORT_LOCATIONS"),
         region=_required(env, "AWS_REGION"),
         description_prefixes=prefixes,
-        report_locations=reports,
     )
 
 
