@@ -1,12 +1,15 @@
 """The tracker's execution input, checked before anything is written.
 
-Executions start from an event (`{"DomainId", "JobId", "JobKind"}`; Bedrock's `{"JobArn", "JobKind"}`), the
+Executions start from an event (`{"DomainId", "JobId", "JobKind"}`; Bedrock's `{"JobArn", "JobKind"}`, S3 Batch
+Operations' the same plus `"StartedBy": "event"`), the
 sweep (the same plus `StartedBy`), an operator in the console (`{"DomainId", "JobId"}`, and optionally
 `JobKind` and `Rerecord`) or a tracker at its poll cap handing the job over (the same plus `HandOver`: the
 execution that hands over, and its progress samples). Step Functions cannot match patterns, so this step
-rejects malformed ids, unknown kinds, services and domains the stack does not track, and Bedrock jobs
-outside its configured name prefixes and output locations (which takes one GetModelInvocationJob), before
-the job lock is written: a bad input leaves no item behind, and its Cause says what to send instead.
+rejects malformed ids, unknown kinds, services and domains the stack does not track, Bedrock jobs outside
+its configured name prefixes and output locations (which takes one GetModelInvocationJob), and S3 Batch
+Operations jobs outside its description prefixes and report locations (one DescribeJob), before the job lock
+is written: a bad input leaves no item behind, and its Cause says what to send instead. An event's S3 Batch
+Operations job whose description no prefix names raises JobNotFollowed, which ends the execution quietly.
 """
 
 from __future__ import annotations
