@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.records import FailedRequest, JobRecord
 from batch_job_tracker_cli.retry import UNPROCESSED, S3Uri
+from job_tracker.adapters.s3control import NOT_FOUND_CODES
 from job_tracker.bedrock_retry_lines import SOURCE_JOB_METADATA
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def create_retry_job(client: S3ControlClient, plan: S3BatchRetryPlan, etag: str)
         source: Any = client.describe_job(AccountId=record.domain_id, JobId=record.job_id)["Job"]
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
-        if code in ("NotFoundException", "NoSuchJob", "NoSuchJobException"):
+        if code in NOT_FOUND_CODES:
             raise CliError(
                 f"S3 Batch Operations has no job {record.job_id} in account {record.domain_id} any more (it keeps "
                 "ended jobs 90 days): start a job on the manifest yourself"
