@@ -19,7 +19,6 @@ already created.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import posixpath
 import urllib.parse
@@ -31,9 +30,11 @@ from botocore.exceptions import ClientError
 
 from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.records import FailedRequest, JobRecord
-from batch_job_tracker_cli.retry import UNPROCESSED, S3Uri
+from batch_job_tracker_cli.retry import UNPROCESSED, S3Uri, client_token
+from batch_job_tracker_cli.retry import fingerprint as kind_fingerprint
 from job_tracker.adapters.s3control import NOT_FOUND_CODES
 from job_tracker.bedrock_retry_lines import SOURCE_JOB_METADATA
+from job_tracker.kinds.s3_batch_operations import S3_BATCH_OPERATIONS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,9 +43,8 @@ if TYPE_CHECKING:
 MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
 RETRY_MANIFEST_SUFFIX = ".csv"
 RETRY_MARK = "-retry-"
-# CreateJob's Description is 1-256 characters; ClientRequestToken 1-64 (botocore's s3control model).
+# CreateJob's Description is 1-256 characters (botocore's s3control model).
 MAX_DESCRIPTION = 256
-MAX_TOKEN = 64
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,14 @@ def read_manifest_rows(body: bytes) -> list[TaskObject]:
 
 
 def fingerprint(record: JobRecord, request_ids: Iterable[str]) -> str:
-    """sha256 of the source job and the chosen tasks (their RequestIds, `<report file>:<line>`)."""
-    chosen = "\n".join(sorted(set(request_ids)))
-    return hashlib.sha256(f"{record.domain_id}\n{record.job_id}\nS3_BATCH_OPERATIONS\n{chosen}".encode()).hexdigest()
+    """sha256 of the source job and the chosen tasks (their RequestIds, `<report file>:<line>`), as a Voice ID
+    retry's (retry.fingerprint)."""
+    return kind_fingerprint(record, S3_BATCH_OPERATIONS, request_ids)
 
 
 def client_request_token(digest: str) -> str:
-    return f"retry-{digest}"[:MAX_TOKEN]
+    """CreateJob's ClientRequestToken (1-64 characters): Voice ID's ClientToken shape fits it."""
+    return client_token(digest)
 
 
 def retry_manifest_uri(folder: S3Uri, original_manifest: S3Uri | None, job_id: str, digest: str) -> S3Uri:
