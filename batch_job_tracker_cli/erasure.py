@@ -239,7 +239,8 @@ def _of_job(client: S3Client, location: S3Location, job_id: str | None, written_
     source = metadata.get(SOURCE_JOB_METADATA)
     if written_by_retry and source is None:
         return False
-    return job_id is None or source in (None, job_id)
+    # The automatic retries' files hold records of several jobs: their ids comma-separated.
+    return job_id is None or source is None or job_id in source.split(",")
 
 
 def job_input_folders(client: DynamoDBClient, table: str, items: Iterable[ErasedItem]) -> list[S3Uri]:
