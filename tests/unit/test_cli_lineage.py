@@ -11,7 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from batch_job_tracker_cli.erasure import _of_job
 from batch_job_tracker_cli.target import Target
+from job_tracker.models import S3Location
 from tests.unit.test_cli_commands import create_table, invoke, put, summary
 
 ACCOUNT = "123456789012"
@@ -102,18 +104,15 @@ def test_a_record_in_no_retry_is_a_one_line_error(target: Target) -> None:
 
 
 def test_erase_by_job_finds_an_automatic_retry_file_of_several_jobs() -> None:
-    from batch_job_tracker_cli.erasure import _of_job  # noqa: PLC0415 (the one rule under test)
-    from job_tracker.models import S3Location  # noqa: PLC0415
-
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="in")
+        s3.create_bucket(Bucket="bedrock-in")
         s3.put_object(
-            Bucket="in",
+            Bucket="bedrock-in",
             Key="retries/auto/b.jsonl",
             Body=b"{}\n",
             Metadata={"tracker-source-job-id": f"{JOB},{RETRY_JOB}"},
         )
-        location = S3Location("in", "retries/auto/b.jsonl")
+        location = S3Location("bedrock-in", "retries/auto/b.jsonl")
         assert _of_job(s3, location, JOB) and _of_job(s3, location, RETRY_JOB)
         assert not _of_job(s3, location, "otherjob0000")
