@@ -279,51 +279,36 @@ class TrackerFunctions(Construct):
                     actions=[kind.describe_action for kind in voice_id], resources=self._domain_arns(config)
                 )
             )
-        self._grant_s3batch_describe()
-        bedrock = self._kinds_of("bedrock")
-        if bedrock:
-            for function in (self.describe_job, self.validate_input):
-                function.add_to_role_policy(
-                    iam.PolicyStatement(
-                        actions=[kind.describe_action for kind in bedrock], resources=[self._bedrock_job_arns()]
-                    )
-                )
-                NagSuppressions.add_resource_suppressions(
-                    function.role,  # type: ignore[arg-type]
-                    [
-                        {
-                            "id": "AwsSolutions-IAM5",
-                            "reason": "A model invocation job's ARN ends in an id Bedrock generates; the jobs a "
-                            "stack follows are told by their name and output location, which validate-input "
-                            "checks on the job itself before anything is written.",
-                            "appliesTo": [{"regex": BEDROCK_JOBS_RESOURCE}],
-                        }
-                    ],
-                    apply_to_children=True,
-                )
-
-    def _grant_s3batch_describe(self) -> None:
-        """s3:DescribeJob on the account's jobs, for describe-job and validate-input (which checks a job's
-        description and report location before anything is written)."""
-        s3batch = self._kinds_of("s3")
-        if not s3batch:
-            return
-        jobs = Stack.of(self).format_arn(service="s3", resource="job", resource_name="*")
-        for function in (self.describe_job, self.validate_input):
-            function.add_to_role_policy(
-                iam.PolicyStatement(actions=[kind.describe_action for kind in s3batch], resources=[jobs])
+        # s3:DescribeJob likewise on the account's jobs (validate-input checks a job's description and report
+        # location before anything is written).
+        if self._kinds_of("s3"):
+            self._grant_describe_account_jobs(
+                "s3",
+                Stack.of(self).format_arn(service="s3", resource="job", resource_name="*"),
+                S3BATCH_JOBS_RESOURCE,
+                "An S3 Batch Operations job's ARN ends in a UUID S3 generates; the jobs a stack follows are told by "
+                "their description and report location, which validate-input checks on the job itself before "
+                "anything is written.",
             )
+        if self._kinds_of("bedrock"):
+            self._grant_describe_account_jobs(
+                "bedrock",
+                self._bedrock_job_arns(),
+                BEDROCK_JOBS_RESOURCE,
+                "A model invocation job's ARN ends in an id Bedrock generates; the jobs a stack follows are told by "
+                "their name and output location, which validate-input checks on the job itself before anything is "
+                "written.",
+            )
+
+    def _grant_describe_account_jobs(self, service_key: str, jobs_arn: str, jobs_regex: str, reason: str) -> None:
+        """The service's describe actions on every job of the account, for describe-job and validate-input, with
+        the cdk-nag suppression saying why a wildcard: a job's ARN ends in an id the service generates."""
+        actions = [kind.describe_action for kind in self._kinds_of(service_key)]
+        for function in (self.describe_job, self.validate_input):
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[jobs_arn]))
             NagSuppressions.add_resource_suppressions(
                 function.role,  # type: ignore[arg-type]
-                [
-                    {
-                        "id": "AwsSolutions-IAM5",
-                        "reason": "An S3 Batch Operations job's ARN ends in a UUID S3 generates; the jobs a stack "
-                        "follows are told by their description and report location, which validate-input checks "
-                        "on the job itself before anything is written.",
-                        "appliesTo": [{"regex": S3BATCH_JOBS_RESOURCE}],
-                    }
-                ],
+                [{"id": "AwsSolutions-IAM5", "reason": reason, "appliesTo": [{"regex": jobs_regex}]}],
                 apply_to_children=True,
             )
 
