@@ -419,3 +419,15 @@ def test_a_crash_between_pooling_and_submitting_loses_and_duplicates_nothing(wor
     members = world.store.members(pool["PoolKey"])
     assert sorted(member["RecordId"] for member in members) == ["r2", "r3"]
     assert all("BatchId" not in member and member["Attempt"] == 2 for member in members)
+
+
+def test_a_job_whose_summary_is_gone_is_counted_on_nothing(world: World) -> None:
+    world.original("job000000009", ok=[], failed={"g1": 429})
+    world.dispatcher.on_job_recorded(ACCOUNT, "job000000009")
+    world.dynamodb.delete_item(
+        TableName=TABLE, Key={"pk": {"S": f"JOB#{ACCOUNT}#job000000009"}, "sk": {"S": "SUMMARY"}}
+    )
+    world.now += timedelta(seconds=61)
+    assert world.dispatcher.run().on_demand_records == 1  # the record still settles; no summary is recreated
+    assert world.store.summary(ACCOUNT, "job000000009") is None
+    assert world.lineage("job000000009")["g1"]["RetryState"] == SUCCEEDED

@@ -418,12 +418,16 @@ class DynamoDbRetryStore:
         }
         with _translated_errors("UpdateItem", self._table):
             if settled_at is None:
-                self._client.update_item(
-                    **update,
-                    UpdateExpression=expression + " REMOVE RetrySettledAt",
-                    ConditionExpression="attribute_exists(#pk)",
-                    ExpressionAttributeValues=_to_item(values),
-                )
+                try:
+                    self._client.update_item(
+                        **update,
+                        UpdateExpression=expression + " REMOVE RetrySettledAt",
+                        ConditionExpression="attribute_exists(#pk)",
+                        ExpressionAttributeValues=_to_item(values),
+                    )
+                except ClientError as error:
+                    if not _cancelled(error):  # no summary any more (expired, erased): nothing to count on
+                        raise
                 return False
             try:
                 self._client.update_item(
@@ -435,30 +439,37 @@ class DynamoDbRetryStore:
             except ClientError as error:
                 if not _cancelled(error):
                     raise
-                self._client.update_item(
-                    **update,
-                    UpdateExpression=expression,
-                    ConditionExpression="attribute_exists(#pk)",
-                    ExpressionAttributeValues=_to_item(values),
-                )
+                # Settled before (the counts are written again), or no summary any more (nothing to count on).
+                try:
+                    self._client.update_item(
+                        **update,
+                        UpdateExpression=expression,
+                        ConditionExpression="attribute_exists(#pk)",
+                        ExpressionAttributeValues=_to_item(values),
+                    )
+                except ClientError as again:
+                    if not _cancelled(again):
+                        raise
                 return False
         return True
 
     def set_summary_note(self, domain_id: str, job_id: str, name: str, value: str | None) -> None:
+        """Set (or, with None, remove) one attribute of the job's summary, if the job still has one."""
         pk = schema.job_partition_key(domain_id, job_id)
-        with _translated_errors("UpdateItem", self._table):
-            if value is None:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(pk, schema.SUMMARY_SORT_KEY),
-                    UpdateExpression="REMOVE #name",
-                    ExpressionAttributeNames={"#name": name},
-                )
-            else:
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=_key(pk, schema.SUMMARY_SORT_KEY),
-                    UpdateExpression="SET #name = :value",
-                    ExpressionAttributeNames={"#name": name},
-                    ExpressionAttributeValues=_to_item({":value": value}),
-                )
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(pk, schema.SUMMARY_SORT_KEY),
+            "ConditionExpression": "attribute_exists(#pk)",
+            "ExpressionAttributeNames": {"#name": name, "#pk": schema.PARTITION_KEY},
+        }
+        if value is None:
+            request["UpdateExpression"] = "REMOVE #name"
+        else:
+            request["UpdateExpression"] = "SET #name = :value"
+            request["ExpressionAttributeValues"] = _to_item({":value": value})
+        try:
+            with _translated_errors("UpdateItem", self._table):
+                self._client.update_item(**request)
+        except ClientError as error:
+            if not _cancelled(error):  # no summary any more (expired, erased): nothing to say it on
+                raise
