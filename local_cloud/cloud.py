@@ -15,6 +15,7 @@ from local_cloud.faults import FaultInjector, FaultsAdmin
 from local_cloud.gateway import Gateway, GatewayBackends
 from local_cloud.iam import IamEnforcer
 from local_cloud.iam_requests import RequestAuthorizer, Scope
+from local_cloud.identity import role_access_key
 from local_cloud.lambda_runtime import LambdaRuntime, LogFileSink, LogSink, log_to_logging
 from local_cloud.lambda_runtime.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from local_cloud.moto_server import MotoServer
@@ -83,13 +84,22 @@ class LocalCloud:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service`` pointed at the gateway (typed clients: annotate at the caller)."""
+        return self._client(service, FAKE_ACCESS_KEY_ID, **kwargs)
+
+    def client_as(self, service: str, role_arn: str, session_name: str, **kwargs: Any) -> Any:
+        """The same, signed as a session of ``role_arn`` (:func:`~local_cloud.identity.role_access_key`), so the
+        gateway holds its calls to that role's policies: what a service (a Bedrock or S3 Batch Operations job)
+        does with the role it was given."""
+        return self._client(service, role_access_key(role_arn, session_name), **kwargs)
+
+    def _client(self, service: str, access_key_id: str, **kwargs: Any) -> Any:
         # boto3-stubs only types calls with a literal service name; this helper is generic on purpose.
         make_client: Any = boto3.client
         return make_client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_access_key_id=access_key_id,
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
             **kwargs,
         )

@@ -21,14 +21,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from bedrock_emulator import DEFAULT_MODEL_IDS, BedrockEmulator
 from bedrock_emulator import Clock as BedrockClock
 from bedrock_emulator import Pacing as BedrockPacing
-from local_cloud.cloud import FAKE_SECRET_ACCESS_KEY, LocalCloud
-from local_cloud.identity import role_access_key
+from local_cloud.cloud import LocalCloud
 from local_cloud.lambda_runtime import LogSink, log_to_logging
 from local_cloud.provision import Deployment, deploy_stack
 from local_cloud.s3batch import LocalS3Batch, S3BatchSettings
@@ -180,13 +178,10 @@ class LocalEnvironment:
     # -- Bedrock -----------------------------------------------------------------------------------------------
     def _s3_client_as(self, role_arn: str) -> Any:
         """The S3 client a Bedrock job uses: through the gateway, signed as its service role."""
-        make_client: Any = boto3.client
-        return make_client(
+        return self.cloud.client_as(
             "s3",
-            endpoint_url=self.cloud.endpoint_url,
-            region_name=self.cloud.region,
-            aws_access_key_id=role_access_key(role_arn, BEDROCK_ROLE_SESSION),
-            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            role_arn,
+            BEDROCK_ROLE_SESSION,
             config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 3}),
         )
 

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from local_cloud.identity import role_access_key
 from s3batch_emulator import Pacing, S3BatchEmulator
 from s3batch_emulator.testing import CompletionReport, csv_manifest, put_manifest, read_report
 
@@ -219,25 +218,19 @@ class LocalS3Batch:
 
     # -- the job role's clients --------------------------------------------------------------------------
     def _s3_client_as(self, role_arn: str) -> S3Client:
-        make_client: Any = boto3.client
-        client: S3Client = make_client(
+        client: S3Client = self.cloud.client_as(
             "s3",
-            endpoint_url=self.cloud.endpoint_url,
-            region_name=self.cloud.region,
-            aws_access_key_id=role_access_key(role_arn, ROLE_SESSION),
-            aws_secret_access_key="local",  # noqa: S106
+            role_arn,
+            ROLE_SESSION,
             config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 3}),
         )
         return client
 
     def _lambda_client_as(self, role_arn: str) -> LambdaClient:
-        make_client: Any = boto3.client
-        client: LambdaClient = make_client(
+        client: LambdaClient = self.cloud.client_as(
             "lambda",
-            endpoint_url=self.cloud.endpoint_url,
-            region_name=self.cloud.region,
-            aws_access_key_id=role_access_key(role_arn, ROLE_SESSION),
-            aws_secret_access_key="local",  # noqa: S106
+            role_arn,
+            ROLE_SESSION,
             config=Config(retries={"mode": "standard", "max_attempts": 2}, read_timeout=120),
         )
         return client

@@ -6,11 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
-
 from local_cloud.cloud import LocalCloud
 from local_cloud.iam import PolicyStatement, RolePolicies
-from local_cloud.identity import role_access_key
 
 
 def allow(action: str | list[str], resource: str | list[str], **extra: Any) -> dict[str, Any]:
@@ -19,15 +16,7 @@ def allow(action: str | list[str], resource: str | list[str], **extra: Any) -> d
 
 def client_as(cloud: LocalCloud, service: str, role_arn: str, session_name: str = "test-session", **kwargs: Any) -> Any:
     """A boto3 client for the cloud's gateway that signs as `role_arn`; `kwargs` go to boto3.client."""
-    make_client: Any = boto3.client
-    return make_client(
-        service,
-        endpoint_url=cloud.endpoint_url,
-        region_name=cloud.region,
-        aws_access_key_id=role_access_key(role_arn, session_name),
-        aws_secret_access_key="local",
-        **kwargs,
-    )
+    return cloud.client_as(service, role_arn, session_name, **kwargs)
 
 
 class Roles:
