@@ -98,6 +98,9 @@ def _fields_table(title: str, rows: Iterable[tuple[str, object]]) -> Table:
     return table
 
 
+RETRY_ATTRIBUTES = ("RetrySucceededCount", "RetryPendingCount", "FinalFailedCount", "RetrySettledAt", "RetryHeldReason")
+
+
 def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) -> RenderableType:
     summary = record.summary or {}
     details = summary.get("FailureDetails")
@@ -131,6 +134,8 @@ def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) 
             for name in ("CountMismatches", "UnprocessedUnnamedReason", "NoReportReason")
             if summary.get(name)
         )
+        # The settled view of the automatic retries (docs/automatic-retries.md): where the failed records are now.
+        job_rows.extend((name, summary[name]) for name in RETRY_ATTRIBUTES if summary.get(name) is not None)
     job_rows += [("InputUri", summary.get("InputUri")), ("OutputUri", summary.get("OutputUri"))]
     if isinstance(details, Mapping):
         job_rows.append(("FailureDetails", f"{details.get('StatusCode')}: {details.get('Message')}"))

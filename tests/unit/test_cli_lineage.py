@@ -40,7 +40,19 @@ def target() -> Iterator[Target]:
         session = boto3.Session(region_name="us-east-1")
         dynamodb = session.client("dynamodb")
         create_table(dynamodb)
-        put(dynamodb, summary(ACCOUNT, JOB, "2026-12-06T09:00:00+00:00", kind="BEDROCK_BATCH_INFERENCE"))
+        put(
+            dynamodb,
+            summary(
+                ACCOUNT,
+                JOB,
+                "2026-12-06T09:00:00+00:00",
+                kind="BEDROCK_BATCH_INFERENCE",
+                RetrySucceededCount=1,
+                RetryPendingCount=0,
+                FinalFailedCount=1,
+                RetrySettledAt="2026-12-06T09:30:00+00:00",
+            ),
+        )
         first = {"Attempt": 1, "RunBy": JOB, "ErrorCode": 500, "ErrorMessage": "boom", "LineNumber": 3}
         put(
             dynamodb,
@@ -116,3 +128,10 @@ def test_erase_by_job_finds_an_automatic_retry_file_of_several_jobs() -> None:
         location = S3Location("bedrock-in", "retries/auto/b.jsonl")
         assert _of_job(s3, location, JOB) and _of_job(s3, location, RETRY_JOB)
         assert not _of_job(s3, location, "otherjob0000")
+
+
+def test_show_gives_the_settled_view(target: Target) -> None:
+    result = invoke(target, "show", JOB)
+    assert result.exit_code == 0, result.output
+    for row in ("RetrySucceededCount", "RetryPendingCount", "FinalFailedCount", "2026-12-06T09:30:00+00:00"):
+        assert row in result.stdout
