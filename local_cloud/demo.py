@@ -33,9 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from bedrock_emulator.testing import claude_input
 from local_cloud.driver import (
     BEDROCK_BATCH_INFERENCE,
@@ -49,6 +46,7 @@ from local_cloud.driver import (
 )
 from local_cloud.environment import DEFAULT_STATE_DIR, DEFAULT_TEMPLATE, OUTPUTS_FILE_NAME, LocalEnvironment
 from local_cloud.running import RunningEnvironment, running_cloud_outputs
+from local_cloud.s3batch import job_progress, user_client
 from s3batch_emulator.testing import csv_manifest, put_manifest
 
 DEADLINE_SECONDS = 90.0
@@ -114,15 +112,7 @@ class S3BatchUser:
     def __init__(self, local: LocalEnvironment | RunningEnvironment, s3: Any) -> None:
         self.section: dict[str, Any] = json.loads(local.outputs_path.read_text(encoding="utf-8"))["s3batch"]
         self.s3 = s3
-        make_client: Any = boto3.client
-        self.control = make_client(
-            "s3control",
-            endpoint_url=self.section["endpointUrl"],
-            region_name=local.cloud.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local cloud accepts any credentials
-            config=Config(proxies={"http": self.section["proxyUrl"]}, retries={"mode": "standard"}),
-        )
+        self.control: Any = user_client(self.section["endpointUrl"], self.section["proxyUrl"], local.cloud.region)
 
     @property
     def account(self) -> str:
@@ -164,11 +154,7 @@ class S3BatchUser:
 
     def progress(self, job: TrackedJob) -> tuple[str, int]:
         """DescribeJob's status and (succeeded + failed) / total tasks."""
-        found = self.control.describe_job(AccountId=job.domain_id, JobId=job.job_id)["Job"]
-        summary = found.get("ProgressSummary") or {}
-        total = summary.get("TotalNumberOfTasks") or 0
-        done = (summary.get("NumberOfTasksSucceeded") or 0) + (summary.get("NumberOfTasksFailed") or 0)
-        return str(found["Status"]), (100 * done // total if total else 0)
+        return job_progress(self.control.describe_job(AccountId=job.domain_id, JobId=job.job_id)["Job"])
 
     def manifest_rows(self, uri: str) -> list[str]:
         bucket, _, key = uri.removeprefix("s3://").partition("/")

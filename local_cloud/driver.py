@@ -23,6 +23,7 @@ from typing_extensions import TypeVar
 from bedrock_emulator import DEFAULT_MODEL_IDS
 from job_tracker.table_schema import job_partition_key
 from local_cloud.environment import LocalEnvironment
+from local_cloud.s3batch import job_progress as s3batch_job_progress
 from voiceid_emulator.audio import make_wav
 
 if TYPE_CHECKING:
@@ -337,11 +338,7 @@ class TrackerDriver(Generic[Environment]):
         """(JobStatus, PercentComplete), as the environment reads it (in-process when it runs the emulator)."""
         if job.kind == S3_BATCH_OPERATIONS:
             s3batch = self._local_cloud("S3 Batch Operations").s3batch.client()
-            descriptor = s3batch.describe_job(AccountId=job.domain_id, JobId=job.job_id)["Job"]
-            progress = descriptor.get("ProgressSummary") or {}
-            tasks = progress.get("TotalNumberOfTasks") or 0
-            done = (progress.get("NumberOfTasksSucceeded") or 0) + (progress.get("NumberOfTasksFailed") or 0)
-            return str(descriptor.get("Status")), (100 * done // tasks if tasks else 0)
+            return s3batch_job_progress(s3batch.describe_job(AccountId=job.domain_id, JobId=job.job_id)["Job"])
         if job.kind == BEDROCK_BATCH_INFERENCE:
             # Through Bedrock's API, as its user sees it (its quotas are not Voice ID's 2 TPS).
             found = self.bedrock.get_model_invocation_job(jobIdentifier=job.job_arn or job.job_id)

@@ -17,6 +17,7 @@ buckets a local job uses.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -146,18 +147,7 @@ class LocalS3Batch:
 
     def client(self, *, max_attempts: int = 1) -> S3ControlClient:
         """An S3 Control client as a user's: through the gateway (as its proxy), the SDK unchanged."""
-        make_client: Any = boto3.client
-        client: S3ControlClient = make_client(
-            "s3control",
-            endpoint_url=self.endpoint_url,
-            region_name=self.cloud.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - the local services accept any credentials
-            config=Config(
-                proxies={"http": self.proxy_url}, retries={"mode": "standard", "total_max_attempts": max_attempts}
-            ),
-        )
-        return client
+        return user_client(self.endpoint_url, self.proxy_url, self.cloud.region, max_attempts=max_attempts)
 
     # -- what an end-to-end test does as an S3 Batch Operations user ---------------------------------------
     def put_objects(self, keys: list[str], body: bytes = b"data") -> list[str]:
@@ -236,6 +226,32 @@ class LocalS3Batch:
         return client
 
 
+def user_client(endpoint_url: str, proxy_url: str, region: str, *, max_attempts: int | None = None) -> S3ControlClient:
+    """An S3 Control client as a user's, from outputs.json's `s3batch` section (`endpointUrl`, `proxyUrl`): the
+    gateway as its HTTP proxy, the SDK unchanged; the SDK's default attempts unless `max_attempts`."""
+    make_client: Any = boto3.client
+    retries: dict[str, Any] = {"mode": "standard"}
+    if max_attempts is not None:
+        retries["total_max_attempts"] = max_attempts
+    client: S3ControlClient = make_client(
+        "s3control",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local services accept any credentials
+        config=Config(proxies={"http": proxy_url}, retries=retries),  # type: ignore[arg-type]
+    )
+    return client
+
+
+def job_progress(descriptor: Mapping[str, Any]) -> tuple[str, int]:
+    """A DescribeJob `Job`'s status and its (succeeded + failed) / total tasks in percent (0 without a total)."""
+    summary = descriptor.get("ProgressSummary") or {}
+    total = summary.get("TotalNumberOfTasks") or 0
+    done = (summary.get("NumberOfTasksSucceeded") or 0) + (summary.get("NumberOfTasksFailed") or 0)
+    return str(descriptor.get("Status")), (100 * done // total if total else 0)
+
+
 def lambda_environment(endpoint_url: str, proxy_url: str) -> dict[str, str]:
     """What a local function needs for its unchanged boto3 to reach S3 Control: the endpoint (the SDK adds the
     account prefix) and the gateway as proxy for that name alone (everything else uses 127.0.0.1, not proxied)."""
@@ -250,6 +266,8 @@ __all__ = [
     "REPORT_PREFIX",
     "LocalS3Batch",
     "S3BatchSettings",
+    "job_progress",
     "lambda_environment",
     "role_policy",
+    "user_client",
 ]
