@@ -37,6 +37,13 @@ logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"job_tracker"})
 metrics = Metrics()
 lookback = timedelta(days=settings.lookback_days)
+
+
+def _service_lookback(service_key: str) -> timedelta:
+    """Back far enough for the longest job of the service's followed kinds (sweep.lookback_for)."""
+    return max(lookback_for(kind, lookback) for kind in settings.tracked.kinds if kind.service.key == service_key)
+
+
 listers: dict[str, JobLister] = {}
 if "voiceid" in settings.tracked.scopes:
     listers["voiceid"] = VoiceIdJobLister(boto3.client("voice-id", config=SWEEP_VOICE_ID.config()))
@@ -46,7 +53,7 @@ if isinstance(bedrock_scope, BedrockScope):
         boto3.client("bedrock", config=SWEEP_BEDROCK.config()),
         bedrock_scope,
         # Bedrock lists by submission time: back far enough for its kinds' longest job.
-        max(lookback_for(kind, lookback) for kind in settings.tracked.kinds if kind.service.key == "bedrock"),
+        _service_lookback("bedrock"),
         lambda: datetime.now(UTC),
     )
 s3batch_scope = settings.tracked.scopes.get("s3")
@@ -55,7 +62,7 @@ if isinstance(s3batch_scope, S3BatchScope):
     listers["s3"] = S3BatchJobLister(
         boto3.client("s3control", config=SWEEP_S3BATCH.config()),
         # ListJobs has no time filter: the lister drops jobs created before the lookback.
-        max(lookback_for(kind, lookback) for kind in settings.tracked.kinds if kind.service.key == "s3"),
+        _service_lookback("s3"),
         lambda: datetime.now(UTC),
         # Only jobs whose Description the configuration follows; their report location is checked by
         # validate-input on the described job (ListJobs does not give it).
