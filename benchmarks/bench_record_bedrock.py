@@ -194,15 +194,16 @@ def throughput(endpoint: str) -> tuple[float, float, int]:
 
 
 MEMORY_PROBE = """
-import resource, sys, boto3
+import sys, boto3
 sys.path[:0] = {paths!r}
+from benchmarks.process_memory import own_peak_rss
 from benchmarks.bench_record_bedrock import GeneratedOutput, dynamodb_client, record_with_tracker_code
 from benchmarks.bench_record_enrollment import create_table
 client = dynamodb_client({endpoint!r})
 create_table(client, {table!r})
 output = GeneratedOutput("job000000001", files={files}, records={records}, prompt_characters={prompt})
 record_with_tracker_code(client, {table!r}, output, "job000000001")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(own_peak_rss())
 """
 
 

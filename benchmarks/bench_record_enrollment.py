@@ -143,8 +143,9 @@ def throughput(endpoint: str) -> tuple[float, float, int]:
 
 
 MEMORY_PROBE = """
-import resource, sys, tracemalloc, boto3
+import sys, tracemalloc, boto3
 sys.path[:0] = {paths!r}
+from benchmarks.process_memory import own_peak_rss
 from benchmarks.bench_record_enrollment import enrollment_output, record_with_tracker_code, create_table
 client = boto3.client("dynamodb", endpoint_url={endpoint!r}, region_name="us-east-1",
                       aws_access_key_id="x", aws_secret_access_key="x")
@@ -153,7 +154,7 @@ create_table(client, table)
 data = enrollment_output({entries})
 tracemalloc.start()
 record_with_tracker_code(client, table, data, "Job0000000000000000001")
-print(tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(tracemalloc.get_traced_memory()[1], own_peak_rss())
 """
 
 

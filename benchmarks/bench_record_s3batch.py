@@ -201,9 +201,8 @@ def throughput(endpoint: str, report: ReportFolder, job: JobDescription) -> tupl
     return tracker_times, raw_times, counts.pop()
 
 
-# The probe's own high-water mark, VmHWM: not ru_maxrss, which a process started by subprocess inherits from
-# the parent it was forked from (Linux keeps the larger of the two across exec), and this parent held the
-# emulator's million task results.
+# The probe's own high-water mark (benchmarks.process_memory): this parent held the emulator's million task
+# results, which ru_maxrss would report instead.
 MEMORY_PROBE = """
 import pickle, sys
 sys.path[:0] = {paths!r}
@@ -215,8 +214,8 @@ job = pickle.loads(Path({job!r}).read_bytes())
 client = dynamodb_client({endpoint!r})
 create_table(client, {table!r})
 record_with_tracker_code(client, {table!r}, ReportFolder(Path({root!r})), job)
-status = Path("/proc/self/status").read_text().splitlines()
-print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) * 1024)
+from benchmarks.process_memory import own_peak_rss
+print(own_peak_rss())
 """
 
 
