@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import sys
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -19,6 +20,16 @@ from typing import Any, Protocol
 LOG = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def origin_form(target: str) -> str:
+    """The path and query of a request line, also when a client using the server as its HTTP proxy sent the
+    absolute URL (`GET http://123456789012.localhost:<port>/v20180820/jobs HTTP/1.1`: the SDKs put the account id
+    in S3 Control's host, a name that need not resolve)."""
+    if not target.startswith(("http://", "https://")):
+        return target
+    split = urllib.parse.urlsplit(target)
+    return split.path + (f"?{split.query}" if split.query else "")
 
 
 class AdminError(Exception):

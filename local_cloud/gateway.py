@@ -23,7 +23,8 @@ service's own AccessDenied when any permission is missing. Calls with any other 
 
 **Proxy requests.** A request line with an absolute URL (``GET http://123456789012.localhost:<port>/... HTTP/1.1``)
 is served as if it named the path alone: the SDKs prefix the account id to the S3 Control endpoint's host, a
-name that need not resolve, and reach the gateway as their HTTP proxy (``s3batch_emulator/protocol.py``).
+name that need not resolve, and reach the gateway as their HTTP proxy (``emulator_core.http.origin_form``, which
+the S3 Batch Operations emulator's server uses too).
 
 Proxying streams bodies in both directions and keeps end-to-end headers (Content-Length, ETag,
 x-amz-*, Authorization, Host) unchanged; neither moto nor DynamoDB Local verifies signatures. A JSON-protocol
@@ -49,6 +50,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from emulator_core.http import origin_form
 from local_cloud._process import LOCALHOST
 from local_cloud.faults import FAULTS_PATH, FaultInjector
 from local_cloud.iam_requests import AwsRequest, RequestAuthorizer, ServiceError, is_s3control_job_request
@@ -183,15 +185,6 @@ def _signing_name(authorization: str) -> str:
     return match["service"] if match else ""
 
 
-def _origin_form(target: str) -> str:
-    """The path and query of a request line, also when a client using the gateway as its HTTP proxy sent the
-    absolute URL."""
-    if not target.startswith(("http://", "https://")):
-        return target
-    split = urllib.parse.urlsplit(target)
-    return split.path + (f"?{split.query}" if split.query else "")
-
-
 def _read_chunked(stream: BinaryIO) -> Iterator[bytes]:
     """Decode an HTTP/1.1 chunked body (trailers are read and dropped)."""
     while True:
@@ -236,7 +229,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
 
     # -- dispatch --------------------------------------------------------------------------------------
     def _dispatch(self) -> None:
-        self.path = _origin_form(self.path)
+        self.path = origin_form(self.path)
         backends = self.backends()
         target = self.headers.get("X-Amz-Target", "")
         path = urllib.parse.urlsplit(self.path).path

@@ -61,14 +61,6 @@ def routes() -> tuple[Route, ...]:
     return tuple(found)
 
 
-def origin_form(target: str) -> str:
-    """The path and query of a request line, also when a proxied client sent the absolute URL."""
-    if target.startswith(("http://", "https://")):
-        split = urllib.parse.urlsplit(target)
-        return split.path + (f"?{split.query}" if split.query else "")
-    return target
-
-
 def is_api_path(path: str) -> bool:
     return path == API_PATH_PREFIX or path.startswith(API_PATH_PREFIX + "/")
 

@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from emulator_core import model, restxml
-from emulator_core.http import EmulatorHTTPServer, EmulatorRequestHandler
+from emulator_core.http import EmulatorHTTPServer, EmulatorRequestHandler, origin_form
 from s3batch_emulator import protocol
 from s3batch_emulator.errors import S3BatchError, internal_error, too_many_requests, validation_error_for
 
@@ -35,7 +35,7 @@ class S3BatchRequestHandler(EmulatorRequestHandler):
     admin_prefix = ADMIN_PREFIX
 
     def _handle(self) -> None:
-        self.path = protocol.origin_form(self.path)  # a proxied SDK sends the absolute URL
+        self.path = origin_form(self.path)  # a proxied SDK sends the absolute URL
         body = self._body()
         if self._is_admin():
             self._admin(self.command, body)
