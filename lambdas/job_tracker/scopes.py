@@ -16,12 +16,13 @@ from typing import Any, Protocol
 from job_tracker.errors import InvalidJobRequest
 from job_tracker.ids import shown
 from job_tracker.kinds import SERVICES, JobKind, kinds_of
+from job_tracker.kinds.services import AWS_ACCOUNT_ID, BEDROCK, S3_BATCH_SERVICE
 from job_tracker.models import JobDescription, JobRef, S3Location
 
 # botocore's bedrock model, ModelInvocationJobArn.
 BEDROCK_JOB_ARN = re.compile(
-    r"arn:aws(?:-[^:]+)?:bedrock:(?P<region>[a-z0-9-]{1,20}):(?P<account>[0-9]{12}):"
-    r"model-invocation-job/(?P<job_id>[a-z0-9]{12})"
+    r"arn:aws(?:-[^:]+)?:bedrock:(?P<region>[a-z0-9-]{1,20}):"
+    rf"(?P<account>{AWS_ACCOUNT_ID.pattern}):model-invocation-job/(?P<job_id>{BEDROCK.job_id.pattern})"
 )
 
 
@@ -148,8 +149,8 @@ class BedrockScope:
 
 # botocore's s3control model: JobArn `arn:[^:]+:s3:[a-zA-Z0-9\-]+:\d{12}:job\/.*`; the id is the UUID S3 hands out.
 S3BATCH_JOB_ARN = re.compile(
-    r"arn:aws(?:-[^:]+)?:s3:(?P<region>[a-z0-9-]{1,20}):(?P<account>[0-9]{12}):job/"
-    r"(?P<job_id>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"arn:aws(?:-[^:]+)?:s3:(?P<region>[a-z0-9-]{1,20}):"
+    rf"(?P<account>{AWS_ACCOUNT_ID.pattern}):job/(?P<job_id>{S3_BATCH_SERVICE.job_id.pattern})"
 )
 
 

@@ -7,6 +7,10 @@ import re
 from job_tracker.ids import VOICE_ID_RESOURCE_ID, VOICE_ID_RESOURCE_ID_SHAPE
 from job_tracker.kinds.base import JobService
 
+# Bedrock's and S3 Batch Operations' jobs are scoped by the account (their "domain").
+AWS_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+AWS_ACCOUNT_ID_SHAPE = "an AWS account id of 12 digits"
+
 VOICE_ID = JobService(
     key="voiceid",
     name="Voice ID",
@@ -31,8 +35,8 @@ BEDROCK = JobService(
     client_name="bedrock",
     event_source="aws.bedrock",
     scope_noun="AWS account",
-    scope_id=re.compile(r"[0-9]{12}"),
-    scope_id_shape="an AWS account id of 12 digits",
+    scope_id=AWS_ACCOUNT_ID,
+    scope_id_shape=AWS_ACCOUNT_ID_SHAPE,
     job_id=re.compile(r"[a-z0-9]{12}"),
     job_id_shape="12 lowercase letters or digits (^[a-z0-9]{12}$)",
     throttle_metric="BedrockThrottles",
@@ -50,8 +54,8 @@ S3_BATCH_SERVICE = JobService(
     # CloudTrail's JobCreated and JobStatusChanged, as EventBridge delivers them (there is no native job event).
     event_source="aws.s3",
     scope_noun="AWS account",
-    scope_id=re.compile(r"[0-9]{12}"),
-    scope_id_shape="an AWS account id of 12 digits",
+    scope_id=AWS_ACCOUNT_ID,
+    scope_id_shape=AWS_ACCOUNT_ID_SHAPE,
     job_id=re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
     job_id_shape="a UUID (8-4-4-4-12 hexadecimal digits)",
     throttle_metric="S3BatchThrottles",
