@@ -319,9 +319,16 @@ def _missing_report(job: JobDescription, manifest: S3Location) -> RecordingIncom
 def _without_report(job: JobDescription, reason: str) -> OutputTally:
     """A job with no report: nothing named, its counts from ProgressSummary (absent: unknown), and why."""
     logger.warning("The job has no completion report", extra={"reason": reason})
-    summary = _summary(job, ReportTally(), succeeded=_progress(job, SUCCEEDED_TASKS), mismatches=[], report_read=False)
-    summary["NoReportReason"] = reason
-    return OutputTally(summary=summary)
+    return OutputTally(
+        summary=_summary(
+            job,
+            ReportTally(),
+            succeeded=_progress(job, SUCCEEDED_TASKS),
+            mismatches=[],
+            report_read=False,
+            no_report_reason=reason,
+        )
+    )
 
 
 def cross_check(job: JobDescription, report: ReportTally, lists_successes: bool) -> list[str]:
@@ -379,7 +386,13 @@ def read_s3batch_report(
 
 
 def _summary(
-    job: JobDescription, report: ReportTally, *, succeeded: int | None, mismatches: list[str], report_read: bool
+    job: JobDescription,
+    report: ReportTally,
+    *,
+    succeeded: int | None,
+    mismatches: list[str],
+    report_read: bool,
+    no_report_reason: str | None = None,
 ) -> dict[str, Any]:
     return {
         "SucceededTaskCount": succeeded,
@@ -389,6 +402,6 @@ def _summary(
         "ReportFileCount": report.files,
         "ReportScope": job.output_scope,
         "ReportRead": report_read,
-        "NoReportReason": None,
+        "NoReportReason": no_report_reason,
         "CountMismatches": mismatches or None,
     }
