@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,20 @@ DOMAIN_ID = "DomainAAAAAAAAAAAAAAAA"
 JOB_ID = "JobBBBBBBBBBBBBBBBBBBB"
 OUTPUT_BUCKET = "voiceid-output-bucket"
 TABLE = "failures"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_powertools_loggers() -> Iterator[None]:
+    """A handler imported by a test configures its Powertools logger anew. Powertools configures a service's
+    logger once per process (marked `init`) and binds its handler to the sys.stdout of that moment, so a
+    logger first made under another test's capture would write where this test's capsys cannot read."""
+    yield
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and getattr(logger, "init", False):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            for mark in ("init", "powertools_handler"):  # Powertools' marks of a configured logger
+                logger.__dict__.pop(mark, None)
 
 
 @pytest.fixture(autouse=True)
