@@ -133,6 +133,8 @@ def test_records_pending_too_long_alarm_and_are_charted(template_json: dict[str,
     ]
     (alarm,) = alarms
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Maximum", 1)
-    assert "docs/runbook.md" in alarm["AlarmDescription"] and "RetryRecordsOverdue" in alarm["AlarmDescription"]
+    assert "docs/runbook.md, section RetryRecordsOverdue." in alarm["AlarmDescription"]
+    runbook = (Path(__file__).parents[2] / "docs" / "runbook.md").read_text()
+    assert "## Alarm `RetryRecordsOverdue`" in runbook
     (dashboard,) = _of_type(template_json, "AWS::CloudWatch::Dashboard").values()
     assert "Automatic retries" in json.dumps(dashboard["Properties"]["DashboardBody"])

@@ -39,7 +39,9 @@ def test_every_alarm_points_at_its_own_runbook_section(template_json: dict[str, 
     assert len(found) == len(ALARMS)
     runbook = (Path(__file__).parents[2] / "docs" / "runbook.md").read_text()
     headings = re.findall(r"^## Alarm `(\w+)`", runbook, flags=re.MULTILINE)
-    assert sorted(headings) == sorted(ALARMS)  # one section per alarm, and no section for a missing alarm
+    # One section per alarm, and no section for a missing alarm (but those of a configuration key's alarms,
+    # checked on their own template: RetryRecordsOverdue in test_bedrock_retries_infra.py).
+    assert sorted(set(headings) - {"RetryRecordsOverdue"}) == sorted(ALARMS)
     for name in ALARMS:
         assert f"docs/runbook.md, section {name}." in alarm(template_json, name)["AlarmDescription"]
 
