@@ -142,6 +142,9 @@ class BedrockFaults(core.FaultController):
         self._next_outcomes: list[ForcedOutcome] = []
         self._denied_roles: set[str] = set()
         self._denied_operations: set[str] = set()
+        # On-demand calls that reached the model (past the invocation rate), by the recordId their request
+        # metadata names: how a test or benchmark sees that no record was run twice.
+        self._record_invocations: dict[str, int] = {}
         super().__init__(throttling=throttling, tps=tps, random_source=random_source)
 
     def reset(self) -> None:
@@ -153,6 +156,14 @@ class BedrockFaults(core.FaultController):
             self._next_outcomes = []
             self._denied_roles = set()
             self._denied_operations = set()
+            self._record_invocations = {}
+
+    def count_record_invocation(self, record_id: str | None) -> None:
+        """One on-demand call of `record_id` reached the model (None: the request named no record)."""
+        if record_id is None:
+            return
+        with self._lock:
+            self._record_invocations[record_id] = self._record_invocations.get(record_id, 0) + 1
 
     def set_record_errors(self, errors: dict[str, Any]) -> None:
         """Force these records' errors, by recordId: `{"<recordId>": {"errorCode": 429, "errorMessage": "...",
@@ -282,5 +293,6 @@ class BedrockFaults(core.FaultController):
                 ],
                 "deniedRoles": sorted(self._denied_roles),
                 "deniedOperations": sorted(self._denied_operations),
+                "recordInvocations": dict(self._record_invocations),
             }
         return {**super().state(), **extra}

@@ -132,6 +132,7 @@ class RuntimeService(EmulatorService[AccountState, JobEngine, BedrockFaults, Quo
                 "ThrottlingException",
                 f"Too many requests for {model_id}, please wait before trying again (the emulator's invocation rate)",
             )
+        self.faults.count_record_invocation(record_id)
         forced = self.faults.take_record_error(record_id, model_id, model_input)
         if forced is not None:
             raise forced_error(forced, model_id)

@@ -301,6 +301,21 @@ def test_a_record_fails_on_demand_as_many_times_as_asked_then_succeeds(env: Env)
     assert "output" in converse
 
 
+def test_the_admin_state_counts_each_records_on_demand_calls(env: Env) -> None:
+    env.emulator.admin.set_record_errors({"r3": {"errorCode": 503, "times": 1}})
+    env.emulator.admin.set_invocation_rate(TRICKLE)
+    model_input = claude_input("Count me")
+    _error(lambda: _invoke(env, model_input, record_id="r3"))  # refused by the forced error: the model ran
+    assert _error(lambda: _invoke(env, model_input, record_id="r3"))["Error"]["Code"] == "ThrottlingException"
+    env.emulator.admin.set_invocation_rate(None)
+    _invoke(env, model_input, record_id="r3")
+    _invoke(env, model_input, record_id="r4")
+    _invoke(env, model_input)  # names no record
+    _batch_output(env, [{"recordId": "r4", "modelInput": model_input}])  # a batch record is no on-demand call
+    # The throttled call never reached the model; the others did, once each.
+    assert env.emulator.admin.state()["recordInvocations"] == {"r3": 2, "r4": 1}
+
+
 def test_rules_match_by_prompt_text_and_model_in_jobs_and_on_demand(env: Env) -> None:
     env.emulator.admin.add_record_error_rules(
         [
