@@ -54,9 +54,9 @@ test: lint
 # within seconds, and the reconciliation sweep every minute (the shortest rate EventBridge Scheduler
 # takes). Re-synthesized only when the app, its config or the Lambda code changed.
 LOCAL_TEMPLATE := .local-cloud/cdk.out/VoiceIdJobTracker.template.json
-$(LOCAL_TEMPLATE): $(INFRA_SOURCES) | install
+$(LOCAL_TEMPLATE): $(INFRA_SOURCES) Makefile | install
 	cdk synth --quiet --output .local-cloud/cdk.out -c tracker:pollMinSeconds=1 -c tracker:pollMaxSeconds=2 -c tracker:sweepMinutes=1 \
-		-c 'tracker:bedrockRetryPolicy={"retryCodes":[429,500,503,"UNPROCESSED"],"maxAttempts":3,"poolWaitSeconds":60,"maxJobsInFlightPerModel":5,"maxRecordsPerDay":5000}' \
+		-c 'tracker:bedrockRetryPolicy={"retryCodes":[429,500,503,"UNPROCESSED"],"maxAttempts":3,"poolWaitSeconds":10,"maxJobsInFlightPerModel":5,"maxRecordsPerDay":5000}' \
 		-c 'tracker:s3BatchReportLocations=["s3://s3batch-local-reports/reports/"]'
 
 voiceid: install

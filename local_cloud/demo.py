@@ -13,6 +13,12 @@ start executions through the EventBridge rules, the state machine polls with the
 woken by the job's end event), and the record Lambda reads the output (SSE-KMS, or the completion report) and
 writes failures to DynamoDB Local. The demo watches, reads the records back, and ends as an operator would:
 `batch-job-tracker failures` and `retry`.
+
+On a stack with automatic retries (`tracker:bedrockRetryPolicy`, which the Makefile's local synth sets), the
+demo also injects a fault: through the local Bedrock's admin API, three of the Bedrock job's good prompts are
+refused once with a 429. The retry dispatcher pools them when the job is recorded and, past the pool wait, runs
+them on demand through bedrock-runtime; the seven empty prompts' 400s are final at once. The demo waits for
+the job to settle and shows it with `batch-job-tracker show` and `lineage`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -83,6 +90,15 @@ BEDROCK_FILES = {
     "support-tickets-a.jsonl": ("a", 60, (7, 19, 33, 58)),
     "support-tickets-b.jsonl": ("b", 60, (0, 41, 42)),
 }
+
+
+# Fault injection for the automatic retries (issue 24): the local Bedrock refuses these good prompts once with a
+# 429 (its admin API's forced record errors, `times: 1`), so the retry dispatcher runs them again on demand.
+BEDROCK_THROTTLED_ONCE = ("a0011", "a0042", "b0025")
+# The stack output naming the retry dispatcher; a stack without a retry policy has none.
+RETRY_DISPATCHER_OUTPUT = "RetryDispatcherFunctionName"
+SETTLE_DEADLINE_SECONDS = 90.0
+DISPATCH_EVERY_SECONDS = 3.0
 
 
 def bedrock_input() -> dict[str, list[dict[str, Any]]]:
@@ -230,6 +246,22 @@ EXPECTED = {
         named=lambda item: posixpath.basename(str(item["Key"])),
     ),
 }
+
+
+def with_retries(expected: Expected) -> Expected:
+    """The Bedrock job's record when its three throttled prompts were refused once: ten failure items."""
+    throttled = len(BEDROCK_THROTTLED_ONCE)
+    return replace(
+        expected,
+        failed=expected.failed | frozenset(BEDROCK_THROTTLED_ONCE),
+        counts={
+            **expected.counts,
+            "FailedRecordCount": expected.counts["FailedRecordCount"] + throttled,
+            "SucceededRecordCount": expected.counts["SucceededRecordCount"] - throttled,
+        },
+    )
+
+
 # Job statuses from which a job moves no more (Voice ID's, Bedrock's and S3 Batch Operations').
 ENDED_STATUSES = frozenset(
     {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED", "Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"}
@@ -291,8 +323,7 @@ def watch(
     )
 
 
-def report(driver: DemoDriver, job: TrackedJob, executions: list[dict[str, Any]]) -> None:
-    expected = EXPECTED[job.kind]
+def report(driver: DemoDriver, job: TrackedJob, executions: list[dict[str, Any]], expected: Expected) -> None:
     tracking = recorded_by(executions)
     failed = [e for e in executions if e["status"] != "SUCCEEDED"]
     say("")
@@ -347,6 +378,89 @@ def operator(local: LocalEnvironment | RunningEnvironment, *args: str) -> list[s
     return done.stdout.rstrip().splitlines()
 
 
+class BedrockAdmin:
+    """The local Bedrock's admin API (outputs.json's `endpoints.bedrock`), which the demo uses only to inject a
+    fault: forced record errors (bedrock_emulator/README.md, "Faults on demand")."""
+
+    def __init__(self, local: LocalEnvironment | RunningEnvironment) -> None:
+        outputs = json.loads(local.outputs_path.read_text(encoding="utf-8"))
+        self.url = f"{str(outputs['endpoints']['bedrock']).rstrip('/')}/_bedrock/admin/"
+
+    def refuse_once(self, record_ids: tuple[str, ...], error_code: int) -> None:
+        rules = [{"recordId": record_id, "errorCode": error_code, "times": 1} for record_id in record_ids]
+        request = urllib.request.Request(  # noqa: S310 - the emulator's own http://127.0.0.1 URL
+            f"{self.url}record-error-rules",
+            data=json.dumps({"rules": rules}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+
+
+def retry_lineage(driver: DemoDriver, job: TrackedJob) -> dict[str, dict[str, Any]]:
+    """The job's records in the automatic retries (its `RETRY#<recordId>` items), by recordId."""
+    return {key.removeprefix("RETRY#"): item for key, item in driver.items(job).items() if key.startswith("RETRY#")}
+
+
+def settle(driver: DemoDriver, job: TrackedJob, dispatcher: str) -> dict[str, Any]:
+    """Wait until the Bedrock job's retried records settle, printing each record's state as it changes. The
+    dispatcher runs every minute on its schedule; so as not to wait for it, the demo invokes it with `{}` every
+    few seconds, as an operator may (`aws lambda invoke`): a run before the pool wait is over does nothing."""
+    deadline = time.monotonic() + SETTLE_DEADLINE_SECONDS
+    shown: dict[str, str] = {}
+    next_dispatch = 0.0
+    while time.monotonic() < deadline:
+        for record_id, item in sorted(retry_lineage(driver, job).items()):
+            state = f"{item.get('RetryState')} (attempt {item.get('Attempt')})"
+            if shown.get(record_id) != state:
+                why = item.get("FinalReason") or item.get("RetriedBy") or f"error {item.get('ErrorCode')}"
+                say(f"  Retries    {record_id}  {state:<22} {why}")
+                shown[record_id] = state
+        summary = driver.items(job).get("SUMMARY", {})
+        if summary.get("RetrySettledAt"):
+            return summary
+        if time.monotonic() >= next_dispatch:
+            driver.lambdas.invoke(FunctionName=dispatcher, Payload=b"{}")
+            next_dispatch = time.monotonic() + DISPATCH_EVERY_SECONDS
+        time.sleep(0.5)
+    raise DemoFailed(
+        f"job {job.job_id}'s retried records did not settle within {SETTLE_DEADLINE_SECONDS:.0f} s: "
+        f"{ {record_id: item.get('RetryState') for record_id, item in retry_lineage(driver, job).items()} }"
+    )
+
+
+def check_settled(summary: Mapping[str, Any]) -> None:
+    counts = {key: summary.get(key) for key in ("RetrySucceededCount", "RetryPendingCount", "FinalFailedCount")}
+    expected = {"RetrySucceededCount": len(BEDROCK_THROTTLED_ONCE), "RetryPendingCount": 0, "FinalFailedCount": 7}
+    if counts != expected:
+        raise DemoFailed(f"the settled Bedrock job counts {counts}, expected {expected}")
+
+
+def inject_throttling(local: LocalEnvironment | RunningEnvironment) -> str | None:
+    """On a stack with automatic retries, have the local Bedrock refuse BEDROCK_THROTTLED_ONCE once with a 429;
+    the retry dispatcher's name, or None (no retry policy: nothing injected)."""
+    dispatcher = local.stack.outputs.get(RETRY_DISPATCHER_OUTPUT)
+    if not dispatcher:
+        say("   (this stack has no tracker:bedrockRetryPolicy: no automatic retries, no fault injected)")
+        return None
+    BedrockAdmin(local).refuse_once(BEDROCK_THROTTLED_ONCE, 429)
+    say(f"   FAULT INJECTION: the local Bedrock's admin API will refuse {', '.join(BEDROCK_THROTTLED_ONCE)} once")
+    say("   with a 429 (throttled), so that the stack's automatic retries run them again")
+    return dispatcher
+
+
+def show_retries(
+    local: LocalEnvironment | RunningEnvironment, driver: DemoDriver, job: TrackedJob, dispatcher: str
+) -> None:
+    say("")
+    say("5. Automatic retries: the Bedrock job's 3 throttled records were pooled when the job was recorded;")
+    say("   past the pool wait they run on demand through bedrock-runtime. The 7 empty prompts' 400s are final.")
+    check_settled(settle(driver, job, dispatcher))
+    operator(local, "show", job.job_id)
+    operator(local, "lineage", job.job_id, BEDROCK_THROTTLED_ONCE[0])
+
+
 def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = None) -> list[TrackedJob]:
     demo = demo or DemoRun()
     driver = TrackerDriver(local)
@@ -362,6 +476,7 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     say(f"   and 6 speakers (customer {opted_out} opted out of Voice ID), {speakers}")
     bedrock_folder = driver.upload_bedrock_input(bedrock_input(), label=f"support-tickets{demo.tag}")
     say(f"   and 120 prompts for Bedrock in two JSONL files (7 with an empty prompt), {bedrock_folder}")
+    dispatcher = inject_throttling(local)
     s3batch = S3BatchUser(local, driver.s3)
     say("   and 5 photos for S3 Batch Operations to copy, in a manifest of 8 (2 never uploaded, 1 in a bucket")
     say(f"   the job's role may not read, {S3BATCH_FORBIDDEN_BUCKET})")
@@ -376,8 +491,11 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     say(f"   jobs {', '.join(job.job_id for job in jobs)}; from here on only the deployed tracker acts")
     say("3. Watching the jobs and the tracker's state machine")
     executions = watch(driver, jobs, {S3_BATCH_OPERATIONS: s3batch.progress})
+    expectations = dict(EXPECTED)
+    if dispatcher:
+        expectations[BEDROCK_BATCH_INFERENCE] = with_retries(EXPECTED[BEDROCK_BATCH_INFERENCE])
     for job in jobs:
-        report(driver, job, executions[job.job_id])
+        report(driver, job, executions[job.job_id], expectations[job.kind])
     say("")
     say("4. An operator lists the jobs, reads them and their failures, and builds retries, with the CLI")
     operator(local, "jobs", "--limit", "5")
@@ -385,13 +503,15 @@ def run(local: LocalEnvironment | RunningEnvironment, demo: DemoRun | None = Non
     operator(local, "failures", jobs[1].job_id)
     operator(local, "retry", jobs[0].job_id, "--codes", "400")
     operator(local, "failures", jobs[2].job_id)
-    operator(local, "retry", jobs[2].job_id)
+    operator(local, "retry", jobs[2].job_id, "--codes", "400")
     operator(local, "failures", jobs[3].job_id)
     printed = operator(local, "retry", jobs[3].job_id, "--codes", "NoSuchKey")
     manifest_uri = next(line for line in printed if line.startswith("s3://"))
     say("  (the retry manifest, keys URL-encoded as S3 Batch Operations reads them:)")
     for row in s3batch.manifest_rows(manifest_uri):
         say(f"    {row}")
+    if dispatcher:
+        show_retries(local, driver, jobs[2], dispatcher)
     return jobs
 
 

@@ -65,7 +65,7 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
         "photo-0006-missing.jpg",
     ]
     # The Bedrock job's retry JSONL: its seven refused prompts, each line as the demo's input held it.
-    retry_uri = re.search(rf"retry {inference}\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
+    retry_uri = re.search(rf"retry {inference} --codes 400\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
     assert retry_uri, demo.stdout
     bucket, _, key = retry_uri.group(1).removeprefix("s3://").partition("/")
     lines = local.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
@@ -74,6 +74,10 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
         json.dumps(row).encode() for rows in bedrock_input().values() for row in rows if row["recordId"] in refused
     ]
     assert len(expected) == 7 and sorted(lines) == sorted(expected)
+    # The session's cloud has no tracker:bedrockRetryPolicy: the demo injects no fault and says so (the automatic
+    # retries' own e2e tests run on a cloud of their own: tests/e2e/test_automatic_retries.py).
+    assert "no tracker:bedrockRetryPolicy: no automatic retries, no fault injected" in demo.stdout
+    assert "FAULT INJECTION" not in demo.stdout
 
     listed = cli(outputs, "jobs", "--format", "json")
     assert listed.exit_code == 0, listed.output
