@@ -18,7 +18,8 @@ On a stack with automatic retries (`tracker:bedrockRetryPolicy`, which the Makef
 demo also injects a fault: through the local Bedrock's admin API, three of the Bedrock job's good prompts are
 refused once with a 429. The retry dispatcher pools them when the job is recorded and, past the pool wait, runs
 them on demand through bedrock-runtime; the seven empty prompts' 400s are final at once. The demo waits for
-the job to settle and shows it with `batch-job-tracker show` and `lineage`.
+the job to settle, invoking the dispatcher with `{}` every few seconds as an operator may (its schedule runs it
+only every minute), and shows it with `batch-job-tracker show` and `lineage`.
 """
 
 from __future__ import annotations
