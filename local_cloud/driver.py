@@ -420,14 +420,23 @@ class TrackerDriver(Generic[Environment]):
             time.sleep(0.25)
 
     def wait_until_running(self, job: TrackedJob, *, deadline_seconds: float = 30.0) -> dict[str, Any]:
-        """The job's first execution, once it has started and is still running."""
+        """The execution tracking the job: running, and holding the job lock (TRACKING). An execution that
+        is merely RUNNING may still be validating its input, before it has taken the lock."""
         deadline = time.monotonic() + deadline_seconds
         while time.monotonic() < deadline:
-            running = [e for e in self.executions(job) if e["status"] == "RUNNING"]
-            if running:
-                return running[0]
+            lock = self.items(job).get("LOCK", {})
+            if lock.get("LockState") == "TRACKING":
+                running = [
+                    e
+                    for e in self.executions(job)
+                    if e["status"] == "RUNNING" and e["executionArn"] == lock.get("ExecutionArn")
+                ]
+                if running:
+                    return running[0]
             time.sleep(0.05)
-        raise TimeoutError(f"no execution for job {job.job_id} was running within {deadline_seconds:.0f} s")
+        raise TimeoutError(
+            f"no execution for job {job.job_id} was running with the job lock within {deadline_seconds:.0f} s"
+        )
 
     def items(self, job: TrackedJob) -> dict[str, dict[str, Any]]:
         """The job's items by sort key, from one Query."""

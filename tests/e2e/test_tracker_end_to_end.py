@@ -29,8 +29,9 @@ def mixed() -> list[AudioRequest]:
     ]
 
 
-def long_job(count: int = 24) -> list[AudioRequest]:
-    """A job that stays IN_PROGRESS for a few seconds, so its tracker can be caught running."""
+def long_job(count: int = 60) -> list[AudioRequest]:
+    """A job that stays IN_PROGRESS for several seconds (9 s at the tests' pacing), so its tracker can be caught
+    running: with 24 requests (3.6 s), a second execution sometimes read the lock after the job was recorded."""
     seed = next(_seeds) * 100
     return [AudioRequest(f"req-{n}", seconds_speech=2.5, seed=seed + n) for n in range(count)]
 
@@ -210,7 +211,7 @@ def test_rerecord_while_the_job_is_being_tracked_starts_no_second_tracker(
     executions = driver.wait_until_settled(job, expected_executions=3)
     assert len(recorded_by(executions)) == 1
     assert len(driver.failures(job)) == 0
-    assert driver.items(job)["SUMMARY"]["RegisteredRequestCount"] == 24
+    assert driver.items(job)["SUMMARY"]["RegisteredRequestCount"] == 60
 
 
 def test_a_lock_left_by_a_stopped_execution_is_taken_over(driver: TrackerDriver, domain_id: str) -> None:
