@@ -803,6 +803,8 @@ def erase(
     files with a line naming them under the stack's BedrockRetryInputLocation and each --retry-location; for an
     --object-key, the CSV retry manifests `retry` wrote listing it, beside the jobs' manifests and under each
     --retry-location.
+    The value's hash goes into the erasure register first, which the record step and the automatic retries
+    apply: re-recording the job writes none of these items again (the summary counts them, ErasedRecordCount).
     Running it again deletes nothing more and says so. Logs and Step Functions histories are not items: see
     docs/data-governance.md for what else to erase."""
     options = (("CustomerSpeakerId", customer_speaker_id), ("RecordId", record_id), ("Key", object_key))
@@ -844,6 +846,13 @@ def erase(
         typer.echo(render.to_json(erasure.to_dict(attribute)), nl=False)
         return
     console = render.stdout_console()
+    scope = f" in job {job}" if job else ""
+    console.print(
+        f"{attribute} {value} is in the erasure register{scope}"
+        + (" (added now" if erasure.newly_registered else " (since an earlier erasure")
+        + ", as a hash): re-records, sweeps and automatic retries leave it out.",
+        markup=False,
+    )
     if erasure.unread_items_read:
         console.print(
             f"Read {erasure.unread_items_read} item(s) whose {attribute} could not be recorded, to find {value} "

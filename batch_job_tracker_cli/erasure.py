@@ -10,6 +10,11 @@ not be read (a speaker enrollment whose input manifest the tracker may not read)
 unread partition of that attribute instead: its ErrorMessage can still name the person (Voice ID's 409 does),
 so those items are read and searched for the value. Deleting a key or an object that is already gone succeeds,
 so running an erasure again deletes nothing more and reports so.
+
+What is erased stays erased: before deleting anything, `erase` adds the value's hash to the erasure register
+(`job_tracker.erasure_register`), which the record step and the retry dispatcher apply, so a re-record, a sweep
+or an automatic retry never writes the items again. The automatic retries' items that carry the value (a
+record's lineage and its pooled item, `RETRY_ITEMS_BY_SUBJECT`) are found and deleted with the failure items.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -30,8 +36,15 @@ from batch_job_tracker_cli.records import _batch_get, plain
 from batch_job_tracker_cli.retry import S3Uri
 from batch_job_tracker_cli.shared import JOB_KINDS, schema
 from job_tracker.adapters.dynamodb import BatchWriter
+from job_tracker.adapters.retry_store import (
+    LINEAGE_PREFIX,
+    POOL_PARTITION_PREFIX,
+    POOL_SORT_PREFIX,
+    POOLS_PARTITION,
+)
 from job_tracker.adapters.s3 import S3ObjectReader
 from job_tracker.bedrock_retry_lines import INPUT_SUFFIX, SOURCE_JOB_METADATA
+from job_tracker.erasure_register import register_item
 from job_tracker.errors import OutputFileMissing, TrackerError
 from job_tracker.jsonl import lines
 from job_tracker.models import S3Location
@@ -51,12 +64,20 @@ class ErasedItem:
     sort_key: str
 
     @property
+    def _job(self) -> tuple[str, str]:
+        # A pooled record's item lies in its pool's partition, its job in its sort key: <DomainId>#<JobId>#<RecordId>.
+        if self.partition_key.startswith(POOL_PARTITION_PREFIX):
+            domain_id, job_id, _ = self.sort_key.split("#", 2)
+            return domain_id, job_id
+        return schema.job_of_partition_key(self.partition_key)
+
+    @property
     def job_id(self) -> str:
-        return schema.job_of_partition_key(self.partition_key)[1]
+        return self._job[1]
 
     @property
     def domain_id(self) -> str:
-        return schema.job_of_partition_key(self.partition_key)[0]
+        return self._job[0]
 
     @property
     def request_id(self) -> str:
@@ -258,6 +279,113 @@ def job_input_folders(client: DynamoDBClient, table: str, items: Iterable[Erased
     return list(dict.fromkeys(folders))
 
 
+@dataclass(frozen=True)
+class RetryItems:
+    """The automatic retries' items that may carry a subject's value as `attribute`: a record's lineage
+    (`RETRY#<value>` in its job's partition) and its pooled item (in a pool's partition). Those the retry
+    dispatcher writes now are keyed in FailuresBySubject; these lookups find those written before."""
+
+    attribute: str
+
+
+# The subject attributes the automatic retries' items carry (Bedrock's records: RecordId).
+RETRY_ITEMS_BY_SUBJECT = {"RecordId": RetryItems("RecordId")}
+
+
+def _query_keys(client: DynamoDBClient, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item a Query returns (every page), as plain values."""
+    items: list[dict[str, Any]] = []
+    while True:
+        response = client.query(**request)
+        items.extend(map(plain, response.get("Items", [])))
+        if "LastEvaluatedKey" not in response:
+            return items
+        request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
+def retry_items_naming(
+    client: DynamoDBClient, table: str, retry_items: RetryItems, value: str, job_partitions: Iterable[str]
+) -> list[ErasedItem]:
+    """The pooled items whose `retry_items.attribute` is `value`, in every pool (a Query of the pools, then of
+    each pool's partition, filtered), and the lineage items of `value` in the partitions of `job_partitions`
+    and of the pooled items' jobs."""
+    pools = _query_keys(
+        client,
+        {
+            "TableName": table,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": POOLS_PARTITION}, ":prefix": {"S": POOL_SORT_PREFIX}},
+            "ProjectionExpression": "#sk",
+            "ConsistentRead": True,
+        },
+    )
+    found: list[ErasedItem] = []
+    for pool in pools:
+        pool_key = str(pool[schema.SORT_KEY]).removeprefix(POOL_SORT_PREFIX)
+        members = _query_keys(
+            client,
+            {
+                "TableName": table,
+                "KeyConditionExpression": "#pk = :pk",
+                "FilterExpression": "#subject = :value",
+                "ExpressionAttributeNames": {
+                    "#pk": schema.PARTITION_KEY,
+                    "#sk": schema.SORT_KEY,
+                    "#subject": retry_items.attribute,
+                },
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"{POOL_PARTITION_PREFIX}{pool_key}"},
+                    ":value": {"S": value},
+                },
+                "ProjectionExpression": "#pk, #sk",
+                "ConsistentRead": True,
+            },
+        )
+        found.extend(ErasedItem(str(item[schema.PARTITION_KEY]), str(item[schema.SORT_KEY])) for item in members)
+    partitions = dict.fromkeys(
+        [*job_partitions, *(schema.job_partition_key(item.domain_id, item.job_id) for item in found)]
+    )
+    lineage_keys = [
+        {schema.PARTITION_KEY: {"S": partition}, schema.SORT_KEY: {"S": f"{LINEAGE_PREFIX}{value}"}}
+        for partition in partitions
+    ]
+    for item in _batch_get(client, table, lineage_keys, "the retried records naming it") if lineage_keys else []:
+        found.append(ErasedItem(str(item[schema.PARTITION_KEY]), str(item[schema.SORT_KEY])))
+    return found
+
+
+# The `erase` flag of each subject attribute, kept in the register (which flag erased a value, not whose it is).
+ERASE_FLAGS = {"CustomerSpeakerId": "--customer-speaker-id", "RecordId": "--record-id", "Key": "--object-key"}
+
+
+def register_erasure(
+    client: DynamoDBClient, table: str, attribute: str, value: str, job_id: str | None, *, now: datetime | None = None
+) -> bool:
+    """Add the value's hash to the erasure register (job_tracker.erasure_register), so that the record step and
+    the retry dispatcher never write it again; True when it was new, False when it was registered before (the
+    first erasure's time is kept)."""
+    item = register_item(
+        attribute,
+        value,
+        job_id=job_id,
+        erased_by=ERASE_FLAGS.get(attribute, attribute),
+        erased_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+    )
+    try:
+        client.put_item(
+            TableName=table,
+            Item={name: {"S": inner} for name, inner in item.items() if inner is not None},
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise CliError(f"cannot add the erasure to the register in table {table}: {error}") from error
+    return True
+
+
 def delete_retry_files(client: S3Client, uris: Iterable[str]) -> list[str]:
     """Delete the files; returns those S3 refused to delete."""
     refused: list[str] = []
@@ -291,10 +419,13 @@ class Erasure:
     """Items whose subject attribute could not be read, read to find the value in them."""
     retry_files: list[str] = field(default_factory=list)
     retry_folders: list[str] = field(default_factory=list)
+    newly_registered: bool = False
+    """Whether this erasure added the value to the erasure register (False: an earlier erasure had)."""
 
     def to_dict(self, attribute: str) -> dict[str, Any]:
         return {
             "Attribute": attribute,
+            "Registered": "added" if self.newly_registered else "already registered",
             "Deleted": [item.to_dict() for item in self.items],
             "UnreadSubjectItemsRead": self.unread_items_read,
             "RetryFilesDeleted": self.retry_files,
@@ -319,9 +450,17 @@ def erase(
     again, whatever is left of the items. CliError listing the command for each file S3 kept."""
     if not value.strip():
         raise CliError(f"the {attribute} to erase is empty")
+    # Registered first: a record step that starts while the items are being deleted already leaves them out.
+    newly_registered = register_erasure(client, table, attribute, value, job_id)
     named = items_naming(client, table, attribute, value)
     unread, read = unread_items_naming(client, table, attribute, value)
-    found = [item for item in dict.fromkeys([*named, *unread]) if job_id in (None, item.job_id)]
+    retry_items = RETRY_ITEMS_BY_SUBJECT.get(attribute)
+    retried = (
+        retry_items_naming(client, table, retry_items, value, (item.partition_key for item in named))
+        if retry_items is not None
+        else []
+    )
+    found = [item for item in dict.fromkeys([*named, *unread, *retried]) if job_id in (None, item.job_id)]
     file_format = retry_file_format(attribute)
     folders = [*retry_folders]
     if s3 is not None and file_format.in_job_input_folders:
@@ -340,4 +479,5 @@ def erase(
         unread_items_read=read,
         retry_files=files,
         retry_folders=[str(folder) for folder in dict.fromkeys(folders)],
+        newly_registered=newly_registered,
     )

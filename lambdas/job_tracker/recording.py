@@ -23,6 +23,7 @@ from job_tracker.adapters.dynamodb import FailureStore, Item
 from job_tracker.adapters.s3 import ObjectReader
 from job_tracker.bedrock_output import read_bedrock_outputs
 from job_tracker.clients import RECORD_DYNAMODB, RECORD_S3
+from job_tracker.erasure_register import NOTHING_ERASED, ErasedSubjects
 from job_tracker.errors import (
     AccessDenied,
     InvalidJobRequest,
@@ -223,10 +224,17 @@ class _DeadlineReader:
 
 
 def _read_failures(
-    job: JobDescription, reader: ObjectReader, store: FailureStore, written: set[str], deadline: Deadline
-) -> OutputTally:
+    job: JobDescription,
+    reader: ObjectReader,
+    store: FailureStore,
+    written: set[str],
+    deadline: Deadline,
+    *,
+    erased: ErasedSubjects = NOTHING_ERASED,
+) -> tuple[OutputTally, set[str]]:
     """Read the job's output with its kind's reader and write a failure item for each failed record whose
-    key is not in `written` (the items an interrupted record already wrote)."""
+    key is not in `written` (the items an interrupted record already wrote) and whose subject is not `erased`;
+    returns the tally and the ids of the failed records left unwritten as erased."""
     read = OUTPUT_READERS.get(job.kind.output_format)
     if read is None:
         raise InvalidJobRequest(f"no reader for the {job.kind.output_format!r} output of {job.kind.name} jobs")
@@ -234,13 +242,19 @@ def _read_failures(
     skipped = 0
     subject = job.kind.subject_attribute
     unread_subjects = 0
+    erased_ids: set[str] = set()
 
     def progress() -> str:
         return f"{writer.batches_sent} batch(es) written and {skipped} item(s) found written before"
 
     def write(failure: FailedRequest) -> None:
         nonlocal skipped, unread_subjects
-        if subject and not failure.details.get(subject):
+        value = failure.details.get(subject) if subject else None
+        if erased and erased.erases_failure(value, failure.error_message, job.ref.job_id):
+            # Erased by `erase`: never written again (a written one is removed as stale), and counted.
+            erased_ids.add(failure.request_id)
+            return
+        if subject and not value:
             unread_subjects += 1  # counted before the skip: a resumed record says it of every item
         if f"{schema.FAILURE_SORT_KEY_PREFIX}{failure.request_id}" in written:
             skipped += 1
@@ -253,12 +267,19 @@ def _read_failures(
     _say_unread_subjects(job, tally, unread_subjects)
     logger.info(
         "Wrote the failure items",
-        extra={"batches": writer.batches_sent, "unprocessed_retries": writer.retries, "already_written": skipped},
+        extra={
+            "batches": writer.batches_sent,
+            "unprocessed_retries": writer.retries,
+            "already_written": skipped,
+            "erased": len(erased_ids),
+        },
     )
-    return tally
+    return tally, erased_ids
 
 
 SUBJECT_UNREAD_CAUSE = "SubjectUnreadReason"
+ERASED_COUNT = "ErasedRecordCount"
+"""The summary's count of failed records left unwritten because `erase` erased their subject."""
 
 
 def _say_unread_subjects(job: JobDescription, tally: OutputTally, unread: int) -> None:
@@ -311,12 +332,12 @@ class StaleFailures:
 
 
 def _remove_stale_failures(
-    job: JobDescription, store: FailureStore, existing: set[str], tally: OutputTally
+    job: JobDescription, store: FailureStore, existing: set[str], tally: OutputTally, erased_ids: set[str]
 ) -> StaleFailures:
-    """Delete the failure items of an earlier record (`existing`) that this record no longer lists, but for
-    those of requests it could not account for: a re-record whose input could not be read never deletes the
-    UNPROCESSED items an earlier record named from it."""
-    wanted = {f"{schema.FAILURE_SORT_KEY_PREFIX}{request_id}" for request_id in tally.failed_request_ids}
+    """Delete the failure items of an earlier record (`existing`) that this record no longer lists (or lists
+    with an erased subject), but for those of requests it could not account for: a re-record whose input could
+    not be read never deletes the UNPROCESSED items an earlier record named from it."""
+    wanted = {f"{schema.FAILURE_SORT_KEY_PREFIX}{request_id}" for request_id in tally.failed_request_ids - erased_ids}
     stale = existing - wanted
     kept = 0
     if tally.accounted_request_ids is not None:
@@ -371,21 +392,27 @@ def _record(
     # back every item it has just written.
     existing = store.failure_sort_keys(job.ref)
     tally = OutputTally()
+    erased_ids: set[str] = set()
     if job.status is not JobStatus.FAILED or job.kind.reads_output_of_failed_jobs:
         # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it (S3 Batch Operations
         # may have a report of the tasks that ran: JobKind.reads_output_of_failed_jobs). An interrupted
         # record wrote its items from the same `.out`, so they are kept; a re-record rewrites them all.
         if resume and existing:
             logger.info("Resuming an interrupted record", extra={"items_written_before": len(existing)})
-        tally = _read_failures(job, reader, store, existing if resume else set(), deadline)
-    stale = _remove_stale_failures(job, store, existing, tally)
+        # The erasure register, loaded once (one paged Query) and checked per failure by set membership.
+        erased = store.erased_subjects(job.kind.subject_attribute)
+        tally, erased_ids = _read_failures(job, reader, store, existing if resume else set(), deadline, erased=erased)
+    stale = _remove_stale_failures(job, store, existing, tally, erased_ids)
     summary = tally.summary
     if stale.kept:
         summary = {**summary, "KeptFailureItemCount": stale.kept}
-    # The failed count is the job's failure items, the kept ones included.
+    if erased_ids:
+        # The failed records `erase` erased: not written, and said, so the counts still add up.
+        summary = {**summary, ERASED_COUNT: len(erased_ids)}
+    # The failed count is the job's failure items, the kept ones included and the erased ones not.
     result = RecordResult(
         job=job,
-        failed=tally.failed + stale.kept,
+        failed=tally.failed - len(erased_ids) + stale.kept,
         counts=tally.counts,
         stale_failures_removed=stale.removed,
         summary=summary,

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from job_tracker import table_schema as schema
 from job_tracker.adapters.transient import transient_as_retryable
+from job_tracker.erasure_register import ErasedSubjects, load_erased_subjects
 from job_tracker.errors import AccessDenied, RecordingIncomplete
 from job_tracker.sweep import JobLock
 from job_tracker.waking import HolderWait
@@ -75,6 +76,10 @@ class FailureStore(Protocol):
 
     def writer(self) -> BatchWriter: ...
     def failure_sort_keys(self, ref: JobRef) -> set[str]: ...
+    def erased_subjects(self, attribute: str | None) -> ErasedSubjects:
+        """The erasure register of `attribute` (job_tracker.erasure_register)."""
+        ...
+
     def put_summary(self, item: Item) -> None: ...
 
 
@@ -253,6 +258,11 @@ class DynamoDbFailureStore:
             ):
                 keys.update(item[schema.SORT_KEY]["S"] for item in page.get("Items", []))
         return keys
+
+    def erased_subjects(self, attribute: str | None) -> ErasedSubjects:
+        """The subjects `erase` erased as `attribute`: one paged Query of the register's partition."""
+        with _translated_errors("Query", self._table):
+            return load_erased_subjects(self._client, self._table, attribute)
 
     def put_summary(self, item: Item) -> None:
         with _translated_errors("PutItem", self._table):
