@@ -196,14 +196,30 @@ class RetryFileFormat:
     (an S3 Batch Operations retry manifest lies beside the job's own manifest by default)."""
     in_job_input_folders: bool = False
     """Also searched in the input folders of the jobs whose items name the value (`retry`'s default folder)."""
+    retry_name: re.Pattern[str] | None = None
+    """The name `retry` gives its files of this format: a file so named is `retry`'s even without
+    SOURCE_JOB_METADATA (Voice ID retry manifests carry none)."""
+
+    def written_by_retry(self, key: str) -> bool:
+        return self.retry_name is not None and self.retry_name.search(key) is not None
 
 
 RETRY_JSONL = RetryFileFormat(INPUT_SUFFIX, _names_in_lines)
 S3BATCH_RETRY_MANIFEST = RetryFileFormat(
     ".csv", _lists_object_key, written_by_retry_only=True, in_job_input_folders=True
 )
+# `retry`'s Voice ID manifests, `<input name>-retry-<12 hex>.json` (retry.retry_manifest_uri), indented one field a
+# line: a SpeakerId (a CustomerSpeakerId) is found on its line as a whole id. The operator's own manifests beside
+# them are never read.
+VOICEID_RETRY_MANIFEST = RetryFileFormat(
+    ".json",
+    _names_in_lines,
+    written_by_retry_only=True,
+    in_job_input_folders=True,
+    retry_name=re.compile(r"-retry-[0-9a-f]{12}\.json$"),
+)
 # The retry files searched for each subject attribute; any other attribute: the Bedrock retry JSONL.
-RETRY_FILES_BY_SUBJECT = {"Key": S3BATCH_RETRY_MANIFEST}
+RETRY_FILES_BY_SUBJECT = {"Key": S3BATCH_RETRY_MANIFEST, "CustomerSpeakerId": VOICEID_RETRY_MANIFEST}
 
 
 def retry_file_format(attribute: str) -> RetryFileFormat:
@@ -235,9 +251,8 @@ def retry_files_naming(
             for key in keys:
                 location = S3Location(folder.bucket, key)
                 try:
-                    if _of_job(client, location, job_id, file_format.written_by_retry_only) and file_format.holds(
-                        reader, location, value
-                    ):
+                    needs_metadata = file_format.written_by_retry_only and not file_format.written_by_retry(key)
+                    if _of_job(client, location, job_id, needs_metadata) and file_format.holds(reader, location, value):
                         found.append(location.uri)
                 except OutputFileMissing:
                     continue

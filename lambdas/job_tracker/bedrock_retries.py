@@ -33,6 +33,7 @@ from job_tracker.adapters.retry_store import Item, lineage_key, member_key
 from job_tracker.adapters.s3 import ObjectReader
 from job_tracker.bedrock_output import OUTPUT_SUFFIX, OutputFileTally, input_files, read_jsonl_out
 from job_tracker.bedrock_retry_lines import RecordSource, client_request_token, pick_lines, retry_job_name
+from job_tracker.erasure_register import ErasedSubjects
 from job_tracker.kinds.bedrock_batch_inference import BEDROCK_BATCH_INFERENCE
 from job_tracker.models import S3Location, bedrock_output_folder
 from job_tracker.output_file import FailedRequest
@@ -81,6 +82,8 @@ class RetryStore(Protocol):
     def batches(self) -> list[Item]: ...
     def batch(self, batch_id: str) -> Item | None: ...
     def retried_on(self, day: str) -> int: ...
+    def erased_subjects(self, attribute: str | None) -> ErasedSubjects: ...
+    def forget(self, member: Item) -> None: ...
     def pool_record(self, lineage: Item, member: Item | None) -> bool: ...
     def mirror_state(self, domain_id: str, job_id: str, record_id: str, state: str) -> None: ...
     def put_pool(self, pool: Item) -> None: ...
@@ -219,6 +222,8 @@ class DispatchReport:
     waiting_for_slot: int = 0
     held_by_cap: str | None = None
     overdue: int = 0
+    erased: int = 0
+    """Pooled records whose subject `erase` erased: taken out of the retries, never sent again."""
 
     def to_output(self) -> dict[str, Any]:
         return {
@@ -231,6 +236,7 @@ class DispatchReport:
             "PoolsWaitingForJobSlot": self.waiting_for_slot,
             "HeldByDailyCap": self.held_by_cap,
             "RecordsOverdue": self.overdue,
+            "ErasedRecordsDropped": self.erased,
         }
 
 
@@ -307,8 +313,11 @@ class RetryDispatcher:
         known = {item["RecordId"]: item for item in self._store.lineage(domain_id, job_id)}
         config: PoolConfig | None = None
         now = _iso(self._clock())
+        erased = self._erased()
         for failure in self._store.failures(domain_id, job_id):
             record_id = str(failure["RequestId"])
+            if erased.erases(record_id, job_id):
+                continue  # erased since it was recorded: `erase` deletes its failure item too
             if record_id in known:
                 # Pooled before (this is a re-record, or a repeated event): its state is the lineage's.
                 self._store.mirror_state(domain_id, job_id, record_id, known[record_id]["RetryState"])
@@ -344,6 +353,9 @@ class RetryDispatcher:
                     }
                 ],
             }
+            # Keyed in FailuresBySubject as the failure item is: `erase --record-id` finds and deletes them too.
+            subject_keys = schema.subject_index_keys(BEDROCK_BATCH_INFERENCE.subject_attribute, lineage, record_id)
+            lineage.update(subject_keys)
             member: Item | None = None
             if retryable and config is not None:
                 mpk, msk = member_key(config.key, domain_id, job_id, record_id)
@@ -359,6 +371,7 @@ class RetryDispatcher:
                     "InputUri": summary.get("InputUri"),
                     "PoolKey": config.key,
                     **source,
+                    **subject_keys,
                 }
             if self._store.pool_record(lineage, member):
                 if retryable:
@@ -431,7 +444,7 @@ class RetryDispatcher:
     def _dispatch_pool(self, pool: Item, report: DispatchReport) -> None:
         config = PoolConfig.of_item(pool)
         now = self._clock()
-        members = self._store.members(pool["PoolKey"])
+        members = self._without_erased(self._store.members(pool["PoolKey"]), report)
         overdue_before = now - timedelta(seconds=self._policy.pool_wait_seconds) - EXPECTED_JOB_DURATION
         report.overdue += sum(1 for member in members if datetime.fromisoformat(member["PooledAt"]) < overdue_before)
         free = sorted(
@@ -519,11 +532,32 @@ class RetryDispatcher:
         now = self._clock()
         return self._store.take_lease(batch_id, _iso(now), _iso(now + BATCH_LEASE))
 
-    def _batch_members(self, batch: Item) -> list[Item]:
-        return sorted(
-            (member for member in self._store.members(batch["PoolKey"]) if member.get("BatchId") == batch["BatchId"]),
-            key=lambda member: str(member[schema.SORT_KEY]),
-        )
+    def _batch_members(self, batch: Item, report: DispatchReport) -> list[Item]:
+        """The batch's records, but for those erased since they were pooled (dropped: never sent to Bedrock again,
+        nor written back as failures)."""
+        members = [
+            member for member in self._store.members(batch["PoolKey"]) if member.get("BatchId") == batch["BatchId"]
+        ]
+        return sorted(self._without_erased(members, report), key=lambda member: str(member[schema.SORT_KEY]))
+
+    def _erased(self) -> ErasedSubjects:
+        """The erasure register of the records' subject (the kind's `subject_attribute`), read afresh."""
+        return self._store.erased_subjects(BEDROCK_BATCH_INFERENCE.subject_attribute)
+
+    def _without_erased(self, members: Sequence[Item], report: DispatchReport) -> list[Item]:
+        """`members` but for the records `erase` erased, whose pooled item and lineage are deleted (forgotten)."""
+        erased = self._erased()
+        if not erased:
+            return list(members)
+        kept: list[Item] = []
+        for member in members:
+            if erased.erases(member.get(BEDROCK_BATCH_INFERENCE.failure_id_attribute), str(member["JobId"])):
+                self._store.forget(member)
+                report.erased += 1
+                logger.info("Dropped an erased record from the retries", extra={"job_id": member["JobId"]})
+            else:
+                kept.append(member)
+        return kept
 
     def _lines(self, members: Sequence[Item]) -> list[bytes]:
         """The members' retry lines, read back from their original jobs' input (or output) files."""
@@ -547,7 +581,7 @@ class RetryDispatcher:
         return [picked[member[schema.SORT_KEY]] for member in members]
 
     def _run_batch(self, batch: Item, report: DispatchReport) -> None:
-        members = self._batch_members(batch)
+        members = self._batch_members(batch, report)
         if not members:
             self._store.delete_batch(batch["BatchId"])
             return
@@ -662,7 +696,7 @@ class RetryDispatcher:
 
     def _settle(self, batch: Item, outcomes: Mapping[str, Outcome], retried_by: str, report: DispatchReport) -> None:
         now = _iso(self._clock())
-        for member in self._batch_members(batch):
+        for member in self._batch_members(batch, report):
             outcome = outcomes.get(member["RecordId"]) or Outcome(
                 None, None, "UNPROCESSED", f"the retry ({retried_by}) gave no output line for this record"
             )

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from job_tracker import table_schema as schema
 from job_tracker.adapters.dynamodb import _translated_errors
+from job_tracker.erasure_register import ErasedSubjects, load_erased_subjects
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -140,6 +141,21 @@ class DynamoDbRetryStore:
     def retried_on(self, day: str) -> int:
         item = self.get(DAILY_PARTITION, day)
         return int(item.get("RetriedRecordCount", 0)) if item else 0
+
+    def erased_subjects(self, attribute: str | None) -> ErasedSubjects:
+        """The erasure register of `attribute` (job_tracker.erasure_register): one paged Query."""
+        with _translated_errors("Query", self._table):
+            return load_erased_subjects(self._client, self._table, attribute)
+
+    def forget(self, member: Item) -> None:
+        """Delete an erased record's pooled item and its lineage (`erase` deleted its failure item): it is never
+        sent again nor written back. Deleting what is gone already succeeds."""
+        for partition_key, sort_key in (
+            (member[schema.PARTITION_KEY], member[schema.SORT_KEY]),
+            lineage_key(member["DomainId"], member["JobId"], member["RecordId"]),
+        ):
+            with _translated_errors("DeleteItem", self._table):
+                self._client.delete_item(TableName=self._table, Key=_key(partition_key, sort_key))
 
     # --- writes --------------------------------------------------------------------------------------------
     def _transact(self, actions: list[dict[str, Any]]) -> bool:
