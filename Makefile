@@ -87,4 +87,4 @@ bench: install $(LOCAL_TEMPLATE)
 	BENCH_RETRY_TEMPLATE=$(LOCAL_TEMPLATE) PYTHONPATH=. $(PY) -m benchmarks.bench_retry_loop
 
 clean:
-	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .cache .local-cloud .pytest_cache .mypy_cache .ruff_cache build dist

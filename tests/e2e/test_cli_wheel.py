@@ -1,7 +1,9 @@
-"""The CLI installs anywhere: its wheel, built from the sources it needs alone, installed into a fresh venv
-outside the checkout, runs `batch-job-tracker --help` and `--local` against the running local cloud, with
-the job kinds and table layout it shares with the Lambdas imported from the wheel, not from the checkout; and
-its names from before Bedrock (the `voiceid-tracker` script, the `voiceid_tracker_cli` package) still work."""
+"""The CLI installs anywhere: its wheel, built as docs/cli-install.md says (in a checkout, into `dist/`),
+installed into a fresh venv outside the checkout, runs `batch-job-tracker --help` and `--local` against the
+running local cloud, with the job kinds and table layout it shares with the Lambdas imported from the wheel,
+not from the checkout; its names from before Bedrock (the `voiceid-tracker` script, the `voiceid_tracker_cli`
+package) still work; and the `build/` and `dist/` the build leaves in the checkout break neither the linters
+(mypy found `job_tracker` twice) nor git's status, and `make clean` removes them."""
 
 from __future__ import annotations
 
@@ -25,21 +27,29 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subp
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv, outside the checkout, with only the wheel installed into it; its bin folder."""
-    sources = tmp_path_factory.mktemp("sources")
-    # What the wheel is built from, and nothing else of the checkout.
-    shutil.copy(REPO_ROOT / "pyproject.toml", sources)
-    shutil.copytree(REPO_ROOT / "batch_job_tracker_cli", sources / "batch_job_tracker_cli")
-    shutil.copytree(REPO_ROOT / "voiceid_tracker_cli", sources / "voiceid_tracker_cli")
-    shutil.copytree(REPO_ROOT / "lambdas" / "job_tracker", sources / "lambdas" / "job_tracker")
-    wheels = tmp_path_factory.mktemp("wheels")
-    # Offline: setuptools comes from this venv (requirements-dev.txt pins the build-system's version).
+def built_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the checkout (the files git lists, committed or not) in which the documented build ran, so
+    that the build's `build/` and `dist/` never appear in the checkout itself while other tests read it."""
+    checkout = tmp_path_factory.mktemp("checkout")
+    listed = run("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=REPO_ROOT)
+    assert listed.returncode == 0, listed.stderr
+    for name in filter(None, listed.stdout.split("\0")):
+        if (REPO_ROOT / name).is_file():  # a tracked file deleted in the working tree is not copied
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, checkout / name)
+    # docs/cli-install.md's command. Offline: setuptools comes from this venv (requirements-dev.txt pins the
+    # build-system's version).
     built = run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ".", cwd=sources
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", "dist", ".", cwd=checkout
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = wheels.glob("*.whl")
+    return checkout
+
+
+@pytest.fixture(scope="module")
+def installed(built_checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv, outside the checkout, with only the wheel installed into it; its bin folder."""
+    (wheel,) = (built_checkout / "dist").glob("*.whl")
     target = tmp_path_factory.mktemp("fresh-venv")
     venv.create(target, with_pip=True)  # ensurepip: offline
     python = target / "bin" / "python"
@@ -118,3 +128,25 @@ def test_help_and_local_work_outside_the_checkout(installed: Path, local: LocalE
         )  # fmt: skip
         assert named.returncode == 0, (variable, named.stderr)
         assert "tracker execution(s), newest first" in named.stdout
+
+
+def test_the_documented_build_leaves_the_checkout_lint_clean_and_make_clean_removes_it(built_checkout: Path) -> None:
+    # What the build leaves: a second job_tracker under build/lib, which mypy found beside lambdas/ (a
+    # "Duplicate module" error that stopped `make lint`, and so `make test`), and the wheel in dist/.
+    assert (built_checkout / "build" / "lib" / "job_tracker" / "__init__.py").is_file()
+    assert list((built_checkout / "dist").glob("*.whl"))
+    # mypy's cache from the checkout's own lint, hard-linked: mypy replaces a cache file, never rewrites it, so
+    # the checkout's copy is left as it was, and only what differs is checked again.
+    if (REPO_ROOT / ".mypy_cache").is_dir():
+        shutil.copytree(REPO_ROOT / ".mypy_cache", built_checkout / ".mypy_cache", copy_function=os.link)
+    tools = Path(sys.executable).parent
+    lint: list[tuple[str | Path, ...]] = [(tools / "ruff", "check", "."), (tools / "ruff", "format", "--check", ".")]
+    for command in [*lint, (tools / "mypy", ".")]:
+        linted = run(*command, cwd=built_checkout)
+        assert linted.returncode == 0, linted.stdout + linted.stderr
+    # git leaves them out of the status (asked of the checkout's own .gitignore; the copy is no repository).
+    ignored = run("git", "check-ignore", "build/lib/job_tracker/__init__.py", "dist/x.whl", cwd=REPO_ROOT)
+    assert ignored.stdout.split() == ["build/lib/job_tracker/__init__.py", "dist/x.whl"], ignored.stderr
+    cleaned = run("make", "clean", cwd=built_checkout)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (built_checkout / "build").exists() and not (built_checkout / "dist").exists()
