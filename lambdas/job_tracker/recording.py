@@ -231,10 +231,10 @@ def _read_failures(
     deadline: Deadline,
     *,
     erased: ErasedSubjects = NOTHING_ERASED,
-) -> tuple[OutputTally, set[str]]:
+) -> tuple[OutputTally, ErasedFailures]:
     """Read the job's output with its kind's reader and write a failure item for each failed record whose
     key is not in `written` (the items an interrupted record already wrote) and whose subject is not `erased`;
-    returns the tally and the ids of the failed records left unwritten as erased."""
+    returns the tally and the failures left unwritten as erased."""
     read = OUTPUT_READERS.get(job.kind.output_format)
     if read is None:
         raise InvalidJobRequest(f"no reader for the {job.kind.output_format!r} output of {job.kind.name} jobs")
@@ -242,7 +242,7 @@ def _read_failures(
     skipped = 0
     subject = job.kind.subject_attribute
     unread_subjects = 0
-    erased_ids: set[str] = set()
+    left_out = ErasedFailures()
 
     def progress() -> str:
         return f"{writer.batches_sent} batch(es) written and {skipped} item(s) found written before"
@@ -252,7 +252,8 @@ def _read_failures(
         value = failure.details.get(subject) if subject else None
         if erased and erased.erases_failure(value, failure.error_message, job.ref.job_id):
             # Erased by `erase`: never written again (a written one is removed as stale), and counted.
-            erased_ids.add(failure.request_id)
+            left_out.request_ids.add(failure.request_id)
+            left_out.count += 1
             return
         if subject and not value:
             unread_subjects += 1  # counted before the skip: a resumed record says it of every item
@@ -271,10 +272,19 @@ def _read_failures(
             "batches": writer.batches_sent,
             "unprocessed_retries": writer.retries,
             "already_written": skipped,
-            "erased": len(erased_ids),
+            "erased": left_out.count,
         },
     )
-    return tally, erased_ids
+    return tally, left_out
+
+
+@dataclass
+class ErasedFailures:
+    """The failures a record left unwritten because `erase` erased their subject (job_tracker.erasure_register)."""
+
+    request_ids: set[str] = field(default_factory=set)
+    count: int = 0
+    """Every such failure, a repeated id (Bedrock's duplicate recordIds) counted each time, as the tally counts."""
 
 
 SUBJECT_UNREAD_CAUSE = "SubjectUnreadReason"
@@ -392,7 +402,7 @@ def _record(
     # back every item it has just written.
     existing = store.failure_sort_keys(job.ref)
     tally = OutputTally()
-    erased_ids: set[str] = set()
+    erased = ErasedFailures()
     if job.status is not JobStatus.FAILED or job.kind.reads_output_of_failed_jobs:
         # A FAILED job failed as a whole (FailureDetails); Voice ID promises no .out for it (S3 Batch Operations
         # may have a report of the tasks that ran: JobKind.reads_output_of_failed_jobs). An interrupted
@@ -400,19 +410,19 @@ def _record(
         if resume and existing:
             logger.info("Resuming an interrupted record", extra={"items_written_before": len(existing)})
         # The erasure register, loaded once (one paged Query) and checked per failure by set membership.
-        erased = store.erased_subjects(job.kind.subject_attribute)
-        tally, erased_ids = _read_failures(job, reader, store, existing if resume else set(), deadline, erased=erased)
-    stale = _remove_stale_failures(job, store, existing, tally, erased_ids)
+        register = store.erased_subjects(job.kind.subject_attribute)
+        tally, erased = _read_failures(job, reader, store, existing if resume else set(), deadline, erased=register)
+    stale = _remove_stale_failures(job, store, existing, tally, erased.request_ids)
     summary = tally.summary
     if stale.kept:
         summary = {**summary, "KeptFailureItemCount": stale.kept}
-    if erased_ids:
+    if erased.count:
         # The failed records `erase` erased: not written, and said, so the counts still add up.
-        summary = {**summary, ERASED_COUNT: len(erased_ids)}
+        summary = {**summary, ERASED_COUNT: erased.count}
     # The failed count is the job's failure items, the kept ones included and the erased ones not.
     result = RecordResult(
         job=job,
-        failed=tally.failed - len(erased_ids) + stale.kept,
+        failed=tally.failed - erased.count + stale.kept,
         counts=tally.counts,
         stale_failures_removed=stale.removed,
         summary=summary,
