@@ -102,6 +102,8 @@ class BatchJobTrackerStack(Stack):
         CfnOutput(self, "SweepFunctionName", value=functions.sweep.function_name)
         CfnOutput(self, "SweepDeadLetterQueueUrl", value=sweep.dead_letter_queue.queue_url)
         CfnOutput(self, "SweepScheduleName", value=sweep.schedule.schedule_name)
+        # The Scheduler API finds a schedule by its group and name (`aws scheduler get-schedule`, the runbook).
+        CfnOutput(self, "SweepScheduleGroupName", value=sweep.group.schedule_group_name)
         CfnOutput(self, "FailedSweepsQueueUrl", value=sweep.failed_sweeps_queue.queue_url)
         # The output key's policy must allow this role to decrypt through S3.
         CfnOutput(self, "RecordFailuresRoleArn", value=functions.record_failures.role.role_arn)  # type: ignore[union-attr]

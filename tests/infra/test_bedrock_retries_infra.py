@@ -5,6 +5,7 @@ test_template_checks and test_client_budgets and run here on this template)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,28 @@ def test_records_pending_too_long_alarm_and_are_charted(template_json: dict[str,
     assert "## Alarm `RetryRecordsOverdue`" in runbook
     (dashboard,) = _of_type(template_json, "AWS::CloudWatch::Dashboard").values()
     assert "Automatic retries" in json.dumps(dashboard["Properties"]["DashboardBody"])
+
+
+# The runbook's commands: its fenced code, and the inline commands of its prose.
+RUNBOOK_COMMANDS = re.compile(r"```bash\n(.*?)```|`((?:batch-job-tracker|aws) [^`]*)`", re.DOTALL)
+PLACEHOLDER = re.compile(r"<([^<>\s][^<>\n]*)>")  # <schedule group> too, which named nothing to look up
+
+
+def test_every_placeholder_of_the_runbook_is_a_stack_output_or_says_which_command_fills_it(
+    template_json: dict[str, Any],
+) -> None:
+    # This template has every output (the retry dispatcher's too); an operator fills an output's placeholder
+    # from describe-stacks or, locally, outputs.json, and any other from the command the runbook's table names.
+    runbook = (Path(__file__).parents[2] / "docs" / "runbook.md").read_text()
+    commands = "\n".join(block or inline for block, inline in RUNBOOK_COMMANDS.findall(runbook))
+    used = set(PLACEHOLDER.findall(commands))
+    filled_by_a_command = {
+        name
+        for row in re.findall(r"^\| (`<.*?) \| (.*`.*`.*) \|$", runbook, flags=re.MULTILINE)
+        for name in PLACEHOLDER.findall(row[0])
+    }
+    outputs = set(template_json["Outputs"])
+    assert {"JobId", "SweepScheduleGroupName"} <= used
+    assert sorted(used - outputs - filled_by_a_command) == []
+    # And the other way: what the table claims a command fills is no output (an output is read, not searched).
+    assert sorted(filled_by_a_command & outputs) == []
