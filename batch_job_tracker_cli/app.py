@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import posixpath
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
-from typer.core import TyperGroup
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from typer._click.exceptions import UsageError
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
 from batch_job_tracker_cli import bedrock_retry, render, s3batch_retry
 from batch_job_tracker_cli.erasure import erase as erase_subject
@@ -29,7 +33,13 @@ from batch_job_tracker_cli.executions import (
     start_tracker,
     tracker_status,
 )
-from batch_job_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, PICKUP_SECONDS, Watcher, await_tracker
+from batch_job_tracker_cli.progress import (
+    DEFAULT_TIMEOUT_SECONDS,
+    PICKUP_SECONDS,
+    Watcher,
+    await_tracker,
+    confirm_job,
+)
 from batch_job_tracker_cli.records import (
     FailedRequest,
     JobRecord,
@@ -39,6 +49,7 @@ from batch_job_tracker_cli.records import (
     list_jobs,
     lookup_job,
     parse_since,
+    parse_timestamp,
     require_resource_id,
     retried_records,
     tracker_status_of,
@@ -122,13 +133,77 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except CliError as error:
             fail(str(error))
+        except ParamValidationError as error:
+            # The request the CLI built from what it was given, refused before it left: not the target's fault.
+            fail(f"{error} (a value given on the command line does not fit this call; see --help)")
         except (ClientError, BotoCoreError) as error:
             options = ctx.obj if isinstance(ctx.obj, Options) else None
             hint = options.target.unreachable_hint if options and options.target else ""
             fail(explain_aws_error(error, hint))
 
 
-app = typer.Typer(
+# The options of the CLI itself, which go before the command: `batch-job-tracker --local jobs`.
+GLOBAL_OPTIONS = ("--local", "--stack")
+
+
+def _global_options_first(command: str, arguments: list[str]) -> list[str]:
+    """`arguments` of `command` with the CLI's own options (and --stack's value) moved before the command."""
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = iter(arguments)
+    for argument in rest:
+        name = argument.split("=", 1)[0]
+        if name not in GLOBAL_OPTIONS:
+            kept.append(argument)
+            continue
+        moved.append(argument)
+        if name == "--stack" and "=" not in argument:
+            moved.append(next(rest, "NAME"))
+    return [*moved, command, *kept]
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments as they are typed (`JOB`, `[RECORD]`: typer writes a
+    required one `{JOB}`), whose flags carry no `<bool>` label (they take no value), and which tells an operator
+    who put `--local` or `--stack` after it that they go before it, with the command line that runs."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""  # typer's help shows an option's metavar in place of its type
+        return params
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        misplaced = [argument for argument in args if argument.split("=", 1)[0] in GLOBAL_OPTIONS]
+        if misplaced and "--" not in args[: args.index(misplaced[0])]:
+            fixed = shlex.join([CLI_NAME, *_global_options_first(str(self.name), args)])
+            raise UsageError(
+                f"{misplaced[0].split('=', 1)[0]} is an option of {CLI_NAME} itself, not of {self.name}: put it "
+                f"before the command, as in `{fixed}`",
+                ctx,
+            )
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+
+class _App(typer.Typer):
+    """Every command is a `_Command`."""
+
+    def command(self, name: str | None = None, **kwargs: Any) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", _Command)
+        return super().command(name, **kwargs)
+
+
+app = _App(
     cls=_Commands,
     name=CLI_NAME,
     help="Operate the batch job tracker (Amazon Bedrock batch inference, Amazon Connect Voice ID, Amazon S3 Batch "
@@ -198,6 +273,13 @@ def _domains(target: Target, domain: str | None, job: str | None = None) -> list
             f"{', '.join(target.domain_ids)})"
         )
     return [domain]
+
+
+def _find_job(target: Target, job: str, domains: list[str] | None = None) -> JobRecord:
+    """The job's items (in `domains`, else every scope the stack follows); a job nothing tracks yet is an error
+    that gives the command that starts its tracker (which finds the job's kind and scope itself)."""
+    scopes = domains if domains is not None else target.domain_ids
+    return find_job(target.dynamodb(), target.table_name, job, scopes, track_command=target.command("track", job))
 
 
 def kind_of_job_id(job: str) -> JobKind:
@@ -295,7 +377,8 @@ def jobs(
         fields = ("pk", "sk", "gsi2pk", "gsi2sk")
         typer.echo(render.to_json([{k: v for k, v in s.items() if k not in fields} for s in summaries]), nl=False)
         return
-    render.stdout_console().print(render.jobs_table(summaries))
+    console = render.stdout_console()
+    console.print(render.jobs_table(summaries, console.width))
 
 
 def _status_words(status: str | None) -> tuple[list[str], list[str]]:
@@ -324,7 +407,7 @@ def show(
     """A job's summary, its lock, and the tracker executions that held its lock (one call each, whatever the
     length of the state machine's history)."""
     target = _target(ctx)
-    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    record = _find_job(target, job)
     kind = _record_kind(target, record)
     executions = job_executions(target.stepfunctions(), record.lock)
     if output_format is TableOrJson.json:
@@ -372,7 +455,7 @@ def failures(
 
     Each has RequestId, ErrorCode, ErrorMessage and the kind's own fields (CustomerSpeakerId for enrollments)."""
     target = _target(ctx)
-    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    record = _find_job(target, job)
     kind = _record_kind(target, record)
     codes = [parse_code(one, "--code") for one in code or ()]
     found = failed_requests(target.dynamodb(), target.table_name, record, kind, codes or None)
@@ -399,12 +482,17 @@ def retry(
     ctx: typer.Context,
     *,
     job: Annotated[str, typer.Argument(metavar="JOB", help="The recorded job whose failures to retry.")],
+    code: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="CODE",
+            help="Only failures with this ErrorCode: an HTTP status code (400), UNPROCESSED, or a service's own "
+            "code (NoSuchKey); repeat for several (default: every code).",
+        ),
+    ] = None,
     codes: Annotated[
         str | None,
-        typer.Option(
-            help="Only failures with these ErrorCodes, comma-separated (default: all): HTTP status codes, "
-            "UNPROCESSED, or a service's codes (NoSuchKey,AccessDenied)."
-        ),
+        typer.Option(hidden=True, help="Deprecated: comma-separated codes; repeat --code instead."),
     ] = None,
     output: Annotated[
         str | None,
@@ -424,9 +512,13 @@ def retry(
     its JobId printed. Running it again with the same selection writes the same manifest and, with --start, gets
     the same job: its ClientToken is a hash of the job and the chosen RequestIds."""
     target = _target(ctx)
-    chosen_codes = parse_codes(codes)
+    if codes is not None:
+        render.stderr_console().print(
+            "note: --codes is deprecated and will go: repeat --code instead (--code 400 --code 500)", markup=False
+        )
+    chosen_codes = parse_codes([*(code or []), *(codes.split(",") if codes else [])])
     output_uri = S3Uri.parse(output, "--output") if output else None
-    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    record = _find_job(target, job)
     kind = _record_kind(target, record)
     recorded_failures = failed_requests(target.dynamodb(), target.table_name, record, kind)
     unnamed = LEFT_OUT.get(kind.service.key, _nothing_left_out)(record, chosen_codes)
@@ -434,19 +526,60 @@ def retry(
     if unnamed:
         render.stderr_console().print(f"note: {unnamed}", markup=False)
     chosen = [failure for failure in recorded_failures if failure.request_id in request_ids]
-    RETRIES[kind.service.key](target, record, kind, chosen, output_uri=output_uri, start=start)
+    request = RetryRequest(target, record, kind, recorded_failures, chosen, chosen_codes, output_uri, start)
+    RETRIES[kind.service.key](request)
 
 
-def _retry_voice_id(
-    target: Target,
-    record: JobRecord,
-    kind: JobKind,
-    chosen: list[FailedRequest],
-    *,
-    output_uri: S3Uri | None,
-    start: bool,
-) -> None:
-    request_ids = [failure.request_id for failure in chosen]
+@dataclass(frozen=True)
+class RetryRequest:
+    """What `retry` was asked for and what the job recorded: each service's retry reads it."""
+
+    target: Target
+    record: JobRecord
+    kind: JobKind
+    recorded: list[FailedRequest]
+    """Every failed request recorded for the job."""
+    chosen: list[FailedRequest]
+    codes: frozenset[int | str] | None
+    output_uri: S3Uri | None
+    start: bool
+
+    def command(self, codes: frozenset[int | str] | None = None, *, start: bool) -> str:
+        """This retry (or with `codes`) as the command line that runs it."""
+        chosen = sorted(map(str, codes if codes is not None else self.codes or ()))
+        return self.target.command(
+            "retry",
+            self.record.job_id,
+            *(argument for code in chosen for argument in ("--code", code)),
+            *(("--output", str(self.output_uri)) if self.output_uri else ()),
+            *(("--start",) if start else ()),
+        )
+
+    def started_before(self, created: object, began: datetime) -> bool:
+        """Whether the job the service gave back was created before this command asked for it: an earlier
+        `retry --start` of the same selection started it, and the same token returned it."""
+        when = created if isinstance(created, datetime) else parse_timestamp(created)
+        return when is not None and when.astimezone(UTC) < began - CLOCK_LEEWAY
+
+
+# Between this machine's clock and the service's (a job created this long before the call was not created by it).
+CLOCK_LEEWAY = timedelta(seconds=1)
+
+
+def _start_line(request: RetryRequest, job_id: str, created: object, began: datetime, names: str) -> str:
+    """`Started <kind> job <id> (<names>)`, or that the service returned the job an earlier run started."""
+    kind = request.kind
+    if request.started_before(created, began):
+        return (
+            f"{kind.service.name} returned {kind.noun} job {job_id} ({names}), which an earlier `retry --start` of "
+            f"this selection started at {created}: the same token gives the same job, and nothing new was started"
+        )
+    return f"Started {kind.noun} job {job_id} ({names})"
+
+
+def _retry_voice_id(request: RetryRequest) -> None:
+    target, record, kind, output_uri = request.target, request.record, request.kind, request.output_uri
+    request_ids = [failure.request_id for failure in request.chosen]
     input_uri = input_manifest_uri(record)
     plan = plan_retry(
         record,
@@ -462,31 +595,32 @@ def _retry_voice_id(
         f"Wrote a {kind.noun} manifest of {len(request_ids)} request(s) from job {record.job_id} to:", markup=False
     )
     typer.echo(str(plan.manifest_uri))
-    if not start:
-        info.print("Start it with --start (the same command again), or with your own Start call.", markup=False)
+    if not request.start:
+        info.print(f"Start it with `{request.command(start=True)}`, or with your own Start call.", markup=False)
         return
+    began = datetime.now(UTC)
     started = start_retry_job(target.voice_id(), plan)
+    new_job = str(started["JobId"])
+    follow = target.command("watch", new_job, "--domain", record.domain_id, "--kind", kind.name)
+    names = f"{plan.job_name}, ClientToken {plan.client_token}"
     info.print(
-        f"Started {kind.noun} job {started['JobId']} ({plan.job_name}, ClientToken {plan.client_token}); "
-        f"follow it with `{CLI_NAME} watch {started['JobId']} --domain {record.domain_id} "
-        f"--kind {kind.name}`:",
+        f"{_start_line(request, new_job, started.get('CreatedAt'), began, names)}; follow it with `{follow}`:",
         markup=False,
     )
-    typer.echo(str(started["JobId"]))
+    typer.echo(new_job)
 
 
-def _retry_bedrock(
-    target: Target,
-    record: JobRecord,
-    kind: JobKind,
-    chosen: list[FailedRequest],
-    *,
-    output_uri: S3Uri | None,
-    start: bool,
-) -> None:
+def _retry_bedrock(request: RetryRequest) -> None:
     """A JSONL of the chosen records' lines, to --output or the stack's BedrockRetryInputLocation; --start
     creates the job (named with the tracked prefix, BedrockJobNamePrefixes), unless it holds fewer records than
     the models' minimum."""
+    target, record, kind, output_uri, chosen = (
+        request.target,
+        request.record,
+        request.kind,
+        request.output_uri,
+        request.chosen,
+    )
     record_ids = [failure.request_id for failure in chosen]
     folder = output_uri or _retry_location(target)
     input_uri = input_manifest_uri(record)
@@ -501,22 +635,31 @@ def _retry_bedrock(
     too_few = (
         f"{len(record_ids)} record(s) are fewer than Bedrock's minimum for the model, {minimum} records per job "
         "(BedrockMinRecordsPerJob), and a smaller job would fail. Add these records to your next job's input "
-        "instead, or retry more codes at once"
+        f"instead{_wider_retry(request, minimum)}"
     )
-    if not start:
+    if not request.start:
         hint = f"Not enough for a job of their own: {too_few}." if len(record_ids) < minimum else None
-        info.print(hint or "Start it with --start (the same command again).", markup=False)
+        info.print(hint or f"Start it with `{request.command(start=True)}`.", markup=False)
         return
     if len(record_ids) < minimum:
         raise CliError(f"not starting a job: {too_few}")
+    began = datetime.now(UTC)
     job_arn = bedrock_retry.create_retry_job(target.bedrock(), plan)
     new_job = bedrock_retry.job_id_of(job_arn)
-    info.print(
-        f"Created {kind.noun} job {new_job} ({plan.job_name}, clientRequestToken "
-        f"{plan.client_request_token}); follow it with `{CLI_NAME} watch {new_job} --kind {kind.name}`:",
-        markup=False,
-    )
+    created = target.bedrock().get_model_invocation_job(jobIdentifier=job_arn).get("submitTime")
+    follow = target.command("watch", new_job)
+    names = f"{plan.job_name}, clientRequestToken {plan.client_request_token}"
+    info.print(f"{_start_line(request, new_job, created, began, names)}; follow it with `{follow}`:", markup=False)
     typer.echo(job_arn)
+
+
+def _wider_retry(request: RetryRequest, minimum: int) -> str:
+    """`, or ...` a retry of every recorded code at once, when the chosen codes leave some out and all of them
+    make a job of Bedrock's minimum; else nothing (more codes would not help)."""
+    every = frozenset(failure.error_code for failure in request.recorded)
+    if request.codes is None or every <= request.codes or len(request.recorded) < minimum:
+        return ""
+    return f", or retry every code at once: `{request.command(every, start=True)}`"
 
 
 def _retry_location(target: Target) -> S3Uri:
@@ -529,18 +672,11 @@ def _retry_location(target: Target) -> S3Uri:
     return S3Uri.parse(location, "BedrockRetryInputLocation")
 
 
-def _retry_s3_batch(
-    target: Target,
-    record: JobRecord,
-    kind: JobKind,
-    chosen: list[FailedRequest],
-    *,
-    output_uri: S3Uri | None,
-    start: bool,
-) -> None:
+def _retry_s3_batch(request: RetryRequest) -> None:
     """A CSV manifest of the chosen tasks' objects, to --output or the original manifest's folder; --start
     creates the job (the original's operation, role, report and priority; the stack's tracked description
     prefix)."""
+    target, record, kind, output_uri = request.target, request.record, request.kind, request.output_uri
     original_manifest = input_manifest_uri(record) if record.summary and record.summary.get("InputUri") else None
     folder = output_uri or (
         S3Uri(original_manifest.bucket, posixpath.dirname(original_manifest.key)) if original_manifest else None
@@ -548,7 +684,7 @@ def _retry_s3_batch(
     if folder is None:
         raise CliError(f"job {record.job_id}'s manifest is unknown (no InputUri): say where to write with --output")
     prefixes = target.listed_output(S3BATCH_PREFIXES_OUTPUT)
-    plan = s3batch_retry.plan(record, chosen, folder, original_manifest, prefixes)
+    plan = s3batch_retry.plan(record, request.chosen, folder, original_manifest, prefixes)
     etag = s3batch_retry.write_manifest(target.s3(), plan)
     info = render.stderr_console()
     info.print(
@@ -557,15 +693,15 @@ def _retry_s3_batch(
         markup=False,
     )
     typer.echo(str(plan.manifest_uri))
-    if not start:
-        info.print("Start it with --start (the same command again).", markup=False)
+    if not request.start:
+        info.print(f"Start it with `{request.command(start=True)}`.", markup=False)
         return
+    began = datetime.now(UTC)
     new_job = s3batch_retry.create_retry_job(target.s3control(), plan, etag)
-    info.print(
-        f"Created {kind.noun} job {new_job} ({plan.description!r}, ClientRequestToken "
-        f"{plan.client_request_token}); follow it with `{CLI_NAME} watch {new_job}`:",
-        markup=False,
-    )
+    created = target.s3control().describe_job(AccountId=record.domain_id, JobId=new_job)["Job"].get("CreationTime")
+    follow = target.command("watch", new_job)
+    names = f"{plan.description!r}, ClientRequestToken {plan.client_request_token}"
+    info.print(f"{_start_line(request, new_job, created, began, names)}; follow it with `{follow}`:", markup=False)
     typer.echo(new_job)
 
 
@@ -595,15 +731,20 @@ def track(
     domain: Annotated[
         str | None,
         typer.Option(
-            help="The job's Voice ID domain, or a Bedrock job's account (one the stack follows); needed only when "
-            "the stack follows several of the job's service."
+            metavar="DOMAIN",
+            help="The job's scope in its service, one the stack follows. Voice ID: the job's domain id (22 letters "
+            "or digits, VoiceIdDomainIds); needed only when the job is in several of them (each is asked). Amazon "
+            "Bedrock and S3 Batch Operations: the AWS account id (12 digits) the stack follows their jobs in "
+            "(BedrockAccountId, S3BatchAccountId); not needed, the stack's own is used.",
         ),
     ] = None,
     kind: Annotated[
         str | None,
         typer.Option(
-            help="The job's kind (default: the kind its items name, else its id's: a 12-character id is "
-            "BEDROCK_BATCH_INFERENCE, a UUID S3_BATCH_OPERATIONS, a 22-character one FRAUDSTER_REGISTRATION).",
+            metavar="KIND",
+            help="The job's kind, checked against what its service says (default: the kind its items name, else "
+            "the one its service describes: a 12-character id is BEDROCK_BATCH_INFERENCE, a UUID "
+            "S3_BATCH_OPERATIONS, a 22-character one FRAUDSTER_REGISTRATION or SPEAKER_ENROLLMENT).",
             show_default=False,
         ),
     ] = None,
@@ -613,26 +754,17 @@ def track(
 ) -> None:
     """Start a tracker for a job, as the console does; prints the execution's ARN.
 
-    The execution's input is {"DomainId", "JobId"}, plus "JobKind" for any kind but the default."""
+    The job is described first through its own service (as watch does): a job the service does not have, or
+    not of the given --kind, is refused and nothing is started. The execution's input is {"DomainId",
+    "JobId"}, plus "JobKind" for any kind but the default."""
     target = _target(ctx)
     require_resource_id("JOB", job)
     domains = _domains(target, domain, job)
     record = lookup_job(target.dynamodb(), target.table_name, job, domains)
-    if record is not None:
-        domain_id = record.domain_id
-    elif len(domains) == 1:
-        (domain_id,) = domains
-    else:
-        raise CliError(f"job {job} is not known to the tracker yet: say which of {', '.join(domains)} with --domain")
-    job_kind = _job_kind(target, job, kind, record)
-    service = job_kind.service
-    if not service.job_id.fullmatch(job):
-        raise CliError(f"job {job} is not a {job_kind.noun} job: its JobId must be {service.job_id_shape}")
-    if not service.scope_id.fullmatch(domain_id):
-        raise CliError(
-            f"{target.description} follows no {service.scope_noun} for {job_kind.noun} job {job} "
-            f"({domain_id} is not one: it must be {service.scope_id_shape}); say --domain"
-        )
+    named = kind_named(kind) if kind is not None else None
+    scopes = [record.domain_id] if record is not None else domains
+    known = named or (_record_kind(target, record) if record is not None else None)
+    job_kind, domain_id = confirm_job(target, job, scopes, known)
     payload = execution_input(domain_id, job, job_kind, rerecord=rerecord)
     arn = start_tracker(target.stepfunctions(), target.state_machine_arn, payload)
     typer.echo(arn)
@@ -671,9 +803,13 @@ def watch(
         )
         record = await_tracker(target, job, domains, interval=interval, limit=min(PICKUP_SECONDS, timeout))
         if record is None:
-            find_job(target.dynamodb(), target.table_name, job, domains)  # raises: say --domain
-    job_kind = _job_kind(target, job, kind, record)
-    domain_id = record.domain_id if record else domains[0]
+            _find_job(target, job, domains)  # raises: not known, and how to track it
+    if record is None:
+        # Nothing tracks the job yet: its service says whether it exists, and of which kind (an unknown job is
+        # the CLI's own error, not a describe that fails inside the live view).
+        job_kind, domain_id = confirm_job(target, job, domains, kind_named(kind) if kind is not None else None)
+    else:
+        job_kind, domain_id = _job_kind(target, job, kind, record), record.domain_id
     watcher = Watcher(target, job, domain_id, job_kind, interval=interval, timeout=timeout)
     # The live view goes to stderr, so that stdout holds only the outcome.
     snapshot = watcher.run(render.stderr_console())
@@ -887,7 +1023,7 @@ def lineage(
     (retried by which job or on demand, and where its answer lies) or FINAL (and why); with RECORD, its every
     attempt (docs/automatic-retries.md)."""
     target = _target(ctx)
-    record = find_job(target.dynamodb(), target.table_name, job, target.domain_ids)
+    record = _find_job(target, job)
     found = retried_records(target.dynamodb(), target.table_name, record, record_id)
     hidden = ("pk", "sk", "RecordType")
     shown = [{name: value for name, value in item.items() if name not in hidden} for item in found]

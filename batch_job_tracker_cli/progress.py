@@ -10,7 +10,7 @@ described again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.executions import tracker_status
 from batch_job_tracker_cli.records import JobRecord, lookup_job
 from batch_job_tracker_cli.render import counts_text
-from batch_job_tracker_cli.shared import CLI_NAME, JOB_KINDS, JobKind, schema
+from batch_job_tracker_cli.shared import DEFAULT_JOB_KIND, JOB_KINDS, JobKind, schema
 from job_tracker.adapters.s3control import S3BatchJobDescriber
 from job_tracker.errors import JobNotFound, TrackerError
 from job_tracker.models import JobRef
@@ -40,6 +40,10 @@ PICKUP_SECONDS = 60.0
 TERMINAL_JOB_STATUSES = frozenset().union(*(kind.terminal_statuses for kind in JOB_KINDS.values()))
 
 
+class ServiceHasNoJob(CliError):
+    """The job's service has no job of that id, of that kind, in that scope."""
+
+
 def _describe_voice_id(target: Target, kind: JobKind, domain_id: str, job_id: str) -> tuple[str, int | None]:
     """The job's status and PercentComplete (None when it reports none)."""
     describe = getattr(target.voice_id(), kind.describe_method)
@@ -47,7 +51,7 @@ def _describe_voice_id(target: Target, kind: JobKind, domain_id: str, job_id: st
         job = describe(DomainId=domain_id, JobId=job_id)["Job"]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(
+            raise ServiceHasNoJob(
                 f"job {job_id} is not known to the tracker yet and Voice ID has no {kind.noun} job "
                 f"{job_id} in domain {domain_id} (another kind? say --kind)"
             ) from error
@@ -62,7 +66,7 @@ def _describe_bedrock(target: Target, kind: JobKind, domain_id: str, job_id: str
         job: Any = target.bedrock().get_model_invocation_job(jobIdentifier=job_id)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise CliError(f"Bedrock has no {kind.noun} job {job_id}") from error
+            raise ServiceHasNoJob(f"Bedrock has no {kind.noun} job {job_id}") from error
         raise
     total, processed = job.get("totalRecordCount"), job.get("processedRecordCount")
     percent = processed * 100 // total if isinstance(total, int) and total and isinstance(processed, int) else None
@@ -75,7 +79,7 @@ def _describe_s3_batch(target: Target, kind: JobKind, domain_id: str, job_id: st
     try:
         job = S3BatchJobDescriber(target.s3control()).describe(JobRef(domain_id, job_id), kind)
     except JobNotFound as error:
-        raise CliError(f"S3 Batch Operations has no {kind.noun} job {job_id} in account {domain_id}") from error
+        raise ServiceHasNoJob(f"S3 Batch Operations has no {kind.noun} job {job_id} in account {domain_id}") from error
     except TrackerError as error:  # refused, denied, throttled after the SDK's retries: one line
         raise CliError(str(error)) from error
     percent = job.percent_complete if job.record_counts else None
@@ -84,6 +88,66 @@ def _describe_s3_batch(target: Target, kind: JobKind, domain_id: str, job_id: st
 
 # How each service's job is described, by JobService.key.
 DESCRIBERS = {"voiceid": _describe_voice_id, "bedrock": _describe_bedrock, "s3": _describe_s3_batch}
+
+
+def kinds_of_job_id(job_id: str) -> list[JobKind]:
+    """The kinds whose service's job ids look like `job_id`, the default kind first (a Voice ID id may be a
+    fraudster registration or a speaker enrollment; a Bedrock or S3 Batch Operations id is of its one kind)."""
+    kinds = [kind for kind in JOB_KINDS.values() if kind.service.job_id.fullmatch(job_id)]
+    return sorted(kinds, key=lambda kind: kind is not DEFAULT_JOB_KIND)
+
+
+def _found_in(target: Target, job_id: str, kind: JobKind, scopes: Sequence[str]) -> list[str]:
+    """The scopes among `scopes` in which the kind's service describes the job as one of `kind`."""
+    found = []
+    for scope in scopes:
+        try:
+            DESCRIBERS[kind.service.key](target, kind, scope, job_id)
+        except ServiceHasNoJob:
+            continue
+        found.append(scope)
+    return found
+
+
+def confirm_job(target: Target, job_id: str, scopes: Sequence[str], kind: JobKind | None) -> tuple[JobKind, str]:
+    """The kind and scope of a job as its own service describes it, before anything is started for it: `kind`
+    (when the operator or the job's items name one) is checked, else each kind its id may be is tried, in each
+    of `scopes` the kind's service may use. An unknown job, a wrong kind or a scope of another service is a
+    CliError naming what is wrong. Describes are the tracker's own reads, retried on throttling by the SDK."""
+    kinds = [kind] if kind is not None else kinds_of_job_id(job_id)
+    if not kinds:
+        raise CliError(f"which kind of job {job_id} is cannot be told from its id: say --kind ({', '.join(JOB_KINDS)})")
+    for candidate in kinds:
+        service = candidate.service
+        if not service.job_id.fullmatch(job_id):
+            raise CliError(f"job {job_id} is not a {candidate.noun} job: its JobId must be {service.job_id_shape}")
+        usable = [scope for scope in scopes if service.scope_id.fullmatch(scope)]
+        if not usable:
+            raise CliError(
+                f"{target.description} follows no {service.scope_noun} for {candidate.noun} job {job_id} "
+                f"({', '.join(scopes)} is not one: it must be {service.scope_id_shape}); say --domain"
+            )
+        found = _found_in(target, job_id, candidate, usable)
+        if len(found) > 1:
+            raise CliError(f"job {job_id} is in several {service.scope_noun}s ({', '.join(found)}): say --domain")
+        if found:
+            return candidate, found[0]
+    service = kinds[0].service
+    usable = [scope for scope in scopes if service.scope_id.fullmatch(scope)]
+    if kind is not None:
+        for other in kinds_of_job_id(job_id):
+            if other is not kind and _found_in(target, job_id, other, usable):
+                raise CliError(
+                    f"job {job_id} is a {other.noun} job, not a {kind.noun} one: say --kind {other.name}, or "
+                    "leave --kind out"
+                )
+    nouns = " or ".join(candidate.noun for candidate in kinds)
+    raise CliError(
+        f"job {job_id} is not known to the tracker, and {service.name} has no {nouns} job {job_id} in "
+        f"{service.scope_noun} {', '.join(usable)}: check the JobId (and --domain); nothing was started"
+    )
+
+
 RECORDED_STATES = frozenset({schema.RECORD_STATE_COMPLETE, schema.RECORD_STATE_FAILED})
 
 
@@ -235,15 +299,19 @@ class Watcher:
         if snapshot.record_state == schema.RECORD_STATE_FAILED:
             problem = (snapshot.record.summary if snapshot.record else None) or {}
             raise CliError(f"recording job {self.job_id} failed: {problem.get('RecordProblem', 'no reason given')}")
-        retrack = f"`{CLI_NAME} track {self.job_id} --domain {self.domain_id} --kind {self.kind.name}`"
+        if snapshot.recorded:
+            return snapshot
+        if not (snapshot.abandoned or snapshot.dead_holder):
+            raise CliError(f"job {self.job_id} was not recorded within {self.timeout:g} s")
+        retrack = f"`{self.target.command('track', self.job_id, '--domain', self.domain_id, '--kind', self.kind.name)}`"
         if snapshot.abandoned:
             stuck = (
                 " (its summary was left RECORDING)" if snapshot.record_state == schema.RECORD_STATE_RECORDING else ""
             )
             raise CliError(
                 f"no tracker is following job {self.job_id}: it ended {snapshot.job_status} and its lock was released "
-                f"at {snapshot.lock.get('ReleasedAt')} without a record{stuck}; see `{CLI_NAME} show "
-                f"{self.job_id}`, and {retrack} records it again"
+                f"at {snapshot.lock.get('ReleasedAt')} without a record{stuck}; see "
+                f"`{self.target.command('show', self.job_id)}`, and {retrack} records it again"
             )
         if snapshot.dead_holder:
             holder = str(snapshot.lock.get("ExecutionArn", "")).rsplit(":", 1)[-1]
@@ -252,8 +320,6 @@ class Watcher:
                 f"{snapshot.holder_status} and left the lock TRACKING; {retrack} takes the lock over (the sweep "
                 "also does at its next run)"
             )
-        if not snapshot.recorded:
-            raise CliError(f"job {self.job_id} was not recorded within {self.timeout:g} s")
         return snapshot
 
 

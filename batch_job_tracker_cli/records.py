@@ -159,13 +159,16 @@ def lookup_job(
     )
 
 
-def find_job(client: DynamoDBClient, table: str, job_id: str, domain_ids: Sequence[str]) -> JobRecord:
-    """`lookup_job`, for a job that must be known: once a tracker took its lock or recording began."""
+def find_job(
+    client: DynamoDBClient, table: str, job_id: str, domain_ids: Sequence[str], *, track_command: str
+) -> JobRecord:
+    """`lookup_job`, for a job that must be known: once a tracker took its lock or recording began.
+    `track_command` is the command line that starts a tracker for the job, as the operator would type it."""
     record = lookup_job(client, table, job_id, domain_ids)
     if record is None:
         raise CliError(
             f"job {job_id} is not known to the tracker (no summary or lock item in domain "
-            f"{', '.join(domain_ids)}); start a tracker with `batch-job-tracker track {job_id} --domain DOMAIN`"
+            f"{', '.join(domain_ids)}); start a tracker with `{track_command}`"
         )
     return record
 

@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group, OverflowMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -66,22 +67,125 @@ def counts_text(summary: Mapping[str, Any], *, listed_only: bool = False) -> str
     )
 
 
-def jobs_table(summaries: Sequence[Mapping[str, Any]]) -> Table:
-    table = Table(title=f"{len(summaries)} job(s), newest first", title_justify="left")
-    for header in ("Created (UTC)", "JobId", "Kind", "JobName", "JobStatus", "Failed", "Succeeded", "Record"):
-        table.add_column(header, no_wrap=header in ("JobId", "Created (UTC)", "JobStatus"))
+def succeeded_count(summary: Mapping[str, Any]) -> int | None:
+    """The entries the job carried out (its kind's `succeeded_count_attributes` added up), None when the
+    summary has none of them (a job not recorded)."""
+    found = [summary[name] for name in kind_of(summary).succeeded_count_attributes if summary.get(name) is not None]
+    return sum(int(value) for value in found) if found else None
+
+
+def other_counts_text(summary: Mapping[str, Any]) -> str:
+    """The outcome counts `jobs` lists beside Failed and Succeeded: `duplicate skipped 1`, `unprocessed 3`."""
+    kind = kind_of(summary)
+    listed = [*(count.summary_attribute for count in kind.counts), *kind.listed_count_attributes]
+    return ", ".join(
+        f"{_label(name)} {summary[name]}"
+        for name in listed
+        if name not in kind.succeeded_count_attributes and summary.get(name) is not None
+    )
+
+
+@dataclass(frozen=True)
+class JobsColumn:
+    """One column of `jobs`' table: its header, its cell for a summary, whether a cell may break at its spaces,
+    and its rank among the columns kept when the terminal is narrow (0 first)."""
+
+    header: str
+    cell: Callable[[Mapping[str, Any]], object]
+    wraps: bool
+    rank: int
+
+
+JOBS_COLUMNS = (
+    JobsColumn("Created (UTC)", lambda s: short_time(s.get("JobCreatedAt") or s.get("LockedAt")), True, 4),
+    JobsColumn("JobId", lambda s: s.get("JobId"), False, 0),
+    JobsColumn("Kind", lambda s: kind_of(s).noun, True, 6),
+    JobsColumn("JobName", lambda s: s.get("JobName"), True, 8),
+    JobsColumn("JobStatus", lambda s: s.get("JobStatus"), False, 1),
+    JobsColumn("Failed", lambda s: s.get(kind_of(s).failed_count_attribute), False, 2),
+    JobsColumn("Succeeded", succeeded_count, False, 5),
+    JobsColumn("Other counts", other_counts_text, True, 7),
+    JobsColumn("Record", lambda s: s.get("RecordState") or _lock_only(s), True, 3),
+)
+# At a narrow width the kind and the name go under the job's id, in one column, rather than out of the table.
+MERGED_INTO_JOB_ID = ("Kind", "JobName")
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _widths(column: JobsColumn, summaries: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """The column's (narrowest, natural) width: its longest word (or whole cell, for a column that does not
+    wrap) and its longest cell, the header included."""
+    cells = [column.header, *(_cell(column.cell(summary)) for summary in summaries)]
+    natural = max(len(cell) for cell in cells)
+    if not column.wraps:
+        return natural, natural
+    return max(len(word) for cell in cells for word in cell.split() or [""]), natural
+
+
+def jobs_table(summaries: Sequence[Mapping[str, Any]], width: int = 200) -> Table:
+    """The jobs, one a row, in as many columns as `width` holds, none squeezed below its header and its
+    longest word: every column when they all fit so; else, in a lighter frame, the kind and name under the
+    job's id and the columns of least use left out in turn (JobName, Other counts, Kind, Succeeded, ...), which
+    the caption names."""
+    title = f"{len(summaries)} job(s), newest first"
+    narrowest = {column.header: _widths(column, summaries)[0] for column in JOBS_COLUMNS}
+    # The default frame: each column adds its padding (2) and a rule (1), the table's edge one more.
+    if sum(narrowest.values()) + 3 * len(JOBS_COLUMNS) + 1 <= width:
+        table = Table(title=title, title_justify="left")
+        for column in JOBS_COLUMNS:
+            table.add_column(column.header, min_width=narrowest[column.header], no_wrap=not column.wraps)
+        for summary in summaries:
+            table.add_row(*(text(column.cell(summary)) for column in JOBS_COLUMNS))
+        return table
+    return _narrow_jobs_table(summaries, width, title, narrowest)
+
+
+def _narrow_jobs_table(
+    summaries: Sequence[Mapping[str, Any]], width: int, title: str, narrowest: Mapping[str, int]
+) -> Table:
+    kept: list[JobsColumn] = []
+    used = -3  # no edges: a column adds its width, its padding (2) and a space between columns (1), less the edges'
+    for column in sorted(JOBS_COLUMNS, key=lambda column: column.rank):
+        if column.header not in MERGED_INTO_JOB_ID and used + narrowest[column.header] + 3 <= width:
+            kept.append(column)
+            used += narrowest[column.header] + 3
+    columns = [column for column in JOBS_COLUMNS if column in kept]
+    left_out = [
+        column.header for column in JOBS_COLUMNS if column not in kept and column.header not in MERGED_INTO_JOB_ID
+    ]
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        caption=f"Not shown at this width: {', '.join(left_out)} (show JOB and --format json have them)"
+        if left_out
+        else None,
+        caption_justify="left",
+    )
+    for column in columns:
+        if column.header == "JobId":
+            table.add_column("JobId, kind, name", width=narrowest["JobId"], overflow="fold")
+        else:
+            table.add_column(column.header, min_width=narrowest[column.header], no_wrap=not column.wraps)
     for summary in summaries:
         table.add_row(
-            text(short_time(summary.get("JobCreatedAt") or summary.get("LockedAt"))),
-            text(summary.get("JobId")),
-            text(kind_of(summary).noun),
-            text(summary.get("JobName")),
-            text(summary.get("JobStatus")),
-            text(summary.get(kind_of(summary).failed_count_attribute)),
-            text(counts_text(summary, listed_only=True)),
-            text(summary.get("RecordState") or _lock_only(summary)),
+            *(_job_id_kind_and_name(summary) if c.header == "JobId" else text(c.cell(summary)) for c in columns)
         )
     return table
+
+
+def _job_id_kind_and_name(summary: Mapping[str, Any]) -> Text:
+    """The JobId column of the narrow `jobs` table: the id, then the kind's noun and the job's name below it."""
+    cell = Text(_cell(summary.get("JobId")))
+    cell.append(f"\n{kind_of(summary).noun}", style="dim")
+    if summary.get("JobName"):
+        cell.append(f"\n{summary['JobName']}", style="dim")
+    return cell
 
 
 def _lock_only(lock: Mapping[str, Any]) -> str:

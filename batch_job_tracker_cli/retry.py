@@ -71,14 +71,13 @@ def parse_code(text: str, option: str = "CODE") -> int | str:
     )
 
 
-def parse_codes(text: str | None) -> frozenset[int | str] | None:
-    """`--codes 400,500` as a set of error codes (None: every code), each as `parse_code` reads it."""
-    if text is None or not text.strip():
-        return None
-    codes = {parse_code(part, "--codes") for part in text.split(",")}
+def parse_codes(values: Iterable[str]) -> frozenset[int | str] | None:
+    """`--code 400 --code 500` as a set of error codes (None, for none given: every code), each as `parse_code`
+    reads it."""
+    codes = {parse_code(value, "--code") for value in values if value.strip()}
     if len(codes) > MAX_CODES:
-        raise CliError(f"--codes takes at most {MAX_CODES} codes")
-    return frozenset(codes)
+        raise CliError(f"--code takes at most {MAX_CODES} codes")
+    return frozenset(codes) or None
 
 
 def fingerprint(record: JobRecord, kind: JobKind, request_ids: Iterable[str]) -> str:
@@ -161,7 +160,7 @@ def choose(
     if len(chosen) > kind.max_requests_per_job:
         raise CliError(
             f"{len(chosen)} requests would pass the {kind.noun} quota of {kind.max_requests_per_job} per job; "
-            "choose fewer with --codes"
+            "choose fewer with --code"
         )
     return chosen
 

@@ -75,7 +75,7 @@ def manifest_body(objects: Sequence[TaskObject]) -> tuple[bytes, list[str]]:
     if versioned and len(versioned) != len(objects):
         raise CliError(
             f"{len(versioned)} of the {len(objects)} chosen tasks name a version id and the others none; a manifest's "
-            "rows must all have one or none: choose them apart with --codes"
+            "rows must all have one or none: choose them apart with --code"
         )
     fields = ["Bucket", "Key", "VersionId"] if versioned else ["Bucket", "Key"]
     buffer = io.StringIO()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from batch_job_tracker_cli.errors import CliError
+from batch_job_tracker_cli.shared import CLI_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
@@ -67,6 +69,7 @@ class Target:
         s3control_endpoint: str | None = None,
         s3control_proxy: str | None = None,
         local: bool = False,
+        global_options: tuple[str, ...] = (),
     ) -> None:
         self.description = description
         self.outputs = dict(outputs)
@@ -76,7 +79,15 @@ class Target:
         self.s3control_endpoint = s3control_endpoint
         self.s3control_proxy = s3control_proxy
         self.local = local
+        self.global_options = global_options
+        """The options that name this target on the command line (`--local`, `--stack NAME`): the commands the
+        CLI tells the operator to run carry them, so that they run as printed."""
         self._clients: dict[str, Any] = {}
+
+    def command(self, *arguments: str) -> str:
+        """A command line of this CLI against this target, quoted for a shell: `batch-job-tracker --local show
+        JOB`."""
+        return shlex.join([CLI_NAME, *self.global_options, *arguments])
 
     @property
     def unreachable_hint(self) -> str:
@@ -201,7 +212,12 @@ def stack_target(stack_name: str, session: boto3.Session | None = None) -> Targe
     if not stacks:
         raise CliError(f"no stack named {stack_name} in {region}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputKey" in o}
-    target = Target(description=f"stack {stack_name} ({region})", outputs=outputs, session=session)
+    target = Target(
+        description=f"stack {stack_name} ({region})",
+        outputs=outputs,
+        session=session,
+        global_options=() if stack_name == DEFAULT_STACK_NAME else ("--stack", stack_name),
+    )
     target.output("FailuresTableName")  # a stack that is not the tracker's is refused here
     return target
 
@@ -256,4 +272,5 @@ def local_target(path: Path | None = None) -> Target:
         s3control_endpoint=str(s3control_endpoint) if s3control_endpoint else None,
         s3control_proxy=str(s3control_proxy) if s3control_proxy else None,
         local=True,
+        global_options=("--local",),
     )

@@ -1,5 +1,5 @@
 """The CLI on a Bedrock job, on moto (DynamoDB, S3) with Bedrock stubbed against botocore's model: failures
-with their file and line, the retry JSONL byte for byte from the input, --codes UNPROCESSED, the refusal
+with their file and line, the retry JSONL byte for byte from the input, --code UNPROCESSED, the refusal
 below the minimum record count, and an idempotent CreateModelInvocationJob."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -154,23 +154,29 @@ def test_the_retry_jsonl_holds_the_original_lines_byte_for_byte(cloud: dict[str,
     assert result.exit_code == 0, result.stderr
     uri = result.stdout.strip()
     assert uri.startswith(f"s3://{INPUT}/retries/tracked-nightly-retry-") and uri.endswith(".jsonl")
-    assert "Start it with --start" in result.stderr  # 3 records: the minimum, enough for a job
+    # 3 records: the minimum, enough for a job; the command that starts it, as it runs.
+    assert f"Start it with `batch-job-tracker retry {JOB} --start`." in result.stderr
     assert retry_body(cloud, uri) == LINES["r1"] + b"\n" + LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
     # The same selection again: the same object.
     assert invoke(cloud["target"], "retry", JOB).stdout.strip() == uri
 
 
 def test_codes_pick_the_unprocessed_records_and_a_retry_below_the_minimum_is_refused(cloud: dict[str, Any]) -> None:
-    result = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED", "--start")
+    result = invoke(cloud["target"], "retry", JOB, "--code", "UNPROCESSED", "--start")
     assert result.exit_code == 1
     assert "not starting a job: 2 record(s) are fewer than Bedrock's minimum for the model, 3" in result.stderr
     uri = result.stdout.strip()
     assert retry_body(cloud, uri) == LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
     # Without --start, the JSONL is written and the operator told plainly that it cannot be a job of its own.
-    unstarted = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    unstarted = invoke(cloud["target"], "retry", JOB, "--code", "UNPROCESSED")
     assert unstarted.exit_code == 0 and unstarted.stdout.strip() == uri
     assert "Not enough for a job of their own: 2 record(s) are fewer" in unstarted.stderr
-    assert "--start" not in unstarted.stderr
+    assert "Start it with" not in unstarted.stderr
+    # The job's other code makes up the minimum: that retry is the advice, as a command that runs.
+    assert unstarted.stderr.endswith(
+        f"instead, or retry every code at once: `batch-job-tracker retry {JOB} --code 400 --code UNPROCESSED "
+        "--start`.\n"
+    )
 
 
 def test_start_creates_the_job_with_the_source_s_model_role_and_output_under_a_stable_token(
@@ -191,7 +197,9 @@ def test_start_creates_the_job_with_the_source_s_model_role_and_output_under_a_s
     record = JobRecord(domain_id=ACCOUNT, job_id=JOB, summary={"JobName": "tracked-nightly"}, lock=None)
     expected = plan(record, ["r1", "r3", "r4"], S3Uri(INPUT, "retries/"))
     created = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/newjob000001"
-    for _ in range(2):  # the same retry twice: the same request, token included
+    # The new job as Bedrock describes it: submitted by the first run; the second run gets it back.
+    submitted = [datetime.now(UTC) + timedelta(minutes=1), datetime(2026, 11, 25, 11, tzinfo=UTC)]
+    for submit_time in submitted:  # the same retry twice: the same request, token included
         cloud["stubber"].add_response("get_model_invocation_job", source, {"jobIdentifier": JOB})
         cloud["stubber"].add_response(
             "create_model_invocation_job",
@@ -206,11 +214,21 @@ def test_start_creates_the_job_with_the_source_s_model_role_and_output_under_a_s
                 "timeoutDurationInHours": 24,
             },
         )
+        new_job = {**source, "jobArn": created, "submitTime": submit_time, "status": "Submitted"}
+        cloud["stubber"].add_response("get_model_invocation_job", new_job, {"jobIdentifier": created})
+    said = []
     for _ in range(2):
         result = invoke(cloud["target"], "retry", JOB, "--start")
         assert result.exit_code == 0, result.stderr
         assert result.stdout.strip().splitlines() == [str(expected.input_uri), created]
+        said.append(result.stderr.splitlines()[-1])
     cloud["stubber"].assert_no_pending_responses()
+    assert said[0].startswith("Started Bedrock batch inference job newjob000001 (")
+    assert (
+        said[1].startswith("Amazon Bedrock returned Bedrock batch inference job newjob000001 (tracked-nightly-retry-")
+        and "which an earlier `retry --start` of this selection started at 2026-11-25 11:00:00+00:00" in said[1]
+    )
+    assert said[1].endswith("nothing new was started; follow it with `batch-job-tracker watch newjob000001`:")
     assert expected.job_name.startswith("tracked-nightly-retry-") and len(expected.job_name) <= 63
 
 
@@ -237,13 +255,13 @@ def test_the_retry_reads_a_record_from_the_input_file_its_item_names_first(cloud
     cloud["s3"].put_object(
         Bucket=INPUT, Key="in/a.jsonl", Body=LINES["r1"] + b"\n" + b'{"recordId": "r3", "modelInput": {"a": 1}}\n'
     )
-    result = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    result = invoke(cloud["target"], "retry", JOB, "--code", "UNPROCESSED")
     assert result.exit_code == 0, result.stderr
     assert retry_body(cloud, result.stdout.strip()) == LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
     # A file an item names that is gone since: its records are looked for in the job's other input files.
     where = {"InputFile": f"s3://{INPUT}/in/gone.jsonl", "LineNumber": 1}
     put(cloud["dynamodb"], failure("r1", "UNPROCESSED", where))
-    moved = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    moved = invoke(cloud["target"], "retry", JOB, "--code", "UNPROCESSED")
     assert moved.exit_code == 0, moved.stderr
     assert retry_body(cloud, moved.stdout.strip()) == LINES["r1"] + b"\n" + LINES["r3"] + b"\n" + LINES["r4"] + b"\n"
 
@@ -260,7 +278,7 @@ def test_a_failed_record_without_record_id_is_retried_with_its_output_line_s_mod
     s3.put_object(Bucket="out", Key=f"x/{JOB}/c.jsonl.out", Body="\n".join(map(json.dumps, output)).encode())
     where = {"OutputFile": f"s3://out/x/{JOB}/c.jsonl.out", "LineNumber": 2}
     put(cloud["dynamodb"], failure("GENERATED01", 400, where))
-    result = invoke(cloud["target"], "retry", JOB, "--codes", "400")
+    result = invoke(cloud["target"], "retry", JOB, "--code", "400")
     assert result.exit_code == 0, result.stderr
     lines = retry_body(cloud, result.stdout.strip()).splitlines()
     assert len(lines) == 2 and LINES["r1"] in lines
@@ -270,7 +288,7 @@ def test_a_failed_record_without_record_id_is_retried_with_its_output_line_s_mod
     }
     # An output line that is not the item's record (the output was replaced since): a clear error.
     put(cloud["dynamodb"], failure("GENERATED01", 400, {**where, "LineNumber": 1}))
-    moved = invoke(cloud["target"], "retry", JOB, "--codes", "400")
+    moved = invoke(cloud["target"], "retry", JOB, "--code", "400")
     assert moved.exit_code == 1 and f"s3://out/x/{JOB}/c.jsonl.out line 1 is not record GENERATED01's" in moved.stderr
 
 
@@ -288,13 +306,13 @@ def test_the_retry_says_how_many_unprocessed_records_it_could_not_name_and_why(c
     result = invoke(cloud["target"], "retry", JOB)
     assert result.exit_code == 0, result.stderr
     assert f"2 unprocessed record(s) left out: the record could not name them ({reason})" in result.stderr
-    assert "left out" not in invoke(cloud["target"], "retry", JOB, "--codes", "400").stderr
+    assert "left out" not in invoke(cloud["target"], "retry", JOB, "--code", "400").stderr
     # Nothing chosen at all: the refusal says what was left out too.
     put(cloud["dynamodb"], {**bedrock_summary(), "UnprocessedRecordCount": 2, "UnprocessedNamedCount": 0})
-    nothing = invoke(cloud["target"], "retry", JOB, "--codes", "429")
+    nothing = invoke(cloud["target"], "retry", JOB, "--code", "429")
     assert nothing.exit_code == 1
     assert "has no failed requests with code 429: nothing to retry" in nothing.stderr
-    unprocessed_only = invoke(cloud["target"], "retry", JOB, "--codes", "UNPROCESSED")
+    unprocessed_only = invoke(cloud["target"], "retry", JOB, "--code", "UNPROCESSED")
     assert "2 unprocessed record(s) left out: the record could not name them" in unprocessed_only.stderr
 
 
@@ -348,6 +366,7 @@ def test_start_names_the_retry_job_with_the_stack_s_tracked_prefix(cloud: dict[s
     cloud["stubber"].add_response("get_model_invocation_job", source, {"jobIdentifier": JOB})
     created = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/newjob000002"
     cloud["stubber"].add_response("create_model_invocation_job", {"jobArn": created})
+    cloud["stubber"].add_response("get_model_invocation_job", {**source, "jobArn": created}, {"jobIdentifier": created})
     result = invoke(cloud["target"], "retry", JOB, "--start")
     assert result.exit_code == 0, result.stderr
     named = re.search(r"\((\S+), clientRequestToken", result.stderr)

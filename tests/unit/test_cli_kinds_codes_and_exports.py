@@ -35,14 +35,18 @@ BEDROCK = JOB_KINDS["BEDROCK_BATCH_INFERENCE"]
 
 
 class StubbedBedrockTarget(Target):
-    """moto for everything but Bedrock, whose client is stubbed (moto has no batch inference)."""
+    """moto for everything but Bedrock and Voice ID, whose clients are stubbed (moto has neither)."""
 
-    def __init__(self, bedrock: Any, **kwargs: Any) -> None:
+    def __init__(self, bedrock: Any, voice_id: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._bedrock = bedrock
+        self._voice_id = voice_id
 
     def bedrock(self) -> Any:
         return self._bedrock
+
+    def voice_id(self) -> Any:
+        return self._voice_id
 
 
 def bedrock_failure(record_id: str, code: int | str, message: str) -> dict[str, Any]:
@@ -67,8 +71,10 @@ def cloud() -> Iterator[dict[str, Any]]:
         dynamodb = session.client("dynamodb")
         create_table(dynamodb)
         bedrock = boto3.client("bedrock", region_name=REGION)
+        voice_id = boto3.client("voice-id", region_name=REGION)
         target = StubbedBedrockTarget(
             bedrock,
+            voice_id,
             description="stack Test (us-east-1)",
             outputs={
                 "FailuresTableName": TABLE,
@@ -78,8 +84,8 @@ def cloud() -> Iterator[dict[str, Any]]:
             },
             session=session,
         )
-        with Stubber(bedrock) as stubber:
-            yield {"target": target, "dynamodb": dynamodb, "stubber": stubber}
+        with Stubber(bedrock) as stubber, Stubber(voice_id) as voice_id_stubber:
+            yield {"target": target, "dynamodb": dynamodb, "stubber": stubber, "voice_id": voice_id_stubber}
 
 
 def started_input(target: Target, result: Any) -> dict[str, Any]:
@@ -88,8 +94,14 @@ def started_input(target: Target, result: Any) -> dict[str, Any]:
     return dict(json.loads(target.stepfunctions().describe_execution(executionArn=arn)["input"]))
 
 
+def voice_id_job(job_id: str, domain: str = DOMAIN) -> dict[str, Any]:
+    """Describe<Kind>Job's answer for a Voice ID job."""
+    return {"Job": {"JobId": job_id, "DomainId": domain, "JobStatus": "IN_PROGRESS"}}
+
+
 def test_track_tells_a_bedrock_job_from_its_id_and_finds_its_account(cloud: dict[str, Any]) -> None:
     target = cloud["target"]
+    cloud["stubber"].add_response("get_model_invocation_job", bedrock_job("InProgress"), {"jobIdentifier": BEDROCK_JOB})
     assert started_input(target, invoke(target, "track", BEDROCK_JOB)) == {
         "DomainId": ACCOUNT,
         "JobId": BEDROCK_JOB,
@@ -116,22 +128,26 @@ def test_track_refuses_a_bedrock_job_on_a_stack_that_follows_no_bedrock_account(
 
 
 def test_track_takes_a_recorded_job_s_kind_and_domain_from_its_items(cloud: dict[str, Any]) -> None:
-    target = cloud["target"]
+    target, voice_id = cloud["target"], cloud["voice_id"]
     put(cloud["dynamodb"], summary(DOMAIN, VOICE_JOB, "2026-11-25T10:00:00+00:00", kind="SPEAKER_ENROLLMENT"))
+    known = {"DomainId": DOMAIN, "JobId": VOICE_JOB}
+    voice_id.add_response("describe_speaker_enrollment_job", voice_id_job(VOICE_JOB), known)
     assert started_input(target, invoke(target, "track", VOICE_JOB, "--rerecord")) == {
         "DomainId": DOMAIN,
         "JobId": VOICE_JOB,
         "JobKind": "SPEAKER_ENROLLMENT",
         "Rerecord": True,
     }
-    # A Voice ID job nothing recorded, with two domains followed: which one is asked, not guessed.
-    unknown = invoke(target, "track", "FreshJobAAAAAAAAAAAAAA")
-    assert unknown.exit_code == 1
-    assert "job FreshJobAAAAAAAAAAAAAA is not known to the tracker yet: say which of DomainAAAA" in unknown.stderr
-    assert started_input(target, invoke(target, "track", "FreshJobAAAAAAAAAAAAAA", "--domain", DOMAIN)) == {
-        "DomainId": DOMAIN,
-        "JobId": "FreshJobAAAAAAAAAAAAAA",
-    }
+    # A Voice ID job nothing recorded, with two domains followed: Voice ID is asked in each, not guessed.
+    fresh, other_domain = "FreshJobAAAAAAAAAAAAAA", "DomainCCCCCCCCCCCCCCCC"
+    voice_id.add_client_error("describe_fraudster_registration_job", "ResourceNotFoundException", "no job", 404)
+    voice_id.add_response(
+        "describe_fraudster_registration_job",
+        voice_id_job(fresh, other_domain),
+        {"DomainId": other_domain, "JobId": fresh},
+    )
+    assert started_input(target, invoke(target, "track", fresh)) == {"DomainId": other_domain, "JobId": fresh}
+    voice_id.assert_no_pending_responses()
 
 
 def test_the_index_is_asked_for_every_service_word_a_tracker_word_may_stand_for() -> None:

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -163,7 +163,7 @@ def test_failures_name_each_task_s_object_codes_and_report_line(cloud: dict[str,
 
 
 def test_the_service_s_error_codes_filter_failures_and_find_them_across_jobs(cloud: dict[str, Any]) -> None:
-    assert parse_codes("NoSuchKey,403") == frozenset({"NoSuchKey", 403})
+    assert parse_codes(["NoSuchKey", "403"]) == frozenset({"NoSuchKey", 403})
     listed = invoke(cloud["target"], "failures", JOB, "--code", "NoSuchKey", "--format", "json")
     assert listed.exit_code == 0, listed.stderr
     assert sorted(failure["LineNumber"] for failure in json.loads(listed.stdout)) == [2, 5]
@@ -191,6 +191,10 @@ def test_track_infers_the_kind_from_the_uuid_and_the_account_from_the_stack(clou
             return {"executionArn": f"arn:aws:states:us-east-1:{ACCOUNT}:execution:tracker:x"}
 
     cloud["target"]._clients["stepfunctions"] = Recorder()
+    # S3 Batch Operations has the job in the stack's account: described first, as watch does.
+    cloud["stubber"].add_response(
+        "describe_job", {"Job": {**SOURCE, "JobId": other}}, {"AccountId": ACCOUNT, "JobId": other}
+    )
     result = invoke(cloud["target"], "track", other)
     assert result.exit_code == 0, result.stderr
     assert started == [{"DomainId": ACCOUNT, "JobId": other, "JobKind": KIND.name}]
@@ -213,7 +217,7 @@ def test_watch_describes_the_job_with_progress_from_its_progress_summary(cloud: 
 def test_the_retry_manifest_lists_exactly_the_chosen_failed_tasks_as_the_service_reads_them(
     cloud: dict[str, Any],
 ) -> None:
-    result = invoke(cloud["target"], "retry", JOB, "--codes", "NoSuchKey")
+    result = invoke(cloud["target"], "retry", JOB, "--code", "NoSuchKey")
     assert result.exit_code == 0, result.stderr
     uri = result.stdout.strip()
     assert uri.startswith(f"s3://{INPUT}/manifests/nightly-retry-") and uri.endswith(".csv")
@@ -227,7 +231,7 @@ def test_the_retry_manifest_lists_exactly_the_chosen_failed_tasks_as_the_service
     ]
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     assert cloud["s3"].head_object(Bucket=bucket, Key=key)["Metadata"] == {"tracker-source-job-id": JOB}
-    again = invoke(cloud["target"], "retry", JOB, "--codes", "NoSuchKey")
+    again = invoke(cloud["target"], "retry", JOB, "--code", "NoSuchKey")
     assert again.stdout == result.stdout and body_of(cloud, uri) == body
     every = invoke(cloud["target"], "retry", JOB, "--output", f"s3://{INPUT}/retries")
     assert every.exit_code == 0, every.stderr
@@ -236,13 +240,14 @@ def test_the_retry_manifest_lists_exactly_the_chosen_failed_tasks_as_the_service
 
 
 def test_start_creates_the_job_with_the_source_s_operation_role_report_and_priority(cloud: dict[str, Any]) -> None:
-    written = invoke(cloud["target"], "retry", JOB, "--codes", "AccessDenied")
+    written = invoke(cloud["target"], "retry", JOB, "--code", "AccessDenied")
     uri = written.stdout.strip()
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     etag = cloud["s3"].head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     new_job = "5e0a4e2c-1111-4222-8333-444455556666"
     digest = fingerprint(JobRecord(ACCOUNT, JOB, None, None), ["0b1c.csv:4"])
-    for _ in range(2):
+    # The new job as S3 describes it: created by the first run; the second run's CreateJob returns it.
+    for created in (datetime.now(UTC) + timedelta(minutes=1), datetime(2026, 11, 25, 11, tzinfo=UTC)):
         cloud["stubber"].add_response("describe_job", {"Job": SOURCE}, {"AccountId": ACCOUNT, "JobId": JOB})
         cloud["stubber"].add_response(
             "create_job",
@@ -262,11 +267,20 @@ def test_start_creates_the_job_with_the_source_s_operation_role_report_and_prior
                 "Description": f"tracked-copy nightly retry-{digest[:8]}",
             },
         )
-    first = invoke(cloud["target"], "retry", JOB, "--codes", "AccessDenied", "--start")
-    second = invoke(cloud["target"], "retry", JOB, "--codes", "AccessDenied", "--start")
+        described = {**SOURCE, "JobId": new_job, "Status": "Ready", "CreationTime": created}
+        cloud["stubber"].add_response("describe_job", {"Job": described}, {"AccountId": ACCOUNT, "JobId": new_job})
+    first = invoke(cloud["target"], "retry", JOB, "--code", "AccessDenied", "--start")
+    second = invoke(cloud["target"], "retry", JOB, "--code", "AccessDenied", "--start")
     assert first.exit_code == 0, first.stderr
     assert first.stdout.splitlines() == [uri, new_job] and second.stdout == first.stdout
     cloud["stubber"].assert_no_pending_responses()
+    assert first.stderr.splitlines()[-1].startswith(f"Started S3 Batch Operations job {new_job} ('tracked-copy")
+    assert second.stderr.splitlines()[-1].startswith(
+        f"S3 Batch Operations returned S3 Batch Operations job {new_job} ('tracked-copy nightly retry-"
+    )
+    assert second.stderr.splitlines()[-1].endswith(
+        f"nothing new was started; follow it with `batch-job-tracker watch {new_job}`:"
+    )
 
 
 def test_a_retry_description_keeps_the_tracked_prefix_and_fits_256_characters() -> None:
@@ -288,7 +302,7 @@ def test_a_manifest_s_rows_all_carry_a_version_id_or_none() -> None:
 def test_erase_by_object_key_deletes_its_tasks_and_the_retry_manifests_listing_it(cloud: dict[str, Any]) -> None:
     passport = "objects/customer-7731/passport.jpg"
     written = invoke(cloud["target"], "retry", JOB)  # every failed task, the passport among them
-    other = invoke(cloud["target"], "retry", JOB, "--codes", "NoSuchKey")
+    other = invoke(cloud["target"], "retry", JOB, "--code", "NoSuchKey")
     assert written.exit_code == 0 and other.exit_code == 0, written.stderr + other.stderr
     erased = invoke(cloud["target"], "erase", "--object-key", passport, "--format", "json")
     assert erased.exit_code == 0, erased.stderr
@@ -349,4 +363,6 @@ def test_show_says_why_there_is_no_report_and_jobs_counts_tasks_by_their_outcome
     assert any(line.split()[:1] == ["NoReportReason"] and reason in line for line in shown.stdout.splitlines())
     listed = invoke(cloud["target"], "jobs")
     assert listed.exit_code == 0, listed.stderr
-    assert "succeeded 3" in listed.stdout and "succeeded task" not in listed.stdout
+    rows = {job: next(line for line in listed.stdout.splitlines() if job in line) for job in (JOB, failed)}
+    assert "│ 3      │ 3         │ -                │" in rows[JOB] and "succeeded task" not in listed.stdout
+    assert "│ 0      │ 0         │ unnamed failed 0 │" in rows[failed]

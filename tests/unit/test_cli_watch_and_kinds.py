@@ -46,7 +46,8 @@ class ScriptedWatcher(Watcher):
         self.now = 0.0
         self.rounds = 0
         super().__init__(
-            target=None,  # type: ignore[arg-type]
+            # The commands it prints name the target as the operator named it (`--local` here).
+            target=Target(description="local stack", outputs={}, session=None, global_options=("--local",)),  # type: ignore[arg-type]
             job_id=JOB,
             domain_id=DOMAIN,
             kind=SPEAKERS,
@@ -121,8 +122,8 @@ def test_watch_ends_on_a_dead_holder_and_on_a_stuck_recording_summary() -> None:
     assert watcher.rounds == 2
     assert str(raised.value) == (
         f"no tracker is following job {JOB}: the execution holding its lock (x) is TIMED_OUT and left the lock "
-        f"TRACKING; `batch-job-tracker track {JOB} --domain {DOMAIN} --kind SPEAKER_ENROLLMENT` takes the lock over "
-        "(the sweep also does at its next run)"
+        f"TRACKING; `batch-job-tracker --local track {JOB} --domain {DOMAIN} --kind SPEAKER_ENROLLMENT` takes the "
+        "lock over (the sweep also does at its next run)"
     )
     released = {"LockState": "RELEASED", "ReleasedAt": "2026-11-25T10:00:00+00:00"}
     stuck = ScriptedWatcher([snapshot("COMPLETED", lock=released, summary={"RecordState": "RECORDING"})] * 3)

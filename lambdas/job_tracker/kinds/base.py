@@ -128,6 +128,9 @@ class JobKind:
     listed_count_attributes: tuple[str, ...] = ()
     """Of `summary_count_attributes`, those the CLI's `jobs` lists beside the failed count (the outcome, not
     the totals): `show` prints them all."""
+    succeeded_count_attributes: tuple[str, ...] = ()
+    """The summary's counts of entries the job carried out (registered, enrolled, succeeded), which the CLI's
+    `jobs` adds up as Succeeded; the kind's other outcome counts (skipped, unprocessed) are listed apart."""
     failure_detail_fields: tuple[str, ...] = ()
     """Failure items' attributes from the output format itself (Bedrock: where the record's line is), shown by
     the CLI and read by its retry."""

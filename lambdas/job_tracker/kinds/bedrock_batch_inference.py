@@ -70,7 +70,11 @@ BEDROCK_BATCH_INFERENCE = JobKind(
         "OutputTokenCount",
         # Set when a re-record could not read the input: the UNPROCESSED items an earlier record wrote, kept.
         "KeptFailureItemCount",
+        # How the output was read: its files, and recordIds it held more than once (bedrock-jobs.md).
+        "OutputFileCount",
+        "DuplicateRecordIdCount",
     ),
     listed_count_attributes=("SucceededRecordCount", "UnprocessedRecordCount"),
+    succeeded_count_attributes=("SucceededRecordCount",),
     longest_job=LONGEST_QUEUE + LONGEST_RUN + LATE_END_ALLOWANCE,
 )

@@ -36,6 +36,7 @@ FRAUDSTER_REGISTRATION = JobKind(
         OutcomeCount(frozenset({"NEW_REGISTRATION", "NEW_FRAUDSTER"}), "RegisteredRequestCount", "RegisteredRequests"),
         OutcomeCount(frozenset({DUPLICATE_SKIPPED}), "DuplicateSkippedRequestCount", "DuplicateSkippedRequests"),
     ),
+    succeeded_count_attributes=("RegisteredRequestCount",),
     max_requests_per_job=500,
     service=VOICE_ID,
     output_format="voiceid-out",

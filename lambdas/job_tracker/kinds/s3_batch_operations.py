@@ -79,5 +79,6 @@ S3_BATCH_OPERATIONS = JobKind(
         "ReportFileCount",
     ),
     listed_count_attributes=("SucceededTaskCount", "UnnamedFailedTaskCount"),
+    succeeded_count_attributes=("SucceededTaskCount",),
     reads_output_of_failed_jobs=True,
 )

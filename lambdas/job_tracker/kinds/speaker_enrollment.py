@@ -35,6 +35,7 @@ SPEAKER_ENROLLMENT = JobKind(
         OutcomeCount(frozenset({"ENROLLMENT_OVERWRITE"}), "OverwrittenEnrollmentCount", "OverwrittenEnrollments"),
         OutcomeCount(frozenset({"DUPLICATE_SKIPPED"}), "DuplicateSkippedRequestCount", "DuplicateSkippedRequests"),
     ),
+    succeeded_count_attributes=("NewEnrollmentCount", "OverwrittenEnrollmentCount"),
     max_requests_per_job=10_000,
     service=VOICE_ID,
     output_format="voiceid-out",
