@@ -474,8 +474,8 @@ def failures(
 
 @app.command(
     epilog=_example(
-        f"--local retry {EXAMPLE_JOB} --codes 400,500",
-        f"retry {EXAMPLE_JOB} --codes 500 --output s3://my-bucket/retries/ --start",
+        f"--local retry {EXAMPLE_JOB} --code 400 --code 500",
+        f"retry {EXAMPLE_JOB} --code 500 --output s3://my-bucket/retries/ --start",
     )
 )
 def retry(

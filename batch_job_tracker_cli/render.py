@@ -167,9 +167,13 @@ def _narrow_jobs_table(
         else None,
         caption_justify="left",
     )
+    if "Created (UTC)" in (column.header for column in columns):
+        table.title = f"{title} (created: UTC)"
     for column in columns:
         if column.header == "JobId":
             table.add_column("JobId, kind, name", width=narrowest["JobId"], overflow="fold")
+        elif column.header == "Created (UTC)":  # (UTC) said in the title: a header of one line
+            table.add_column("Created", min_width=narrowest[column.header])
         else:
             table.add_column(column.header, min_width=narrowest[column.header], no_wrap=not column.wraps)
     for summary in summaries:
