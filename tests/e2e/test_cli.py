@@ -1,4 +1,4 @@
-"""The `voiceid-tracker` CLI on the shared local cloud (`--local`, pointed at the session's outputs.json):
+"""The `batch-job-tracker` CLI on the shared local cloud (`--local`, pointed at the session's outputs.json):
 real jobs run by Voice ID's emulator and recorded by the deployed tracker, read, retried, tracked, watched
 and swept through the CLI. Fraudster registration jobs only; the enrollment specifics are unit-tested
 (tests/unit/test_cli_*.py)."""
@@ -188,7 +188,7 @@ def test_retry_writes_exactly_the_chosen_requests_and_starts_one_job_however_oft
     entries = {entry["RequestId"]: entry for entry in original}
     assert entries["short-3"]["AudioSpecifications"][0]["S3Uri"].endswith("/audio/short-3.wav")
 
-    result = cli(local.outputs_path, "retry", recorded.job_id, "--codes", "400")
+    result = cli(local.outputs_path, "retry", recorded.job_id, "--code", "400")
     assert result.exit_code == 0, result.output
     (manifest_uri,) = result.stdout.splitlines()
     folder = input_uri.rsplit("/", 1)[0]
@@ -232,7 +232,7 @@ def test_retry_writes_exactly_the_chosen_requests_and_starts_one_job_however_oft
 
 
 def test_retry_refuses_an_empty_selection(local: LocalEnvironment, recorded: TrackedJob) -> None:
-    error = one_line_error(cli(local.outputs_path, "retry", recorded.job_id, "--codes", "500,402"))
+    error = one_line_error(cli(local.outputs_path, "retry", recorded.job_id, "--code", "500", "--code", "402"))
     assert error == f"error: job {recorded.job_id} has no failed requests with code 402, 500: nothing to retry"
 
 
@@ -296,7 +296,7 @@ def test_retry_refuses_more_requests_than_one_job_may_hold(local: LocalEnvironme
         assert not response.get("UnprocessedItems")
     error = one_line_error(cli(local.outputs_path, "retry", job_id))
     assert error == (
-        "error: 501 requests would pass the fraudster registration quota of 500 per job; choose fewer with --codes"
+        "error: 501 requests would pass the fraudster registration quota of 500 per job; choose fewer with --code"
     )
 
 
@@ -408,7 +408,7 @@ def test_a_bedrock_job_tracked_and_watched_by_its_id_alone_is_listed_by_either_s
 
 # -- the target and expected errors -------------------------------------------------------------------------
 def test_an_unknown_job_is_one_line(local: LocalEnvironment, domain_id: str) -> None:
-    for command in ("show", "failures", "retry", "watch"):
+    for command in ("show", "failures", "retry", "watch", "track"):  # track: Voice ID has no such job either
         error = one_line_error(cli(local.outputs_path, command, "UnknownJob000000000000"))
         assert error.startswith("error: job UnknownJob000000000000 is not known to the tracker"), error
     error = one_line_error(cli(local.outputs_path, "show", "short"))

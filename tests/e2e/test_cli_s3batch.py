@@ -101,7 +101,7 @@ def test_a_retry_started_after_the_fix_is_tracked_in_turn_and_watched_by_its_id(
 ) -> None:
     missing = sorted(key for bucket, key, code in report_failures(local, copy_job.job_id) if code == "NoSuchKey")
     local.s3batch.put_objects(missing)  # the operator restores the missing objects, then retries them
-    started = [cli(local.outputs_path, "retry", copy_job.job_id, "--codes", "NoSuchKey", "--start") for _ in range(2)]
+    started = [cli(local.outputs_path, "retry", copy_job.job_id, "--code", "NoSuchKey", "--start") for _ in range(2)]
     assert all(result.exit_code == 0 for result in started), [result.stderr for result in started]
     assert started[0].stdout == started[1].stdout  # one job, however often the retry runs
     manifest_uri, new_job_id = started[0].stdout.split()
@@ -123,7 +123,7 @@ def test_erase_by_object_key_deletes_its_task_and_the_retry_manifests_listing_it
 ) -> None:
     (bucket, key, _) = next(task for task in report_failures(local, copy_job.job_id) if task[2] == "AccessDenied")
     every = cli(local.outputs_path, "retry", copy_job.job_id)  # a manifest of every failed task, this key among them
-    others = cli(local.outputs_path, "retry", copy_job.job_id, "--codes", "NoSuchKey")
+    others = cli(local.outputs_path, "retry", copy_job.job_id, "--code", "NoSuchKey")
     assert every.exit_code == 0 and others.exit_code == 0, every.stderr + others.stderr
     erased = cli(local.outputs_path, "erase", "--object-key", key, "--format", "json")
     assert erased.exit_code == 0, erased.stderr

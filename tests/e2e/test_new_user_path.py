@@ -56,7 +56,7 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
     ):
         assert step in demo.stdout
     # The S3 Batch Operations job's retry manifest: its two missing photos, keys URL-encoded.
-    manifest_uri = re.search(rf"retry {photo_copy} --codes NoSuchKey\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
+    manifest_uri = re.search(rf"retry {photo_copy} --code NoSuchKey\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
     assert manifest_uri, demo.stdout
     bucket, _, key = manifest_uri.group(1).removeprefix("s3://").partition("/")
     rows = local.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
@@ -65,7 +65,7 @@ def test_the_demo_runs_on_the_running_cloud_and_the_cli_explores_its_jobs(
         "photo-0006-missing.jpg",
     ]
     # The Bedrock job's retry JSONL: its seven refused prompts, each line as the demo's input held it.
-    retry_uri = re.search(rf"retry {inference} --codes 400\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
+    retry_uri = re.search(rf"retry {inference} --code 400\n.*? to:\n\s+(s3://\S+)", demo.stdout, re.DOTALL)
     assert retry_uri, demo.stdout
     bucket, _, key = retry_uri.group(1).removeprefix("s3://").partition("/")
     lines = local.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
