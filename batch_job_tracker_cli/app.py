@@ -35,9 +35,7 @@ from batch_job_tracker_cli.executions import (
 )
 from batch_job_tracker_cli.progress import (
     DEFAULT_TIMEOUT_SECONDS,
-    PICKUP_SECONDS,
     Watcher,
-    await_tracker,
     confirm_job,
 )
 from batch_job_tracker_cli.records import (
@@ -778,9 +776,12 @@ def watch(
     *,
     job: Annotated[str, typer.Argument(metavar="JOB", help="The job's JobId.")],
     domain: Annotated[
-        str | None, typer.Option(help="The job's domain: needed only before a tracker has taken the job.")
+        str | None,
+        typer.Option(metavar="DOMAIN", help="The job's domain (as for track): needed only when the job is in several."),
     ] = None,
-    kind: Annotated[str | None, typer.Option(help="The job's kind, when no tracker has taken it yet.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(metavar="KIND", help="The job's kind, checked against what its service says.")
+    ] = None,
     interval: Annotated[
         float, typer.Option(min=1.0, help="Seconds between rounds (each describes the job once: 2 TPS shared).")
     ] = 5.0,
@@ -790,23 +791,16 @@ def watch(
 ) -> None:
     """Live progress of a job until the tracker has recorded it.
 
-    A job started a moment ago is waited for until its tracker takes it (up to a minute). Exits 1 if
+    A job nothing tracks yet is described first (its kind and domain as its service has them; an unknown job is
+    refused), then followed while its tracker takes it. Exits 1 if
     recording failed, if no tracker follows the job any more (its lock released, or its holder stopped without
     releasing it), or at --timeout."""
     target = _target(ctx)
     domains = _domains(target, domain, job)
     record = lookup_job(target.dynamodb(), target.table_name, job, domains)
-    if record is None and domain is None and len(domains) > 1:
-        # Which domain is unknown until a tracker takes the job's lock: wait for that, briefly.
-        render.stderr_console().print(
-            f"Waiting up to {PICKUP_SECONDS:.0f} s for a tracker to take job {job}...", markup=False
-        )
-        record = await_tracker(target, job, domains, interval=interval, limit=min(PICKUP_SECONDS, timeout))
-        if record is None:
-            _find_job(target, job, domains)  # raises: not known, and how to track it
     if record is None:
-        # Nothing tracks the job yet: its service says whether it exists, and of which kind (an unknown job is
-        # the CLI's own error, not a describe that fails inside the live view).
+        # Nothing tracks the job yet: its service says whether it exists, of which kind and in which domain (an
+        # unknown job is the CLI's own error at once, not a describe that fails inside the live view).
         job_kind, domain_id = confirm_job(target, job, domains, kind_named(kind) if kind is not None else None)
     else:
         job_kind, domain_id = _job_kind(target, job, kind, record), record.domain_id

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_SECONDS = 4 * 3600
 """`watch` gives up after this long unless told otherwise: longer than a large job takes to run and record."""
-PICKUP_SECONDS = 60.0
-"""How long `watch` waits for a just-started job's tracker to take its lock (events arrive within seconds)."""
 TERMINAL_JOB_STATUSES = frozenset().union(*(kind.terminal_statuses for kind in JOB_KINDS.values()))
 
 
@@ -321,23 +319,3 @@ class Watcher:
                 "also does at its next run)"
             )
         return snapshot
-
-
-def await_tracker(
-    target: Target,
-    job_id: str,
-    domain_ids: list[str],
-    *,
-    interval: float,
-    limit: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> JobRecord | None:
-    """The job's items once a tracker has taken its lock (or recorded it), looked up every `interval` for
-    at most `limit` seconds: a job started a moment ago is not known until its event starts a tracker."""
-    deadline = clock() + limit
-    while True:
-        record = lookup_job(target.dynamodb(), target.table_name, job_id, domain_ids)
-        if record is not None or clock() >= deadline:
-            return record
-        sleep(interval)

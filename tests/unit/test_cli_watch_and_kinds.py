@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from batch_job_tracker_cli.app import Options, _record_kind, app
 from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.executions import execution_input
-from batch_job_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, Snapshot, Watcher, await_tracker
+from batch_job_tracker_cli.progress import DEFAULT_TIMEOUT_SECONDS, Snapshot, Watcher
 from batch_job_tracker_cli.records import JobRecord
 from batch_job_tracker_cli.shared import JOB_KINDS
 from batch_job_tracker_cli.target import LOCAL_OUTPUTS_ENV, STACK_ENV, Target
@@ -214,26 +214,3 @@ def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_targ
         watcher = Watcher(sfn_target, JOB, DOMAIN, SPEAKERS, interval=1.0, timeout=60, sleep=lambda _: None)
         with pytest.raises(CliError, match=r"the execution holding its lock \(.+\) is ABORTED"):
             watcher.run(quiet())
-
-
-def test_watch_waits_for_a_just_started_jobs_tracker_to_take_it(sfn_target: Target) -> None:
-    from tests.unit.test_cli_commands import TABLE, create_table, put
-
-    dynamodb = sfn_target.dynamodb()
-    create_table(dynamodb)
-    sfn_target.outputs["FailuresTableName"] = TABLE
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-        if now[0] >= 15:  # the job's event starts its tracker 15 s after watch began
-            put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "sk": "LOCK", "LockState": "TRACKING"})
-
-    found = await_tracker(
-        sfn_target, JOB, [DOMAIN, "DomainCCCCCCCCCCCCCCCC"], interval=5, limit=60, clock=lambda: now[0], sleep=sleep
-    )
-    assert found is not None and found.domain_id == DOMAIN and now[0] == 15
-    never = await_tracker(
-        sfn_target, "JobZZZZZZZZZZZZZZZZZZZ", [DOMAIN], interval=5, limit=60, clock=lambda: now[0], sleep=sleep
-    )
-    assert never is None and now[0] == 15 + 60
