@@ -123,8 +123,19 @@ def _example(*lines: str) -> str:
     return "\n\n".join(["Examples:", *(f"  {CLI_NAME} {line}" for line in lines)])
 
 
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    """`params`, their flags (which take no value) shown in help without typer's `<bool>` label."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""  # typer's help shows an option's metavar in place of its type
+    return params
+
+
 class _Commands(TyperGroup):
     """Turns expected errors into one line on stderr and exit status 1, whatever the command."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -174,11 +185,7 @@ class _Command(TyperCommand):
         return pieces
 
     def get_params(self, ctx: Any) -> list[Any]:
-        params: list[Any] = super().get_params(ctx)
-        for param in params:
-            if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
-                param.metavar = ""  # typer's help shows an option's metavar in place of its type
-        return params
+        return _flags_without_type(super().get_params(ctx))
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         misplaced = [argument for argument in args if argument.split("=", 1)[0] in GLOBAL_OPTIONS]

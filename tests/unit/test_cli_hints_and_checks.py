@@ -269,8 +269,8 @@ def test_global_options_after_the_command_are_put_before_it(cloud: dict[str, Any
 
 
 def test_usage_lines_name_arguments_as_typed_and_flags_have_no_type(cloud: dict[str, Any]) -> None:
-    for command in ("show", "track", "retry", "watch", "lineage", "jobs", "failures"):
-        shown = invoke(cloud["target"], command, "--help")
+    for command in ("show", "track", "retry", "watch", "lineage", "jobs", "failures", ""):
+        shown = invoke(cloud["target"], *([command] if command else []), "--help")
         assert shown.exit_code == 0, shown.output
         assert "{JOB}" not in shown.output, command
         assert "<bool>" not in shown.output, command
