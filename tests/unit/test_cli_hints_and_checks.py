@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -392,3 +393,18 @@ def test_a_stack_other_than_the_default_is_named_in_printed_commands() -> None:
     stack = Target(description="stack Other", outputs={}, session=boto3.Session(region_name=REGION),
                    global_options=("--stack", "Other Stack"))  # fmt: skip
     assert stack.command("watch", FRESH) == f"batch-job-tracker --stack 'Other Stack' watch {FRESH}"
+
+
+def test_retry_start_run_again_says_voice_id_returned_the_job_it_started_before(cloud: dict[str, Any]) -> None:
+    target, voice_id = cloud["target"], cloud["voice_id"]
+    new_job = "RetryJobAAAAAAAAAAAAAA"
+    earlier = voice_id_job(new_job, "IN_PROGRESS")
+    earlier["Job"]["CreatedAt"] = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)  # an earlier run's job
+    voice_id.add_response("describe_fraudster_registration_job", voice_id_job(RECORDED))
+    voice_id.add_response("start_fraudster_registration_job", earlier, ANY_START)
+    again = invoke(target, "retry", RECORDED, "--code", "400", "--start")
+    assert again.exit_code == 0, again.output
+    said = again.stderr.splitlines()[-1]
+    assert said.startswith(f"Voice ID returned fraudster registration job {new_job} (")
+    assert "which an earlier `retry --start` of this selection started at 2026-11-26 09:30:00+00:00" in said
+    assert "Started" not in again.stderr and again.stdout.splitlines()[-1] == new_job
