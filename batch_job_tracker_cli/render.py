@@ -146,6 +146,8 @@ def jobs_table(summaries: Sequence[Mapping[str, Any]], width: int = 200) -> Tabl
 def _narrow_jobs_table(
     summaries: Sequence[Mapping[str, Any]], width: int, title: str, narrowest: Mapping[str, int]
 ) -> Table:
+    # Its header, `JobId, kind, name`, wraps at its spaces: no narrower than `JobId,`.
+    narrowest = {**narrowest, "JobId": max(narrowest["JobId"], len("JobId,"))}
     kept: list[JobsColumn] = []
     used = -3  # no edges: a column adds its width, its padding (2) and a space between columns (1), less the edges'
     for column in sorted(JOBS_COLUMNS, key=lambda column: column.rank):
