@@ -1,19 +1,29 @@
-"""Small helpers shared by the modules that run child processes and servers."""
+"""Small helpers shared by the modules that run child processes and servers.
+
+Every child process of the local cloud (DynamoDB Local, moto server, the Lambda sandboxes) is started by
+:func:`start_child`, so that it dies with the process that runs the local cloud however that ends: a clean
+stop, an exception, Ctrl-C, or ``kill -9`` (docs/local-cloud.md, "Processes").
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import queue
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 LOCALHOST = "127.0.0.1"
 
@@ -56,6 +66,95 @@ def stop_process_group(process: subprocess.Popen[bytes], *, grace: float = 5.0) 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=grace)
+
+
+def stop_all(steps: Iterable[Callable[[], object]]) -> None:
+    """Run every stop step, in order, even when one raises (then raise the first error once all have run):
+    a step that fails must not leave the engines after it running."""
+    first_error: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except BaseException as error:  # Ctrl-C during a stop still stops the rest
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+
+
+# -- children that die with this process -----------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _linux_prctl() -> Any:
+    """libc's prctl on Linux, else None (elsewhere children outlive a killed parent; docs/local-cloud.md)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+class _ChildStarter:
+    """Starts child processes from one thread that lives as long as this process, each child asking the kernel
+    for SIGKILL when its parent goes (``PR_SET_PDEATHSIG``).
+
+    Why one thread: the kernel sends that signal when the *thread* that forked the child exits, not the
+    process. A child started from a gateway request thread (a Lambda sandbox), a scheduler fire or a thread
+    pool would be killed as soon as that thread ends. This thread is started on first use and never ends, so
+    the signal comes only when the whole process does, whatever kills it.
+    """
+
+    def __init__(self) -> None:
+        self._prctl = _linux_prctl()
+        self._requests: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[Any]]]
+        self._requests = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._owner_pid = 0  # the process the thread runs in (a forked copy of this process has none)
+
+    def popen(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        if self._prctl is None:
+            return subprocess.Popen(argv, **options)
+        parent_pid = os.getpid()
+        result: Future[subprocess.Popen[bytes]] = Future()
+        in_the_child = self._die_with(parent_pid)
+
+        def start() -> subprocess.Popen[bytes]:
+            # PLW1509: preexec_fn is unsafe with threads when it takes locks; this one makes three syscalls.
+            return subprocess.Popen(argv, preexec_fn=in_the_child, **options)  # noqa: PLW1509
+
+        with self._lock:
+            if self._owner_pid != parent_pid:
+                threading.Thread(target=self._serve, name="local-cloud-child-starter", daemon=True).start()
+                self._owner_pid = parent_pid
+        self._requests.put((start, result))
+        return result.result()
+
+    def _serve(self) -> None:
+        while True:
+            start, result = self._requests.get()
+            try:
+                result.set_result(start())
+            except BaseException as error:
+                result.set_exception(error)
+
+    def _die_with(self, parent_pid: int) -> Callable[[], None]:
+        prctl, kill = self._prctl, int(signal.SIGKILL)
+
+        def in_the_child() -> None:  # runs between fork and exec: these calls only, no locks taken
+            if prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+            if os.getppid() != parent_pid:  # the parent died before the request took effect
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return in_the_child
+
+
+_CHILD_STARTER = _ChildStarter()
+
+
+def start_child(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **options)`` for a child that dies with this process (SIGKILL from the kernel
+    on Linux), whichever thread calls it. Pass ``start_new_session=True`` as well so that `stop_process_group`
+    also reaches what the child spawns."""
+    return _CHILD_STARTER.popen(argv, **options)
 
 
 def tail(path: os.PathLike[str] | str, *, max_bytes: int = 4000) -> str:
@@ -126,8 +225,8 @@ class ServerProcess:
             port = free_port()
             command = self._command(port)
             with log_path.open("ab") as log:
-                # Own process group, so stop() also reaches anything the server spawns.
-                process = subprocess.Popen(
+                # Own process group, so stop() also reaches anything the server spawns; dies with this process.
+                process = start_child(
                     command.argv,
                     cwd=command.cwd,
                     env=command.env,

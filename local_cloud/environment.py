@@ -26,6 +26,7 @@ from botocore.config import Config
 from bedrock_emulator import DEFAULT_MODEL_IDS, BedrockEmulator
 from bedrock_emulator import Clock as BedrockClock
 from bedrock_emulator import Pacing as BedrockPacing
+from local_cloud._process import stop_all
 from local_cloud.cloud import LocalCloud
 from local_cloud.lambda_runtime import LogSink, log_to_logging
 from local_cloud.provision import Deployment, deploy_stack
@@ -170,10 +171,8 @@ class LocalEnvironment:
         return self
 
     def stop(self) -> None:
-        self.s3batch.stop()
-        self.bedrock.stop()
-        self.voice_id.stop()
-        self.cloud.stop()
+        # All of them, even when one fails to stop (or never started): the cloud's engines are child processes.
+        stop_all((self.s3batch.stop, self.bedrock.stop, self.voice_id.stop, self.cloud.stop))
 
     # -- Bedrock -----------------------------------------------------------------------------------------------
     def _s3_client_as(self, role_arn: str) -> Any:

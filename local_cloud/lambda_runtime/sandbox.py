@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_cloud._process import stop_process_group
+from local_cloud._process import start_child, stop_process_group
 from local_cloud.lambda_runtime.config import LambdaFunctionConfig
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_main.py"
@@ -83,7 +83,8 @@ class Sandbox:
         self.healthy = True
         read_fd, write_fd = os.pipe()
         self._protocol_fd = read_fd
-        self._process = subprocess.Popen(
+        # Started from whichever thread invokes first (a gateway request); it dies with the local cloud all the same.
+        self._process = start_child(
             [
                 sys.executable,
                 "-I",  # ignore PYTHON* variables and the user site; script dir not on sys.path
