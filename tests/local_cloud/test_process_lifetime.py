@@ -165,15 +165,17 @@ def test_stopping_goes_on_past_a_part_that_fails_to_stop() -> None:
     assert stopped == ["scheduler", "gateway", "moto"]
 
 
-def test_the_suites_leftover_check_finds_a_process_of_this_run_and_only_while_it_lives() -> None:
-    token = "test-leftover-check"
+def test_the_suites_leftover_check_finds_a_local_cloud_process_of_this_run_and_only_while_it_lives() -> None:
+    token, engine = "test-leftover-check", "an-engine-of-the-local-cloud"
     process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(600)"], env={**os.environ, "LOCAL_CLOUD_TEST_RUN": token}
+        [sys.executable, "-c", "import time; time.sleep(600)", engine],
+        env={**os.environ, "LOCAL_CLOUD_TEST_RUN": token},
     )
     try:
-        assert process.pid in {pid for pid, _ in leftover_processes(token)}
-        assert process.pid not in {pid for pid, _ in leftover_processes("another-run")}
+        assert process.pid in {pid for pid, _ in leftover_processes(token, commands=(engine,))}
+        assert process.pid not in {pid for pid, _ in leftover_processes("another-run", commands=(engine,))}
+        assert process.pid not in {pid for pid, _ in leftover_processes(token)}  # not one of the local cloud's
     finally:
         process.kill()
         process.wait()
-    assert process.pid not in {pid for pid, _ in leftover_processes(token)}
+    assert process.pid not in {pid for pid, _ in leftover_processes(token, commands=(engine,))}
