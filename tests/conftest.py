@@ -1,5 +1,5 @@
-"""The whole suite: it must leave no process behind (tests/process_check.py says how a process of this run is
-told from any other). Checked once every test, fixture and pytest-xdist worker is done, so it sees what a
+"""The whole suite: it must leave no process of the local cloud behind (tests/process_check.py says how one of
+this run's is told from any other). Checked once every test, fixture and pytest-xdist worker is done, so it sees what a
 teardown that failed, a local cloud that was never stopped or a worker that died left running."""
 
 from __future__ import annotations
