@@ -1,7 +1,8 @@
 """Erasure on the local cloud (issue 22, point 9): a speaker enrollment whose input manifest lies outside the
 configured input locations is recorded without CustomerSpeakerId (IAM denies the record step the manifest),
 yet Voice ID's 409 message names the opted-out customer. The summary says the subject could not be read, and
-`erase --customer-speaker-id` finds and deletes that item, leaving the other customers' items."""
+`erase --customer-speaker-id` finds and deletes that item, leaving the other customers' items; a re-record through
+`track --rerecord` does not write it again, and the summary counts it (ErasedRecordCount)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,23 @@ def test_erase_finds_an_enrollment_failure_recorded_without_its_speaker(driver: 
     assert set(driver.failures(job)) == {"enroll-short", "enroll-missing"}
     again = cli(driver.local.outputs_path, "erase", "--customer-speaker-id", opted_out)
     assert f"No item names CustomerSpeakerId {opted_out}: nothing to delete." in again.stdout
+    assert "since an earlier erasure" in again.stdout
+
+    # The erasure lasts (issue 26, point 1): re-recording the job, as this page's governance advice does, reads
+    # the same .out again, and the record step leaves the erased customer out and says so.
+    rerecord = cli(
+        driver.local.outputs_path,
+        "track",
+        job.job_id,
+        "--domain",
+        domain_id,
+        "--kind",
+        SPEAKER_ENROLLMENT,
+        "--rerecord",
+    )
+    assert rerecord.exit_code == 0, rerecord.output
+    driver.wait_until_settled(job, expected_executions=2)
+    assert set(driver.failures(job)) == {"enroll-short", "enroll-missing"}
+    summary = driver.items(job)["SUMMARY"]
+    assert summary["RecordState"] == "COMPLETE"
+    assert (summary["FailedRequestCount"], summary["ErasedRecordCount"], summary["SubjectUnreadCount"]) == (2, 1, 2)
