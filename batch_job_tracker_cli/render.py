@@ -238,10 +238,11 @@ def job_view(record: JobRecord, kind: JobKind, executions: Sequence[Execution]) 
             for attribute in (*(count.summary_attribute for count in kind.counts), *kind.summary_count_attributes)
             if attribute in summary
         )
-        # Where the service's own counts disagree with what was read, or why records could not be named.
+        # Where the service's own counts disagree with what was read, or why records could not be named; and the
+        # failures left unwritten because `erase` erased their subject (docs/data-governance.md).
         job_rows.extend(
             (name, summary[name])
-            for name in ("CountMismatches", "UnprocessedUnnamedReason", "NoReportReason")
+            for name in ("CountMismatches", "UnprocessedUnnamedReason", "NoReportReason", "ErasedRecordCount")
             if summary.get(name)
         )
         # The settled view of the automatic retries (docs/automatic-retries.md): where the failed records are now.
