@@ -109,12 +109,12 @@ class _ChildStarter:
         self._lock = threading.Lock()
         self._owner_pid = 0  # the process the thread runs in (a forked copy of this process has none)
 
-    def popen(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    def popen(self, argv: list[str], *, sets_own_death_signal: bool, **options: Any) -> subprocess.Popen[bytes]:
         if self._prctl is None:
             return subprocess.Popen(argv, **options)
         parent_pid = os.getpid()
         result: Future[subprocess.Popen[bytes]] = Future()
-        in_the_child = self._die_with(parent_pid)
+        in_the_child = None if sets_own_death_signal else self._die_with(parent_pid)
 
         def start() -> subprocess.Popen[bytes]:
             # PLW1509: preexec_fn is unsafe with threads when it takes locks; this one makes three syscalls.
@@ -150,11 +150,16 @@ class _ChildStarter:
 _CHILD_STARTER = _ChildStarter()
 
 
-def start_child(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+def start_child(argv: list[str], *, sets_own_death_signal: bool = False, **options: Any) -> subprocess.Popen[bytes]:
     """``subprocess.Popen(argv, **options)`` for a child that dies with this process (SIGKILL from the kernel
     on Linux), whichever thread calls it. Pass ``start_new_session=True`` as well so that `stop_process_group`
-    also reaches what the child spawns."""
-    return _CHILD_STARTER.popen(argv, **options)
+    also reaches what the child spawns.
+
+    The request is made between fork and exec, which makes Python fork this whole process instead of using
+    vfork: tens of milliseconds for a large local cloud, paid once per engine. A child started often (a Lambda
+    sandbox) makes it itself first thing instead (``sets_own_death_signal``): `prctl(PR_SET_PDEATHSIG,
+    SIGKILL)`, then exit if its parent is no longer the pid it was given (the parent died before that)."""
+    return _CHILD_STARTER.popen(argv, sets_own_death_signal=sets_own_death_signal, **options)
 
 
 def tail(path: os.PathLike[str] | str, *, max_bytes: int = 4000) -> str:

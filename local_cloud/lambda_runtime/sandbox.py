@@ -93,6 +93,7 @@ class Sandbox:
                 "-u",  # unbuffered, so log lines reach the console as they are printed
                 str(WORKER_SCRIPT),
                 str(write_fd),
+                str(os.getpid()),  # the worker dies with this process (it asks the kernel itself, see below)
                 str(config.code_dir),
                 str(runtime_packages_dir),
                 config.handler,
@@ -105,6 +106,7 @@ class Sandbox:
             stderr=subprocess.STDOUT,
             pass_fds=(write_fd,),
             start_new_session=True,  # so a timeout kill also reaches processes the handler spawned
+            sets_own_death_signal=True,  # worker_main does, so starting a sandbox stays a cheap vfork
         )
         os.close(write_fd)
         self._log_relay = threading.Thread(

@@ -1,6 +1,9 @@
 """The code that runs INSIDE a Lambda sandbox worker process.
 
-Started as ``python -I -S -B -u worker_main.py <protocol-fd> <asset-dir> <runtime-dir> <handler> [<layer-dir>...]``:
+Started as ``python -I -S -B -u worker_main.py <protocol-fd> <parent-pid> <asset-dir> <runtime-dir> <handler>
+[<layer-dir>...]``. It first asks Linux to kill it when the local cloud's process (``<parent-pid>``) dies, so
+that no sandbox outlives the local cloud, even one busy in an invocation (docs/local-cloud.md, "Processes").
+
 ``-I -S`` leave only the standard library on ``sys.path``; this script then puts, in front and in this
 order, the asset directory (``/var/task``), each layer's ``python/`` folder (``/opt/python``; the layer
 dirs come last-layer-first, as a later layer's files win in ``/opt``) and the runtime-packages directory
@@ -20,6 +23,7 @@ import decimal
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 Handler = Callable[[Any, Any], Any]
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class FaultError(Exception):
@@ -131,8 +136,21 @@ def send(channel: TextIO, message: dict[str, Any]) -> None:
     channel.flush()
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL from the kernel when the parent dies (PR_SET_PDEATHSIG), or exit now if it already has. The
+    runtime starts every sandbox from one thread that lives as long as its process (the signal follows the
+    thread that forked), and leaves this request to the worker so that the start stays a vfork."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def main() -> None:
-    protocol_fd, asset_dir, runtime_dir, handler_name, *layer_dirs = sys.argv[1:]
+    protocol_fd, parent_pid, asset_dir, runtime_dir, handler_name, *layer_dirs = sys.argv[1:]
+    die_with_parent(int(parent_pid))
     # Stdlib entries stay (they come from the interpreter itself, as in AWS); the venv is not there (-S).
     sys.path[:0] = [asset_dir, *layer_dirs, runtime_dir]
     channel = os.fdopen(int(protocol_fd), "w", encoding="utf-8")
