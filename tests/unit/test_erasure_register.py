@@ -12,8 +12,11 @@ from typing import Any
 
 import boto3
 import pytest
+from rich.console import Console
 
 from batch_job_tracker_cli.erasure import erase
+from batch_job_tracker_cli.records import JobRecord
+from batch_job_tracker_cli.render import job_view
 from job_tracker.erasure_register import REGISTER_PARTITION_PREFIX, ErasedSubjects, subject_hash
 from job_tracker.recording import ERASED_COUNT
 from tests.unit import test_bedrock_kind as bedrock
@@ -203,3 +206,14 @@ def test_erase_deletes_the_voice_id_retry_manifests_naming_the_speaker_and_no_on
     left = {entry["Key"] for entry in s3.list_objects_v2(Bucket=OUTPUT_BUCKET, Prefix="in/")["Contents"]}
     # The job's own manifest names the speaker too, but it is the account's: never touched.
     assert left == {enrollments.MANIFEST_KEY, "in/speakers-retry-ba9876543210.json"}
+
+
+def test_show_gives_the_erased_count_beside_the_failed_one() -> None:
+    kind = enrollments.ENROLLMENTS
+    summary = {"JobKind": kind.name, "RecordState": "COMPLETE", "FailedRequestCount": 1, ERASED_COUNT: 1}
+    record = JobRecord(domain_id="DomainAAAAAAAAAAAAAAAA", job_id="JobBBBBBBBBBBBBBBBBBBB", summary=summary, lock=None)
+    console = Console(width=120, record=True)
+    console.print(job_view(record, kind, []))
+    shown = console.export_text()
+    rows = [line.split() for line in shown.splitlines()]
+    assert ["FailedRequestCount", "1"] in rows and [ERASED_COUNT, "1"] in rows
