@@ -282,6 +282,13 @@ class Watcher:
             self._last_reading(record.summary)
         recorded = bool(record and record.record_state in RECORDED_STATES)
         holder = None if recorded else self._holder_status(record)
+        if holder not in (None, "RUNNING"):
+            # The holder may have recorded the job and released its lock between the read above and its
+            # describe. Its status is final, so a second read says what it left: a lock still TRACKING then
+            # is a dead holder's, not a race.
+            record = lookup_job(self.target.dynamodb(), self.target.table_name, self.job_id, [self.domain_id])
+            recorded = bool(record and record.record_state in RECORDED_STATES)
+            holder = None if recorded else self._holder_status(record)
         return Snapshot(self.job_id, self.domain_id, self.kind, self._job_status, self._percent, record, holder)
 
     def run(self, console: Console) -> Snapshot:

@@ -214,3 +214,40 @@ def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_targ
         watcher = Watcher(sfn_target, JOB, DOMAIN, SPEAKERS, interval=1.0, timeout=60, sleep=lambda _: None)
         with pytest.raises(CliError, match=r"the execution holding its lock \(.+\) is ABORTED"):
             watcher.run(quiet())
+
+
+def test_a_holder_that_records_between_the_read_and_its_describe_is_not_a_dead_holder(sfn_target: Target) -> None:
+    """The race `watch` lost under load: it read the lock TRACKING and the summary RECORDING, then the holder
+    recorded the job, released the lock and succeeded before watch described it. A SUCCEEDED holder with a
+    TRACKING lock read before it is read again, and the job is recorded."""
+    from tests.unit.test_cli_commands import TABLE, create_table, put
+
+    sfn = sfn_target.stepfunctions()
+    # Ended by the time watch describes it (moto runs no states, so a stopped one stands in for a finished one).
+    holder = stopped_execution(sfn, tracker_state_machine(sfn, waits=True))
+    dynamodb = sfn_target.dynamodb()
+    create_table(dynamodb)
+    pk = f"JOB#{DOMAIN}#{JOB}"
+    put(dynamodb, {"pk": pk, "sk": "LOCK", "LockState": "TRACKING", "ExecutionArn": holder})
+    put(dynamodb, {"pk": pk, "sk": "SUMMARY", "RecordState": "RECORDING", "JobStatus": "COMPLETED"})
+    sfn_target.outputs["FailuresTableName"] = TABLE
+    real_describe = sfn.describe_execution
+
+    def describe_after_the_holder_recorded(**kwargs: Any) -> Any:
+        # What the holder did in the meantime: its record, then the lock's release.
+        put(dynamodb, {"pk": pk, "sk": "SUMMARY", "RecordState": "COMPLETE", "JobStatus": "COMPLETED"})
+        put(dynamodb, {"pk": pk, "sk": "LOCK", "LockState": "RELEASED", "ExecutionArn": holder})
+        return real_describe(**kwargs)
+
+    sfn.describe_execution = describe_after_the_holder_recorded  # type: ignore[method-assign]
+    voice_id = boto3.client("voice-id", region_name="us-east-1")
+    sfn_target._clients["voice-id"] = voice_id
+    with Stubber(voice_id) as stubber:
+        stubber.add_response(
+            "describe_speaker_enrollment_job",
+            {"Job": {"JobStatus": "COMPLETED", "JobProgress": {"PercentComplete": 100}}},
+            {"DomainId": DOMAIN, "JobId": JOB},
+        )
+        watcher = Watcher(sfn_target, JOB, DOMAIN, SPEAKERS, interval=1.0, timeout=60, sleep=lambda _: None)
+        snapshot = watcher.run(quiet())
+    assert snapshot.recorded and snapshot.holder_status is None
