@@ -370,6 +370,26 @@ def retry_items_naming(
     return found
 
 
+def _retry_jobs_of(
+    client: DynamoDBClient, table: str, value: str, job_id: str, retried: Sequence[ErasedItem]
+) -> set[str]:
+    """The jobs that ran record `value` of job `job_id` again (automatic retries: each attempt's `RunBy` and the
+    lineage's `RetriedBy`), following each retry job's own lineage in turn. An erasure limited to one job
+    reaches them too: a retry job has an id of its own, and its record step would write the record again."""
+    lineage = [item for item in retried if item.sort_key == f"{LINEAGE_PREFIX}{value}"]
+    keys = [
+        {schema.PARTITION_KEY: {"S": item.partition_key}, schema.SORT_KEY: {"S": item.sort_key}}
+        for item in lineage
+        if item.job_id == job_id
+    ]
+    runs: set[str] = set()
+    for item in _batch_get(client, table, keys, "the retried record's lineage") if keys else []:
+        attempts = item.get("Attempts") or []
+        runs.update(str(run) for run in [item.get("RetriedBy"), *(a.get("RunBy") for a in attempts)] if run)
+    runs.discard(job_id)
+    return runs
+
+
 # The `erase` flag of each subject attribute, kept in the register (which flag erased a value, not whose it is).
 ERASE_FLAGS = {"CustomerSpeakerId": "--customer-speaker-id", "RecordId": "--record-id", "Key": "--object-key"}
 
@@ -475,7 +495,13 @@ def erase(
         if retry_items is not None
         else []
     )
-    found = [item for item in dict.fromkeys([*named, *unread, *retried]) if job_id in (None, item.job_id)]
+    jobs = None if job_id is None else {job_id, *_retry_jobs_of(client, table, value, job_id, retried)}
+    for retry_job in sorted(jobs or ()):
+        if retry_job != job_id:
+            # The record ran again in a retry job of its own id: erased there too, so that job's record step
+            # leaves it out as well.
+            register_erasure(client, table, attribute, value, retry_job)
+    found = [item for item in dict.fromkeys([*named, *unread, *retried]) if jobs is None or item.job_id in jobs]
     file_format = retry_file_format(attribute)
     folders = [*retry_folders]
     if s3 is not None and file_format.in_job_input_folders:

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from batch_job_tracker_cli.errors import CliError
 from batch_job_tracker_cli.records import FailedRequest, JobRecord
 from batch_job_tracker_cli.shared import JobKind
+from job_tracker.bedrock_retry_lines import SOURCE_JOB_METADATA
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -250,6 +251,9 @@ def write_manifest(client: S3Client, plan: RetryPlan) -> None:
         Key=plan.manifest_uri.key,
         Body=manifest_body(plan.manifest),
         ContentType="application/json",
+        # Its source job, as the Bedrock and S3 Batch Operations retry files carry it: `erase --job` then
+        # deletes only the source job's manifests.
+        Metadata={SOURCE_JOB_METADATA: plan.record.job_id},
     )
 
 

@@ -22,7 +22,7 @@ from job_tracker.recording import ERASED_COUNT
 from tests.unit import test_bedrock_kind as bedrock
 from tests.unit import test_job_kinds as enrollments
 from tests.unit import test_s3batch_kind as s3batch
-from tests.unit.conftest import OUTPUT_BUCKET, REGION, TABLE, put_output
+from tests.unit.conftest import DOMAIN_ID, JOB_ID, OUTPUT_BUCKET, REGION, TABLE, put_output
 from tests.unit.test_bedrock_retries import ACCOUNT, World
 from tests.unit.test_cli_commands import create_table as create_indexed_table
 
@@ -217,3 +217,55 @@ def test_show_gives_the_erased_count_beside_the_failed_one() -> None:
     shown = console.export_text()
     rows = [line.split() for line in shown.splitlines()]
     assert ["FailedRequestCount", "1"] in rows and [ERASED_COUNT, "1"] in rows
+
+
+def test_a_job_scoped_erasure_follows_the_record_into_the_retry_job_that_ran_it_again(world: World) -> None:
+    """`erase --record-id t1 --job J`: t1 ran again in retry job J2 (its lineage's RetriedBy), which has an id of
+    its own. The erasure reaches J2 too: J2's failure item goes, and the register names J2, so J2's re-record
+    leaves t1 out; t1 of an unrelated job stays."""
+    world.original("job000000012", ok=["a"], failed={"t1": 429})
+    world.dispatcher.on_job_recorded(ACCOUNT, "job000000012")
+    world.original("retryjob0012", ok=[], failed={"t1": 500})  # the retry job: t1 failed there too
+    world.original("otherjob0012", ok=[], failed={"t1": 500})  # another job's own t1
+    world.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"JOB#{ACCOUNT}#job000000012"}, "sk": {"S": "RETRY#t1"}},
+        UpdateExpression="SET RetriedBy = :by",
+        ExpressionAttributeValues={":by": {"S": "retryjob0012"}},
+    )
+
+    erased = erase(world.dynamodb, TABLE, "RecordId", "t1", job_id="job000000012")
+
+    assert {item.job_id for item in erased.items} == {"job000000012", "retryjob0012"}
+    scopes = {item["sk"]["S"].split("#JOB#")[1] for item in register(world.dynamodb)}
+    assert scopes == {"job000000012", "retryjob0012"}
+    world.record("retryjob0012", "Completed", name="tracked-nightly")
+    assert "t1" not in world.failure_states("retryjob0012")
+    assert "t1" in world.failure_states("otherjob0012")
+
+
+def test_erase_with_job_deletes_only_that_job_s_voice_id_retry_manifests(s3: Any, dynamodb: Any) -> None:
+    """`retry` keeps the source job in each manifest's metadata, so a job-limited erasure leaves another job's
+    manifest naming the same speaker."""
+    from batch_job_tracker_cli.retry import RetryPlan, S3Uri, write_manifest
+
+    put_output(s3, enrollments.OUT_KEY, enrollments.enrollment_output([("opted-out", 409, "opted out")], []))
+    put_output(s3, enrollments.MANIFEST_KEY, enrollments.manifest(["opted-out", "short"]))
+    enrollments.record_enrollment(s3, dynamodb)
+    manifest = {
+        "Version": "1.0",
+        "SpeakerEnrollmentRequests": [{"RequestId": "r", "SpeakerId": "speaker-of-opted-out"}],
+    }
+    for job_id, key in (
+        (JOB_ID, "in/speakers-retry-0123456789ab.json"),
+        ("Other", "in/x-retry-ba9876543210.json"),
+    ):
+        record = JobRecord(domain_id=DOMAIN_ID, job_id=job_id, summary={}, lock=None)
+        uri = S3Uri.parse(f"s3://{OUTPUT_BUCKET}/{key}", "test")
+        write_manifest(s3, RetryPlan(record, enrollments.ENROLLMENTS, ["r"], manifest, uri, "token", "name"))
+
+    erased = erase(dynamodb, TABLE, "CustomerSpeakerId", "speaker-of-opted-out", job_id=JOB_ID, s3=s3)
+
+    assert erased.retry_files == [f"s3://{OUTPUT_BUCKET}/in/speakers-retry-0123456789ab.json"]
+    left = {entry["Key"] for entry in s3.list_objects_v2(Bucket=OUTPUT_BUCKET, Prefix="in/")["Contents"]}
+    assert "in/x-retry-ba9876543210.json" in left
