@@ -978,6 +978,7 @@ def erase(
         job_id=job,
         s3=target.s3() if folders or retry_file_format(attribute).in_job_input_folders else None,
         retry_folders=folders,
+        delete_command=lambda uri: target.aws_command("s3", "rm", uri),
     )
     if output_format is TableOrJson.json:
         typer.echo(render.to_json(erasure.to_dict(attribute)), nl=False)

@@ -477,6 +477,7 @@ def erase(
     job_id: str | None = None,
     s3: S3Client | None = None,
     retry_folders: Sequence[S3Uri] = (),
+    delete_command: Callable[[str], str] = lambda uri: f"aws s3 rm {uri}",
 ) -> Erasure:
     """Delete every item naming `value` as `attribute`, or naming it elsewhere when its `attribute` could not be
     read, and every retry file under `retry_folders` (and, for a format kept beside the jobs' input, under the
@@ -510,7 +511,7 @@ def erase(
     refused = delete_retry_files(s3, files) if s3 is not None else []
     delete_items(client, table, found)
     if refused:
-        commands = "\n".join(f"  aws s3 rm {uri}" for uri in refused)
+        commands = "\n".join(f"  {delete_command(uri)}" for uri in refused)
         raise CliError(
             f"deleted {len(found)} item(s), but S3 refused to delete {len(refused)} retry file(s) holding "
             f"{attribute} {value}; delete them with:\n{commands}"

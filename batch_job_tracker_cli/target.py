@@ -89,6 +89,18 @@ class Target:
         JOB`."""
         return shlex.join([CLI_NAME, *self.global_options, *arguments])
 
+    def aws_command(self, *arguments: str) -> str:
+        """An AWS CLI command line against this target, quoted for a shell. On the local cloud it carries the
+        gateway as its endpoint and the local cloud's credentials (any are accepted), so it runs as printed."""
+        if not (self.local and self.aws_endpoint):
+            return shlex.join(["aws", *arguments])
+        local = [
+            "AWS_ACCESS_KEY_ID=local",
+            "AWS_SECRET_ACCESS_KEY=local",
+            f"AWS_DEFAULT_REGION={self.session.region_name}",
+        ]
+        return shlex.join(["env", *local, "aws", "--endpoint-url", self.aws_endpoint, *arguments])
+
     @property
     def unreachable_hint(self) -> str:
         """Added to connection errors: a local cloud's outputs.json outlives the local cloud."""

@@ -408,3 +408,14 @@ def test_retry_start_run_again_says_voice_id_returned_the_job_it_started_before(
     assert said.startswith(f"Voice ID returned fraudster registration job {new_job} (")
     assert "which an earlier `retry --start` of this selection started at 2026-11-26 09:30:00+00:00" in said
     assert "Started" not in again.stderr and again.stdout.splitlines()[-1] == new_job
+
+
+def test_an_aws_command_the_cli_prints_carries_the_local_cloud_s_endpoint_and_credentials() -> None:
+    session = boto3.Session(region_name=REGION)
+    local = Target(description="local", outputs={}, session=session, aws_endpoint="http://127.0.0.1:4566", local=True)
+    deployed = Target(description="stack", outputs={}, session=session)
+    assert local.aws_command("s3", "rm", "s3://b/k 1") == (
+        "env AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 "
+        "aws --endpoint-url http://127.0.0.1:4566 s3 rm 's3://b/k 1'"
+    )
+    assert deployed.aws_command("s3", "rm", "s3://b/k") == "aws s3 rm s3://b/k"

@@ -269,3 +269,32 @@ def test_erase_with_job_deletes_only_that_job_s_voice_id_retry_manifests(s3: Any
     assert erased.retry_files == [f"s3://{OUTPUT_BUCKET}/in/speakers-retry-0123456789ab.json"]
     left = {entry["Key"] for entry in s3.list_objects_v2(Bucket=OUTPUT_BUCKET, Prefix="in/")["Contents"]}
     assert "in/x-retry-ba9876543210.json" in left
+
+
+def test_a_retry_file_s3_keeps_is_listed_with_the_command_the_caller_gives(s3: Any, dynamodb: Any) -> None:
+    """A file S3 refuses to delete is listed with the command that deletes it on the CLI's target (on the local
+    cloud: its endpoint and credentials, batch_job_tracker_cli.target.Target.aws_command)."""
+    from botocore.exceptions import ClientError
+
+    from batch_job_tracker_cli.errors import CliError
+
+    put_output(s3, enrollments.OUT_KEY, enrollments.enrollment_output([("opted-out", 409, "opted out")], []))
+    put_output(s3, enrollments.MANIFEST_KEY, enrollments.manifest(["opted-out", "short"]))
+    enrollments.record_enrollment(s3, dynamodb)
+    body = json.dumps({"SpeakerEnrollmentRequests": [{"SpeakerId": "speaker-of-opted-out"}]}, indent=1).encode()
+    s3.put_object(Bucket=OUTPUT_BUCKET, Key="in/speakers-retry-0123456789ab.json", Body=body)
+
+    def refuse(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DeleteObject")
+
+    s3.delete_object = refuse
+    with pytest.raises(CliError) as refused:
+        erase(
+            dynamodb,
+            TABLE,
+            "CustomerSpeakerId",
+            "speaker-of-opted-out",
+            s3=s3,
+            delete_command=lambda uri: f"rm-it {uri}",
+        )
+    assert f"  rm-it s3://{OUTPUT_BUCKET}/in/speakers-retry-0123456789ab.json" in str(refused.value)
