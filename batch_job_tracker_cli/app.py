@@ -769,7 +769,7 @@ def track(
     named = kind_named(kind) if kind is not None else None
     scopes = [record.domain_id] if record is not None else domains
     known = named or (_record_kind(target, record) if record is not None else None)
-    job_kind, domain_id = confirm_job(target, job, scopes, known)
+    job_kind, domain_id = confirm_job(target, job, scopes, known, tracked=record is not None)
     payload = execution_input(domain_id, job, job_kind, rerecord=rerecord)
     arn = start_tracker(target.stepfunctions(), target.state_machine_arn, payload)
     typer.echo(arn)

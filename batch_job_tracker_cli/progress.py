@@ -107,11 +107,14 @@ def _found_in(target: Target, job_id: str, kind: JobKind, scopes: Sequence[str])
     return found
 
 
-def confirm_job(target: Target, job_id: str, scopes: Sequence[str], kind: JobKind | None) -> tuple[JobKind, str]:
+def confirm_job(
+    target: Target, job_id: str, scopes: Sequence[str], kind: JobKind | None, *, tracked: bool = False
+) -> tuple[JobKind, str]:
     """The kind and scope of a job as its own service describes it, before anything is started for it: `kind`
     (when the operator or the job's items name one) is checked, else each kind its id may be is tried, in each
     of `scopes` the kind's service may use. An unknown job, a wrong kind or a scope of another service is a
-    CliError naming what is wrong. Describes are the tracker's own reads, retried on throttling by the SDK."""
+    CliError naming what is wrong (`tracked`: the tracker has items of the job, so a job its service no longer
+    has was deleted there). Describes are the tracker's own reads, retried on throttling by the SDK."""
     kinds = [kind] if kind is not None else kinds_of_job_id(job_id)
     if not kinds:
         raise CliError(f"which kind of job {job_id} is cannot be told from its id: say --kind ({', '.join(JOB_KINDS)})")
@@ -140,9 +143,15 @@ def confirm_job(target: Target, job_id: str, scopes: Sequence[str], kind: JobKin
                     "leave --kind out"
                 )
     nouns = " or ".join(candidate.noun for candidate in kinds)
+    where = f"{service.name} has no {nouns} job {job_id} in {service.scope_noun} {', '.join(usable)}"
+    if tracked:
+        raise CliError(
+            f"the tracker has job {job_id}'s items, but {where} any more (a job the service deleted, or one past "
+            f"its retention, cannot be described or recorded again); `{target.command('show', job_id)}` shows "
+            "what was recorded; nothing was started"
+        )
     raise CliError(
-        f"job {job_id} is not known to the tracker, and {service.name} has no {nouns} job {job_id} in "
-        f"{service.scope_noun} {', '.join(usable)}: check the JobId (and --domain); nothing was started"
+        f"job {job_id} is not known to the tracker, and {where}: check the JobId (and --domain); nothing was started"
     )
 
 

@@ -419,3 +419,17 @@ def test_an_aws_command_the_cli_prints_carries_the_local_cloud_s_endpoint_and_cr
         "aws --endpoint-url http://127.0.0.1:4566 s3 rm 's3://b/k 1'"
     )
     assert deployed.aws_command("s3", "rm", "s3://b/k") == "aws s3 rm s3://b/k"
+
+
+def test_track_of_a_recorded_job_its_service_no_longer_has_says_so(cloud: dict[str, Any]) -> None:
+    """`track --rerecord` of a job the tracker recorded but Voice ID has deleted: refused, in words that do not
+    say the tracker never heard of it."""
+    target, voice_id = cloud["target"], cloud["voice_id"]
+    voice_id.add_client_error("describe_fraudster_registration_job", "ResourceNotFoundException", "no", 404)
+    voice_id.add_client_error("describe_speaker_enrollment_job", "ResourceNotFoundException", "no", 404)
+    refused = invoke(target, "track", RECORDED, "--rerecord")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: the tracker has job {RECORDED}'s items, but Voice ID has no ")
+    assert f"job {RECORDED} in Voice ID domain {DOMAIN} any more" in refused.stderr
+    assert f"`{target.command('show', RECORDED)}` shows what was recorded" in refused.stderr
+    assert started_executions(target) == []
