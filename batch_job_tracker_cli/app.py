@@ -5,6 +5,7 @@ and exit 1; usage errors exit 2."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import posixpath
 import shlex
@@ -175,6 +176,14 @@ class _Command(TyperCommand):
     """A command whose usage line names its arguments as they are typed (`JOB`, `[RECORD]`: typer writes a
     required one `{JOB}`), whose flags carry no `<bool>` label (they take no value), and which tells an operator
     who put `--local` or `--stack` after it that they go before it, with the command line that runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.help:
+            # typer's rich help keeps a docstring's line breaks after its first paragraph, which then break
+            # sentences mid-line at any width: each paragraph becomes one line, wrapped at the terminal's width.
+            paragraphs = inspect.cleandoc(self.help).split("\n\n")
+            self.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []

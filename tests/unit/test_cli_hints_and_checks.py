@@ -433,3 +433,16 @@ def test_track_of_a_recorded_job_its_service_no_longer_has_says_so(cloud: dict[s
     assert f"job {RECORDED} in Voice ID domain {DOMAIN} any more" in refused.stderr
     assert f"`{target.command('show', RECORDED)}` shows what was recorded" in refused.stderr
     assert started_executions(target) == []
+
+
+def test_a_command_s_help_wraps_its_paragraphs_at_the_terminal_not_at_the_docstring_s_line_ends(
+    cloud: dict[str, Any],
+) -> None:
+    """typer's rich help kept the docstring's line breaks, so `track --help` broke "does not have, or" from "not
+    of the given --kind" whatever the width."""
+    for command, sentence in (
+        ("track", "a job the service does not have, or not of the given --kind, is refused and nothing is started"),
+        ("watch", "Exits 1 if recording failed, if no tracker follows the job any more"),
+    ):
+        lines = [" ".join(line.split()) for line in invoke(cloud["target"], command, "--help").output.splitlines()]
+        assert any(sentence in line for line in lines), (command, lines[:12])
