@@ -17,7 +17,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-from typer._click.exceptions import UsageError
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
@@ -200,11 +199,15 @@ class _Command(TyperCommand):
         misplaced = [argument for argument in args if argument.split("=", 1)[0] in GLOBAL_OPTIONS]
         if misplaced and "--" not in args[: args.index(misplaced[0])]:
             fixed = shlex.join([CLI_NAME, *_global_options_first(str(self.name), args)])
-            raise UsageError(
-                f"{misplaced[0].split('=', 1)[0]} is an option of {CLI_NAME} itself, not of {self.name}: put it "
-                f"before the command, as in `{fixed}`",
-                ctx,
+            # One plain line, not typer's boxed usage error: the command in it is pasted as it stands.
+            render.stderr_console().print(
+                f"error: {misplaced[0].split('=', 1)[0]} is an option of {CLI_NAME} itself, not of {self.name}: "
+                f"put it before the command, as in `{fixed}`",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
+            raise typer.Exit(2)
         result: list[str] = super().parse_args(ctx, args)
         return result
 

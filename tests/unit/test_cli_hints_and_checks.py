@@ -263,10 +263,15 @@ def test_a_throttled_describe_is_retried_before_track_starts(cloud: dict[str, An
 
 
 def test_global_options_after_the_command_are_put_before_it(cloud: dict[str, Any]) -> None:
-    result = invoke(cloud["target"], "jobs", "--local")
+    result = invoke(
+        cloud["target"], "jobs", "--local", "--status", "COMPLETED", runner=CliRunner(env={"COLUMNS": "80"})
+    )
     assert result.exit_code == 2
-    assert "--local is an option of batch-job-tracker itself, not of jobs: put it before the command" in result.output
-    assert "`batch-job-tracker --local jobs`" in result.output
+    # One line even at 80 columns (no box around it), so the command in it can be pasted as it stands.
+    assert result.stderr == (
+        "error: --local is an option of batch-job-tracker itself, not of jobs: put it before the command, as in "
+        "`batch-job-tracker --local jobs --status COMPLETED`\n"
+    )
 
 
 def test_usage_lines_name_arguments_as_typed_and_flags_have_no_type(cloud: dict[str, Any]) -> None:
