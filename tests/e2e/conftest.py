@@ -23,15 +23,12 @@ from voiceid_emulator.clock import Pacing
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The end-to-end tests that share the session's local cloud stay on one pytest-xdist worker (one cloud
-    # started, and their order as it always was). The modules that run a local cloud of their own (marked
-    # own_local_cloud) form a second group, which the other worker can take: the suite's longest tests no
-    # longer wait in one queue.
+    # pytest-xdist hands the end-to-end tests out one by one, like the unit tests: each worker that gets one
+    # starts its own session cloud (the `local` fixture) on first use, and the longest tests (the fault
+    # windows, the automatic retries) run side by side. No e2e test depends on another's having run first.
     for item in items:
         if "tests/e2e/" in str(item.path):
             item.add_marker(pytest.mark.e2e)
-            group = "e2e-own-cloud" if item.get_closest_marker("own_local_cloud") else "e2e"
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def synth_local_template(outdir: Path, **overrides: object) -> Path:

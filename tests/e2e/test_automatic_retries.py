@@ -21,9 +21,6 @@ from bedrock_emulator.testing import claude_input
 from local_cloud.driver import TrackedJob, TrackerDriver
 from tests.e2e.conftest import dedicated_local_cloud
 
-# Its own local cloud, not the session one: it may run on the other pytest-xdist worker (tests/e2e/conftest.py).
-pytestmark = pytest.mark.own_local_cloud
-
 # Long enough for three jobs started together to be recorded and pooled before the first pool is due on demand.
 POOL_WAIT_SECONDS = 30
 POLICY = {

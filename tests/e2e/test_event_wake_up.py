@@ -15,9 +15,6 @@ import pytest
 from local_cloud.driver import AudioRequest, TrackerDriver, recorded_by
 from tests.e2e.conftest import dedicated_local_cloud
 
-# Its own local cloud, not the session one: it may run on the other pytest-xdist worker (tests/e2e/conftest.py).
-pytestmark = pytest.mark.own_local_cloud
-
 MIN_WAIT_SECONDS = 120
 
 

@@ -17,9 +17,6 @@ from local_cloud.driver import (
 )
 from tests.e2e.conftest import dedicated_local_cloud
 
-# Its own local cloud, not the session one: it may run on the other pytest-xdist worker (tests/e2e/conftest.py).
-pytestmark = pytest.mark.own_local_cloud
-
 DOMAINS = ["ThreeDomainsAAAAAAAAAA", "ThreeDomainsBBBBBBBBBB", "ThreeDomainsCCCCCCCCCC"]
 
 

@@ -30,9 +30,6 @@ from local_cloud.environment import BedrockSettings, LocalEnvironment, VoiceIdSe
 from local_cloud.scheduler import ScaledClock
 from tests.e2e.conftest import TEST_PACING, synth_local_template
 
-# Its own local cloud, not the session one: it may run on the other pytest-xdist worker (tests/e2e/conftest.py).
-pytestmark = pytest.mark.own_local_cloud
-
 POLL_CAP = 3
 HOUR = 3600.0
 TIME_SCALE = 3 * HOUR  # local Bedrock seconds per real second
