@@ -193,16 +193,27 @@ def test_the_default_stack_is_the_apps() -> None:
     assert Options().stack == STACK_NAME
 
 
-def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_target: Target) -> None:
-    """Watcher.snapshot on moto: a TRACKING lock whose holder was aborted is a dead holder."""
+def watch_a_dead_holder(sfn_target: Target, *items: dict[str, Any], meanwhile: list[dict[str, Any]]) -> Snapshot:
+    """`watch` of a completed enrollment whose lock names a holder that has ended (moto runs no states, so a stopped
+    execution stands in for one that finished): `items` are in the table when watch starts, and `meanwhile` is
+    written while watch describes the holder (what the holder did between watch's read and its describe)."""
     from tests.unit.test_cli_commands import TABLE, create_table, put
 
     sfn = sfn_target.stepfunctions()
     holder = stopped_execution(sfn, tracker_state_machine(sfn, waits=True))
     dynamodb = sfn_target.dynamodb()
     create_table(dynamodb)
-    put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "sk": "LOCK", "LockState": "TRACKING", "ExecutionArn": holder})
+    for item in items:
+        put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "ExecutionArn": holder, **item})
     sfn_target.outputs["FailuresTableName"] = TABLE
+    real_describe = sfn.describe_execution
+
+    def describe_as_the_holder_moves_on(**kwargs: Any) -> Any:
+        for item in meanwhile:
+            put(dynamodb, {"pk": f"JOB#{DOMAIN}#{JOB}", "ExecutionArn": holder, **item})
+        return real_describe(**kwargs)
+
+    sfn.describe_execution = describe_as_the_holder_moves_on  # type: ignore[method-assign]
     voice_id = boto3.client("voice-id", region_name="us-east-1")
     sfn_target._clients["voice-id"] = voice_id
     with Stubber(voice_id) as stubber:
@@ -212,42 +223,25 @@ def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_targ
             {"DomainId": DOMAIN, "JobId": JOB},
         )
         watcher = Watcher(sfn_target, JOB, DOMAIN, SPEAKERS, interval=1.0, timeout=60, sleep=lambda _: None)
-        with pytest.raises(CliError, match=r"the execution holding its lock \(.+\) is ABORTED"):
-            watcher.run(quiet())
+        return watcher.run(quiet())
+
+
+def test_watch_notices_a_holder_that_stopped_without_releasing_the_lock(sfn_target: Target) -> None:
+    """Watcher.snapshot on moto: a TRACKING lock whose holder was aborted is a dead holder."""
+    with pytest.raises(CliError, match=r"the execution holding its lock \(.+\) is ABORTED"):
+        watch_a_dead_holder(sfn_target, {"sk": "LOCK", "LockState": "TRACKING"}, meanwhile=[])
 
 
 def test_a_holder_that_records_between_the_read_and_its_describe_is_not_a_dead_holder(sfn_target: Target) -> None:
     """The race `watch` lost under load: it read the lock TRACKING and the summary RECORDING, then the holder
-    recorded the job, released the lock and succeeded before watch described it. A SUCCEEDED holder with a
-    TRACKING lock read before it is read again, and the job is recorded."""
-    from tests.unit.test_cli_commands import TABLE, create_table, put
-
-    sfn = sfn_target.stepfunctions()
-    # Ended by the time watch describes it (moto runs no states, so a stopped one stands in for a finished one).
-    holder = stopped_execution(sfn, tracker_state_machine(sfn, waits=True))
-    dynamodb = sfn_target.dynamodb()
-    create_table(dynamodb)
-    pk = f"JOB#{DOMAIN}#{JOB}"
-    put(dynamodb, {"pk": pk, "sk": "LOCK", "LockState": "TRACKING", "ExecutionArn": holder})
-    put(dynamodb, {"pk": pk, "sk": "SUMMARY", "RecordState": "RECORDING", "JobStatus": "COMPLETED"})
-    sfn_target.outputs["FailuresTableName"] = TABLE
-    real_describe = sfn.describe_execution
-
-    def describe_after_the_holder_recorded(**kwargs: Any) -> Any:
-        # What the holder did in the meantime: its record, then the lock's release.
-        put(dynamodb, {"pk": pk, "sk": "SUMMARY", "RecordState": "COMPLETE", "JobStatus": "COMPLETED"})
-        put(dynamodb, {"pk": pk, "sk": "LOCK", "LockState": "RELEASED", "ExecutionArn": holder})
-        return real_describe(**kwargs)
-
-    sfn.describe_execution = describe_after_the_holder_recorded  # type: ignore[method-assign]
-    voice_id = boto3.client("voice-id", region_name="us-east-1")
-    sfn_target._clients["voice-id"] = voice_id
-    with Stubber(voice_id) as stubber:
-        stubber.add_response(
-            "describe_speaker_enrollment_job",
-            {"Job": {"JobStatus": "COMPLETED", "JobProgress": {"PercentComplete": 100}}},
-            {"DomainId": DOMAIN, "JobId": JOB},
-        )
-        watcher = Watcher(sfn_target, JOB, DOMAIN, SPEAKERS, interval=1.0, timeout=60, sleep=lambda _: None)
-        snapshot = watcher.run(quiet())
+    recorded the job, released the lock and ended before watch described it. A holder that has ended, with a
+    TRACKING lock read before it, is checked against a second read, and the job is recorded."""
+    recording = {"sk": "SUMMARY", "RecordState": "RECORDING", "JobStatus": "COMPLETED"}
+    recorded = {**recording, "RecordState": "COMPLETE"}
+    snapshot = watch_a_dead_holder(
+        sfn_target,
+        {"sk": "LOCK", "LockState": "TRACKING"},
+        recording,
+        meanwhile=[recorded, {"sk": "LOCK", "LockState": "RELEASED"}],
+    )
     assert snapshot.recorded and snapshot.holder_status is None
