@@ -142,6 +142,13 @@ def test_an_erased_object_key_is_not_written_again(s3: Any, dynamodb: Any) -> No
     assert (summary["FailedTaskCount"], summary[ERASED_COUNT]) == (1, 1)
 
 
+def record_opted_out_enrollment(s3: Any, dynamodb: Any) -> None:
+    """A recorded speaker enrollment whose request `opted-out` failed (409) and whose manifest also lists `short`."""
+    put_output(s3, enrollments.OUT_KEY, enrollments.enrollment_output([("opted-out", 409, "opted out")], []))
+    put_output(s3, enrollments.MANIFEST_KEY, enrollments.manifest(["opted-out", "short"]))
+    enrollments.record_enrollment(s3, dynamodb)
+
+
 @pytest.fixture
 def world(s3: Any, dynamodb: Any) -> World:
     return World(s3, dynamodb)
@@ -183,9 +190,7 @@ def test_the_dispatcher_drops_a_pooled_record_erased_behind_its_back(world: Worl
 def test_erase_deletes_the_voice_id_retry_manifests_naming_the_speaker_and_no_one_else_s_files(
     s3: Any, dynamodb: Any
 ) -> None:
-    put_output(s3, enrollments.OUT_KEY, enrollments.enrollment_output([("opted-out", 409, "opted out")], []))
-    put_output(s3, enrollments.MANIFEST_KEY, enrollments.manifest(["opted-out", "short"]))
-    enrollments.record_enrollment(s3, dynamodb)
+    record_opted_out_enrollment(s3, dynamodb)
     # What `retry` writes beside the input manifest (indented, one field a line), and files that are not its own.
     retry_manifest = {
         "Version": "1.0",
@@ -249,9 +254,7 @@ def test_erase_with_job_deletes_only_that_job_s_voice_id_retry_manifests(s3: Any
     manifest naming the same speaker."""
     from batch_job_tracker_cli.retry import RetryPlan, S3Uri, write_manifest
 
-    put_output(s3, enrollments.OUT_KEY, enrollments.enrollment_output([("opted-out", 409, "opted out")], []))
-    put_output(s3, enrollments.MANIFEST_KEY, enrollments.manifest(["opted-out", "short"]))
-    enrollments.record_enrollment(s3, dynamodb)
+    record_opted_out_enrollment(s3, dynamodb)
     manifest = {
         "Version": "1.0",
         "SpeakerEnrollmentRequests": [{"RequestId": "r", "SpeakerId": "speaker-of-opted-out"}],
@@ -278,9 +281,7 @@ def test_a_retry_file_s3_keeps_is_listed_with_the_command_the_caller_gives(s3: A
 
     from batch_job_tracker_cli.errors import CliError
 
-    put_output(s3, enrollments.OUT_KEY, enrollments.enrollment_output([("opted-out", 409, "opted out")], []))
-    put_output(s3, enrollments.MANIFEST_KEY, enrollments.manifest(["opted-out", "short"]))
-    enrollments.record_enrollment(s3, dynamodb)
+    record_opted_out_enrollment(s3, dynamodb)
     body = json.dumps({"SpeakerEnrollmentRequests": [{"SpeakerId": "speaker-of-opted-out"}]}, indent=1).encode()
     s3.put_object(Bucket=OUTPUT_BUCKET, Key="in/speakers-retry-0123456789ab.json", Body=body)
 
